@@ -1,0 +1,55 @@
+/** @file conv2d's input and weight gradients, written as conv2d itself over views and padding. */
+import type { Conv2dParams } from '../kernels/cpu/conv.js';
+import type { Tensor } from './tensor.js';
+
+/**
+ * dL/dx: the transposed convolution of g with w, expressed as a forward conv2d: spread g by the
+ * stride (zeros between rows and columns), pad by the dilated kernel's reach, and convolve with the
+ * flipped kernel whose in and out channels are swapped within each group.
+ */
+export function conv2dInputGrad(g: Tensor, w: Tensor, xShape: readonly number[], p: Conv2dParams): Tensor {
+  const [n, o, oh, ow] = g.shape as [number, number, number, number];
+  const [, cg, kh, kw] = w.shape as [number, number, number, number];
+  const [h, wd] = [xShape[2]!, xShape[3]!];
+  const G = p.groups;
+  const [sh, sw] = p.stride;
+  const [dh, dw] = p.dilation;
+  let spread = g;
+  if (sh > 1 || sw > 1) {
+    spread = g
+      .reshape([n, o, oh, 1, ow, 1])
+      .pad([[0, 0], [0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1]])
+      .reshape([n, o, oh * sh, ow * sw]);
+  }
+  // Left: the dilated kernel's reach minus the forward padding. Right: whatever makes the output
+  // exactly x's size (negative amounts crop the spread's trailing zeros).
+  const padded = spread.pad([
+    [0, 0],
+    [0, 0],
+    [dh * (kh - 1) - p.padding[0], h + p.padding[0] - oh * sh],
+    [dw * (kw - 1) - p.padding[1], wd + p.padding[1] - ow * sw],
+  ]);
+  const og = o / G;
+  const wt = w
+    .reshape([G, og, cg, kh, kw])
+    .transpose(1, 2)
+    .reshape([G * cg, og, kh, kw])
+    .flip([2, 3]);
+  return padded.conv2d(wt, { stride: [1, 1], padding: [0, 0], dilation: [dh, dw], groups: G });
+}
+
+/**
+ * dL/dw: per group, the correlation of x with g, run as a conv2d whose batch is x's channels and
+ * whose kernel is g (stride and dilation trade places); the result is cropped to the kernel size.
+ */
+export function conv2dWeightGrad(g: Tensor, x: Tensor, wShape: readonly number[], p: Conv2dParams): Tensor {
+  const [n, , h, wd] = x.shape as [number, number, number, number];
+  const [, o, oh, ow] = g.shape as [number, number, number, number];
+  const [, cg, kh, kw] = wShape as [number, number, number, number];
+  const G = p.groups;
+  const og = o / G;
+  const xt = x.reshape([n, G, cg, h, wd]).permute([2, 1, 0, 3, 4]).reshape([cg, G * n, h, wd]);
+  const gt = g.reshape([n, G, og, oh, ow]).permute([1, 2, 0, 3, 4]).reshape([G * og, n, oh, ow]);
+  const r = xt.conv2d(gt, { stride: p.dilation, padding: p.padding, dilation: p.stride, groups: G });
+  return r.narrow(2, 0, kh).narrow(3, 0, kw).transpose(0, 1);
+}

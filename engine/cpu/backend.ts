@@ -1,0 +1,87 @@
+/** @file The CPU backend: the reference every other backend is tested against, and the fallback. */
+import type { Backend, BufferHandle, TensorView } from '../backend.js';
+import { type DType, type TypedArray, allocArray } from '../dtype.js';
+import { GraftError } from '../errors.js';
+import { OPS, type OpAttrs, type OpName } from '../ops.js';
+import { sizeOf } from '../shape.js';
+import { mapBinary, mapTernary, mapUnary } from '../../kernels/cpu/elementwise.js';
+import { reduce } from '../../kernels/cpu/reduce.js';
+import { type Strided, copyStrided, isContiguous } from '../../kernels/cpu/strided.js';
+
+class CpuBuffer implements BufferHandle {
+  constructor(
+    readonly data: TypedArray,
+    readonly dtype: DType,
+  ) {}
+  get size(): number {
+    return this.data.length;
+  }
+}
+
+function strided(v: TensorView): Strided {
+  return { data: (v.buffer as CpuBuffer).data, shape: v.shape, strides: v.strides, offset: v.offset };
+}
+
+export class CpuBackend implements Backend {
+  readonly name = 'cpu';
+
+  alloc(size: number, dtype: DType): BufferHandle {
+    return new CpuBuffer(allocArray(dtype, size), dtype);
+  }
+
+  free(_buffer: BufferHandle): void {
+    // Typed arrays are reclaimed by the garbage collector once unreferenced.
+  }
+
+  write(buffer: BufferHandle, data: TypedArray): void {
+    const b = buffer as CpuBuffer;
+    if (data.length !== b.data.length) throw new GraftError(`cpu.write: ${data.length} values for a buffer of ${b.data.length}`);
+    b.data.set(data);
+  }
+
+  readSync(buffer: BufferHandle): TypedArray {
+    return (buffer as CpuBuffer).data.slice();
+  }
+
+  async read(buffer: BufferHandle): Promise<TypedArray> {
+    return this.readSync(buffer);
+  }
+
+  run<K extends OpName>(op: K, inputs: readonly TensorView[], out: TensorView, attrs: OpAttrs[K]): void {
+    const spec = OPS[op] as (typeof OPS)[OpName];
+    const ins = inputs.map(strided);
+    const o = strided(out);
+    const dense = o.offset === 0 && isContiguous(o.shape, o.strides) && o.data.length === sizeOf(o.shape);
+    if (op === 'contiguous' && !dense) {
+      copyStrided(ins[0]!, o);
+      return;
+    }
+    if (!dense) throw new GraftError(`cpu.run: ${op} needs a dense output`);
+    switch (spec.kind) {
+      case 'unary': {
+        const f = spec.cpu as (a: number, attrs: unknown) => number;
+        mapUnary((a) => f(a, attrs), ins[0]!, o.data, out.shape);
+        return;
+      }
+      case 'binary':
+        mapBinary(spec.cpu, ins[0]!, ins[1]!, o.data, out.shape);
+        return;
+      case 'ternary':
+        mapTernary(spec.cpu, ins[0]!, ins[1]!, ins[2]!, o.data, out.shape);
+        return;
+      case 'reduce':
+        reduce(spec.cpu, ins[0]!, (attrs as OpAttrs['sum']).dims, o.data, inputs[0]!.dtype);
+        return;
+      case 'kernel':
+        (spec.cpu as (i: Strided[], o: Strided, a: unknown, m: unknown) => void)(ins, o, attrs, {
+          inputs: inputs.map((v) => ({ shape: v.shape, dtype: v.dtype })),
+          out: { shape: out.shape, dtype: out.dtype },
+        });
+        return;
+      case 'view':
+        throw new GraftError(`cpu.run: ${op} is a view and runs no kernel`);
+    }
+  }
+
+  async sync(): Promise<void> {}
+}

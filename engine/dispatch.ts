@@ -1,0 +1,36 @@
+/** @file apply(): the single path by which every primitive runs, on the inputs' backend, recording autograd. */
+import { Node, isGradEnabled } from './autograd.js';
+import type { TensorView } from './backend.js';
+import { GraftError } from './errors.js';
+import { OPS, type OpAttrs, type OpName } from './ops.js';
+import { Tensor } from './tensor.js';
+
+export function viewOf(t: Tensor): TensorView {
+  return { buffer: t.storage.buffer, dtype: t.dtype, shape: t.shape, strides: t.strides, offset: t.offset };
+}
+
+/** Applies primitive `op` to `inputs`: checks shapes and dtypes, runs the kernel or makes the view, records the node. */
+export function apply<K extends OpName>(op: K, inputs: Tensor[], attrs: OpAttrs[K]): Tensor {
+  const spec = OPS[op];
+  for (const t of inputs) t.assertAlive(op);
+  const backend = inputs[0]?.storage.backend;
+  if (backend && inputs.some((t) => t.storage.backend !== backend)) {
+    throw new GraftError(`${op}: inputs live on different backends (${inputs.map((t) => t.storage.backend.name).join(', ')})`);
+  }
+  const meta = spec.infer(inputs, attrs);
+  let out: Tensor;
+  if (spec.kind === 'view') {
+    const x = inputs[0]!;
+    const v = spec.view({ shape: [...x.shape], strides: [...x.strides], offset: x.offset }, attrs);
+    if (v === null) return apply(op, [apply('contiguous', [x], {})], attrs);
+    out = Tensor.viewOf(x, v.shape, v.strides, v.offset);
+  } else {
+    out = Tensor.empty(meta.shape, meta.dtype, backend);
+    if (out.size > 0) backend!.run(op, inputs.map(viewOf), viewOf(out), attrs);
+  }
+  if (spec.grad && isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
+    out.gradFn = new Node(op, inputs, out, attrs);
+    out.setRequiresGradInternal();
+  }
+  return out;
+}

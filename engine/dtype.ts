@@ -1,0 +1,60 @@
+/** @file Data types, their storage arrays and the promotion rule between them. */
+import { GraftDTypeError } from './errors.js';
+
+/** f64 exists for the CPU reference (gradcheck); GPU backends accept f32, i32 and bool. */
+export type DType = 'f32' | 'f64' | 'i32' | 'bool';
+export const DTYPES: readonly DType[] = ['f32', 'f64', 'i32', 'bool'];
+
+export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array;
+
+export type ArrayFor<D extends DType> = D extends 'f32'
+  ? Float32Array
+  : D extends 'f64'
+    ? Float64Array
+    : D extends 'i32'
+      ? Int32Array
+      : Uint8Array;
+
+const CTORS = {
+  f32: Float32Array,
+  f64: Float64Array,
+  i32: Int32Array,
+  bool: Uint8Array,
+} as const;
+
+export function allocArray(dtype: DType, size: number): TypedArray {
+  return new CTORS[dtype](size);
+}
+
+export function bytesPerElement(dtype: DType): number {
+  return CTORS[dtype].BYTES_PER_ELEMENT;
+}
+
+export function isFloat(dtype: DType): boolean {
+  return dtype === 'f32' || dtype === 'f64';
+}
+
+export function dtypeOfArray(a: TypedArray): DType {
+  if (a instanceof Float32Array) return 'f32';
+  if (a instanceof Float64Array) return 'f64';
+  if (a instanceof Int32Array) return 'i32';
+  if (a instanceof Uint8Array) return 'bool';
+  throw new GraftDTypeError(`unsupported typed array ${(a as object).constructor.name}`);
+}
+
+export function assertDType(d: string): DType {
+  if ((DTYPES as readonly string[]).includes(d)) return d as DType;
+  throw new GraftDTypeError(`unknown dtype '${d}' (expected one of ${DTYPES.join(', ')})`);
+}
+
+const RANK: Record<DType, number> = { bool: 0, i32: 1, f32: 2, f64: 3 };
+
+/** The smaller common type of two dtypes, as PyTorch's type promotion picks it. */
+export function promote(a: DType, b: DType): DType {
+  return RANK[a] >= RANK[b] ? a : b;
+}
+
+/** Result dtype of float-valued math (exp, div, ...): integers and bools become f32. */
+export function floatOf(d: DType): DType {
+  return isFloat(d) ? d : 'f32';
+}

@@ -1,0 +1,343 @@
+/** @file torch.nn.functional: composite ops built from primitives, so their gradients come free. */
+import { noGrad } from './autograd.js';
+import { fullLike, rand, tensor } from './creation.js';
+import { GraftDTypeError, GraftShapeError, fmtShape } from './errors.js';
+import type { Generator } from './random.js';
+import { normAxis } from './shape.js';
+import { Tensor, where } from './tensor.js';
+import { apply } from './dispatch.js';
+
+export { fullLike };
+
+type Pair = number | [number, number];
+const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : v);
+export type Reduction = 'mean' | 'sum' | 'none';
+
+function reduce(loss: Tensor, reduction: Reduction): Tensor {
+  return reduction === 'mean' ? loss.mean() : reduction === 'sum' ? loss.sum() : loss;
+}
+
+// -- activations -----------------------------------------------------------------------------------
+
+export function relu(x: Tensor): Tensor {
+  return x.relu();
+}
+export function relu6(x: Tensor): Tensor {
+  return x.clamp(0, 6);
+}
+export function sigmoid(x: Tensor): Tensor {
+  return x.sigmoid();
+}
+export function tanh(x: Tensor): Tensor {
+  return x.tanh();
+}
+export function silu(x: Tensor): Tensor {
+  return x.mul(x.sigmoid());
+}
+export function leakyRelu(x: Tensor, negativeSlope = 0.01): Tensor {
+  return x.where(x.gt(0), x.mul(negativeSlope));
+}
+/** GELU, exact (erf) by default or the tanh approximation, as torch's `approximate`. */
+export function gelu(x: Tensor, opts: { approximate?: 'none' | 'tanh' } = {}): Tensor {
+  if (opts.approximate === 'tanh') {
+    const inner = x.add(x.mul(x).mul(x).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
+    return x.mul(0.5).mul(inner.tanh().add(1));
+  }
+  return x.mul(0.5).mul(x.mul(Math.SQRT1_2).erf().add(1));
+}
+
+/** softmax along dim; the max is subtracted first (and detached: it cancels in the gradient). */
+export function softmax(x: Tensor, dim: number): Tensor {
+  const d = normAxis('softmax', dim, x.ndim);
+  const e = x.sub(x.max(d, true).detach()).exp();
+  return e.div(e.sum(d, true));
+}
+export function logSoftmax(x: Tensor, dim: number): Tensor {
+  const d = normAxis('logSoftmax', dim, x.ndim);
+  const shifted = x.sub(x.max(d, true).detach());
+  return shifted.sub(shifted.exp().sum(d, true).log());
+}
+
+// -- losses ----------------------------------------------------------------------------------------
+
+export interface NllOptions {
+  weight?: Tensor;
+  ignoreIndex?: number;
+  reduction?: Reduction;
+}
+
+function checkTargets(op: string, input: Tensor, target: Tensor): void {
+  if (target.dtype !== 'i32') throw new GraftDTypeError(`${op}: class targets must be i32, got ${target.dtype}`);
+  const expect = [input.shape[0], ...input.shape.slice(2)];
+  if (input.ndim < 2 || target.ndim !== expect.length || target.shape.some((d, i) => d !== expect[i])) {
+    throw new GraftShapeError(`${op}: input ${fmtShape(input.shape)} needs targets of shape ${fmtShape(expect as number[])}, got ${fmtShape(target.shape)}`);
+  }
+}
+
+/** Negative log-likelihood of log-probabilities [N, C, ...] at i32 class targets [N, ...]. */
+export function nllLoss(logp: Tensor, target: Tensor, opts: NllOptions = {}): Tensor {
+  checkTargets('nllLoss', logp, target);
+  const ignore = opts.ignoreIndex ?? -100;
+  const valid = target.ne(ignore);
+  const safe = target.where(valid, 0);
+  const picked = logp.gather(1, safe.unsqueeze(1)).squeeze(1);
+  let w = valid.cast(logp.dtype);
+  if (opts.weight) w = w.mul(opts.weight.indexSelect(0, safe.flatten()).reshape(safe.shape));
+  const loss = picked.neg().mul(w);
+  if ((opts.reduction ?? 'mean') === 'mean') return loss.sum().div(w.sum());
+  return reduce(loss, opts.reduction ?? 'mean');
+}
+
+export interface CrossEntropyOptions extends NllOptions {
+  labelSmoothing?: number;
+}
+
+/**
+ * Cross-entropy of logits [N, C, ...] with i32 class targets [N, ...] or class probabilities
+ * shaped like the logits; label smoothing mixes in the uniform distribution as PyTorch does.
+ */
+export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  const eps = opts.labelSmoothing ?? 0;
+  const reduction = opts.reduction ?? 'mean';
+  const logp = logSoftmax(logits, 1);
+  const C = logits.shape[1]!;
+  const classShape = logits.shape.map((_, i) => (i === 1 ? C : 1));
+  const weightB = opts.weight?.reshape(classShape);
+  if (target.dtype !== 'i32') {
+    if (target.ndim !== logits.ndim || target.shape.some((d, i) => d !== logits.shape[i])) {
+      throw new GraftShapeError(`crossEntropy: probability targets ${fmtShape(target.shape)} must match logits ${fmtShape(logits.shape)}`);
+    }
+    let p = target.cast(logp.dtype);
+    if (eps > 0) p = p.mul(1 - eps).add(eps / C);
+    const lp = weightB ? logp.mul(weightB) : logp;
+    return reduce(lp.mul(p).sum(1).neg(), reduction);
+  }
+  const nll = nllLoss(logp, target, { ...opts, reduction: 'none' });
+  if (eps === 0) {
+    if (reduction !== 'mean') return reduce(nll, reduction);
+    return nllLoss(logp, target, { ...opts, reduction: 'mean' });
+  }
+  const valid = target.ne(opts.ignoreIndex ?? -100).cast(logp.dtype);
+  const lp = weightB ? logp.mul(weightB) : logp;
+  const smooth = lp.sum(1).neg().mul(valid);
+  if (reduction === 'none') return nll.mul(1 - eps).add(smooth.mul(eps / C));
+  if (reduction === 'sum') return nll.sum().mul(1 - eps).add(smooth.sum().mul(eps / C));
+  // Mean divides by the summed weight of the targets (the count when unweighted), for both terms.
+  const safe = target.where(target.ne(opts.ignoreIndex ?? -100), 0);
+  const denom = opts.weight ? opts.weight.indexSelect(0, safe.flatten()).reshape(safe.shape).mul(valid).sum() : valid.sum();
+  return nll.sum().mul(1 - eps).add(smooth.sum().mul(eps / C)).div(denom);
+}
+
+export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
+  const d = input.sub(target);
+  return reduce(d.mul(d), opts.reduction ?? 'mean');
+}
+export function l1Loss(input: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
+  return reduce(input.sub(target).abs(), opts.reduction ?? 'mean');
+}
+/** Binary cross-entropy on logits, in the overflow-free form max(x,0) - x*y + log(1 + exp(-|x|)). */
+export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
+  const loss = logits.relu().sub(logits.mul(target)).add(logits.abs().neg().exp().add(1).log());
+  return reduce(loss, opts.reduction ?? 'mean');
+}
+
+// -- layers ----------------------------------------------------------------------------------------
+
+/** x @ w^T + b, with w shaped [out, in] as in torch.nn.Linear. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  const y = x.matmul(weight.transpose(0, 1));
+  return bias ? y.add(bias) : y;
+}
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  padding?: Pair | 'same' | 'valid';
+  dilation?: Pair;
+  groups?: number;
+}
+
+/** 2-d convolution of NCHW input with weight [O, C/groups, KH, KW], as torch.nn.functional.conv2d. */
+export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  const stride = pair(opts.stride ?? 1);
+  const dilation = pair(opts.dilation ?? 1);
+  let input = x;
+  let padding: [number, number];
+  if (opts.padding === 'same') {
+    if (stride[0] !== 1 || stride[1] !== 1) throw new GraftShapeError("conv2d: padding='same' needs stride 1");
+    // Total padding d*(k-1), the odd pixel on the bottom/right as PyTorch places it.
+    const total = [0, 1].map((i) => dilation[i]! * (weight.shape[2 + i]! - 1));
+    padding = [Math.floor(total[0]! / 2), Math.floor(total[1]! / 2)];
+    if (total[0]! % 2 || total[1]! % 2) {
+      input = x.pad([[0, 0], [0, 0], [0, total[0]! % 2], [0, total[1]! % 2]]);
+    }
+  } else padding = opts.padding === 'valid' || opts.padding === undefined ? [0, 0] : pair(opts.padding);
+  const y = input.conv2d(weight, { stride, padding, dilation, groups: opts.groups ?? 1 });
+  return bias ? y.add(bias.reshape([1, -1, 1, 1])) : y;
+}
+
+export interface Pool2dOptions {
+  stride?: Pair | null;
+  padding?: Pair;
+  dilation?: Pair;
+}
+
+/** Max pooling; `returnIndices` also gives the flat index of each maximum within its plane. */
+export function maxPool2d(x: Tensor, kernelSize: Pair, opts: Pool2dOptions = {}): Tensor {
+  return maxPool2dWithIndices(x, kernelSize, opts)[0];
+}
+export function maxPool2dWithIndices(x: Tensor, kernelSize: Pair, opts: Pool2dOptions = {}): [Tensor, Tensor] {
+  const kernel = pair(kernelSize);
+  const attrs = { kernel, stride: pair(opts.stride ?? kernel), padding: pair(opts.padding ?? 0), dilation: pair(opts.dilation ?? 1) };
+  const idx = apply('maxPool2dIndices', [x.detach()], attrs);
+  const [n, c, oh, ow] = idx.shape as [number, number, number, number];
+  const values = x.flatten(2).gather(2, idx.reshape([n, c, oh * ow])).reshape([n, c, oh, ow]);
+  return [values, idx];
+}
+
+export function avgPool2d(x: Tensor, kernelSize: Pair, opts: Omit<Pool2dOptions, 'dilation'> & { countIncludePad?: boolean } = {}): Tensor {
+  const kernel = pair(kernelSize);
+  return apply('avgPool2d', [x], {
+    kernel,
+    stride: pair(opts.stride ?? kernel),
+    padding: pair(opts.padding ?? 0),
+    countIncludePad: opts.countIncludePad ?? true,
+  });
+}
+
+/** Average pooling to a fixed output size, with PyTorch's window bounds floor(i*H/O) .. ceil((i+1)*H/O). */
+export function adaptiveAvgPool2d(x: Tensor, outputSize: Pair): Tensor {
+  if (x.ndim !== 4) throw new GraftShapeError(`adaptiveAvgPool2d: expected a 4-d NCHW input, got ${fmtShape(x.shape)}`);
+  const [oh, ow] = pair(outputSize);
+  const [h, w] = [x.shape[2]!, x.shape[3]!];
+  if (h % oh === 0 && w % ow === 0) return avgPool2d(x, [h / oh, w / ow]);
+  // Uneven windows: averaging matrices on both sides, P_h x P_w^T.
+  const pool = (o: number, n: number): Tensor => {
+    const m = new Float32Array(o * n);
+    for (let i = 0; i < o; i++) {
+      const s = Math.floor((i * n) / o);
+      const e = Math.ceil(((i + 1) * n) / o);
+      for (let j = s; j < e; j++) m[i * n + j] = 1 / (e - s);
+    }
+    return tensor(m, { shape: [o, n], backend: x.storage.backend }).cast(x.dtype);
+  };
+  return pool(oh, h).matmul(x).matmul(pool(ow, w).transpose(0, 1));
+}
+
+/** Normalises over the trailing `normalizedShape` dims with biased variance, as torch's layer_norm. */
+export function layerNorm(x: Tensor, normalizedShape: readonly number[], weight?: Tensor | null, bias?: Tensor | null, opts: { eps?: number } = {}): Tensor {
+  const k = normalizedShape.length;
+  if (x.shape.slice(x.ndim - k).some((d, i) => d !== normalizedShape[i])) {
+    throw new GraftShapeError(`layerNorm: input ${fmtShape(x.shape)} does not end in normalized shape ${fmtShape(normalizedShape)}`);
+  }
+  const dims = [...Array(k).keys()].map((i) => x.ndim - k + i);
+  const mean = x.mean(dims, true);
+  const dev = x.sub(mean);
+  const v = dev.mul(dev).mean(dims, true);
+  let y = dev.div(v.add(opts.eps ?? 1e-5).sqrt());
+  if (weight) y = y.mul(weight);
+  if (bias) y = y.add(bias);
+  return y;
+}
+
+export interface BatchNormOptions {
+  training?: boolean;
+  momentum?: number;
+  eps?: number;
+}
+
+/**
+ * Batch normalisation over dim 1 of [N, C, ...]. In training it normalises with the batch's
+ * biased variance and moves the running statistics (unbiased variance) by `momentum`, in place;
+ * otherwise it uses the running statistics.
+ */
+export function batchNorm(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight?: Tensor | null,
+  bias?: Tensor | null,
+  opts: BatchNormOptions = {},
+): Tensor {
+  if (x.ndim < 2) throw new GraftShapeError(`batchNorm: expected input [N, C, ...], got ${fmtShape(x.shape)}`);
+  const C = x.shape[1]!;
+  const bshape = x.shape.map((d, i) => (i === 1 ? C : 1));
+  const dims = x.shape.map((_, i) => i).filter((i) => i !== 1);
+  const eps = opts.eps ?? 1e-5;
+  let mean: Tensor;
+  let v: Tensor;
+  if (opts.training ?? false) {
+    const n = x.size / C;
+    if (n <= 1) throw new GraftShapeError(`batchNorm: expected more than 1 value per channel when training, got input ${fmtShape(x.shape)}`);
+    mean = x.mean(dims, true);
+    const dev = x.sub(mean);
+    v = dev.mul(dev).mean(dims, true);
+    if (runningMean && runningVar) {
+      const m = opts.momentum ?? 0.1;
+      noGrad(() => {
+        runningMean.copy_(runningMean.mul(1 - m).add(mean.reshape([C]).mul(m)));
+        runningVar.copy_(runningVar.mul(1 - m).add(v.reshape([C]).mul((m * n) / (n - 1))));
+      });
+    }
+  } else {
+    if (!runningMean || !runningVar) throw new GraftShapeError('batchNorm: evaluation needs running statistics');
+    mean = runningMean.reshape(bshape);
+    v = runningVar.reshape(bshape);
+  }
+  let y = x.sub(mean).div(v.add(eps).sqrt());
+  if (weight) y = y.mul(weight.reshape(bshape));
+  if (bias) y = y.add(bias.reshape(bshape));
+  return y;
+}
+
+/** Zeroes each element with probability p while training and scales the rest by 1/(1-p). */
+export function dropout(x: Tensor, p = 0.5, training = true, generator?: Generator): Tensor {
+  if (p < 0 || p > 1) throw new GraftShapeError(`dropout: probability must be in [0, 1], got ${p}`);
+  if (!training || p === 0) return x;
+  if (p === 1) return x.mul(0);
+  const keep = rand(x.shape, { generator, backend: x.storage.backend, dtype: x.dtype }).ge(p);
+  return x.mul(keep.cast(x.dtype)).div(1 - p);
+}
+
+/** Rows of `weight` at i32 indices (any shape): output [...indices.shape, dim]. */
+export function embedding(indices: Tensor, weight: Tensor): Tensor {
+  if (indices.dtype !== 'i32') throw new GraftDTypeError(`embedding: indices must be i32, got ${indices.dtype}`);
+  return weight.indexSelect(0, indices.flatten()).reshape([...indices.shape, weight.shape[1]!]);
+}
+
+/** One-hot encoding of i32 class indices: [..., numClasses], f32. */
+export function oneHot(indices: Tensor, numClasses: number): Tensor {
+  const classes = tensor(Int32Array.from({ length: numClasses }, (_, i) => i), { backend: indices.storage.backend });
+  return indices.unsqueeze(-1).eq(classes).cast('f32');
+}
+
+// -- layout ----------------------------------------------------------------------------------------
+
+/** Joins tensors along an existing dimension (torch.cat). */
+export function concat(tensors: readonly Tensor[], dim = 0): Tensor {
+  if (tensors.length === 0) throw new GraftShapeError('concat: expected at least one tensor');
+  const d = normAxis('concat', dim, tensors[0]!.ndim);
+  return apply('concat', [...tensors], { dim: d });
+}
+export const cat = concat;
+
+/** Joins tensors along a new dimension. */
+export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
+  if (tensors.length === 0) throw new GraftShapeError('stack: expected at least one tensor');
+  const d = normAxis('stack', dim, tensors[0]!.ndim + 1);
+  return concat(tensors.map((t) => t.unsqueeze(d)), d);
+}
+
+/**
+ * Constant padding with PyTorch's argument order: pairs for the last dimension first,
+ * (left, right, top, bottom, ...). Negative amounts crop.
+ */
+export function pad(x: Tensor, pads: readonly number[], opts: { value?: number } = {}): Tensor {
+  if (pads.length % 2 || pads.length / 2 > x.ndim) {
+    throw new GraftShapeError(`pad: ${pads.length} padding values do not fit a tensor of rank ${x.ndim} (need an even count, at most ${2 * x.ndim})`);
+  }
+  const perDim = x.shape.map((): [number, number] => [0, 0]);
+  for (let i = 0; i < pads.length / 2; i++) perDim[x.ndim - 1 - i] = [pads[2 * i]!, pads[2 * i + 1]!];
+  return x.pad(perDim, opts.value ?? 0);
+}
+
+export { where };

@@ -1,0 +1,472 @@
+/** @file The Tensor: a strided view of a backend buffer, with PyTorch-named methods over the op table. */
+import { type BackwardOptions, type Node, backward as runBackward, isGradEnabled, noGrad } from './autograd.js';
+import { type Backend, getBackend } from './backend.js';
+import { type DType, type TypedArray, floatOf, isFloat, promote } from './dtype.js';
+import { GraftDTypeError, GraftShapeError, GraftStateError, fmtShape } from './errors.js';
+import { formatTensor } from './format.js';
+import { contiguousStrides, isContiguous, normAxes, normAxis, sizeOf } from './shape.js';
+import { Storage } from './storage.js';
+import type { OpAttrs, OpName } from './ops.js';
+import * as F from './functional.js';
+import { fullLike } from './creation.js';
+import { apply, viewOf } from './dispatch.js';
+
+export type Scalar = number | boolean;
+export type TensorLike = Tensor | Scalar;
+
+let nextId = 1;
+
+export class Tensor {
+  /** Unique per tensor object; useful as a key for optimizer state. */
+  readonly id = nextId++;
+  readonly size: number;
+  /** The node that produced this tensor; null for leaves. */
+  gradFn: Node | null = null;
+  /** Accumulated gradient, filled by backward() on leaves that require grad. */
+  grad: Tensor | null = null;
+  private _requiresGrad = false;
+  private _disposed = false;
+
+  /** Internal: use tensor(), zeros(), ... to create tensors. */
+  constructor(
+    readonly storage: Storage,
+    readonly shape: readonly number[],
+    readonly strides: readonly number[],
+    readonly offset: number,
+    readonly dtype: DType,
+  ) {
+    this.size = sizeOf(shape);
+  }
+
+  /** Internal: a fresh contiguous tensor with unspecified contents. */
+  static empty(shape: readonly number[], dtype: DType, backend: Backend = getBackend()): Tensor {
+    const size = sizeOf(shape);
+    return new Tensor(new Storage(backend, backend.alloc(size, dtype)), [...shape], contiguousStrides(shape), 0, dtype);
+  }
+
+  /** Internal: a view sharing `base`'s storage. */
+  static viewOf(base: Tensor, shape: readonly number[], strides: readonly number[], offset: number): Tensor {
+    return new Tensor(base.storage.retain(), shape, strides, offset, base.dtype);
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+  get disposed(): boolean {
+    return this._disposed || this.storage.freed;
+  }
+  get backend(): string {
+    return this.storage.backend.name;
+  }
+
+  get requiresGrad(): boolean {
+    return this._requiresGrad;
+  }
+  set requiresGrad(v: boolean) {
+    if (!this.isLeaf) throw new GraftStateError('requiresGrad: only leaf tensors can change requiresGrad; use detach() for a leaf copy');
+    if (v && !isFloat(this.dtype)) throw new GraftDTypeError(`requiresGrad: only floating-point tensors can require gradients, got ${this.dtype}`);
+    this._requiresGrad = v;
+  }
+  /** Sets requiresGrad in place and returns this (torch's requires_grad_). */
+  requiresGrad_(v = true): this {
+    this.requiresGrad = v;
+    return this;
+  }
+  /** Internal: marks an op output as part of the graph. */
+  setRequiresGradInternal(): void {
+    this._requiresGrad = true;
+  }
+
+  assertAlive(op: string): void {
+    if (this.disposed) throw new GraftStateError(`${op}: tensor of shape ${fmtShape(this.shape)} (${this.dtype}) was disposed`);
+  }
+
+  /** Frees this tensor's hold on its buffer; the buffer goes when no view of it remains. */
+  dispose(): void {
+    if (this._disposed) return;
+    this._disposed = true;
+    this.storage.release();
+    this.grad?.dispose();
+    this.grad = null;
+  }
+
+  isContiguous(): boolean {
+    return isContiguous(this.shape, this.strides);
+  }
+
+  // -- reading -----------------------------------------------------------------------------------
+
+  private denseForRead(op: string): Tensor {
+    this.assertAlive(op);
+    const dense = this.isContiguous() && this.offset === 0 && this.storage.buffer.size === this.size;
+    return dense ? this : noGrad(() => apply('contiguous', [this], {}));
+  }
+
+  /** The values in row-major order, as a fresh typed array. */
+  async data(): Promise<TypedArray> {
+    const t = this.denseForRead('data');
+    const out = await t.storage.backend.read(t.storage.buffer);
+    if (t !== this) t.dispose();
+    return out;
+  }
+
+  /** Blocking read; only backends with synchronous memory (CPU) offer it. */
+  dataSync(): TypedArray {
+    const t = this.denseForRead('dataSync');
+    const b = t.storage.backend;
+    if (!b.readSync) throw new GraftStateError(`dataSync: the ${b.name} backend reads asynchronously; use await tensor.data()`);
+    const out = b.readSync(t.storage.buffer);
+    if (t !== this) t.dispose();
+    return out;
+  }
+
+  /** The single value of a one-element tensor. */
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new GraftShapeError(`item: tensor of shape ${fmtShape(this.shape)} has ${this.size} elements, not 1`);
+    return (await this.data())[0]!;
+  }
+
+  /** Nested arrays of the values (torch's tolist). */
+  async tolist(): Promise<unknown> {
+    const data = Array.from(await this.data());
+    const build = (d: number, at: number): unknown => {
+      if (d === this.ndim) return data[at];
+      const stride = sizeOf(this.shape.slice(d + 1));
+      return Array.from({ length: this.shape[d]! }, (_, i) => build(d + 1, at + i * stride));
+    };
+    return build(0, 0);
+  }
+
+  toString(): string {
+    if (this.disposed) return `tensor(<disposed>, shape=${fmtShape(this.shape)}, dtype=${this.dtype})`;
+    if (!this.storage.backend.readSync) return `tensor(shape=${fmtShape(this.shape)}, dtype=${this.dtype}, backend=${this.backend})`;
+    const extras: string[] = [];
+    if (this.dtype !== 'f32') extras.push(`dtype=${this.dtype}`);
+    if (this.gradFn) extras.push(`gradFn=<${this.gradFn.op}>`);
+    else if (this.requiresGrad) extras.push('requiresGrad=true');
+    return formatTensor(this.dataSync(), this.shape, this.dtype, extras);
+  }
+
+  // -- autograd ----------------------------------------------------------------------------------
+
+  /** Computes gradients of this tensor with respect to every leaf that requires grad. */
+  backward(grad?: Tensor, opts: BackwardOptions = {}): void {
+    runBackward(this, grad, opts, (like) => fullLike(like, 1));
+  }
+
+  /** Internal: adds a gradient into `.grad`. */
+  accumulateGrad(g: Tensor): void {
+    const own = g.isContiguous() && g.size === g.storage.buffer.size ? g : g.contiguous();
+    this.grad = this.grad ? this.grad.add(own) : own;
+  }
+
+  /** A tensor sharing this one's data that is cut off from the graph. */
+  detach(): Tensor {
+    return new Tensor(this.storage.retain(), this.shape, this.strides, this.offset, this.dtype);
+  }
+
+  /** Writes `src` (broadcast to this shape) into this tensor's memory, in place. */
+  copy_(src: TensorLike): this {
+    this.assertAlive('copy_');
+    if (isGradEnabled() && this.requiresGrad) {
+      throw new GraftStateError('copy_: a leaf tensor that requires grad cannot be written in place outside noGrad()');
+    }
+    const s = toTensor(src, this.dtype, this.storage.backend).cast(this.dtype).expand(this.shape);
+    s.assertAlive('copy_');
+    this.storage.backend.run('contiguous', [viewOf(s)], viewOf(this), {});
+    return this;
+  }
+
+  // -- elementwise -------------------------------------------------------------------------------
+
+  neg(): Tensor { return unary('neg', this); }
+  exp(): Tensor { return unary('exp', floatT(this)); }
+  log(): Tensor { return unary('log', floatT(this)); }
+  sqrt(): Tensor { return unary('sqrt', floatT(this)); }
+  rsqrt(): Tensor { return this.sqrt().reciprocal(); }
+  reciprocal(): Tensor { return fullLike(floatT(this), 1).div(this); }
+  square(): Tensor { return this.mul(this); }
+  abs(): Tensor { return unary('abs', this); }
+  sin(): Tensor { return unary('sin', floatT(this)); }
+  cos(): Tensor { return unary('cos', floatT(this)); }
+  tanh(): Tensor { return unary('tanh', floatT(this)); }
+  sigmoid(): Tensor { return unary('sigmoid', floatT(this)); }
+  erf(): Tensor { return unary('erf', floatT(this)); }
+  relu(): Tensor { return unary('relu', this); }
+  /** Limits values to [min, max]; either bound may be omitted. */
+  clamp(min?: number | null, max?: number | null): Tensor {
+    return apply('clamp', [this], { min: min ?? -Infinity, max: max ?? Infinity });
+  }
+  cast(dtype: DType): Tensor {
+    return dtype === this.dtype ? this : apply('cast', [this], { dtype });
+  }
+  /** Same as cast (torch's .to(dtype)). */
+  to(dtype: DType): Tensor { return this.cast(dtype); }
+  float(): Tensor { return this.cast('f32'); }
+  int(): Tensor { return this.cast('i32'); }
+  bool(): Tensor { return this.cast('bool'); }
+
+  add(other: TensorLike, alpha = 1): Tensor {
+    return binary('add', this, alpha === 1 ? other : toTensor(other, this.dtype, this.storage.backend).mul(alpha));
+  }
+  sub(other: TensorLike, alpha = 1): Tensor {
+    return binary('sub', this, alpha === 1 ? other : toTensor(other, this.dtype, this.storage.backend).mul(alpha));
+  }
+  mul(other: TensorLike): Tensor { return binary('mul', this, other); }
+  div(other: TensorLike): Tensor { return binary('div', this, other, true); }
+  pow(other: TensorLike): Tensor { return binary('pow', this, other, true); }
+  maximum(other: TensorLike): Tensor { return binary('maximum', this, other); }
+  minimum(other: TensorLike): Tensor { return binary('minimum', this, other); }
+  lt(other: TensorLike): Tensor { return binary('lt', this, other); }
+  gt(other: TensorLike): Tensor { return binary('gt', this, other); }
+  le(other: TensorLike): Tensor { return binary('gt', this, other).logicalNot(); }
+  ge(other: TensorLike): Tensor { return binary('lt', this, other).logicalNot(); }
+  eq(other: TensorLike): Tensor { return binary('eq', this, other); }
+  ne(other: TensorLike): Tensor { return binary('eq', this, other).logicalNot(); }
+  logicalNot(): Tensor { return this.cast('bool').eq(false); }
+  logicalAnd(other: TensorLike): Tensor {
+    return this.cast('bool').cast('i32').mul(toTensor(other, 'bool', this.storage.backend).cast('bool').cast('i32')).gt(0);
+  }
+  logicalOr(other: TensorLike): Tensor {
+    return this.cast('bool').cast('i32').add(toTensor(other, 'bool', this.storage.backend).cast('bool').cast('i32')).gt(0);
+  }
+  /** Elements of this where `cond` holds, else of `other` (torch's x.where(cond, y)). */
+  where(cond: Tensor, other: TensorLike): Tensor {
+    return where(cond, this, other);
+  }
+
+  // -- reductions --------------------------------------------------------------------------------
+
+  sum(dims?: number | readonly number[], keepdim = false): Tensor { return reduceOp('sum', this, dims, keepdim); }
+  mean(dims?: number | readonly number[], keepdim = false): Tensor { return reduceOp('mean', floatT(this), dims, keepdim); }
+  /** Largest values over `dims` (torch.amax; ties share the gradient). */
+  max(dims?: number | readonly number[], keepdim = false): Tensor { return reduceOp('max', this, dims, keepdim); }
+  min(dims?: number | readonly number[], keepdim = false): Tensor { return this.neg().max(dims, keepdim).neg(); }
+  /** Index of the largest value along `dim`, or in the flattened tensor when dim is omitted. */
+  argmax(dim?: number, keepdim = false): Tensor {
+    if (dim === undefined) return reduceOp('argmax', this.reshape([-1]), 0, false);
+    return reduceOp('argmax', this, dim, keepdim);
+  }
+  argmin(dim?: number, keepdim = false): Tensor { return this.neg().argmax(dim, keepdim); }
+  /** Variance with Bessel's correction by default (correction = 1), as torch.var. */
+  var(dims?: number | readonly number[], opts: { correction?: number; keepdim?: boolean } = {}): Tensor {
+    const x = floatT(this);
+    const axes = normAxes('var', dims, this.ndim);
+    const n = axes.reduce((p, d) => p * this.shape[d]!, 1);
+    const dev = x.sub(x.mean(axes, true));
+    return dev.mul(dev).sum(axes, opts.keepdim ?? false).div(Math.max(n - (opts.correction ?? 1), 0));
+  }
+  std(dims?: number | readonly number[], opts: { correction?: number; keepdim?: boolean } = {}): Tensor {
+    return this.var(dims, opts).sqrt();
+  }
+
+  // -- views -------------------------------------------------------------------------------------
+
+  /** A tensor of the given shape with the same data (one entry may be -1); copies only if it must. */
+  reshape(shape: readonly number[]): Tensor {
+    return apply('reshape', [this], { shape: inferShape('reshape', shape, this) });
+  }
+  /** Like reshape, but never copies: fails when the layout does not allow a view. */
+  view(shape: readonly number[]): Tensor {
+    if (!this.isContiguous()) {
+      throw new GraftShapeError(`view: tensor of shape ${fmtShape(this.shape)} with strides ${fmtShape(this.strides)} is not contiguous; use reshape() instead`);
+    }
+    return this.reshape(shape);
+  }
+  permute(dims: readonly number[]): Tensor {
+    return apply('permute', [this], { dims: dims.map((d) => normAxis('permute', d, this.ndim)) });
+  }
+  transpose(a: number, b: number): Tensor {
+    const dims = [...Array(this.ndim).keys()];
+    const [i, j] = [normAxis('transpose', a, this.ndim), normAxis('transpose', b, this.ndim)];
+    [dims[i], dims[j]] = [dims[j]!, dims[i]!];
+    return this.permute(dims);
+  }
+  /** Transpose of a matrix (rank <= 2). */
+  get T(): Tensor {
+    if (this.ndim > 2) throw new GraftShapeError(`T: expected a tensor of rank <= 2, got ${fmtShape(this.shape)}; use permute()`);
+    return this.ndim < 2 ? this : this.transpose(0, 1);
+  }
+  /** Broadcasts to `shape` without copying (-1 keeps a dimension). */
+  expand(shape: readonly number[]): Tensor {
+    const lead = shape.length - this.ndim;
+    const full = shape.map((d, i) => (d === -1 ? (i >= lead ? this.shape[i - lead]! : NaN) : d));
+    if (full.length === this.ndim && full.every((d, i) => d === this.shape[i])) return this;
+    return apply('expand', [this], { shape: full });
+  }
+  broadcastTo(shape: readonly number[]): Tensor { return this.expand(shape); }
+  expandAs(other: Tensor): Tensor { return this.expand(other.shape); }
+  /** Removes size-1 dimensions (all of them, or the given ones). */
+  squeeze(dims?: number | readonly number[]): Tensor {
+    const axes = dims === undefined ? undefined : normAxes('squeeze', dims, this.ndim);
+    return this.reshape(this.shape.filter((d, i) => d !== 1 || (axes !== undefined && !axes.includes(i))));
+  }
+  unsqueeze(dim: number): Tensor {
+    const d = normAxis('unsqueeze', dim, this.ndim + 1);
+    const shape = [...this.shape];
+    shape.splice(d, 0, 1);
+    return this.reshape(shape);
+  }
+  flatten(startDim = 0, endDim = -1): Tensor {
+    if (this.ndim === 0) return this.reshape([1]);
+    const s = normAxis('flatten', startDim, this.ndim);
+    const e = normAxis('flatten', endDim, this.ndim);
+    if (s > e) throw new GraftShapeError(`flatten: startDim ${startDim} comes after endDim ${endDim}`);
+    return this.reshape([...this.shape.slice(0, s), sizeOf(this.shape.slice(s, e + 1)), ...this.shape.slice(e + 1)]);
+  }
+  /** Elements start, start+step, ... before end along `dim` (Python slice rules for start and end). */
+  slice(dim: number, start?: number | null, end?: number | null, step = 1): Tensor {
+    const d = normAxis('slice', dim, this.ndim);
+    const n = this.shape[d]!;
+    if (!Number.isInteger(step) || step < 1) throw new GraftShapeError(`slice: step must be a positive integer, got ${step}`);
+    const clampIdx = (i: number) => Math.min(Math.max(i < 0 ? i + n : i, 0), n);
+    const s = clampIdx(start ?? 0);
+    const e = clampIdx(end ?? n);
+    const count = e > s ? Math.ceil((e - s) / step) : 0;
+    const starts = this.shape.map((_, i) => (i === d ? (count ? s : 0) : 0));
+    const sizes = this.shape.map((x, i) => (i === d ? count : x));
+    const steps = this.shape.map((_, i) => (i === d ? step : 1));
+    return apply('slice', [this], { starts, sizes, steps });
+  }
+  /** `length` elements from `start` along `dim`. */
+  narrow(dim: number, start: number, length: number): Tensor {
+    const d = normAxis('narrow', dim, this.ndim);
+    if (start < 0) start += this.shape[d]!;
+    if (start < 0 || length < 0 || start + length > this.shape[d]!) {
+      throw new GraftShapeError(`narrow: start ${start} and length ${length} exceed dimension ${d} of size ${this.shape[d]} in ${fmtShape(this.shape)}`);
+    }
+    return this.slice(d, start, start + length);
+  }
+  /** The slice at `index` along `dim`, with that dimension removed. */
+  select(dim: number, index: number): Tensor {
+    const d = normAxis('select', dim, this.ndim);
+    const n = this.shape[d]!;
+    if (index < -n || index >= n) throw new GraftShapeError(`select: index ${index} is out of range for dimension ${d} of size ${n}`);
+    return this.narrow(d, index < 0 ? index + n : index, 1).squeeze(d);
+  }
+  flip(dims: number | readonly number[]): Tensor {
+    return apply('flip', [this], { dims: normAxes('flip', dims, this.ndim) });
+  }
+  /** A contiguous tensor with the same values (this one when already contiguous). */
+  contiguous(): Tensor {
+    return this.isContiguous() ? this : apply('contiguous', [this], {});
+  }
+  /** A copy with its own memory, recorded in the graph. */
+  clone(): Tensor {
+    return apply('contiguous', [this], {});
+  }
+  /** Pads with a constant: one [before, after] pair per dimension, first dimension first. */
+  pad(pads: readonly (readonly [number, number])[], value = 0): Tensor {
+    return apply('pad', [this], { pads: pads.map(([a, b]) => [a, b] as [number, number]), value });
+  }
+  split(size: number, dim = 0): Tensor[] {
+    const d = normAxis('split', dim, this.ndim);
+    const out: Tensor[] = [];
+    for (let at = 0; at < this.shape[d]!; at += size) out.push(this.narrow(d, at, Math.min(size, this.shape[d]! - at)));
+    return out;
+  }
+  chunk(chunks: number, dim = 0): Tensor[] {
+    const d = normAxis('chunk', dim, this.ndim);
+    return this.split(Math.ceil(this.shape[d]! / chunks), d);
+  }
+
+  // -- structured ops ----------------------------------------------------------------------------
+
+  /** Matrix product with PyTorch's rules for 1-d operands and broadcast batch dimensions. */
+  matmul(other: Tensor): Tensor {
+    const [a, b] = promotePair(floatT(this), floatT(other));
+    if (a.ndim === 0 || b.ndim === 0) throw new GraftShapeError(`matmul: both operands need at least 1 dimension, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
+    const a2 = a.ndim === 1 ? a.unsqueeze(0) : a;
+    const b2 = b.ndim === 1 ? b.unsqueeze(1) : b;
+    let out = apply('matmul', [a2, b2], {});
+    if (a.ndim === 1) out = out.squeeze(-2);
+    if (b.ndim === 1) out = out.squeeze(-1);
+    return out;
+  }
+  /** The conv2d primitive (see F.conv2d for bias and PyTorch-style options). */
+  conv2d(weight: Tensor, attrs: OpAttrs['conv2d']): Tensor {
+    return apply('conv2d', [this, weight], attrs);
+  }
+  /** out[i][j][k] = this[i][index[i][j][k]][k] for dim = 1. */
+  gather(dim: number, index: Tensor): Tensor {
+    return apply('gather', [this, index], { dim: normAxis('gather', dim, this.ndim) });
+  }
+  /** A copy of this with src added at the positions index names along dim. */
+  scatterAdd(dim: number, index: Tensor, src: Tensor): Tensor {
+    return apply('scatterAdd', [this, index, src.cast(this.dtype)], { dim: normAxis('scatterAdd', dim, this.ndim) });
+  }
+  /** Entries of `index` (1-d, i32) along `dim`. */
+  indexSelect(dim: number, index: Tensor): Tensor {
+    const d = normAxis('indexSelect', dim, this.ndim);
+    if (index.ndim !== 1) throw new GraftShapeError(`indexSelect: index must be 1-d, got ${fmtShape(index.shape)}`);
+    const shape = this.shape.map((s, i) => (i === d ? index.shape[0]! : s));
+    const idx = index.reshape(this.shape.map((_, i) => (i === d ? index.shape[0]! : 1))).expand(shape);
+    return this.gather(d, idx);
+  }
+  softmax(dim: number): Tensor { return F.softmax(this, dim); }
+  logSoftmax(dim: number): Tensor { return F.logSoftmax(this, dim); }
+}
+
+// -- helpers shared by the methods -----------------------------------------------------------------
+
+/** Turns a scalar into a 0-d tensor of a dtype that fits it next to `like`. */
+export function toTensor(x: TensorLike, like: DType, backend: Backend): Tensor {
+  if (x instanceof Tensor) return x;
+  const dtype: DType = typeof x === 'boolean' ? (like === 'bool' ? 'bool' : like) : !isFloat(like) && !Number.isInteger(x) ? 'f32' : like === 'bool' ? 'i32' : like;
+  const t = Tensor.empty([], dtype, backend);
+  const arr = new (dtype === 'f32' ? Float32Array : dtype === 'f64' ? Float64Array : dtype === 'i32' ? Int32Array : Uint8Array)(1);
+  arr[0] = Number(x);
+  backend.write(t.storage.buffer, arr);
+  return t;
+}
+
+function floatT(t: Tensor): Tensor {
+  return isFloat(t.dtype) ? t : t.cast(floatOf(t.dtype));
+}
+
+function promotePair(a: Tensor, b: Tensor): [Tensor, Tensor] {
+  if (a.dtype === b.dtype) return [a, b];
+  const d = promote(a.dtype, b.dtype);
+  return [a.cast(d), b.cast(d)];
+}
+
+function unary(op: OpName & ('neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'sin' | 'cos' | 'tanh' | 'sigmoid' | 'erf' | 'relu'), x: Tensor): Tensor {
+  return apply(op, [x], {});
+}
+
+const ARITH = new Set(['add', 'sub', 'mul', 'maximum', 'minimum']);
+
+function binary(op: 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum' | 'lt' | 'gt' | 'eq', a: Tensor, other: TensorLike, toFloat = false): Tensor {
+  let [x, y] = promotePair(a, toTensor(other, a.dtype, a.storage.backend));
+  if (toFloat && !isFloat(x.dtype)) [x, y] = [x.cast('f32'), y.cast('f32')];
+  else if (ARITH.has(op) && x.dtype === 'bool') [x, y] = [x.cast('i32'), y.cast('i32')];
+  return apply(op, [x, y], {});
+}
+
+function reduceOp(op: 'sum' | 'mean' | 'max' | 'argmax', x: Tensor, dims: number | readonly number[] | undefined, keepdim: boolean): Tensor {
+  const input = op === 'sum' && x.dtype === 'bool' ? x.cast('i32') : x;
+  return apply(op, [input], { dims: normAxes(op, dims, x.ndim), keepdim });
+}
+
+function inferShape(op: string, shape: readonly number[], x: Tensor): number[] {
+  const free = shape.filter((d) => d === -1).length;
+  if (free > 1) throw new GraftShapeError(`${op}: only one dimension can be -1, got ${fmtShape(shape)}`);
+  if (shape.some((d) => !Number.isInteger(d) || d < -1)) throw new GraftShapeError(`${op}: invalid shape ${fmtShape(shape)}`);
+  if (!free) return [...shape];
+  const known = shape.reduce((p, d) => (d === -1 ? p : p * d), 1);
+  if (known === 0 || x.size % known) {
+    throw new GraftShapeError(`${op}: shape ${fmtShape(shape)} is invalid for input of shape ${fmtShape(x.shape)} (${x.size} elements)`);
+  }
+  return shape.map((d) => (d === -1 ? x.size / known : d));
+}
+
+/** Elements of a where cond holds, else of b; all three broadcast together. */
+export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
+  const backend = cond.storage.backend;
+  const ta = a instanceof Tensor ? a : toTensor(a, b instanceof Tensor ? b.dtype : 'f32', backend);
+  const [x, y] = promotePair(ta, toTensor(b, ta.dtype, backend));
+  return apply('where', [cond.cast('bool'), x, y], {});
+}

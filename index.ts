@@ -1,0 +1,19 @@
+/** @file graft's public entry point. */
+import './engine/init.js';
+
+export { init, type InitOptions } from './engine/init.js';
+export { Tensor, where, type Scalar, type TensorLike } from './engine/tensor.js';
+export {
+  tensor, full, zeros, ones, arange, linspace, eye, randn, rand, uniform, randint, randperm,
+  zerosLike, onesLike, fullLike, randnLike, type CreateOptions, type RandomOptions, type NestedData,
+} from './engine/creation.js';
+export { noGrad, enableGrad, isGradEnabled, type BackwardOptions } from './engine/autograd.js';
+export { Generator, manualSeed } from './engine/random.js';
+export { gradcheck, type GradcheckOptions } from './engine/gradcheck.js';
+export { GraftError, GraftShapeError, GraftDTypeError, GraftStateError } from './engine/errors.js';
+export type { DType, TypedArray } from './engine/dtype.js';
+export { OPS, OP_NAMES, type OpName, type OpAttrs, type OpSpec } from './engine/ops.js';
+export type { Backend, BufferHandle, TensorView } from './engine/backend.js';
+export { getBackend } from './engine/backend.js';
+export * as functional from './engine/functional.js';
+export { concat, cat, stack } from './engine/functional.js';

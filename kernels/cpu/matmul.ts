@@ -1,0 +1,32 @@
+/** @file Batched matmul on the CPU: broadcast batch dimensions, pack strided operands, then gemm. */
+import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
+import { gemm } from './gemm.js';
+import { type Strided, broadcastStridesTo, forEachRow, toDense } from './strided.js';
+
+type F = Float32Array | Float64Array;
+
+/** out[..., M, N] = a[..., M, K] @ b[..., K, N]; the batch dims of a and b broadcast to out's. */
+export function matmul(a: Strided, b: Strided, out: TypedArray, outShape: readonly number[], dtype: DType): void {
+  const r = outShape.length;
+  const m = outShape[r - 2]!;
+  const n = outShape[r - 1]!;
+  const k = a.shape[a.shape.length - 1]!;
+  const batchShape = outShape.slice(0, r - 2);
+  const aBatch = broadcastStridesTo({ ...a, shape: a.shape.slice(0, -2), strides: a.strides.slice(0, -2) }, batchShape);
+  const bBatch = broadcastStridesTo({ ...b, shape: b.shape.slice(0, -2), strides: b.strides.slice(0, -2) }, batchShape);
+  const aIn = a.strides.slice(-2);
+  const bIn = b.strides.slice(-2);
+  const make = (size: number) => allocArray(dtype, size);
+  const o = out as F;
+  o.fill(0);
+  let slice = 0;
+  // The batch walk is a row walk over batchShape plus a trailing unit dimension.
+  forEachRow([...batchShape, 1], [[...aBatch, 0], [...bBatch, 0]], [a.offset, b.offset], (bases) => {
+    const aMat = toDense({ data: a.data, shape: [m, k], strides: aIn, offset: bases[0]! }, make) as F;
+    const bMat = toDense({ data: b.data, shape: [k, n], strides: bIn, offset: bases[1]! }, make) as F;
+    const aOff = aMat === a.data ? bases[0]! : 0;
+    const bOff = bMat === b.data ? bases[1]! : 0;
+    gemm(m, n, k, aMat, aOff, k, bMat, bOff, n, o, slice * m * n, n);
+    slice++;
+  });
+}

@@ -1,0 +1,78 @@
+/** @file Pooling CPU kernels: average pooling and the argmax window indices max pooling gathers by. */
+import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
+import { type Strided, toDense } from './strided.js';
+
+export interface Pool2dParams {
+  kernel: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+}
+
+/** out[N,C,OH,OW] = mean over each window; `countIncludePad` divides by the full window as PyTorch's default does. */
+export function avgPool2d(x: Strided, out: TypedArray, p: Pool2dParams & { countIncludePad: boolean }, outShape: readonly number[], dtype: DType): void {
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const [, , OH, OW] = outShape as [number, number, number, number];
+  const xd = toDense(x, (n) => allocArray(dtype, n));
+  const [KH, KW] = p.kernel;
+  const [sh, sw] = p.stride;
+  const [ph, pw] = p.padding;
+  let o = 0;
+  for (let plane = 0; plane < N * C; plane++) {
+    const base = plane * H * W;
+    for (let oh = 0; oh < OH; oh++) {
+      const h0 = oh * sh - ph;
+      for (let ow = 0; ow < OW; ow++) {
+        const w0 = ow * sw - pw;
+        let acc = 0;
+        let count = 0;
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = h0 + kh;
+          if (ih < 0 || ih >= H) continue;
+          for (let kw = 0; kw < KW; kw++) {
+            const iw = w0 + kw;
+            if (iw < 0 || iw >= W) continue;
+            acc += xd[base + ih * W + iw]!;
+            count++;
+          }
+        }
+        out[o++] = acc / (p.countIncludePad ? KH * KW : count);
+      }
+    }
+  }
+}
+
+/** out[N,C,OH,OW] = flat index (ih*W + iw) of each window's maximum, first on ties, NaN wins. */
+export function maxPool2dIndices(x: Strided, out: TypedArray, p: Pool2dParams, outShape: readonly number[], dtype: DType): void {
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const [, , OH, OW] = outShape as [number, number, number, number];
+  const xd = toDense(x, (n) => allocArray(dtype, n));
+  const [KH, KW] = p.kernel;
+  const [sh, sw] = p.stride;
+  const [ph, pw] = p.padding;
+  const [dh, dw] = p.dilation;
+  let o = 0;
+  for (let plane = 0; plane < N * C; plane++) {
+    const base = plane * H * W;
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        let best = -Infinity;
+        let at = -1;
+        for (let kh = 0; kh < KH; kh++) {
+          const ih = oh * sh - ph + kh * dh;
+          if (ih < 0 || ih >= H) continue;
+          for (let kw = 0; kw < KW; kw++) {
+            const iw = ow * sw - pw + kw * dw;
+            if (iw < 0 || iw >= W) continue;
+            const v = xd[base + ih * W + iw]!;
+            if (at < 0 || v > best || (Number.isNaN(v) && !Number.isNaN(best))) {
+              best = v;
+              at = ih * W + iw;
+            }
+          }
+        }
+        out[o++] = at;
+      }
+    }
+  }
+}

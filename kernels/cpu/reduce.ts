@@ -1,0 +1,63 @@
+/** @file Reduction CPU kernels (sum, mean, max, argmax) over any set of axes. */
+import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
+import { type Strided, toDense } from './strided.js';
+
+export type ReduceKind = 'sum' | 'mean' | 'max' | 'argmax';
+
+/**
+ * Reduces `x` over `dims` into the contiguous `out`. The kept axes are moved first and the input
+ * made dense in that order, so each output reduces one contiguous run.
+ */
+export function reduce(kind: ReduceKind, x: Strided, dims: readonly number[], out: TypedArray, xDtype: DType): void {
+  const rank = x.shape.length;
+  const kept = [...Array(rank).keys()].filter((d) => !dims.includes(d));
+  const order = [...kept, ...dims];
+  const permuted: Strided = {
+    data: x.data,
+    shape: order.map((d) => x.shape[d]!),
+    strides: order.map((d) => x.strides[d]!),
+    offset: x.offset,
+  };
+  const data = toDense(permuted, (n) => allocArray(xDtype, n));
+  let run = 1;
+  for (const d of dims) run *= x.shape[d]!;
+  const nOut = out.length;
+  for (let o = 0; o < nOut; o++) {
+    const base = o * run;
+    switch (kind) {
+      case 'sum':
+      case 'mean': {
+        let acc = 0;
+        for (let i = 0; i < run; i++) acc += data[base + i]!;
+        out[o] = kind === 'mean' ? acc / run : acc;
+        break;
+      }
+      case 'max': {
+        let m = -Infinity;
+        for (let i = 0; i < run; i++) {
+          const v = data[base + i]!;
+          if (v > m || Number.isNaN(v)) {
+            m = v;
+            if (Number.isNaN(v)) break;
+          }
+        }
+        out[o] = m;
+        break;
+      }
+      case 'argmax': {
+        let m = -Infinity;
+        let at = 0;
+        for (let i = 0; i < run; i++) {
+          const v = data[base + i]!;
+          if (v > m || Number.isNaN(v)) {
+            m = v;
+            at = i;
+            if (Number.isNaN(v)) break;
+          }
+        }
+        out[o] = at;
+        break;
+      }
+    }
+  }
+}

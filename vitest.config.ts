@@ -1,0 +1,11 @@
+// Test runner settings: the forks pool, since Dawn crashed under worker threads.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    pool: 'forks',
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+  },
+});
