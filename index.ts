@@ -17,3 +17,5 @@ export type { Backend, BufferHandle, TensorView } from './engine/backend.js';
 export { getBackend } from './engine/backend.js';
 export * as functional from './engine/functional.js';
 export { concat, cat, stack } from './engine/functional.js';
+export * as nn from './engine/nn/index.js';
+export * as optim from './engine/optim/index.js';
