@@ -105,7 +105,7 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
   const weightB = opts.weight?.reshape(classShape);
   if (target.dtype !== 'i32') {
     if (target.ndim !== logits.ndim || target.shape.some((d, i) => d !== logits.shape[i])) {
-      throw new GraftShapeError(`crossEntropy: probability targets ${fmtShape(target.shape)} must match logits ${fmtShape(logits.shape)}`);
+      throw new GraftShapeError(`crossEntropy: targets ${fmtShape(target.shape)} (${target.dtype}) must be i32 class indices of shape ${fmtShape([logits.shape[0]!, ...logits.shape.slice(2)])} or probabilities shaped like the logits ${fmtShape(logits.shape)}`);
     }
     let p = target.cast(logp.dtype);
     if (eps > 0) p = p.mul(1 - eps).add(eps / C);
@@ -212,13 +212,13 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: Pair): Tensor {
   if (h % oh === 0 && w % ow === 0) return avgPool2d(x, [h / oh, w / ow]);
   // Uneven windows: averaging matrices on both sides, P_h x P_w^T.
   const pool = (o: number, n: number): Tensor => {
-    const m = new Float32Array(o * n);
+    const m = new Float64Array(o * n);
     for (let i = 0; i < o; i++) {
       const s = Math.floor((i * n) / o);
       const e = Math.ceil(((i + 1) * n) / o);
       for (let j = s; j < e; j++) m[i * n + j] = 1 / (e - s);
     }
-    return tensor(m, { shape: [o, n], backend: x.storage.backend }).cast(x.dtype);
+    return tensor(m, { shape: [o, n], dtype: x.dtype, backend: x.storage.backend });
   };
   return pool(oh, h).matmul(x).matmul(pool(ow, w).transpose(0, 1));
 }

@@ -357,7 +357,10 @@ export const OPS: { [K in OpName]: OpSpec<K> } = {
       }
       return { shape, dtype: ins[0]!.dtype };
     },
-    view: (v, { shape }) => (isContiguous(v.shape, v.strides) ? { shape: [...shape], strides: contiguousStrides(shape), offset: v.offset } : null),
+    view: (v, { shape }) => {
+      const strides = viewStrides(v.shape, v.strides, shape);
+      return strides ? { shape: [...shape], strides, offset: v.offset } : null;
+    },
     grad: (g, [x]) => [g.reshape(x!.shape)],
   },
   permute: {
@@ -571,3 +574,36 @@ export const OPS: { [K in OpName]: OpSpec<K> } = {
 };
 
 export const OP_NAMES = Object.keys(OPS) as OpName[];
+
+/**
+ * Strides that present (oldShape, oldStrides) as newShape without copying, or null when the
+ * reshape would have to merge dimensions that are not laid out one after the other (PyTorch's
+ * computeStride): each run of old dimensions that is contiguous within itself may be split or
+ * merged freely.
+ */
+function viewStrides(oldShape: readonly number[], oldStrides: readonly number[], newShape: readonly number[]): number[] | null {
+  if (sizeOf(oldShape) === 0 || oldShape.length === 0) return contiguousStrides(newShape);
+  if (isContiguous(oldShape, oldStrides)) return contiguousStrides(newShape);
+  const out = new Array<number>(newShape.length);
+  let viewD = newShape.length - 1;
+  let chunkBase = oldStrides[oldStrides.length - 1]!;
+  let tensorNumel = 1;
+  let viewNumel = 1;
+  for (let d = oldShape.length - 1; d >= 0; d--) {
+    tensorNumel *= oldShape[d]!;
+    if (d === 0 || (oldShape[d - 1] !== 1 && oldStrides[d - 1] !== tensorNumel * chunkBase)) {
+      while (viewD >= 0 && (viewNumel < tensorNumel || newShape[viewD] === 1)) {
+        out[viewD] = viewNumel * chunkBase;
+        viewNumel *= newShape[viewD]!;
+        viewD--;
+      }
+      if (viewNumel !== tensorNumel) return null;
+      if (d > 0) {
+        chunkBase = oldStrides[d - 1]!;
+        tensorNumel = 1;
+        viewNumel = 1;
+      }
+    }
+  }
+  return viewD === -1 ? out : null;
+}

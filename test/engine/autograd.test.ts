@@ -1,0 +1,97 @@
+/** @file Autograd: recording only where needed, accumulation, noGrad, detach, freed graphs. */
+import { describe, expect, it } from 'vitest';
+import { enableGrad, functional as F, noGrad, randn, tensor } from '../../index.js';
+
+describe('autograd', () => {
+  it('computes gradients of a small expression', () => {
+    const x = tensor([1, 2, 3], { requiresGrad: true });
+    const y = x.mul(x).sum(); // dy/dx = 2x
+    y.backward();
+    expect(Array.from(x.grad!.dataSync())).toEqual([2, 4, 6]);
+  });
+
+  it('accumulates into .grad across backward calls and through shared inputs', () => {
+    const x = tensor([1, 2], { requiresGrad: true });
+    x.mul(3).sum().backward();
+    x.mul(x).sum().backward();
+    expect(Array.from(x.grad!.dataSync())).toEqual([5, 7]);
+    const z = tensor([2], { requiresGrad: true });
+    z.add(z).mul(z).sum().backward(); // d(2z^2)/dz = 4z
+    expect(z.grad!.dataSync()[0]).toBe(8);
+  });
+
+  it('records no node when no input requires grad (a frozen subgraph)', () => {
+    const w = randn([4, 4]);
+    const x = randn([2, 4]);
+    const frozen = x.matmul(w).relu();
+    expect(frozen.gradFn).toBeNull();
+    expect(frozen.requiresGrad).toBe(false);
+    const head = tensor([[1], [1], [1], [1]], { requiresGrad: true });
+    const out = frozen.matmul(head).sum();
+    expect(out.gradFn!.op).toBe('sum');
+    out.backward();
+    expect(head.grad!.shape).toEqual([4, 1]);
+    expect(w.grad).toBeNull();
+  });
+
+  it('noGrad turns recording off, enableGrad back on', () => {
+    const x = tensor([1], { requiresGrad: true });
+    const y = noGrad(() => x.mul(2));
+    expect(y.requiresGrad).toBe(false);
+    expect(y.gradFn).toBeNull();
+    const z = noGrad(() => enableGrad(() => x.mul(2)));
+    expect(z.requiresGrad).toBe(true);
+  });
+
+  it('detach cuts the graph and shares memory', () => {
+    const x = tensor([1, 2], { requiresGrad: true });
+    const d = x.mul(2).detach();
+    expect(d.requiresGrad).toBe(false);
+    expect(d.gradFn).toBeNull();
+    const e = x.detach();
+    expect(e.storage).toBe(x.storage);
+  });
+
+  it('releases saved tensors after backward and refuses a second pass', () => {
+    const x = tensor([1, 2], { requiresGrad: true });
+    const y = x.exp().sum();
+    y.backward();
+    expect(y.gradFn!.released).toBe(true);
+    expect(y.gradFn!.inputs).toEqual([]);
+    expect(() => y.backward()).toThrow(/already freed/);
+    const x2 = tensor([1, 2], { requiresGrad: true });
+    const y2 = x2.exp().sum();
+    y2.backward(undefined, { retainGraph: true });
+    y2.backward();
+    expect(x2.grad!.dataSync()[0]).toBeCloseTo(2 * Math.E, 5);
+  });
+
+  it('takes an explicit gradient for a non-scalar output', () => {
+    const x = tensor([1, 2, 3], { requiresGrad: true });
+    x.mul(2).backward(tensor([1, 0, 2]));
+    expect(Array.from(x.grad!.dataSync())).toEqual([2, 0, 4]);
+  });
+
+  it('casts carry gradients between float dtypes', () => {
+    const x = tensor([1, 2], { dtype: 'f64', requiresGrad: true });
+    x.cast('f32').mul(3).sum().backward();
+    expect(x.grad!.dtype).toBe('f64');
+    expect(Array.from(x.grad!.dataSync())).toEqual([3, 3]);
+  });
+
+  it('handles a deep chain without recursion limits', () => {
+    const x = tensor([1], { requiresGrad: true });
+    let y = x;
+    for (let i = 0; i < 20000; i++) y = y.add(1e-4);
+    y.sum().backward();
+    expect(x.grad!.dataSync()[0]).toBe(1);
+  });
+
+  it('differentiates composites through softmax and cross-entropy', () => {
+    const logits = tensor([[2, 1, 0]], { requiresGrad: true });
+    F.crossEntropy(logits, tensor([0], { dtype: 'i32' })).backward();
+    const p = F.softmax(logits.detach(), 1).dataSync();
+    expect(logits.grad!.dataSync()[0]).toBeCloseTo(p[0]! - 1, 6);
+    expect(logits.grad!.dataSync()[2]).toBeCloseTo(p[2]!, 6);
+  });
+});

@@ -1,0 +1,136 @@
+/** @file graft against golden values computed by PyTorch (scripts/make_fixtures.py). */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { type DType, type Tensor, functional as F, nn, optim } from '../../index.js';
+import { type Encoded, decode, expectClose } from '../helpers.js';
+
+interface Case {
+  name: string;
+  inputs: (Encoded | null)[];
+  out: Encoded;
+  probe: Encoded;
+  grads: (Encoded | null)[];
+  extra: Record<string, Encoded & { padding?: unknown } & Record<string, unknown>>;
+}
+const fixtures = JSON.parse(readFileSync(new URL('../fixtures/torch_ops.json', import.meta.url), 'utf8')) as {
+  cases: Case[];
+  optim: Record<string, { w: Encoded; b: Encoded; x: Encoded; y: Encoded; steps: Encoded[][] }>;
+  stateKeys: [string, number[]][];
+};
+
+type Fn = (xs: Tensor[], extra: Case['extra'], dt: DType) => Tensor;
+const ex = (e: Case['extra'], k: string, dt: DType) => decode(e[k]!, dt);
+const conv: Fn = ([x, w, b], e) => F.conv2d(x!, w!, b!, e.opts as unknown as F.Conv2dOptions);
+
+/** How graft spells each PyTorch case. */
+const GRAFT: Record<string, Fn> = {
+  erf: ([x]) => x!.mul(2).erf(),
+  sigmoid: ([x]) => x!.sigmoid(),
+  tanh: ([x]) => x!.tanh(),
+  pow: ([a, b]) => a!.pow(b!),
+  maximum: ([a, b]) => a!.maximum(b!),
+  clamp: ([x]) => x!.clamp(-0.5, 0.3),
+  sum_dims: ([x]) => x!.sum([0, 2], true),
+  mean: ([x]) => x!.mean(1),
+  amax: ([x]) => x!.max(-1),
+  var: ([x]) => x!.var(1),
+  matmul_broadcast: ([a, b]) => a!.matmul(b!),
+  matmul_vec: ([a, b]) => a!.matmul(b!),
+  softmax: ([x]) => F.softmax(x!, 1),
+  log_softmax: ([x]) => F.logSoftmax(x!, -1),
+  cross_entropy: ([x], e, dt) => F.crossEntropy(x!, ex(e, 'target', dt)),
+  cross_entropy_smooth: ([x], e, dt) => F.crossEntropy(x!, ex(e, 'target', dt), { labelSmoothing: 0.1 }),
+  cross_entropy_weight_ignore_smooth: ([x], e, dt) =>
+    F.crossEntropy(x!, ex(e, 'target', dt), { weight: ex(e, 'weight', dt), ignoreIndex: -100, labelSmoothing: 0.2 }),
+  cross_entropy_spatial_sum: ([x], e, dt) => F.crossEntropy(x!, ex(e, 'target', dt), { reduction: 'sum' }),
+  cross_entropy_probs: ([x], e, dt) => F.crossEntropy(x!, ex(e, 'target', dt), { labelSmoothing: 0.1 }),
+  nll_loss: ([x], e, dt) => F.nllLoss(F.logSoftmax(x!, 1), ex(e, 'target', dt)),
+  mse_loss: ([a, b]) => F.mseLoss(a!, b!),
+  bce_logits: ([a, b]) => F.binaryCrossEntropyWithLogits(a!, b!),
+  gelu: ([x]) => F.gelu(x!),
+  gelu_tanh: ([x]) => F.gelu(x!, { approximate: 'tanh' }),
+  silu: ([x]) => F.silu(x!),
+  layer_norm: ([x, w, b]) => F.layerNorm(x!, [4, 5], w, b),
+  linear: ([x, w, b]) => F.linear(x!, w!, b),
+  batch_norm_train: ([x, w, b], e, dt) => {
+    const rm = ex(e, 'running_mean_in', dt);
+    const rv = ex(e, 'running_var_in', dt);
+    const y = F.batchNorm(x!, rm, rv, w, b, { training: true, momentum: 0.1 });
+    expectClose(rm, e.running_mean_out!.data, [3], 1e-6, 1e-5, 'running_mean');
+    expectClose(rv, e.running_var_out!.data, [3], 1e-6, 1e-5, 'running_var');
+    return y;
+  },
+  batch_norm_eval: ([x, w, b], e, dt) => F.batchNorm(x!, ex(e, 'running_mean_in', dt), ex(e, 'running_var_in', dt), w, b, { training: false }),
+  conv2d_pad: conv,
+  conv2d_stride_dil: conv,
+  conv2d_groups: conv,
+  conv2d_depthwise: conv,
+  conv2d_pointwise: conv,
+  max_pool2d: ([x]) => F.maxPool2d(x!, 3, { stride: 2, padding: 1 }),
+  max_pool2d_dil: ([x]) => F.maxPool2d(x!, 2, { stride: 1, dilation: 2 }),
+  avg_pool2d: ([x]) => F.avgPool2d(x!, 3, { stride: 2, padding: 1 }),
+  avg_pool2d_nopad: ([x]) => F.avgPool2d(x!, 3, { stride: 2, padding: 1, countIncludePad: false }),
+  adaptive_avg_pool2d: ([x]) => F.adaptiveAvgPool2d(x!, [3, 2]),
+  embedding: ([w], e, dt) => F.embedding(ex(e, 'indices', dt), w!),
+  pad: ([x]) => F.pad(x!, [1, 2, -1, 1], { value: 0.5 }),
+};
+
+describe('golden values from PyTorch', () => {
+  it('covers every fixture case', () => {
+    expect(fixtures.cases.map((c) => c.name).filter((n) => !GRAFT[n])).toEqual([]);
+  });
+
+  for (const [dt, atol, rtol] of [['f64', 1e-10, 1e-8], ['f32', 2e-5, 2e-4]] as [DType, number, number][]) {
+    describe(dt, () => {
+      for (const c of fixtures.cases) {
+        it(c.name, () => {
+          const xs = c.inputs.map((e) => decode(e!, dt, true));
+          const y = GRAFT[c.name]!(xs, c.extra, dt);
+          expectClose(y, c.out.data, c.out.shape, atol, rtol, `${c.name} forward`);
+          y.mul(decode(c.probe, dt)).sum().backward();
+          c.grads.forEach((g, i) => {
+            if (!g) return;
+            expect(xs[i]!.grad, `${c.name} grad ${i}`).not.toBeNull();
+            expectClose(xs[i]!.grad!, g.data, g.shape, atol, rtol, `${c.name} grad ${i}`);
+          });
+        });
+      }
+    });
+  }
+});
+
+describe('optimizer trajectories match PyTorch', () => {
+  const make: Record<string, (ps: Tensor[]) => optim.Optimizer<{ lr: number }>> = {
+    sgd: (ps) => new optim.SGD(ps, { lr: 0.1 }),
+    sgd_momentum_wd: (ps) => new optim.SGD(ps, { lr: 0.1, momentum: 0.9, dampening: 0.1, weightDecay: 0.01 }),
+    sgd_nesterov: (ps) => new optim.SGD(ps, { lr: 0.05, momentum: 0.8, nesterov: true }),
+    adam: (ps) => new optim.Adam(ps, { lr: 0.01, weightDecay: 0.1 }),
+    adam_amsgrad: (ps) => new optim.Adam(ps, { lr: 0.02, amsgrad: true }),
+    adamw: (ps) => new optim.AdamW(ps, { lr: 0.01, weightDecay: 0.1 }),
+    groups: (ps) => new optim.SGD([{ params: [ps[0]!], lr: 0.2 }, { params: [ps[1]!] }], { lr: 0.01, momentum: 0.5 }),
+  };
+  for (const [name, t] of Object.entries(fixtures.optim)) {
+    it(name, () => {
+      const ps = [decode(t.w, 'f64', true), decode(t.b, 'f64', true)];
+      const [x, y] = [decode(t.x), decode(t.y)];
+      const opt = make[name]!(ps);
+      t.steps.forEach((expected, step) => {
+        opt.zeroGrad();
+        x.matmul(ps[0]!.T).add(ps[1]!).sub(y).pow(2).mean().backward();
+        opt.step();
+        expected.forEach((e, i) => expectClose(ps[i]!, e.data, e.shape, 1e-10, 1e-8, `${name} step ${step} param ${i}`));
+      });
+    });
+  }
+});
+
+describe('state dict names', () => {
+  it('match PyTorch for the same architecture', () => {
+    const net = new nn.Sequential(
+      new nn.Conv2d(3, 8, 3, { padding: 1 }), new nn.BatchNorm2d(8), new nn.ReLU(),
+      new nn.Sequential(new nn.Conv2d(8, 8, 3, { groups: 8 }), new nn.LayerNorm([8, 4, 4])),
+      new nn.Flatten(), new nn.Linear(128, 10), new nn.Embedding(5, 2),
+    );
+    expect([...net.stateDict()].map(([k, v]) => [k, [...v.shape]])).toEqual(fixtures.stateKeys);
+  });
+});

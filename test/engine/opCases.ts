@@ -1,0 +1,156 @@
+/** @file Conformance cases: at least one per primitive of the op table (a missing one fails to compile). */
+import { type OpName, type Tensor, functional as F } from '../../index.js';
+import { apply } from '../../engine/dispatch.js';
+
+/** How an input is generated: its values and the layout it is handed to the op in. */
+export interface InputSpec {
+  shape: number[];
+  /** Values: uniform in [-1, 1] ('float'), in [0.5, 2] ('positive'), |x| in [0.2, 1] ('nonzero'), small integers, bools, or i32 indices below `high`. */
+  kind?: 'float' | 'positive' | 'nonzero' | 'int' | 'bool' | 'index';
+  high?: number;
+  /** 'transposed': a transposed view of the last two dims; 'strided': every other element of a larger tensor. */
+  layout?: 'contiguous' | 'transposed' | 'strided';
+}
+
+export interface OpCase {
+  name: string;
+  inputs: InputSpec[];
+  run: (...xs: Tensor[]) => Tensor;
+  /** false where the output is integer or boolean, or the op has no gradient. */
+  grad?: boolean;
+}
+
+const f = (shape: number[], layout: InputSpec['layout'] = 'contiguous', kind: InputSpec['kind'] = 'float'): InputSpec => ({ shape, layout, kind });
+const layouts = ['contiguous', 'transposed', 'strided'] as const;
+
+/** The same unary case on a matrix in every layout, and on a 0-d tensor. */
+function unaryCases(op: OpName, kind: InputSpec['kind'] = 'float', run = (x: Tensor) => apply(op, [x], {} as never)): OpCase[] {
+  return [
+    ...layouts.map((l) => ({ name: `${op} ${l}`, inputs: [f([3, 4], l, kind)], run })),
+    { name: `${op} scalar`, inputs: [f([], 'contiguous', kind)], run },
+  ];
+}
+function binaryCases(op: OpName, kinds: [InputSpec['kind'], InputSpec['kind']] = ['float', 'float'], grad = true): OpCase[] {
+  const run = (a: Tensor, b: Tensor) => apply(op, [a, b], {} as never);
+  return [
+    { name: `${op} same shape`, inputs: [f([3, 4], 'contiguous', kinds[0]), f([3, 4], 'contiguous', kinds[1])], run, grad },
+    { name: `${op} broadcast`, inputs: [f([3, 1], 'contiguous', kinds[0]), f([1, 4], 'contiguous', kinds[1])], run, grad },
+    { name: `${op} broadcast rank`, inputs: [f([2, 3, 4], 'strided', kinds[0]), f([4], 'contiguous', kinds[1])], run, grad },
+    { name: `${op} transposed`, inputs: [f([4, 3], 'transposed', kinds[0]), f([4, 3], 'strided', kinds[1])], run, grad },
+  ];
+}
+function reduceCases(op: 'sum' | 'mean' | 'max' | 'argmax', grad = true): OpCase[] {
+  const r = (dims: number[], keepdim: boolean) => (x: Tensor) => apply(op, [x], { dims, keepdim });
+  return [
+    { name: `${op} all`, inputs: [f([2, 3, 4])], run: r([0, 1, 2], false), grad },
+    { name: `${op} last keepdim`, inputs: [f([2, 3, 4], 'transposed')], run: r([2], true), grad },
+    { name: `${op} middle`, inputs: [f([2, 3, 4], 'strided')], run: r([1], false), grad },
+    { name: `${op} outer two`, inputs: [f([2, 3, 4])], run: r([0, 2], true), grad },
+  ];
+}
+const conv = (stride: [number, number], padding: [number, number], dilation: [number, number], groups: number) => (x: Tensor, w: Tensor) =>
+  apply('conv2d', [x, w], { stride, padding, dilation, groups });
+
+export const OP_CASES: { [K in OpName]: OpCase[] } = {
+  neg: unaryCases('neg'),
+  exp: unaryCases('exp'),
+  log: unaryCases('log', 'positive'),
+  sqrt: unaryCases('sqrt', 'positive'),
+  abs: unaryCases('abs', 'nonzero'),
+  sin: unaryCases('sin'),
+  cos: unaryCases('cos'),
+  tanh: unaryCases('tanh'),
+  sigmoid: unaryCases('sigmoid'),
+  erf: unaryCases('erf'),
+  relu: unaryCases('relu', 'nonzero'),
+  clamp: unaryCases('clamp', 'nonzero', (x) => apply('clamp', [x], { min: -0.5, max: 0.55 })),
+  cast: [
+    ...unaryCases('cast', 'float', (x) => apply('cast', [x], { dtype: x.dtype })),
+    { name: 'cast to i32', inputs: [f([3, 4], 'strided', 'int')], run: (x) => x.cast('i32'), grad: false },
+    { name: 'cast to bool', inputs: [f([3, 4], 'contiguous', 'int')], run: (x) => x.cast('bool'), grad: false },
+  ],
+  contiguous: unaryCases('contiguous'),
+  add: binaryCases('add'),
+  sub: binaryCases('sub'),
+  mul: binaryCases('mul'),
+  div: binaryCases('div', ['float', 'nonzero']),
+  pow: binaryCases('pow', ['positive', 'float']),
+  maximum: binaryCases('maximum'),
+  minimum: binaryCases('minimum'),
+  lt: binaryCases('lt', ['int', 'int'], false),
+  gt: binaryCases('gt', ['int', 'int'], false),
+  eq: binaryCases('eq', ['int', 'int'], false),
+  where: [
+    { name: 'where', inputs: [f([3, 4], 'contiguous', 'bool'), f([3, 4]), f([3, 4], 'transposed')], run: (c, a, b) => apply('where', [c!, a!, b!], {}) },
+    { name: 'where broadcast', inputs: [f([3, 1], 'contiguous', 'bool'), f([1, 4]), f([2, 3, 4], 'strided')], run: (c, a, b) => apply('where', [c!, a!, b!], {}) },
+  ],
+  sum: reduceCases('sum'),
+  mean: reduceCases('mean'),
+  max: reduceCases('max'),
+  argmax: reduceCases('argmax', false),
+  reshape: [
+    { name: 'reshape view', inputs: [f([3, 4])], run: (x) => x.reshape([2, 6]) },
+    { name: 'reshape copies a transposed input', inputs: [f([3, 4], 'transposed')], run: (x) => x.reshape([12]) },
+    { name: 'reshape strided', inputs: [f([2, 3, 4], 'strided')], run: (x) => x.reshape([6, 2, 2]) },
+  ],
+  permute: [
+    { name: 'permute', inputs: [f([2, 3, 4])], run: (x) => x.permute([2, 0, 1]) },
+    { name: 'permute strided', inputs: [f([2, 3, 4], 'strided')], run: (x) => x.permute([1, 2, 0]).mul(1) },
+  ],
+  expand: [
+    { name: 'expand', inputs: [f([3, 1])], run: (x) => x.expand([2, 3, 4]) },
+    { name: 'expand transposed', inputs: [f([1, 3], 'transposed')], run: (x) => x.expand([2, 3, 3]).mul(1) },
+  ],
+  slice: [
+    { name: 'slice step', inputs: [f([3, 8])], run: (x) => x.slice(1, 1, 7, 2) },
+    { name: 'slice rows', inputs: [f([5, 3], 'transposed')], run: (x) => x.slice(0, 1, 5, 3) },
+    { name: 'slice both', inputs: [f([6, 7], 'strided')], run: (x) => x.slice(0, 1, null, 2).slice(1, -5, -1, 3) },
+  ],
+  flip: [
+    { name: 'flip', inputs: [f([3, 4])], run: (x) => x.flip([0, 1]) },
+    { name: 'flip strided', inputs: [f([2, 3, 4], 'strided')], run: (x) => x.flip(1).mul(2) },
+  ],
+  matmul: [
+    { name: 'matmul', inputs: [f([3, 4]), f([4, 5])], run: (a, b) => a!.matmul(b!) },
+    { name: 'matmul transposed', inputs: [f([3, 4], 'transposed'), f([4, 5], 'transposed')], run: (a, b) => a!.matmul(b!) },
+    { name: 'matmul batched', inputs: [f([2, 3, 4], 'strided'), f([4, 2])], run: (a, b) => a!.matmul(b!) },
+    { name: 'matmul broadcast batch', inputs: [f([2, 1, 3, 4]), f([3, 4, 2])], run: (a, b) => a!.matmul(b!) },
+    { name: 'matmul vectors', inputs: [f([4]), f([4, 3])], run: (a, b) => a!.matmul(b!) },
+  ],
+  conv2d: [
+    { name: 'conv2d padded', inputs: [f([2, 3, 5, 5]), f([4, 3, 3, 3])], run: conv([1, 1], [1, 1], [1, 1], 1) },
+    { name: 'conv2d stride dilation', inputs: [f([1, 2, 8, 7]), f([3, 2, 3, 2])], run: conv([2, 1], [1, 2], [2, 1], 1) },
+    { name: 'conv2d groups', inputs: [f([2, 4, 5, 5], 'strided'), f([6, 2, 2, 3])], run: conv([1, 2], [0, 1], [1, 1], 2) },
+    { name: 'conv2d depthwise', inputs: [f([1, 3, 6, 6]), f([3, 1, 3, 3], 'transposed')], run: conv([2, 2], [1, 1], [1, 1], 3) },
+    { name: 'conv2d pointwise', inputs: [f([2, 4, 3, 3], 'transposed'), f([5, 4, 1, 1])], run: conv([1, 1], [0, 0], [1, 1], 1) },
+  ],
+  avgPool2d: [
+    { name: 'avgPool2d', inputs: [f([2, 2, 6, 6])], run: (x) => F.avgPool2d(x, 2) },
+    { name: 'avgPool2d padded', inputs: [f([1, 2, 7, 6], 'strided')], run: (x) => F.avgPool2d(x, 3, { stride: 2, padding: 1 }) },
+    { name: 'avgPool2d exclude pad', inputs: [f([1, 2, 5, 5])], run: (x) => F.avgPool2d(x, [3, 2], { stride: [2, 1], padding: [1, 1], countIncludePad: false }) },
+  ],
+  maxPool2dIndices: [
+    { name: 'maxPool2d', inputs: [f([2, 2, 6, 6])], run: (x) => F.maxPool2d(x, 2) },
+    { name: 'maxPool2d padded', inputs: [f([1, 2, 7, 7], 'transposed')], run: (x) => F.maxPool2d(x, 3, { stride: 2, padding: 1 }) },
+    { name: 'maxPool2d dilated', inputs: [f([1, 1, 6, 6])], run: (x) => F.maxPool2d(x, 2, { stride: 1, dilation: 2 }) },
+    { name: 'maxPool2d indices', inputs: [f([1, 2, 5, 5])], run: (x) => F.maxPool2dWithIndices(x, 2, { stride: 1 })[1], grad: false },
+  ],
+  gather: [
+    { name: 'gather dim 1', inputs: [f([3, 5]), { shape: [3, 4], kind: 'index', high: 5 }], run: (x, i) => x!.gather(1, i!) },
+    { name: 'gather dim 0 strided', inputs: [f([4, 3], 'strided'), { shape: [6, 2], kind: 'index', high: 4 }], run: (x, i) => x!.gather(0, i!) },
+    { name: 'indexSelect', inputs: [f([5, 3], 'transposed'), { shape: [7], kind: 'index', high: 5 }], run: (x, i) => x!.indexSelect(0, i!) },
+  ],
+  scatterAdd: [
+    { name: 'scatterAdd', inputs: [f([3, 5]), { shape: [3, 4], kind: 'index', high: 5 }, f([3, 4])], run: (b, i, s) => b!.scatterAdd(1, i!, s!) },
+    { name: 'scatterAdd dim 0', inputs: [f([4, 2], 'transposed'), { shape: [5, 2], kind: 'index', high: 4 }, f([5, 2], 'strided')], run: (b, i, s) => b!.scatterAdd(0, i!, s!) },
+  ],
+  concat: [
+    { name: 'concat dim 1', inputs: [f([2, 3]), f([2, 1], 'transposed'), f([2, 4], 'strided')], run: (...xs) => F.concat(xs, 1) },
+    { name: 'concat dim 0', inputs: [f([1, 3]), f([2, 3])], run: (...xs) => F.concat(xs, 0) },
+    { name: 'stack', inputs: [f([2, 3]), f([2, 3], 'transposed')], run: (...xs) => F.stack(xs, 1) },
+  ],
+  pad: [
+    { name: 'pad', inputs: [f([2, 3])], run: (x) => x.pad([[1, 2], [0, 1]], 0.5) },
+    { name: 'pad crops', inputs: [f([3, 4, 5], 'strided')], run: (x) => x.pad([[0, 0], [-1, 2], [2, -2]]) },
+  ],
+};
