@@ -1,0 +1,168 @@
+/** @file nn.Module semantics: names, modes, state dicts, layers and their PyTorch defaults. */
+import { describe, expect, it } from 'vitest';
+import { type Tensor, functional as F, manualSeed, nn, noGrad, randn, tensor, zeros } from '../../index.js';
+
+class Block extends nn.Module {
+  conv = new nn.Conv2d(4, 4, 3, { padding: 1, bias: false });
+  bn = new nn.BatchNorm2d(4);
+  forward(x: Tensor): Tensor {
+    return this.bn.forward(this.conv.forward(x)).relu();
+  }
+}
+class Net extends nn.Module {
+  features = new nn.Sequential(new nn.Conv2d(3, 4, 3, { padding: 1 }), new nn.ReLU(), new Block(), new nn.MaxPool2d(2));
+  pool = new nn.AdaptiveAvgPool2d(1);
+  head = new nn.Linear(4, 10);
+  forward(x: Tensor): Tensor {
+    return this.head.forward(this.pool.forward(this.features.forward(x)).flatten(1));
+  }
+}
+
+describe('Module', () => {
+  it('names parameters with dotted paths in registration order', () => {
+    const net = new Net();
+    expect(net.namedParameters().map(([n]) => n)).toEqual([
+      'features.0.weight', 'features.0.bias', 'features.2.conv.weight', 'features.2.bn.weight', 'features.2.bn.bias', 'head.weight', 'head.bias',
+    ]);
+    expect(net.namedModules().map(([n]) => n)).toEqual(['', 'features', 'features.0', 'features.1', 'features.2', 'features.2.conv', 'features.2.bn', 'features.3', 'pool', 'head']);
+    expect(net.namedBuffers().map(([n]) => n)).toEqual(['features.2.bn.running_mean', 'features.2.bn.running_var', 'features.2.bn.num_batches_tracked']);
+    expect(net.parameters().length).toBe(7);
+  });
+
+  it('runs forward and backward through every layer', () => {
+    const net = new Net();
+    const y = net.forward(randn([2, 3, 8, 8]));
+    expect(y.shape).toEqual([2, 10]);
+    F.crossEntropy(y, tensor([1, 2], { dtype: 'i32' })).backward();
+    for (const [name, p] of net.namedParameters()) expect(p.grad, name).not.toBeNull();
+    net.zeroGrad();
+    expect(net.parameters().every((p) => p.grad === null)).toBe(true);
+  });
+
+  it('train() and eval() reach every submodule', () => {
+    const net = new Net().eval();
+    expect(net.modules().every((m) => !m.training)).toBe(true);
+    net.train();
+    expect(net.modules().every((m) => m.training)).toBe(true);
+  });
+
+  it('round-trips a state dict and reports missing and unexpected keys', () => {
+    manualSeed(1);
+    const a = new Net();
+    manualSeed(2);
+    const b = new Net();
+    const x = randn([1, 3, 8, 8]);
+    a.eval();
+    b.eval();
+    expect(Array.from(a.forward(x).dataSync())).not.toEqual(Array.from(b.forward(x).dataSync()));
+    const res = b.loadStateDict(a.stateDict());
+    expect(res).toEqual({ missingKeys: [], unexpectedKeys: [] });
+    expect(Array.from(b.forward(x).dataSync())).toEqual(Array.from(a.forward(x).dataSync()));
+
+    const sd = a.stateDict();
+    sd.delete('head.bias');
+    sd.set('extra.weight', zeros([1]));
+    expect(() => b.loadStateDict(sd)).toThrow(/Unexpected key\(s\) in state_dict: "extra.weight"[\s\S]*Missing key\(s\) in state_dict: "head.bias"/);
+    expect(b.loadStateDict(sd, { strict: false })).toEqual({ missingKeys: ['head.bias'], unexpectedKeys: ['extra.weight'] });
+  });
+
+  it('state dict tensors are detached copies of the live parameters, not new memory', () => {
+    const lin = new nn.Linear(2, 2);
+    const sd = lin.stateDict();
+    expect(sd.get('weight')!.storage).toBe(lin.weight.storage);
+    expect(sd.get('weight')!.requiresGrad).toBe(false);
+  });
+
+  it('requiresGrad_ freezes parameters so they get no gradient', () => {
+    const net = new Net();
+    net.features.requiresGrad_(false);
+    F.crossEntropy(net.forward(randn([2, 3, 8, 8])), tensor([0, 1], { dtype: 'i32' })).backward();
+    expect(net.features.parameters().every((p) => p.grad === null)).toBe(true);
+    expect(net.head.weight.grad).not.toBeNull();
+  });
+
+  it('prints a readable tree', () => {
+    const s = new nn.Sequential(new nn.Linear(2, 3), new nn.ReLU()).toString();
+    expect(s).toBe('Sequential(\n  (0): Linear(inFeatures=2, outFeatures=3, bias=true)\n  (1): ReLU()\n)');
+  });
+});
+
+describe('layers', () => {
+  it('Linear and Conv2d initialise within PyTorch bounds', () => {
+    const lin = new nn.Linear(100, 50);
+    const w = lin.weight.dataSync();
+    expect(Math.max(...w)).toBeLessThanOrEqual(0.1);
+    expect(Math.min(...w)).toBeGreaterThanOrEqual(-0.1);
+    expect(Math.max(...w)).toBeGreaterThan(0.09);
+    const conv = new nn.Conv2d(8, 4, 3, { groups: 2 });
+    expect(conv.weight.shape).toEqual([4, 4, 3, 3]);
+    expect(Math.max(...conv.weight.dataSync())).toBeLessThanOrEqual(1 / 6);
+  });
+
+  it('BatchNorm2d updates running statistics in training only', () => {
+    const bn = new nn.BatchNorm2d(2);
+    const x = randn([8, 2, 4, 4]).mul(3).add(5);
+    bn.forward(x);
+    const m = bn.runningMean!.dataSync();
+    const mean = x.mean([0, 2, 3]).dataSync();
+    expect(m[0]).toBeCloseTo(0.1 * mean[0]!, 5);
+    expect(bn.getBuffer('num_batches_tracked')!.dataSync()[0]).toBe(1);
+    bn.eval();
+    const before = Array.from(bn.runningMean!.dataSync());
+    const y = bn.forward(x);
+    expect(Array.from(bn.runningMean!.dataSync())).toEqual(before);
+    // eval normalises with the running statistics
+    const rv = bn.runningVar!.dataSync();
+    expect(y.dataSync()[0]).toBeCloseTo((x.dataSync()[0]! - before[0]!) / Math.sqrt(rv[0]! + 1e-5), 4);
+  });
+
+  it('BatchNorm with statsFrozen keeps statistics through train()', () => {
+    const bn = new nn.BatchNorm2d(2);
+    bn.statsFrozen = true;
+    bn.train();
+    bn.forward(randn([4, 2, 3, 3]).add(4));
+    expect(Array.from(bn.runningMean!.dataSync())).toEqual([0, 0]);
+    expect(bn.getBuffer('num_batches_tracked')!.dataSync()[0]).toBe(0);
+  });
+
+  it('LayerNorm normalises the last dims', () => {
+    const ln = new nn.LayerNorm(6);
+    const y = ln.forward(randn([3, 6]).mul(4).add(2));
+    const mean = y.mean(1).dataSync();
+    const sd = y.var(1, { correction: 0 }).dataSync();
+    for (let i = 0; i < 3; i++) {
+      expect(mean[i]).toBeCloseTo(0, 5);
+      expect(sd[i]).toBeCloseTo(1, 3);
+    }
+  });
+
+  it('Embedding looks rows up and zeroes the padding row', () => {
+    const e = new nn.Embedding(5, 3, { paddingIdx: 0 });
+    expect(Array.from(e.weight.select(0, 0).dataSync())).toEqual([0, 0, 0]);
+    const y = e.forward(tensor([[1, 4], [0, 1]], { dtype: 'i32' }));
+    expect(y.shape).toEqual([2, 2, 3]);
+    expect(Array.from(y.select(0, 0).select(0, 0).dataSync())).toEqual(Array.from(e.weight.select(0, 1).dataSync()));
+    y.sum().backward();
+    expect(Array.from(e.weight.grad!.select(0, 1).dataSync())).toEqual([2, 2, 2]);
+  });
+
+  it('Dropout zeroes and rescales in training and is the identity in eval', () => {
+    const d = new nn.Dropout(0.25);
+    const y = d.forward(zeros([10000]).add(1)).dataSync();
+    const kept = y.filter((v) => v !== 0);
+    expect(kept.length / y.length).toBeGreaterThan(0.72);
+    expect(kept.length / y.length).toBeLessThan(0.78);
+    expect(kept[0]).toBeCloseTo(1 / 0.75, 6);
+    d.eval();
+    expect(Array.from(d.forward(tensor([1, 2])).dataSync())).toEqual([1, 2]);
+  });
+
+  it('activations, pooling and flatten have the expected shapes and values', () => {
+    const x = tensor([[-1, 0.5, 7]]);
+    expect(Array.from(new nn.ReLU6().forward(x).dataSync())).toEqual([0, 0.5, 6]);
+    expect(new nn.GELU().forward(x).dataSync()[2]).toBeCloseTo(7, 5);
+    expect(new nn.AvgPool2d(2).forward(randn([1, 2, 4, 4])).shape).toEqual([1, 2, 2, 2]);
+    expect(new nn.Flatten().forward(randn([2, 3, 4])).shape).toEqual([2, 12]);
+    expect(noGrad(() => new nn.AdaptiveAvgPool2d([2, 3]).forward(randn([1, 1, 5, 7]))).shape).toEqual([1, 1, 2, 3]);
+  });
+});
