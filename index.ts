@@ -1,8 +1,10 @@
 /** @file graft's public entry point. */
 import './engine/init.js';
 
-export { init, type InitOptions } from './engine/init.js';
-export { Tensor, where, type Scalar, type TensorLike } from './engine/tensor.js';
+export { init, createWebGPUBackend, type InitOptions, type BackendName } from './engine/init.js';
+export { WebGPUBackend } from './engine/webgpu/backend.js';
+export { keep } from './engine/memory.js';
+export { Tensor, where, tidy, type Scalar, type TensorLike } from './engine/tensor.js';
 export {
   tensor, full, zeros, ones, arange, linspace, eye, randn, rand, uniform, randint, randperm,
   zerosLike, onesLike, fullLike, randnLike, type CreateOptions, type RandomOptions, type NestedData,

@@ -1,7 +1,7 @@
 /** @file apply(): the single path by which every primitive runs, on the inputs' backend, recording autograd. */
 import { Node, isGradEnabled } from './autograd.js';
 import type { TensorView } from './backend.js';
-import { GraftError } from './errors.js';
+import { GraftError, fmtShape } from './errors.js';
 import { OPS, type OpAttrs, type OpName } from './ops.js';
 import { Tensor } from './tensor.js';
 
@@ -25,8 +25,18 @@ export function apply<K extends OpName>(op: K, inputs: Tensor[], attrs: OpAttrs[
     if (v === null) return apply(op, [apply('contiguous', [x], {})], attrs);
     out = Tensor.viewOf(x, v.shape, v.strides, v.offset);
   } else {
-    out = Tensor.empty(meta.shape, meta.dtype, backend);
-    if (out.size > 0) backend!.run(op, inputs.map(viewOf), viewOf(out), attrs);
+    let made: Tensor | undefined;
+    try {
+      made = Tensor.empty(meta.shape, meta.dtype, backend);
+      if (made.size > 0) backend!.run(op, inputs.map(viewOf), viewOf(made), attrs);
+    } catch (e) {
+      made?.dispose();
+      if (e instanceof GraftError && !e.message.startsWith(`${op}:`)) {
+        e.message = `${op} on ${inputs.map((t) => `${fmtShape(t.shape)} ${t.dtype}`).join(', ')}: ${e.message}`;
+      }
+      throw e;
+    }
+    out = made;
   }
   if (spec.grad && isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
     out.gradFn = new Node(op, inputs, out, attrs);

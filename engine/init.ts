@@ -1,19 +1,44 @@
-/** @file Choosing the backend new tensors are created on. */
-import { setBackend, setDefaultBackendFactory } from './backend.js';
+/** @file Choosing the backend new tensors are created on: the CPU reference, WebGPU, or the best available. */
+import { type Backend, getBackend, setBackend, setDefaultBackendFactory } from './backend.js';
 import { CpuBackend } from './cpu/backend.js';
 import { GraftError } from './errors.js';
+import { acquireDevice } from './webgpu/device.js';
+import { WebGPUBackend } from './webgpu/backend.js';
 
 setDefaultBackendFactory(() => new CpuBackend());
 
+export type BackendName = 'cpu' | 'webgpu' | 'auto';
+
 export interface InitOptions {
-  /** The CPU reference backend; it runs everywhere. */
-  backend?: 'cpu';
+  /** 'auto' (the default) takes WebGPU when an adapter exists, else the CPU with a one-line notice. */
+  backend?: BackendName;
+  powerPreference?: GPUPowerPreference;
 }
 
-/** Selects the backend for tensors created from now on and returns its name. */
-export async function init(opts: InitOptions = {}): Promise<string> {
-  const want = opts.backend ?? 'cpu';
-  if (want !== 'cpu') throw new GraftError(`init: unknown backend '${String(want)}' (available: cpu)`);
-  setBackend(new CpuBackend());
-  return want;
+/** A WebGPU backend on a new device, or the reason there is none. */
+export async function createWebGPUBackend(powerPreference?: GPUPowerPreference): Promise<WebGPUBackend | string> {
+  const got = await acquireDevice(powerPreference);
+  return 'why' in got ? got.why : new WebGPUBackend(got);
+}
+
+/** Selects the backend for tensors created from now on and returns it. */
+export async function init(opts: InitOptions = {}): Promise<Backend> {
+  const want = opts.backend ?? 'auto';
+  if (want !== 'cpu' && want !== 'webgpu' && want !== 'auto') {
+    throw new GraftError(`init: unknown backend '${String(want)}' (expected 'cpu', 'webgpu' or 'auto')`);
+  }
+  let backend: Backend;
+  if (want === 'cpu') backend = new CpuBackend();
+  else {
+    const gpu = await createWebGPUBackend(opts.powerPreference);
+    if (typeof gpu === 'string') {
+      if (want === 'webgpu') throw new GraftError(`init: WebGPU was requested but ${gpu}`);
+      console.info(`graft: WebGPU unavailable (${gpu}); using the CPU backend`);
+      backend = new CpuBackend();
+    } else backend = gpu;
+  }
+  const previous = getBackend();
+  if (previous instanceof WebGPUBackend && previous !== backend) previous.flush();
+  setBackend(backend);
+  return backend;
 }

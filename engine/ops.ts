@@ -70,7 +70,10 @@ interface Common<K extends OpName> {
   /** null: the op has no gradient (integer or boolean outputs). */
   grad: GradRule<K> | null;
 }
-/** Elementwise ops carry a scalar CPU function and a WGSL expression over `a`, `b`, `c`. */
+/**
+ * Elementwise ops carry a scalar CPU function and a WGSL expression over the inputs `a`, `b`, `c`;
+ * `T` is the inputs' value type, `attr_<name>` a numeric attribute, and `cast(a)` converts to the output type.
+ */
 export interface UnarySpec<K extends OpName> extends Common<K> {
   kind: 'unary';
   cpu: (a: number, attrs: OpAttrs[K]) => number;
@@ -237,7 +240,7 @@ export const OPS: { [K in OpName]: OpSpec<K> } = {
   },
   sin: { kind: 'unary', cpu: Math.sin, wgsl: 'sin(a)', infer: unaryFloat('sin'), grad: (g, [x]) => [g.mul(x!.cos())] },
   cos: { kind: 'unary', cpu: Math.cos, wgsl: 'cos(a)', infer: unaryFloat('cos'), grad: (g, [x]) => [g.mul(x!.sin()).neg()] },
-  tanh: { kind: 'unary', cpu: Math.tanh, wgsl: 'tanh(a)', infer: unaryFloat('tanh'), grad: (g, _, y) => [g.mul(y.mul(y).neg().add(1))] },
+  tanh: { kind: 'unary', cpu: Math.tanh, wgsl: 'tanh(clamp(a, -15.0, 15.0))', infer: unaryFloat('tanh'), grad: (g, _, y) => [g.mul(y.mul(y).neg().add(1))] },
   sigmoid: {
     kind: 'unary',
     // Two branches keep exp's argument non-positive, so neither overflows.
@@ -247,15 +250,15 @@ export const OPS: { [K in OpName]: OpSpec<K> } = {
     grad: (g, _, y) => [g.mul(y.mul(y.neg().add(1)))],
   },
   erf: {
-    kind: 'unary', cpu: erf, wgsl: 'erf(a)', infer: unaryFloat('erf'),
+    kind: 'unary', cpu: erf, wgsl: 'erf_f32(a)', infer: unaryFloat('erf'),
     grad: (g, [x]) => [g.mul(x!.mul(x!).neg().exp().mul(2 / Math.sqrt(Math.PI)))],
   },
   relu: {
-    kind: 'unary', cpu: (a) => (a > 0 ? a : Number.isNaN(a) ? a : 0), wgsl: 'max(a, 0.0)', infer: unaryNumeric('relu'),
+    kind: 'unary', cpu: (a) => (a > 0 ? a : Number.isNaN(a) ? a : 0), wgsl: 'max(a, T(0))', infer: unaryNumeric('relu'),
     grad: (g, [x]) => [g.mul(mask(x!.gt(0), g))],
   },
   clamp: {
-    kind: 'unary', cpu: (a, { min, max }) => (a < min ? min : a > max ? max : a), wgsl: 'clamp(a, attr.min, attr.max)',
+    kind: 'unary', cpu: (a, { min, max }) => (a < min ? min : a > max ? max : a), wgsl: 'clamp(a, T(attr_min), T(attr_max))',
     infer: (ins, { min, max }) => {
       if (min > max) throw new GraftShapeError(`clamp: min ${min} is greater than max ${max}`);
       return unaryNumeric('clamp')(ins);
@@ -285,7 +288,7 @@ export const OPS: { [K in OpName]: OpSpec<K> } = {
     grad: (g, [a, b], y) => [sumTo(g.div(b!), a!.shape), sumTo(g.mul(y).div(b!).neg(), b!.shape)],
   },
   pow: {
-    kind: 'binary', cpu: Math.pow, wgsl: 'pow(a, b)', infer: binary('pow', 'float'),
+    kind: 'binary', cpu: Math.pow, wgsl: 'pow_f32(a, b)', infer: binary('pow', 'float'),
     grad: (g, [a, b], y) => [
       sumTo(g.mul(b!).mul(a!.pow(b!.sub(1))), a!.shape),
       // d/db a^b = a^b log a, taken as 0 where a == 0 (as PyTorch does) so 0^b stays finite.

@@ -6,6 +6,7 @@ import { GraftDTypeError, GraftShapeError, GraftStateError, fmtShape } from './e
 import { formatTensor } from './format.js';
 import { contiguousStrides, isContiguous, normAxes, normAxis, sizeOf } from './shape.js';
 import { Storage } from './storage.js';
+import { keep, tidy as tidyScope, track, untrack } from './memory.js';
 import type { OpAttrs, OpName } from './ops.js';
 import * as F from './functional.js';
 import { fullLike } from './creation.js';
@@ -36,6 +37,7 @@ export class Tensor {
     readonly dtype: DType,
   ) {
     this.size = sizeOf(shape);
+    track(this);
   }
 
   /** Internal: a fresh contiguous tensor with unspecified contents. */
@@ -88,6 +90,7 @@ export class Tensor {
   dispose(): void {
     if (this._disposed) return;
     this._disposed = true;
+    untrack(this);
     this.storage.release();
     this.grad?.dispose();
     this.grad = null;
@@ -160,7 +163,10 @@ export class Tensor {
   /** Internal: adds a gradient into `.grad`. */
   accumulateGrad(g: Tensor): void {
     const own = g.isContiguous() && g.size === g.storage.buffer.size ? g : g.contiguous();
-    this.grad = this.grad ? this.grad.add(own) : own;
+    const prev = this.grad;
+    // Gradients outlive the tidy() scope of the backward pass that made them.
+    this.grad = keep(prev ? prev.add(own) : own);
+    prev?.dispose();
   }
 
   /** A tensor sharing this one's data that is cut off from the graph. */
@@ -174,8 +180,10 @@ export class Tensor {
     if (isGradEnabled() && this.requiresGrad) {
       throw new GraftStateError('copy_: a leaf tensor that requires grad cannot be written in place outside noGrad()');
     }
-    const s = toTensor(src, this.dtype, this.storage.backend).cast(this.dtype).expand(this.shape);
+    let s = toTensor(src, this.dtype, this.storage.backend).cast(this.dtype).expand(this.shape);
     s.assertAlive('copy_');
+    // Reading and writing one buffer in the same kernel is unsafe when the views overlap.
+    if (s.storage === this.storage) s = s.clone();
     this.storage.backend.run('contiguous', [viewOf(s)], viewOf(this), {});
     return this;
   }
@@ -469,4 +477,12 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   const ta = a instanceof Tensor ? a : toTensor(a, b instanceof Tensor ? b.dtype : 'f32', backend);
   const [x, y] = promotePair(ta, toTensor(b, ta.dtype, backend));
   return apply('where', [cond.cast('bool'), x, y], {});
+}
+
+/**
+ * Runs fn and disposes every tensor it created except the ones it returns (tfjs's tidy). Tensors
+ * a backward pass stores in `.grad` and optimizer state survive; call backward() inside the scope.
+ */
+export function tidy<T>(fn: () => T): T {
+  return tidyScope(fn, (v): v is Tensor => v instanceof Tensor);
 }

@@ -1,6 +1,7 @@
 /** @file Module and Parameter with PyTorch's semantics: dotted names, state dicts, train/eval. */
 import { noGrad } from '../autograd.js';
 import { GraftError, GraftStateError, fmtShape } from '../errors.js';
+import { keep } from '../memory.js';
 import { Tensor } from '../tensor.js';
 
 /** A tensor that a Module owns and trains; requiresGrad defaults to true. */
@@ -8,6 +9,7 @@ export class Parameter extends Tensor {
   constructor(data: Tensor, requiresGrad = true) {
     super(data.storage.retain(), data.shape, data.strides, data.offset, data.dtype);
     this.requiresGrad = requiresGrad;
+    keep(this);
   }
 
   /** A parameter that takes over `t`'s storage; `t` is disposed (for freshly made tensors). */
@@ -47,7 +49,7 @@ export abstract class Module {
   }
 
   registerBuffer(name: string, tensor: Tensor | null, persistent = true): void {
-    this._buffers.set(name, { tensor, persistent });
+    this._buffers.set(name, { tensor: tensor && keep(tensor), persistent });
   }
   getBuffer(name: string): Tensor | null {
     const b = this._buffers.get(name);
@@ -57,7 +59,7 @@ export abstract class Module {
   setBuffer(name: string, tensor: Tensor): void {
     const b = this._buffers.get(name);
     if (!b) throw new GraftStateError(`${this.constructor.name} has no buffer '${name}'`);
-    b.tensor = tensor;
+    b.tensor = keep(tensor);
   }
 
   private ownEntries(): [string, unknown][] {

@@ -1,6 +1,7 @@
 /** @file Optimizer base: parameter groups with their own hyper-parameters, per-parameter state. */
 import { noGrad } from '../autograd.js';
 import { GraftError } from '../errors.js';
+import { keep } from '../memory.js';
 import type { Tensor } from '../tensor.js';
 
 export type ParamGroup<O> = O & { params: Tensor[] };
@@ -64,7 +65,7 @@ function isTensorLike(x: unknown): boolean {
 /** Replaces state[key] with `next`, disposing what it held. */
 export function setState(state: Record<string, Tensor | number>, key: string, next: Tensor): Tensor {
   const prev = state[key];
-  state[key] = next;
+  state[key] = keep(next);
   if (prev && typeof prev !== 'number' && prev !== next) prev.dispose();
   return next;
 }

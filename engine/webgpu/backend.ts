@@ -1,0 +1,226 @@
+/** @file The WebGPU backend: pooled buffers, cached pipelines, dispatches batched into one encoder, async readback. */
+import type { Backend, BufferHandle, TensorView } from '../backend.js';
+import { type DType, type TypedArray } from '../dtype.js';
+import { GraftDTypeError, GraftError, fmtShape } from '../errors.js';
+import type { OpAttrs, OpName } from '../ops.js';
+import { INDEX_ERROR_OPS } from '../../kernels/wgsl/gather.js';
+import type { KernelCall, Operand } from '../../kernels/wgsl/common.js';
+import { BufferPool } from './bufferPool.js';
+import { type GpuAcquired } from './device.js';
+import { kernelsFor } from './kernelsFor.js';
+
+class GpuBuffer implements BufferHandle {
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly size: number,
+    readonly dtype: DType,
+  ) {}
+}
+
+const ARENA_BYTES = 64 * 1024;
+const META_ALIGN = 256;
+/** Dispatches recorded before the encoder is submitted even without a sync point. */
+const BATCH_LIMIT = 512;
+
+export class WebGPUBackend implements Backend {
+  readonly name = 'webgpu';
+  readonly device: GPUDevice;
+  readonly info: GpuAcquired['info'];
+  readonly limits: GPUSupportedLimits;
+  readonly pool: BufferPool;
+  private readonly staging: BufferPool;
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private pending = 0;
+  private readonly arena: GPUBuffer;
+  private readonly arenaCpu = new Int32Array(ARENA_BYTES / 4);
+  private arenaUsed = 0;
+  private readonly errorRecord: GPUBuffer;
+  private lost: string | null = null;
+  private asyncError: string | null = null;
+  /** Dispatches recorded so far (a measure for benchmarks and tests). */
+  dispatches = 0;
+
+  constructor(acquired: GpuAcquired) {
+    this.device = acquired.device;
+    this.info = acquired.info;
+    this.limits = acquired.device.limits;
+    const U = GPUBufferUsage;
+    this.pool = new BufferPool(this.device, U.STORAGE | U.COPY_SRC | U.COPY_DST);
+    this.staging = new BufferPool(this.device, U.MAP_READ | U.COPY_DST, 64 * 1024 * 1024);
+    this.arena = this.device.createBuffer({ size: ARENA_BYTES, usage: U.UNIFORM | U.COPY_DST });
+    this.errorRecord = this.device.createBuffer({ size: 16, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST });
+    void this.device.lost.then((info) => {
+      this.lost = `${info.reason}: ${info.message}`;
+    });
+    this.device.addEventListener('uncapturederror', (ev) => {
+      this.asyncError ??= (ev as GPUUncapturedErrorEvent).error.message;
+    });
+  }
+
+  private check(what: string): void {
+    if (this.lost !== null) throw new GraftError(`webgpu: ${what}: the device was lost (${this.lost}); call init() again for a new device`);
+    if (this.asyncError !== null) {
+      const msg = this.asyncError;
+      this.asyncError = null;
+      throw new GraftError(`webgpu: ${what}: an earlier GPU command failed: ${msg}`);
+    }
+  }
+
+  alloc(size: number, dtype: DType): BufferHandle {
+    if (dtype === 'f64') throw new GraftDTypeError('webgpu: f64 tensors are not supported on WebGPU (use f32)');
+    this.check('alloc');
+    const bytes = Math.max(4, size * 4);
+    const limit = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
+    if (bytes > limit) {
+      throw new GraftError(`webgpu: a ${dtype} tensor of ${size} elements needs ${bytes} bytes, over the device's storage binding limit of ${limit} bytes`);
+    }
+    return new GpuBuffer(this.pool.acquire(bytes), size, dtype);
+  }
+
+  free(buffer: BufferHandle): void {
+    this.pool.release((buffer as GpuBuffer).buffer);
+  }
+
+  write(buffer: BufferHandle, data: TypedArray): void {
+    this.check('write');
+    const b = buffer as GpuBuffer;
+    // queue.writeBuffer runs before commands still waiting in the encoder, so submit those first.
+    this.flush();
+    const words = data instanceof Uint8Array ? Uint32Array.from(data) : data;
+    if (words instanceof Float64Array) throw new GraftDTypeError('webgpu: f64 data cannot be written (use f32)');
+    this.device.queue.writeBuffer(b.buffer, 0, words.buffer, words.byteOffset, words.byteLength);
+  }
+
+  async read(buffer: BufferHandle): Promise<TypedArray> {
+    this.check('read');
+    const b = buffer as GpuBuffer;
+    const bytes = Math.max(4, b.size * 4);
+    const staging = this.staging.acquire(bytes + 16);
+    const enc = this.takeEncoder();
+    enc.copyBufferToBuffer(b.buffer, 0, staging, 0, bytes);
+    enc.copyBufferToBuffer(this.errorRecord, 0, staging, bytes, 16);
+    this.submit();
+    try {
+      await staging.mapAsync(GPUMapMode.READ, 0, bytes + 16);
+    } catch (e) {
+      this.staging.release(staging);
+      this.check('read');
+      throw new GraftError(`webgpu: read back failed: ${(e as Error).message}`);
+    }
+    const raw = staging.getMappedRange(0, bytes + 16).slice(0);
+    staging.unmap();
+    this.staging.release(staging);
+    this.raiseIndexError(new Uint32Array(raw, bytes, 4));
+    this.check('read');
+    const n = b.size;
+    if (b.dtype === 'f32') return new Float32Array(raw, 0, n);
+    if (b.dtype === 'i32') return new Int32Array(raw, 0, n);
+    return Uint8Array.from(new Uint32Array(raw, 0, n));
+  }
+
+  private raiseIndexError(rec: Uint32Array): void {
+    if (rec[0] === 0) return;
+    this.device.queue.writeBuffer(this.errorRecord, 0, new Uint32Array(4));
+    const op = INDEX_ERROR_OPS[rec[1]!] ?? 'gather';
+    throw new GraftError(`${op}: index ${rec[2]! | 0} is out of range for a dimension of size ${rec[3]} (found on the GPU; the results of that op are invalid)`);
+  }
+
+  async sync(): Promise<void> {
+    this.check('sync');
+    const staging = this.staging.acquire(16);
+    const enc = this.takeEncoder();
+    enc.copyBufferToBuffer(this.errorRecord, 0, staging, 0, 16);
+    this.submit();
+    await staging.mapAsync(GPUMapMode.READ, 0, 16);
+    const rec = new Uint32Array(staging.getMappedRange(0, 16).slice(0));
+    staging.unmap();
+    this.staging.release(staging);
+    this.raiseIndexError(rec);
+    this.check('sync');
+  }
+
+  run<K extends OpName>(op: K, inputs: readonly TensorView[], out: TensorView, attrs: OpAttrs[K]): void {
+    this.check(op);
+    const operand = (v: TensorView): Operand => ({ dtype: v.dtype, shape: v.shape, strides: v.strides, offset: v.offset });
+    const calls = kernelsFor(op, inputs.map(operand), operand(out), attrs);
+    for (const call of calls) this.dispatch(op, call, inputs, out);
+  }
+
+  private pipeline(op: string, call: KernelCall): GPUComputePipeline {
+    // The meta uniform's size is part of the shader, so it is part of the key.
+    const key = `${call.key}#${call.meta.length}`;
+    let p = this.pipelines.get(key);
+    if (p) return p;
+    const code = call.source();
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ code, label: call.key });
+    p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: call.key });
+    void this.device.popErrorScope().then((err) => {
+      if (err) this.asyncError ??= `${op}: kernel '${call.key}' failed to compile: ${err.message}`;
+    });
+    this.pipelines.set(key, p);
+    return p;
+  }
+
+  private dispatch(op: string, call: KernelCall, inputs: readonly TensorView[], out: TensorView): void {
+    if (call.grid.some((g) => g > this.limits.maxComputeWorkgroupsPerDimension)) {
+      throw new GraftError(`webgpu: ${op} on ${inputs.map((i) => fmtShape(i.shape)).join(', ')}: grid ${call.grid.join('x')} exceeds ${this.limits.maxComputeWorkgroupsPerDimension} workgroups per dimension`);
+    }
+    if (call.grid.some((g) => g === 0)) return;
+    const pipeline = this.pipeline(op, call);
+    const metaBytes = Math.max(16, Math.ceil(call.meta.length / 4) * 16);
+    if (this.arenaUsed + metaBytes > ARENA_BYTES) this.flush();
+    const metaAt = this.arenaUsed;
+    this.arenaCpu.set(call.meta, metaAt / 4);
+    this.arenaUsed += Math.ceil(metaBytes / META_ALIGN) * META_ALIGN;
+    const entries: GPUBindGroupEntry[] = [
+      { binding: 0, resource: { buffer: this.arena, offset: metaAt, size: metaBytes } },
+      { binding: 1, resource: { buffer: (out.buffer as GpuBuffer).buffer } },
+      ...call.inputs.map((k, i) => ({ binding: i + 2, resource: { buffer: (inputs[k]!.buffer as GpuBuffer).buffer } })),
+    ];
+    if (call.errors) entries.push({ binding: 5, resource: { buffer: this.errorRecord } });
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    if (!this.pass) this.pass = this.takeEncoder().beginComputePass();
+    this.pass.setPipeline(pipeline);
+    this.pass.setBindGroup(0, bindGroup);
+    this.pass.dispatchWorkgroups(...call.grid);
+    this.dispatches++;
+    if (++this.pending >= BATCH_LIMIT) this.flush();
+  }
+
+  private takeEncoder(): GPUCommandEncoder {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private submit(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    if (!this.encoder) return;
+    if (this.arenaUsed > 0) this.device.queue.writeBuffer(this.arena, 0, this.arenaCpu.buffer, 0, this.arenaUsed);
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.arenaUsed = 0;
+    this.pending = 0;
+  }
+
+  /** Submits whatever has been recorded. */
+  flush(): void {
+    if (this.encoder || this.pass) this.submit();
+  }
+
+  destroy(): void {
+    this.flush();
+    this.pool.trim();
+    this.staging.trim();
+    this.device.destroy();
+  }
+}

@@ -1,0 +1,63 @@
+/** @file Which WGSL kernel calls run each primitive, from its kind or kernel family in the op table. */
+import { GraftDTypeError } from '../errors.js';
+import { OPS, type OpAttrs, type OpName, type UnarySpec } from '../ops.js';
+import type { KernelCall, Operand } from '../../kernels/wgsl/common.js';
+import { elementwiseKernel } from '../../kernels/wgsl/elementwise.js';
+import { reduceKernel } from '../../kernels/wgsl/reduce.js';
+import { conv2dKernel, matmulKernel } from '../../kernels/wgsl/matmul.js';
+import { poolKernel } from '../../kernels/wgsl/pool.js';
+import { gatherKernel } from '../../kernels/wgsl/gather.js';
+import { padKernel } from '../../kernels/wgsl/layout.js';
+import { contiguousStrides } from '../shape.js';
+
+const copy = (src: number, x: Operand, out: Operand): KernelCall => ({ ...elementwiseKernel('contiguous', (OPS.contiguous as UnarySpec<'contiguous'>).wgsl, [x], out, {}), inputs: [src] });
+
+export function kernelsFor<K extends OpName>(op: K, ins: readonly Operand[], out: Operand, attrs: OpAttrs[K]): KernelCall[] {
+  const spec = OPS[op] as (typeof OPS)[OpName];
+  switch (spec.kind) {
+    case 'unary':
+    case 'binary':
+    case 'ternary':
+      return [elementwiseKernel(op, spec.wgsl, ins, out, attrs as Record<string, unknown>)];
+    case 'reduce':
+      return [reduceKernel(spec.cpu, ins[0]!, (attrs as OpAttrs['sum']).dims, out)];
+    case 'view':
+      return [];
+    case 'kernel':
+      break;
+  }
+  switch (op) {
+    case 'matmul':
+      return [matmulKernel(ins[0]!, ins[1]!, out)];
+    case 'conv2d':
+      return [conv2dKernel(ins[0]!, ins[1]!, out, attrs as OpAttrs['conv2d'])];
+    case 'avgPool2d': {
+      const a = attrs as OpAttrs['avgPool2d'];
+      return [poolKernel('avg', ins[0]!, out, { ...a, dilation: [1, 1] }, a.countIncludePad)];
+    }
+    case 'maxPool2dIndices':
+      return [poolKernel('argmax', ins[0]!, out, attrs as OpAttrs['maxPool2dIndices'], false)];
+    case 'gather':
+      return [gatherKernel('gather', ins[0]!, ins[1]!, (attrs as OpAttrs['gather']).dim, out)];
+    case 'scatterAdd': {
+      if (out.dtype !== 'f32') throw new GraftDTypeError(`scatterAdd: the webgpu backend adds f32 only, got ${out.dtype}`);
+      const { dim } = attrs as OpAttrs['scatterAdd'];
+      return [copy(0, ins[0]!, out), gatherKernel('scatterAdd', ins[0]!, ins[1]!, dim, out, ins[2]!)];
+    }
+    case 'concat': {
+      const { dim } = attrs as OpAttrs['concat'];
+      const strides = contiguousStrides(out.shape);
+      let at = 0;
+      return ins.map((x, k) => {
+        const part: Operand = { dtype: out.dtype, shape: x.shape, strides, offset: at * strides[dim]! };
+        at += x.shape[dim]!;
+        return copy(k, x, part);
+      });
+    }
+    case 'pad': {
+      const a = attrs as OpAttrs['pad'];
+      return [padKernel(ins[0]!, out, a.pads, a.value)];
+    }
+  }
+  throw new Error(`webgpu: no kernel for ${op}`);
+}

@@ -1,0 +1,117 @@
+/** @file Pieces every WGSL kernel shares: the kernel-call shape, storage types, meta access, dispatch grids. */
+import type { DType } from '../../engine/dtype.js';
+
+/** How a kernel sees one tensor operand: the engine's view, with its dtype. */
+export interface Operand {
+  dtype: DType;
+  shape: readonly number[];
+  strides: readonly number[];
+  offset: number;
+}
+
+/**
+ * One dispatch: WGSL source (generated only on a pipeline-cache miss), integer parameters for the
+ * `meta` uniform, the workgroup grid, and which operands bind after the output (binding 1).
+ */
+export interface KernelCall {
+  key: string;
+  source: () => string;
+  meta: number[];
+  grid: [number, number, number];
+  /** Indices into the op's inputs, bound in order from binding 2 on. */
+  inputs: number[];
+  /** Bind the output as array<atomic<u32>> (scatterAdd's compare-and-swap float adds). */
+  atomicOut?: boolean;
+  /** Bind the backend's error record at binding 5 (kernels that validate indices). */
+  errors?: boolean;
+}
+
+/** WGSL storage element type: bool is stored as one u32 per element. */
+export function storageType(d: DType): string {
+  switch (d) {
+    case 'f32': return 'f32';
+    case 'i32': return 'i32';
+    case 'bool': return 'u32';
+    case 'f64': throw new Error('f64 has no WGSL storage type');
+  }
+}
+
+/** WGSL value type an element is computed in. */
+export function valueType(d: DType): string {
+  return d === 'bool' ? 'bool' : storageType(d);
+}
+
+/** Reads element `idx` of binding `name` as its value type. */
+export function load(name: string, d: DType, idx: string): string {
+  return d === 'bool' ? `(${name}[${idx}] != 0u)` : `${name}[${idx}]`;
+}
+
+/** Converts a value expression of type `from` into storage form for `to`. */
+export function store(expr: string, to: DType): string {
+  return to === 'bool' ? `select(0u, 1u, ${expr})` : expr;
+}
+
+/** The `meta` uniform (ints) with 16-byte array stride, and its accessor m(i). */
+export function metaDecl(count: number): string {
+  const vecs = Math.max(1, Math.ceil(count / 4));
+  return `struct Meta { v: array<vec4<i32>, ${vecs}> }
+@group(0) @binding(0) var<uniform> params: Meta;
+fn m(i: u32) -> i32 { return params.v[i / 4u][i % 4u]; }`;
+}
+
+export const MAX_GROUPS = 65535;
+
+/** A grid of `groups` workgroups folded into x and y under the per-dimension limit. */
+export function grid1d(groups: number): [number, number, number] {
+  if (groups <= MAX_GROUPS) return [Math.max(groups, 1), 1, 1];
+  const y = Math.ceil(groups / MAX_GROUPS);
+  return [Math.ceil(groups / y), y, 1];
+}
+
+/** The linear invocation index for a grid built by grid1d with `size` threads per workgroup. */
+export function linearIndex(size: number): string {
+  return `(wid.y * nwg.x + wid.x) * ${size}u + lid.x`;
+}
+
+export const BUILTINS = '@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>';
+
+/**
+ * Unravels a linear index `i` over a shape held in meta at `shapeAt`, accumulating one offset per
+ * stride set (each set at meta[at .. at+rank), its base offset at meta[at+rank]).
+ */
+export function unravel(rank: number, shapeAt: number, sets: { name: string; at: number }[], i = 'i'): string {
+  const lines = sets.map((s) => `var ${s.name} = m(${s.at + rank}u);`);
+  lines.push(`var rem = ${i};`);
+  for (let d = rank - 1; d >= 0; d--) {
+    lines.push(`{ let size = u32(m(${shapeAt + d}u)); let c = i32(rem % size); rem = rem / size;`);
+    for (const s of sets) lines.push(`  ${s.name} += c * m(${s.at + d}u);`);
+    lines.push('}');
+  }
+  return lines.join('\n  ');
+}
+
+/** Math WGSL lacks or defines differently from PyTorch, prepended where a snippet uses it. */
+export const PRELUDE: Record<string, string> = {
+  erf_f32: `fn erf_f32(x: f32) -> f32 {
+  // Abramowitz and Stegun 7.1.26 (|error| < 1.5e-7).
+  let t = 1.0 / (1.0 + 0.3275911 * abs(x));
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-x * x);
+  return select(-y, y, x >= 0.0);
+}`,
+  pow_f32: `fn pow_f32(a: f32, b: f32) -> f32 {
+  // WGSL's pow is undefined for a < 0; PyTorch gives real results for integral exponents.
+  if (b == 0.0) { return 1.0; }
+  let r = pow(abs(a), b);
+  if (a >= 0.0) { return r; }
+  var nan_bits = 0x7fc00000u; // a var: a NaN constant expression is rejected
+  if (fract(b) != 0.0) { return bitcast<f32>(nan_bits); }
+  return select(r, -r, fract(b * 0.5) != 0.0);
+}`,
+};
+
+export function preludeFor(code: string): string {
+  return Object.entries(PRELUDE)
+    .filter(([name]) => code.includes(`${name}(`))
+    .map(([, src]) => src)
+    .join('\n');
+}

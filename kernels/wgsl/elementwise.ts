@@ -1,0 +1,92 @@
+/** @file The one template behind every elementwise op: broadcast, strided inputs read in-kernel, no copy first. */
+import type { DType } from '../../engine/dtype.js';
+import { BUILTINS, type KernelCall, type Operand, grid1d, linearIndex, load, metaDecl, preludeFor, storageType, store, unravel, valueType } from './common.js';
+
+const WG = 256;
+const NAMES = ['a', 'b', 'c'];
+
+function isDense(o: Operand, shape: readonly number[]): boolean {
+  if (o.shape.length !== shape.length || o.shape.some((d, i) => d !== shape[i])) return false;
+  let expect = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    if (shape[i] !== 1 && o.strides[i] !== expect) return false;
+    expect *= shape[i]!;
+  }
+  return true;
+}
+
+/** Strides that read `o` broadcast to `shape` (0 along broadcast dimensions). */
+export function broadcastStrides(o: Operand, shape: readonly number[]): number[] {
+  const lead = shape.length - o.shape.length;
+  return shape.map((_, i) => (i < lead || o.shape[i - lead] === 1 ? 0 : o.strides[i - lead]!));
+}
+
+/** Expands the op's snippet: `T` for the input value type, `cast(a)` into the output type. */
+function expression(snippet: string, inDtype: DType, outDtype: DType): string {
+  const T = valueType(inDtype);
+  let e = snippet.replace(/\bT\(/g, `${T}(`);
+  if (e.includes('cast(')) {
+    const to = outDtype === 'bool' ? (inDtype === 'bool' ? 'a' : `(a != ${T}(0))`) : `${valueType(outDtype)}(a)`;
+    e = e.replace('cast(a)', to);
+  }
+  return e;
+}
+
+/**
+ * out = snippet(inputs) elementwise over out's shape. Inputs broadcast and may have any strides;
+ * out may be a strided view too (copy into a view). Numeric attributes travel as f32 bits in meta.
+ */
+export function elementwiseKernel(
+  op: string,
+  snippet: string,
+  inputs: readonly Operand[],
+  out: Operand,
+  attrs: Record<string, unknown>,
+): KernelCall {
+  const shape = out.shape;
+  const rank = shape.length;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const numeric = Object.keys(attrs).filter((k) => typeof attrs[k] === 'number').sort();
+  const dense = isDense(out, shape) && inputs.every((x) => isDense(x, shape));
+  const expr = expression(snippet, inputs[0]!.dtype, out.dtype);
+  const types = inputs.map((x) => x.dtype).join(',');
+  const key = `ew:${op}:${expr}:${types}>${out.dtype}:${dense ? 'dense' : `r${rank}`}:${numeric.join(',')}`;
+
+  // meta: [n, (attr bits)..., shape, out strides + offset, each input's strides + offset]
+  const f32bits = new Int32Array(new Float32Array(numeric.map((k) => attrs[k] as number)).buffer);
+  const attrAt = 1;
+  const shapeAt = attrAt + numeric.length;
+  const meta: number[] = [n, ...f32bits];
+  let body: string;
+  if (dense) {
+    meta.push(out.offset, ...inputs.map((x) => x.offset));
+    const loads = inputs.map((x, k) => `let ${NAMES[k]} = ${load(`in${k}`, x.dtype, `u32(m(${shapeAt + 1 + k}u)) + i`)};`);
+    body = `${loads.join('\n  ')}
+  out[u32(m(${shapeAt}u)) + i] = ${store(expr, out.dtype)};`;
+  } else {
+    meta.push(...shape);
+    const sets = [{ name: 'o_out', at: shapeAt + rank }];
+    meta.push(...out.strides, out.offset);
+    inputs.forEach((x, k) => {
+      sets.push({ name: `o_${k}`, at: shapeAt + rank + (k + 1) * (rank + 1) });
+      meta.push(...broadcastStrides(x, shape), x.offset);
+    });
+    const loads = inputs.map((x, k) => `let ${NAMES[k]} = ${load(`in${k}`, x.dtype, `o_${k}`)};`);
+    body = `${unravel(rank, shapeAt, sets)}
+  ${loads.join('\n  ')}
+  out[o_out] = ${store(expr, out.dtype)};`;
+  }
+  const attrLets = numeric.map((k, i) => `let attr_${k} = bitcast<f32>(m(${attrAt + i}u));`).join('\n  ');
+  const source = () => `${metaDecl(meta.length)}
+@group(0) @binding(1) var<storage, read_write> out: array<${storageType(out.dtype)}>;
+${inputs.map((x, k) => `@group(0) @binding(${k + 2}) var<storage, read> in${k}: array<${storageType(x.dtype)}>;`).join('\n')}
+${preludeFor(expr)}
+@compute @workgroup_size(${WG})
+fn main(${BUILTINS}) {
+  let i = ${linearIndex(WG)};
+  if (i >= u32(m(0u))) { return; }
+  ${attrLets}
+  ${body}
+}`;
+  return { key, source, meta, grid: grid1d(Math.ceil(n / WG)), inputs: inputs.map((_, k) => k) };
+}

@@ -1,0 +1,185 @@
+/** @file Tiled GEMM (workgroup-memory tiles, 4x4 register blocks) and the matmul and conv2d kernels built on it. */
+import { type KernelCall, type Operand, MAX_GROUPS, metaDecl, unravel } from './common.js';
+
+const TS = 32; // output tile edge
+const BK = 16; // depth of one shared tile
+const TPT = 4; // outputs per thread along each edge
+
+/**
+ * C[z][M][N] = sum_k A(z, i, k) B(z, k, j). The caller supplies WGSL for the two loaders (each
+ * bounds-checked, returning 0 outside) and the store; meta[0..2] hold M, N, K.
+ */
+function gemmSource(metaCount: number, decls: string, loaders: string): string {
+  const threads = TS / TPT;
+  const perThread = (BK * TS) / (threads * threads);
+  return `${metaDecl(metaCount)}
+${decls}
+var<workgroup> tileA: array<f32, ${BK * TS}>;
+var<workgroup> tileB: array<f32, ${BK * TS}>;
+${loaders}
+@compute @workgroup_size(${threads}, ${threads})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let M = u32(m(0u));
+  let N = u32(m(1u));
+  let K = u32(m(2u));
+  let z = wid.z;
+  let row0 = wid.y * ${TS}u;
+  let col0 = wid.x * ${TS}u;
+  let t = lid.y * ${threads}u + lid.x;
+  var acc: array<array<f32, ${TPT}>, ${TPT}>;
+  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
+    for (var e = 0u; e < ${perThread}u; e++) {
+      let idx = t * ${perThread}u + e;
+      // tileA is [BK][TS] (k-major) so the inner loop reads rows of A and B alike.
+      let kk = idx / ${TS}u;
+      let rr = idx % ${TS}u;
+      tileA[idx] = loadA(z, row0 + rr, k0 + kk);
+      tileB[idx] = loadB(z, k0 + kk, col0 + rr);
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${BK}u; kk++) {
+      var a: array<f32, ${TPT}>;
+      var b: array<f32, ${TPT}>;
+      for (var q = 0u; q < ${TPT}u; q++) {
+        a[q] = tileA[kk * ${TS}u + lid.y * ${TPT}u + q];
+        b[q] = tileB[kk * ${TS}u + lid.x * ${TPT}u + q];
+      }
+      for (var p = 0u; p < ${TPT}u; p++) {
+        for (var q = 0u; q < ${TPT}u; q++) { acc[p][q] = fma(a[p], b[q], acc[p][q]); }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var p = 0u; p < ${TPT}u; p++) {
+    for (var q = 0u; q < ${TPT}u; q++) {
+      let i = row0 + lid.y * ${TPT}u + p;
+      let j = col0 + lid.x * ${TPT}u + q;
+      if (i < M && j < N) { storeC(z, i, j, acc[p][q]); }
+    }
+  }
+}`;
+}
+
+function gemmGrid(m: number, n: number, batch: number, op: string): [number, number, number] {
+  const grid: [number, number, number] = [Math.ceil(n / TS), Math.ceil(m / TS), batch];
+  if (grid.some((g) => g > MAX_GROUPS)) throw new Error(`${op}: a grid of ${grid.join('x')} workgroups exceeds ${MAX_GROUPS} per dimension`);
+  return grid;
+}
+
+const BINDINGS = `@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> A: array<f32>;
+@group(0) @binding(3) var<storage, read> B: array<f32>;`;
+const CONV_BINDINGS = `@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> X: array<f32>;
+@group(0) @binding(3) var<storage, read> Wt: array<f32>;`;
+
+/** out[..., M, N] = a[..., M, K] @ b[..., K, N] with broadcast batch dims and any strides. */
+export function matmulKernel(a: Operand, b: Operand, out: Operand): KernelCall {
+  const r = out.shape.length;
+  const [M, N] = [out.shape[r - 2]!, out.shape[r - 1]!];
+  const K = a.shape[a.shape.length - 1]!;
+  const batchShape = out.shape.slice(0, r - 2);
+  const br = batchShape.length;
+  const batchStrides = (o: Operand) => {
+    const lead = br - (o.shape.length - 2);
+    return batchShape.map((_, i) => (i < lead || o.shape[i - lead] === 1 ? 0 : o.strides[i - lead]!));
+  };
+  const batch = batchShape.reduce((x, y) => x * y, 1);
+  // meta: M N K | batch shape | A batch strides, A offset | B batch strides, B offset | A row,col strides | B row,col strides
+  const shapeAt = 3;
+  const aAt = shapeAt + br;
+  const bAt = aAt + br + 1;
+  const inner = bAt + br + 1;
+  const meta = [M, N, K, ...batchShape, ...batchStrides(a), a.offset, ...batchStrides(b), b.offset,
+    a.strides[a.shape.length - 2]!, a.strides[a.shape.length - 1]!, b.strides[b.shape.length - 2]!, b.strides[b.shape.length - 1]!];
+  const loaders = `
+fn batchOffsets(z: u32) -> vec2<i32> {
+  let i = z;
+  ${unravel(br, shapeAt, [{ name: 'oa', at: aAt }, { name: 'ob', at: bAt }])}
+  return vec2<i32>(oa, ob);
+}
+fn loadA(z: u32, i: u32, k: u32) -> f32 {
+  if (i >= u32(m(0u)) || k >= u32(m(2u))) { return 0.0; }
+  return A[batchOffsets(z).x + i32(i) * m(${inner}u) + i32(k) * m(${inner + 1}u)];
+}
+fn loadB(z: u32, k: u32, j: u32) -> f32 {
+  if (j >= u32(m(1u)) || k >= u32(m(2u))) { return 0.0; }
+  return B[batchOffsets(z).y + i32(k) * m(${inner + 2}u) + i32(j) * m(${inner + 3}u)];
+}
+fn storeC(z: u32, i: u32, j: u32, v: f32) { out[(z * u32(m(0u)) + i) * u32(m(1u)) + j] = v; }`;
+  return {
+    key: `matmul:b${br}`,
+    source: () => gemmSource(meta.length, BINDINGS, loaders),
+    meta,
+    grid: gemmGrid(M, N, batch, 'matmul'),
+    inputs: [0, 1],
+  };
+}
+
+export interface ConvParams {
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  groups: number;
+}
+
+/**
+ * conv2d as an implicit GEMM per group: M = out channels of the group, N = N*OH*OW, K = C/g*KH*KW.
+ * The B loader computes the im2col address on the fly, so no column matrix is ever stored.
+ */
+export function conv2dKernel(x: Operand, w: Operand, out: Operand, p: ConvParams): KernelCall {
+  const [, C, H, W] = x.shape as [number, number, number, number];
+  const [O, Cg, KH, KW] = w.shape as [number, number, number, number];
+  const [Nb, , OH, OW] = out.shape as [number, number, number, number];
+  const G = p.groups;
+  const Og = O / G;
+  const M = Og;
+  const N = Nb * OH * OW;
+  const K = Cg * KH * KW;
+  const meta = [
+    M, N, K, // 0..2
+    C, H, W, Cg, KH, KW, OH, OW, O, // 3..11
+    p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1], // 12..17
+    ...x.strides, x.offset, // 18..22
+    ...w.strides, w.offset, // 23..27
+  ];
+  const loaders = `
+fn loadA(g: u32, i: u32, k: u32) -> f32 {
+  if (i >= u32(m(0u)) || k >= u32(m(2u))) { return 0.0; }
+  let khw = u32(m(7u) * m(8u));
+  let c = k / khw;
+  let kh = (k / u32(m(8u))) % u32(m(7u));
+  let kw = k % u32(m(8u));
+  let o = g * u32(m(0u)) + i;
+  return Wt[m(27u) + i32(o) * m(23u) + i32(c) * m(24u) + i32(kh) * m(25u) + i32(kw) * m(26u)];
+}
+fn loadB(g: u32, k: u32, j: u32) -> f32 {
+  if (j >= u32(m(1u)) || k >= u32(m(2u))) { return 0.0; }
+  let khw = u32(m(7u) * m(8u));
+  let c = k / khw;
+  let kh = i32((k / u32(m(8u))) % u32(m(7u)));
+  let kw = i32(k % u32(m(8u)));
+  let ohw = u32(m(9u) * m(10u));
+  let n = j / ohw;
+  let oh = i32((j / u32(m(10u))) % u32(m(9u)));
+  let ow = i32(j % u32(m(10u)));
+  let ih = oh * m(12u) - m(14u) + kh * m(16u);
+  let iw = ow * m(13u) - m(15u) + kw * m(17u);
+  if (ih < 0 || iw < 0 || ih >= m(4u) || iw >= m(5u)) { return 0.0; }
+  let ch = i32(g * u32(m(6u)) + c);
+  return X[m(22u) + i32(n) * m(18u) + ch * m(19u) + ih * m(20u) + iw * m(21u)];
+}
+fn storeC(g: u32, i: u32, j: u32, v: f32) {
+  let ohw = u32(m(9u) * m(10u));
+  let n = j / ohw;
+  let s = j % ohw;
+  out[(n * u32(m(11u)) + g * u32(m(0u)) + i) * ohw + s] = v;
+}`;
+  return {
+    key: 'conv2d',
+    source: () => gemmSource(meta.length, CONV_BINDINGS, loaders),
+    meta,
+    grid: gemmGrid(M, N, G, 'conv2d'),
+    inputs: [0, 1],
+  };
+}
