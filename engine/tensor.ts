@@ -180,11 +180,13 @@ export class Tensor {
     if (isGradEnabled() && this.requiresGrad) {
       throw new GraftStateError('copy_: a leaf tensor that requires grad cannot be written in place outside noGrad()');
     }
-    let s = toTensor(src, this.dtype, this.storage.backend).cast(this.dtype).expand(this.shape);
-    s.assertAlive('copy_');
-    // Reading and writing one buffer in the same kernel is unsafe when the views overlap.
-    if (s.storage === this.storage) s = s.clone();
-    this.storage.backend.run('contiguous', [viewOf(s)], viewOf(this), {});
+    tidy(() => {
+      let s = toTensor(src, this.dtype, this.storage.backend).cast(this.dtype).expand(this.shape);
+      s.assertAlive('copy_');
+      // Reading and writing one buffer in the same kernel is unsafe when the views overlap.
+      if (s.storage === this.storage) s = s.clone();
+      this.storage.backend.run('contiguous', [viewOf(s)], viewOf(this), {});
+    });
     return this;
   }
 

@@ -3,7 +3,7 @@ import { noGrad } from '../autograd.js';
 import { full, randn, uniform } from '../creation.js';
 import { GraftShapeError, fmtShape } from '../errors.js';
 import type { Generator } from '../random.js';
-import type { Tensor } from '../tensor.js';
+import { type Tensor, tidy } from '../tensor.js';
 
 /** Fan-in and fan-out as PyTorch computes them: dim 1 and dim 0, times the receptive field. */
 export function fans(t: Tensor): { fanIn: number; fanOut: number } {
@@ -12,14 +12,19 @@ export function fans(t: Tensor): { fanIn: number; fanOut: number } {
   return { fanIn: t.shape[1]! * field, fanOut: t.shape[0]! * field };
 }
 
+/** Writes make()'s values into t, freeing every temporary at once. */
+function fill(t: Tensor, make: () => Tensor): Tensor {
+  tidy(() => noGrad(() => void t.copy_(make())));
+  return t;
+}
 export function uniform_(t: Tensor, low = 0, high = 1, generator?: Generator): Tensor {
-  return noGrad(() => t.copy_(uniform(t.shape, low, high, { dtype: t.dtype, generator, backend: t.storage.backend })));
+  return fill(t, () => uniform(t.shape, low, high, { dtype: t.dtype, generator, backend: t.storage.backend }));
 }
 export function normal_(t: Tensor, mean = 0, std = 1, generator?: Generator): Tensor {
-  return noGrad(() => t.copy_(randn(t.shape, { dtype: t.dtype, generator, backend: t.storage.backend }).mul(std).add(mean)));
+  return fill(t, () => randn(t.shape, { dtype: t.dtype, generator, backend: t.storage.backend }).mul(std).add(mean));
 }
 export function constant_(t: Tensor, value: number): Tensor {
-  return noGrad(() => t.copy_(full(t.shape, value, t.dtype, { backend: t.storage.backend })));
+  return fill(t, () => full(t.shape, value, t.dtype, { backend: t.storage.backend }));
 }
 export const zeros_ = (t: Tensor): Tensor => constant_(t, 0);
 export const ones_ = (t: Tensor): Tensor => constant_(t, 1);

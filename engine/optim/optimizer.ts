@@ -2,7 +2,7 @@
 import { noGrad } from '../autograd.js';
 import { GraftError } from '../errors.js';
 import { keep } from '../memory.js';
-import type { Tensor } from '../tensor.js';
+import { type Tensor, tidy } from '../tensor.js';
 
 export type ParamGroup<O> = O & { params: Tensor[] };
 /** Either plain parameters or groups, each group overriding the defaults it names. */
@@ -46,7 +46,8 @@ export abstract class Optimizer<O extends { lr: number }> {
           if (!p.requiresGrad || !p.grad) continue;
           let st = this.state.get(p);
           if (!st) this.state.set(p, (st = {}));
-          const next = this.update(p, p.grad, st, group);
+          const grad = p.grad;
+          const next = tidy(() => this.update(p, grad, st!, group));
           p.copy_(next);
           next.dispose();
         }

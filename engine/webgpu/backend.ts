@@ -21,6 +21,8 @@ const ARENA_BYTES = 64 * 1024;
 const META_ALIGN = 256;
 /** Dispatches recorded before the encoder is submitted even without a sync point. */
 const BATCH_LIMIT = 512;
+/** Cached bind groups kept at most (least recently used dropped first). */
+const MAX_BIND_GROUPS = 8192;
 
 export class WebGPUBackend implements Backend {
   readonly name = 'webgpu';
@@ -30,6 +32,12 @@ export class WebGPUBackend implements Backend {
   readonly pool: BufferPool;
   private readonly staging: BufferPool;
   private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly layouts = new Map<string, { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout; key: string }>();
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 0;
+  /** Bind groups made so far; flat in steady state. */
+  bindGroupsCreated = 0;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private pending = 0;
@@ -148,6 +156,28 @@ export class WebGPUBackend implements Backend {
     for (const call of calls) this.dispatch(op, call, inputs, out);
   }
 
+  /**
+   * The bind group layout for a kernel's bindings: the meta uniform with a dynamic offset (so one
+   * bind group serves every dispatch over the same buffers), the output, the inputs, the error record.
+   */
+  private layout(call: KernelCall): { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout; key: string } {
+    const key = `${call.inputs.length}${call.errors ? 'e' : ''}`;
+    let l = this.layouts.get(key);
+    if (!l) {
+      const C = GPUShaderStage.COMPUTE;
+      const entries: GPUBindGroupLayoutEntry[] = [
+        { binding: 0, visibility: C, buffer: { type: 'uniform', hasDynamicOffset: true } },
+        { binding: 1, visibility: C, buffer: { type: 'storage' } },
+        ...call.inputs.map((_, i): GPUBindGroupLayoutEntry => ({ binding: i + 2, visibility: C, buffer: { type: 'read-only-storage' } })),
+      ];
+      if (call.errors) entries.push({ binding: 5, visibility: C, buffer: { type: 'storage' } });
+      const group = this.device.createBindGroupLayout({ entries });
+      l = { group, pipeline: this.device.createPipelineLayout({ bindGroupLayouts: [group] }), key };
+      this.layouts.set(key, l);
+    }
+    return l;
+  }
+
   private pipeline(op: string, call: KernelCall): GPUComputePipeline {
     // The meta uniform's size is part of the shader, so it is part of the key.
     const key = `${call.key}#${call.meta.length}`;
@@ -156,12 +186,46 @@ export class WebGPUBackend implements Backend {
     const code = call.source();
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ code, label: call.key });
-    p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: call.key });
+    p = this.device.createComputePipeline({ layout: this.layout(call).pipeline, compute: { module, entryPoint: 'main' }, label: call.key });
     void this.device.popErrorScope().then((err) => {
       if (err) this.asyncError ??= `${op}: kernel '${call.key}' failed to compile: ${err.message}`;
     });
     this.pipelines.set(key, p);
     return p;
+  }
+
+  private bufferId(b: GPUBuffer): number {
+    let id = this.bufferIds.get(b);
+    if (id === undefined) this.bufferIds.set(b, (id = this.nextBufferId++));
+    return id;
+  }
+
+  /**
+   * Bind groups are cached by layout, meta size and buffers: Dawn does not reclaim bind groups
+   * promptly (on lavapipe a device fails after about 65k of them), and a training loop over pooled
+   * buffers needs only a fixed set.
+   */
+  private bindGroup(call: KernelCall, metaBytes: number, buffers: GPUBuffer[]): GPUBindGroup {
+    const layout = this.layout(call);
+    const key = `${layout.key}:${metaBytes}:${buffers.map((b) => this.bufferId(b)).join(',')}`;
+    let bg = this.bindGroups.get(key);
+    if (bg) {
+      // Refresh the entry's position so the least recently used are dropped first.
+      this.bindGroups.delete(key);
+      this.bindGroups.set(key, bg);
+      return bg;
+    }
+    const entries: GPUBindGroupEntry[] = [
+      { binding: 0, resource: { buffer: this.arena, offset: 0, size: metaBytes } },
+      { binding: 1, resource: { buffer: buffers[0]! } },
+      ...call.inputs.map((_, i) => ({ binding: i + 2, resource: { buffer: buffers[i + 1]! } })),
+    ];
+    if (call.errors) entries.push({ binding: 5, resource: { buffer: this.errorRecord } });
+    bg = this.device.createBindGroup({ layout: layout.group, entries });
+    this.bindGroups.set(key, bg);
+    this.bindGroupsCreated++;
+    if (this.bindGroups.size > MAX_BIND_GROUPS) this.bindGroups.delete(this.bindGroups.keys().next().value!);
+    return bg;
   }
 
   private dispatch(op: string, call: KernelCall, inputs: readonly TensorView[], out: TensorView): void {
@@ -175,16 +239,11 @@ export class WebGPUBackend implements Backend {
     const metaAt = this.arenaUsed;
     this.arenaCpu.set(call.meta, metaAt / 4);
     this.arenaUsed += Math.ceil(metaBytes / META_ALIGN) * META_ALIGN;
-    const entries: GPUBindGroupEntry[] = [
-      { binding: 0, resource: { buffer: this.arena, offset: metaAt, size: metaBytes } },
-      { binding: 1, resource: { buffer: (out.buffer as GpuBuffer).buffer } },
-      ...call.inputs.map((k, i) => ({ binding: i + 2, resource: { buffer: (inputs[k]!.buffer as GpuBuffer).buffer } })),
-    ];
-    if (call.errors) entries.push({ binding: 5, resource: { buffer: this.errorRecord } });
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const buffers = [(out.buffer as GpuBuffer).buffer, ...call.inputs.map((k) => (inputs[k]!.buffer as GpuBuffer).buffer)];
+    const bindGroup = this.bindGroup(call, metaBytes, buffers);
     if (!this.pass) this.pass = this.takeEncoder().beginComputePass();
     this.pass.setPipeline(pipeline);
-    this.pass.setBindGroup(0, bindGroup);
+    this.pass.setBindGroup(0, bindGroup, [metaAt]);
     this.pass.dispatchWorkgroups(...call.grid);
     this.dispatches++;
     if (++this.pending >= BATCH_LIMIT) this.flush();

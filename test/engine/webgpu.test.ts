@@ -1,0 +1,86 @@
+/** @file WebGPU runtime: memory stays flat over long training, batching, limits and errors named clearly. */
+import { describe, expect, it } from 'vitest';
+import { type Tensor, WebGPUBackend, functional as F, nn, optim, randn, tensor, tidy, zeros } from '../../index.js';
+import { setBackend } from '../../engine/backend.js';
+import { webgpuBackend } from '../backends.js';
+
+const gpu = (await webgpuBackend()) as WebGPUBackend | null;
+
+describe.runIf(gpu)('webgpu runtime', () => {
+  const backend = gpu!;
+
+  it('keeps live GPU memory flat over 2,000 training steps and creates no buffers or bind groups in steady state', async () => {
+    setBackend(backend);
+    const model = new nn.Sequential(new nn.Linear(16, 32), new nn.ReLU(), new nn.Linear(32, 4));
+    const opt = new optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
+    const x = randn([8, 16]);
+    const y = tensor([0, 1, 2, 3, 0, 1, 2, 3], { dtype: 'i32' });
+    let warm = { live: 0, created: 0, bindGroups: 0 };
+    let last: Tensor | null = null;
+    for (let step = 0; step < 2000; step++) {
+      last?.dispose();
+      last = tidy(() => {
+        opt.zeroGrad();
+        const loss = F.crossEntropy(model.forward(x), y);
+        loss.backward();
+        opt.step();
+        return loss.detach();
+      });
+      if (step === 100) {
+        await backend.sync();
+        warm = { live: backend.pool.liveBytes, created: backend.pool.created, bindGroups: backend.bindGroupsCreated };
+      }
+    }
+    const finalLoss = (await last!.data())[0]!;
+    expect(backend.pool.liveBytes).toBe(warm.live);
+    expect(backend.pool.created).toBe(warm.created);
+    expect(backend.bindGroupsCreated).toBe(warm.bindGroups);
+    expect(finalLoss).toBeLessThan(0.05);
+  });
+
+  it('survives 100,000 dispatches (Dawn fails past about 65k bind groups)', async () => {
+    let t = zeros([4], 'f32', { backend });
+    const one = tensor([1], { backend });
+    for (let i = 0; i < 100_000; i++) {
+      const next = t.add(one);
+      t.dispose();
+      t = next;
+    }
+    expect(Array.from(await t.data())).toEqual([100000, 100000, 100000, 100000]);
+  });
+
+  it('records many dispatches before a sync point', async () => {
+    const before = backend.dispatches;
+    let t = zeros([4], 'f32', { backend });
+    for (let i = 0; i < 50; i++) t = t.add(1);
+    expect(backend.dispatches - before).toBeGreaterThanOrEqual(50);
+    expect(Array.from(await t.data())).toEqual([50, 50, 50, 50]);
+  });
+
+  it('refuses f64 and names the limit for a buffer over it', () => {
+    expect(() => zeros([2], 'f64', { backend })).toThrow(/f64 tensors are not supported on WebGPU/);
+    const limit = backend.limits.maxStorageBufferBindingSize;
+    const big = tensor([1], { backend }).expand([limit / 4 + 1]);
+    expect(() => big.contiguous()).toThrow(new RegExp(`contiguous on \\[${limit / 4 + 1}\\] f32: webgpu: a f32 tensor of ${limit / 4 + 1} elements needs ${limit + 4} bytes, over the device's storage binding limit of ${limit} bytes`));
+  });
+
+  it('reports an out-of-range index found on the GPU at the next read, naming the op and the value', async () => {
+    const x = randn([2, 3], { backend });
+    const bad = x.gather(1, tensor([[0, 7]], { dtype: 'i32', backend }));
+    await expect(bad.data()).rejects.toThrow(/gather: index 7 is out of range for a dimension of size 3/);
+    // The record is cleared once reported.
+    expect(Array.from(await tensor([1, 2], { backend }).data())).toEqual([1, 2]);
+  });
+
+  it('reads strided and boolean tensors back correctly', async () => {
+    const x = tensor([[1, 2, 3], [4, 5, 6]], { backend });
+    expect(Array.from(await x.T.data())).toEqual([1, 4, 2, 5, 3, 6]);
+    expect(Array.from(await x.gt(2.5).data())).toEqual([0, 0, 1, 1, 1, 1]);
+    expect(await x.sum().item()).toBe(21);
+  });
+
+  it('says which adapter it runs on', () => {
+    expect(typeof backend.info.vendor).toBe('string');
+    expect(backend.info.vendor.length + backend.info.description.length + backend.info.architecture.length).toBeGreaterThan(0);
+  });
+});
