@@ -188,7 +188,8 @@ export class WebGPUBackend implements Backend {
     const module = this.device.createShaderModule({ code, label: call.key });
     p = this.device.createComputePipeline({ layout: this.layout(call).pipeline, compute: { module, entryPoint: 'main' }, label: call.key });
     void this.device.popErrorScope().then((err) => {
-      if (err) this.asyncError ??= `${op}: kernel '${call.key}' failed to compile: ${err.message}`;
+      // A compile failure explains the errors that follow from it, so it replaces them.
+      if (err) this.asyncError = `${op}: kernel '${call.key}' failed to compile: ${err.message}`;
     });
     this.pipelines.set(key, p);
     return p;

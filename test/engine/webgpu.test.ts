@@ -1,6 +1,6 @@
 /** @file WebGPU runtime: memory stays flat over long training, batching, limits and errors named clearly. */
 import { describe, expect, it } from 'vitest';
-import { type Tensor, WebGPUBackend, functional as F, nn, optim, randn, tensor, tidy, zeros } from '../../index.js';
+import { type Tensor, WebGPUBackend, createWebGPUBackend, functional as F, nn, optim, randn, tensor, tidy, zeros } from '../../index.js';
 import { setBackend } from '../../engine/backend.js';
 import { webgpuBackend } from '../backends.js';
 
@@ -77,6 +77,25 @@ describe.runIf(gpu)('webgpu runtime', () => {
     expect(Array.from(await x.T.data())).toEqual([1, 4, 2, 5, 3, 6]);
     expect(Array.from(await x.gt(2.5).data())).toEqual([0, 0, 1, 1, 1, 1]);
     expect(await x.sum().item()).toBe(21);
+  });
+
+  it('names the op and kernel when a shader fails to compile, at the next sync', async () => {
+    const out = zeros([1], 'f32', { backend });
+    const view = { buffer: out.storage.buffer, dtype: out.dtype, shape: out.shape, strides: out.strides, offset: 0 };
+    const broken = { key: 'broken-kernel', source: () => 'fn main( {', meta: [0], grid: [1, 1, 1] as [number, number, number], inputs: [] };
+    (backend as unknown as { dispatch: (op: string, c: typeof broken, i: unknown[], o: typeof view) => void }).dispatch('myop', broken, [], view);
+    await expect(backend.sync()).rejects.toThrow(/myop: kernel 'broken-kernel' failed to compile/);
+    expect(Array.from(await tensor([3], { backend }).data())).toEqual([3]);
+  });
+
+  it('fails clearly after the device is lost, never hangs', async () => {
+    const other = await createWebGPUBackend();
+    if (typeof other === 'string') throw new Error(other);
+    const x = tensor([1, 2], { backend: other });
+    other.device.destroy();
+    await other.device.lost;
+    expect(() => x.add(1)).toThrow(/the device was lost/);
+    await expect(x.data()).rejects.toThrow(/the device was lost/);
   });
 
   it('says which adapter it runs on', () => {
