@@ -7,7 +7,7 @@ import { INDEX_ERROR_OPS } from '../../kernels/wgsl/gather.js';
 import type { KernelCall, Operand } from '../../kernels/wgsl/common.js';
 import { BufferPool } from './bufferPool.js';
 import { type GpuAcquired } from './device.js';
-import { kernelsFor } from './kernelsFor.js';
+import { type Caps, kernelsFor } from './kernelsFor.js';
 
 class GpuBuffer implements BufferHandle {
   constructor(
@@ -47,6 +47,7 @@ export class WebGPUBackend implements Backend {
   private readonly errorRecord: GPUBuffer;
   private lost: string | null = null;
   private asyncError: string | null = null;
+  readonly caps: Caps;
   /** Dispatches recorded so far (a measure for benchmarks and tests). */
   dispatches = 0;
 
@@ -54,6 +55,7 @@ export class WebGPUBackend implements Backend {
     this.device = acquired.device;
     this.info = acquired.info;
     this.limits = acquired.device.limits;
+    this.caps = { subgroups: acquired.device.features.has('subgroups') };
     const U = GPUBufferUsage;
     this.pool = new BufferPool(this.device, U.STORAGE | U.COPY_SRC | U.COPY_DST);
     this.staging = new BufferPool(this.device, U.MAP_READ | U.COPY_DST, 64 * 1024 * 1024);
@@ -152,7 +154,7 @@ export class WebGPUBackend implements Backend {
   run<K extends OpName>(op: K, inputs: readonly TensorView[], out: TensorView, attrs: OpAttrs[K]): void {
     this.check(op);
     const operand = (v: TensorView): Operand => ({ dtype: v.dtype, shape: v.shape, strides: v.strides, offset: v.offset });
-    const calls = kernelsFor(op, inputs.map(operand), operand(out), attrs);
+    const calls = kernelsFor(op, inputs.map(operand), operand(out), attrs, this.caps);
     for (const call of calls) this.dispatch(op, call, inputs, out);
   }
 

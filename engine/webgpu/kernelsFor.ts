@@ -12,7 +12,12 @@ import { contiguousStrides } from '../shape.js';
 
 const copy = (src: number, x: Operand, out: Operand): KernelCall => ({ ...elementwiseKernel('contiguous', (OPS.contiguous as UnarySpec<'contiguous'>).wgsl, [x], out, {}), inputs: [src] });
 
-export function kernelsFor<K extends OpName>(op: K, ins: readonly Operand[], out: Operand, attrs: OpAttrs[K]): KernelCall[] {
+/** What the device offers that kernels may use. */
+export interface Caps {
+  subgroups: boolean;
+}
+
+export function kernelsFor<K extends OpName>(op: K, ins: readonly Operand[], out: Operand, attrs: OpAttrs[K], caps: Caps): KernelCall[] {
   const spec = OPS[op] as (typeof OPS)[OpName];
   switch (spec.kind) {
     case 'unary':
@@ -20,7 +25,7 @@ export function kernelsFor<K extends OpName>(op: K, ins: readonly Operand[], out
     case 'ternary':
       return [elementwiseKernel(op, spec.wgsl, ins, out, attrs as Record<string, unknown>)];
     case 'reduce':
-      return [reduceKernel(spec.cpu, ins[0]!, (attrs as OpAttrs['sum']).dims, out)];
+      return [reduceKernel(spec.cpu, ins[0]!, (attrs as OpAttrs['sum']).dims, out, caps.subgroups)];
     case 'view':
       return [];
     case 'kernel':

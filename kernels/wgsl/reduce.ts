@@ -5,7 +5,11 @@ const WG = 64;
 
 export type ReduceKind = 'sum' | 'mean' | 'max' | 'argmax';
 
-export function reduceKernel(kind: ReduceKind, x: Operand, dims: readonly number[], out: Operand): KernelCall {
+/**
+ * With `subgroups` (the adapter's feature), sums first combine within each subgroup, leaving one
+ * partial per subgroup for the workgroup step; max and argmax keep the tree for PyTorch's NaN rule.
+ */
+export function reduceKernel(kind: ReduceKind, x: Operand, dims: readonly number[], out: Operand, subgroups = false): KernelCall {
   const kept = x.shape.map((_, i) => i).filter((d) => !dims.includes(d));
   const rk = kept.length;
   const rr = dims.length;
@@ -37,14 +41,33 @@ export function reduceKernel(kind: ReduceKind, x: Operand, dims: readonly number
     : 'sh_v[lid.x] = sh_v[lid.x] + sh_v[lid.x + s];';
   const result = isArg ? 'i32(sh_i[0])' : kind === 'mean' ? `sh_v[0] / ${T}(run)` : 'sh_v[0]';
   const outT = storageType(out.dtype);
-  const key = `reduce:${kind}:${x.dtype}:${rk}:${rr}`;
-  const source = () => `${metaDecl(meta.length)}
+  const useSubgroups = subgroups && (kind === 'sum' || kind === 'mean');
+  const key = `reduce:${kind}:${x.dtype}:${rk}:${rr}${useSubgroups ? ':sg' : ''}`;
+  const workgroupStep = useSubgroups
+    ? `let part = subgroupAdd(acc);
+  if (sg_id == 0u) { sh_v[lid.x / sg_size] = part; }
+  workgroupBarrier();
+  if (lid.x == 0u) {
+    var total: ${T} = ${T}(0);
+    for (var s = 0u; s < (${WG}u + sg_size - 1u) / sg_size; s++) { total = total + sh_v[s]; }
+    sh_v[0] = total;
+  }`
+    : `sh_v[lid.x] = acc;
+  sh_i[lid.x] = acc_i;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s = s / 2u) {
+    if (lid.x < s) {
+      ${treeStep}
+    }
+    workgroupBarrier();
+  }`;
+  const source = () => `${useSubgroups ? 'enable subgroups;\n' : ''}${metaDecl(meta.length)}
 @group(0) @binding(1) var<storage, read_write> out: array<${outT}>;
 @group(0) @binding(2) var<storage, read> x: array<${T}>;
 var<workgroup> sh_v: array<${T}, ${WG}>;
 var<workgroup> sh_i: array<u32, ${WG}>;
 @compute @workgroup_size(${WG})
-fn main(${BUILTINS}) {
+fn main(${BUILTINS}${useSubgroups ? ', @builtin(subgroup_invocation_id) sg_id: u32, @builtin(subgroup_size) sg_size: u32' : ''}) {
   let o = wid.y * nwg.x + wid.x;
   let n_out = u32(m(0u));
   let run = u32(m(1u));
@@ -58,15 +81,7 @@ fn main(${BUILTINS}) {
     let v = x[base + ro];
     ${combine}
   }
-  sh_v[lid.x] = acc;
-  sh_i[lid.x] = acc_i;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s = s / 2u) {
-    if (lid.x < s) {
-      ${treeStep}
-    }
-    workgroupBarrier();
-  }
+  ${workgroupStep}
   if (lid.x == 0u && o < n_out) { out[o] = ${outT === 'i32' && isArg ? result : `${outT}(${result})`}; }
 }`;
   return { key, source, meta, grid: grid1d(nOut), inputs: [0] };
