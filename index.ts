@@ -12,7 +12,7 @@ export {
 export { noGrad, enableGrad, isGradEnabled, type BackwardOptions } from './engine/autograd.js';
 export { Generator, manualSeed } from './engine/random.js';
 export { gradcheck, type GradcheckOptions } from './engine/gradcheck.js';
-export { GraftError, GraftShapeError, GraftDTypeError, GraftStateError } from './engine/errors.js';
+export { GraftError, GraftShapeError, GraftDTypeError, GraftStateError, GraftFormatError, fmtShape } from './engine/errors.js';
 export type { DType, TypedArray } from './engine/dtype.js';
 export { OPS, OP_NAMES, type OpName, type OpAttrs, type OpSpec } from './engine/ops.js';
 export type { Backend, BufferHandle, TensorView } from './engine/backend.js';

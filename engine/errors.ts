@@ -21,3 +21,6 @@ export class GraftStateError extends GraftError {}
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;
 }
+
+/** A file that is not what it claims to be; the message names the file and the offset or key. */
+export class GraftFormatError extends GraftError {}
