@@ -10,7 +10,7 @@ export {
   zerosLike, onesLike, fullLike, randnLike, type CreateOptions, type RandomOptions, type NestedData,
 } from './engine/creation.js';
 export { noGrad, enableGrad, isGradEnabled, type BackwardOptions } from './engine/autograd.js';
-export { Generator, manualSeed } from './engine/random.js';
+export { Generator, manualSeed, defaultGenerator } from './engine/random.js';
 export { gradcheck, type GradcheckOptions } from './engine/gradcheck.js';
 export { GraftError, GraftShapeError, GraftDTypeError, GraftStateError, GraftFormatError, fmtShape } from './engine/errors.js';
 export type { DType, TypedArray } from './engine/dtype.js';

@@ -24,6 +24,17 @@ export class Generator {
     return this;
   }
 
+  /** The full state, for checkpoints: resuming from it continues the same stream. */
+  getState(): number[] {
+    return [...this.s, this.spare === null ? NaN : this.spare];
+  }
+  setState(state: readonly number[]): this {
+    if (state.length !== 5) throw new Error(`Generator.setState: expected 5 numbers, got ${state.length}`);
+    for (let i = 0; i < 4; i++) this.s[i] = state[i]!;
+    this.spare = Number.isNaN(state[4]) ? null : state[4]!;
+    return this;
+  }
+
   /** Uniform 32-bit unsigned integer. */
   nextUint32(): number {
     const s = this.s;

@@ -38,6 +38,51 @@ export abstract class Optimizer<O extends { lr: number }> {
     }
   }
 
+  /**
+   * PyTorch's optimizer state_dict: per-parameter state keyed by the parameter's position across
+   * groups, and each group's hyper-parameters (without the tensors).
+   */
+  stateDict(): { state: Map<number, Record<string, Tensor | number>>; paramGroups: Record<string, unknown>[] } {
+    const state = new Map<number, Record<string, Tensor | number>>();
+    let i = 0;
+    const paramGroups = this.paramGroups.map((g) => {
+      const { params, ...hyper } = g;
+      const ids: number[] = [];
+      for (const p of params) {
+        const st = this.state.get(p);
+        if (st) state.set(i, { ...st });
+        ids.push(i++);
+      }
+      return { ...hyper, params: ids };
+    });
+    return { state, paramGroups };
+  }
+
+  /** Restores what stateDict() gave, for the same parameters in the same order. */
+  loadStateDict(sd: { state: Map<number, Record<string, Tensor | number>>; paramGroups: Record<string, unknown>[] }): void {
+    if (sd.paramGroups.length !== this.paramGroups.length) {
+      throw new GraftError(`${this.constructor.name}.loadStateDict: ${sd.paramGroups.length} parameter groups given, the optimizer has ${this.paramGroups.length}`);
+    }
+    const all = this.paramGroups.flatMap((g) => g.params);
+    sd.paramGroups.forEach((saved, gi) => {
+      const group = this.paramGroups[gi]!;
+      const ids = saved.params as number[];
+      if (ids.length !== group.params.length) {
+        throw new GraftError(`${this.constructor.name}.loadStateDict: group ${gi} has ${ids.length} parameters saved, ${group.params.length} now`);
+      }
+      const { params: _, ...hyper } = saved;
+      Object.assign(group, hyper);
+    });
+    this.state.clear();
+    for (const [i, st] of sd.state) {
+      const p = all[i];
+      if (!p) throw new GraftError(`${this.constructor.name}.loadStateDict: state for parameter ${i}, but there are ${all.length}`);
+      const copy: Record<string, Tensor | number> = {};
+      for (const [k, v] of Object.entries(st)) copy[k] = typeof v === 'number' ? v : keep(v);
+      this.state.set(p, copy);
+    }
+  }
+
   /** One update of every parameter that requires grad and has a gradient; the others are untouched. */
   step(): void {
     noGrad(() => {
