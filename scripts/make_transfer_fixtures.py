@@ -37,3 +37,57 @@ save_file(tensors, os.path.join(OUT, 'mixed.safetensors'), metadata={'format': '
 with open(os.path.join(OUT, 'mixed.safetensors.json'), 'w') as f:
     json.dump({k: values(v) for k, v in tensors.items()}, f)
 print('wrote', os.path.join(OUT, 'mixed.safetensors'))
+
+
+# PyTorch .pt files (zip format) written by torch.save.
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU())
+        self.head = torch.nn.Linear(4, 2)
+
+
+net = Net()
+net.features[1].running_mean.uniform_()
+sd = net.state_dict()
+torch.save(sd, os.path.join(OUT, 'net.pt'))
+with open(os.path.join(OUT, 'net.pt.json'), 'w') as f:
+    json.dump({k: values(v) for k, v in sd.items()}, f)
+
+base = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+odd = {
+    'transposed': base.t(),                # a non-contiguous view
+    'row': base[1],                        # shares base's storage at an offset
+    'half': torch.randn(3).half(),
+    'bf16': torch.randn(3).bfloat16(),
+    'long': torch.tensor([5, -6], dtype=torch.int64),
+    'flag': torch.tensor([True, False]),
+    'double': torch.randn(2, dtype=torch.float64),
+}
+torch.save({'state_dict': odd, 'epoch': 7, 'name': 'odd'}, os.path.join(OUT, 'nested.pt'))
+with open(os.path.join(OUT, 'nested.pt.json'), 'w') as f:
+    json.dump({'state_dict.' + k: values(v) for k, v in odd.items()}, f)
+
+# A malicious file: torch.save's layout, but its pickle calls os.system. Loading must refuse it.
+import io
+import pickle
+import zipfile
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ('echo pwned > /tmp/graft-pwned',))
+
+
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, 'w', zipfile.ZIP_STORED) as z:
+    z.writestr('evil/data.pkl', pickle.dumps({'w': Evil()}, protocol=2))
+    z.writestr('evil/version', '3\n')
+with open(os.path.join(OUT, 'evil.pt'), 'wb') as f:
+    f.write(buf.getvalue())
+print('wrote .pt fixtures')
+
+# The same archive re-packed with deflate, for the zip reader's inflate path.
+with zipfile.ZipFile(os.path.join(OUT, 'net.pt')) as src, zipfile.ZipFile(os.path.join(OUT, 'net-deflated.pt'), 'w', zipfile.ZIP_DEFLATED) as dst:
+    for info in src.infolist():
+        dst.writestr(info.filename, src.read(info.filename))
