@@ -1,0 +1,220 @@
+/** @file A Keras functional model rebuilt as graft modules (NCHW), with its weights mapped from channels-last. */
+import { GraftFormatError, type Tensor, functional as F, nn } from '../../index.js';
+import type { KerasLayerConfig, LoadedTfjs } from '../import/tfjsLayers.js';
+
+type Cfg = Record<string, unknown>;
+const pair = (v: unknown): [number, number] => (Array.isArray(v) ? [v[0] as number, v[1] as number] : [v as number, v as number]);
+
+function activate(x: Tensor, name: unknown): Tensor {
+  switch (name ?? 'linear') {
+    case 'linear': return x;
+    case 'relu': return x.relu();
+    case 'relu6': return x.clamp(0, 6);
+    case 'sigmoid': return x.sigmoid();
+    case 'tanh': return x.tanh();
+    case 'softmax': return F.softmax(x, 1);
+    default: throw new GraftFormatError(`keras: activation '${String(name)}' is not supported`);
+  }
+}
+
+/** TensorFlow's 'same' padding: the total is split with the odd pixel at the bottom and right. */
+function samePad(x: Tensor, kernel: [number, number], stride: [number, number], dilation: [number, number]): Tensor {
+  const pads = [0, 1].map((i) => {
+    const size = x.shape[2 + i]!;
+    const out = Math.ceil(size / stride[i]!);
+    const total = Math.max((out - 1) * stride[i]! + (kernel[i]! - 1) * dilation[i]! + 1 - size, 0);
+    return [Math.floor(total / 2), total - Math.floor(total / 2)] as [number, number];
+  });
+  return pads.every(([a, b]) => a === 0 && b === 0) ? x : x.pad([[0, 0], [0, 0], pads[0]!, pads[1]!]);
+}
+
+/** Conv2D and DepthwiseConv2D with Keras padding and activation. */
+export class KerasConv extends nn.Conv2d {
+  constructor(inC: number, outC: number, readonly cfg: Cfg, groups: number) {
+    super(inC, outC, pair(cfg.kernel_size), { stride: pair(cfg.strides ?? 1), dilation: pair(cfg.dilation_rate ?? 1), groups, bias: cfg.use_bias !== false });
+  }
+  override forward(x: Tensor): Tensor {
+    const input = this.cfg.padding === 'same' ? samePad(x, this.kernelSize, this.stride, this.dilation) : x;
+    return activate(super.forward(input), this.cfg.activation);
+  }
+}
+
+export class KerasDense extends nn.Linear {
+  constructor(inF: number, outF: number, readonly activation: unknown, bias: boolean) {
+    super(inF, outF, { bias });
+  }
+  override forward(x: Tensor): Tensor {
+    return activate(super.forward(x), this.activation);
+  }
+}
+
+class Lambda extends nn.Module {
+  constructor(private readonly fn: (x: Tensor) => Tensor, private readonly label: string) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return this.fn(x);
+  }
+  override extraRepr(): string {
+    return this.label;
+  }
+}
+
+interface GraphNode {
+  name: string;
+  className: string;
+  inputs: string[];
+  /** The layer's property name on the model ('' for layers without a module: Input, Add). */
+  key: string;
+}
+
+/**
+ * A Keras functional model as graft modules, each Keras layer a child named after it (so state-dict
+ * keys read `block_13_expand.weight`, `bn_Conv1.running_mean`). Inputs and activations are NCHW;
+ * Flatten flattens in channels-last order, as Keras does, so Dense weights keep their meaning.
+ */
+export class KerasModel extends nn.Module {
+  private readonly _graph: GraphNode[] = [];
+  private readonly _outputs: string[];
+  private _shapes = new Map<string, number[]>();
+
+  constructor(loaded: LoadedTfjs) {
+    super();
+    const cfg = loaded.model.modelTopology.model_config;
+    if (!cfg || !Array.isArray(cfg.config?.layers)) throw new GraftFormatError('keras: model.json has no model_config.config.layers');
+    if (cfg.class_name !== 'Model' && cfg.class_name !== 'Functional') throw new GraftFormatError(`keras: model class '${cfg.class_name}' is not a functional Model`);
+    this._outputs = cfg.config.output_layers.map((o) => o[0]);
+    const channels = new Map<string, number>();
+    for (const layer of cfg.config.layers) this.addLayer(layer, channels, loaded.weights);
+  }
+
+  private addLayer(layer: KerasLayerConfig, channels: Map<string, number>, weights: Map<string, Tensor>): void {
+    const c = layer.config;
+    const inputs = (layer.inbound_nodes[0] ?? []).map((n) => n[0]);
+    const inC = channels.get(inputs[0] ?? '') ?? 0;
+    const w = (suffix: string): Tensor => {
+      const t = weights.get(`${layer.name}/${suffix}`);
+      if (!t) throw new GraftFormatError(`keras: layer '${layer.name}' has no weight '${layer.name}/${suffix}'`);
+      return t;
+    };
+    let module: nn.Module | null = null;
+    let out = inC;
+    const sd = new Map<string, Tensor>();
+    switch (layer.class_name) {
+      case 'InputLayer': {
+        const shape = c.batch_input_shape as (number | null)[];
+        out = shape[shape.length - 1] as number;
+        this._shapes.set(layer.name, shape.slice(1) as number[]);
+        break;
+      }
+      case 'ZeroPadding2D': {
+        const p = c.padding as number | [number, number] | [[number, number], [number, number]];
+        const [ph, pw] = typeof p === 'number' ? [[p, p], [p, p]] : typeof p[0] === 'number' ? [[p[0], p[0]], [p[1], p[1]]] : (p as [[number, number], [number, number]]);
+        module = new Lambda((x) => x.pad([[0, 0], [0, 0], ph as [number, number], pw as [number, number]]), `padding=${JSON.stringify(p)}`);
+        break;
+      }
+      case 'Conv2D': {
+        out = c.filters as number;
+        module = new KerasConv(inC, out, c, 1);
+        sd.set('weight', w('kernel').permute([3, 2, 0, 1]));
+        if (c.use_bias !== false) sd.set('bias', w('bias'));
+        break;
+      }
+      case 'DepthwiseConv2D': {
+        const mult = (c.depth_multiplier as number | undefined) ?? 1;
+        out = inC * mult;
+        module = new KerasConv(inC, out, c, inC);
+        const k = w('depthwise_kernel'); // [kh, kw, in, mult] -> [in * mult, 1, kh, kw]
+        sd.set('weight', k.permute([2, 3, 0, 1]).reshape([out, 1, k.shape[0]!, k.shape[1]!]));
+        if (c.use_bias !== false) sd.set('bias', w('bias'));
+        break;
+      }
+      case 'BatchNormalization': {
+        module = new nn.BatchNorm2d(inC, { eps: (c.epsilon as number) ?? 1e-3, momentum: 1 - ((c.momentum as number) ?? 0.99) });
+        sd.set('weight', c.scale === false ? w('moving_mean').mul(0).add(1) : w('gamma'));
+        sd.set('bias', c.center === false ? w('moving_mean').mul(0) : w('beta'));
+        sd.set('running_mean', w('moving_mean'));
+        sd.set('running_var', w('moving_variance'));
+        sd.set('num_batches_tracked', (module as nn.BatchNorm).getBuffer('num_batches_tracked')!);
+        break;
+      }
+      case 'ReLU': {
+        const max = c.max_value as number | null | undefined;
+        module = new Lambda((x) => (max == null ? x.relu() : x.clamp(0, max)), `max_value=${max ?? 'none'}`);
+        break;
+      }
+      case 'Activation':
+        module = new Lambda((x) => activate(x, c.activation), String(c.activation));
+        break;
+      case 'Add':
+      case 'Concatenate':
+        out = layer.class_name === 'Add' ? inC : inputs.reduce((s, i) => s + (channels.get(i) ?? 0), 0);
+        break;
+      case 'AveragePooling2D':
+      case 'MaxPooling2D': {
+        if (c.padding === 'same') throw new GraftFormatError(`keras: layer '${layer.name}': 'same' pooling is not supported`);
+        const k = pair(c.pool_size);
+        const opts = { stride: pair(c.strides ?? k) };
+        module = layer.class_name === 'AveragePooling2D' ? new nn.AvgPool2d(k, opts) : new nn.MaxPool2d(k, opts);
+        break;
+      }
+      case 'GlobalAveragePooling2D':
+        module = new Lambda((x) => x.mean([2, 3]), 'mean over H, W');
+        break;
+      case 'Flatten':
+        module = new Lambda((x) => (x.ndim === 4 ? x.permute([0, 2, 3, 1]).flatten(1) : x.flatten(1)), 'channels-last order');
+        break;
+      case 'Dense': {
+        const k = w('kernel'); // [in, out]
+        out = c.units as number;
+        module = new KerasDense(k.shape[0]!, out, c.activation, c.use_bias !== false);
+        sd.set('weight', k.transpose(0, 1).contiguous());
+        if (c.use_bias !== false) sd.set('bias', w('bias'));
+        break;
+      }
+      case 'Dropout':
+        module = new nn.Dropout(c.rate as number);
+        break;
+      default:
+        throw new GraftFormatError(`keras: layer '${layer.name}' of class ${layer.class_name} is not supported`);
+    }
+    channels.set(layer.name, out);
+    let key = '';
+    if (module) {
+      key = layer.name in this || layer.name.startsWith('_') ? `${layer.name}_layer` : layer.name;
+      (this as unknown as Record<string, nn.Module>)[key] = module;
+      if (sd.size) module.loadStateDict(sd);
+    }
+    this._graph.push({ name: layer.name, className: layer.class_name, inputs, key });
+  }
+
+  /** Keras layer names in graph order. */
+  layerNames(): string[] {
+    return this._graph.map((n) => n.name);
+  }
+
+  /** The input shape Keras declared, channels-last without the batch: [H, W, C]. */
+  inputShape(): number[] {
+    return this._shapes.values().next().value ?? [];
+  }
+
+  /** Runs the graph on an NCHW batch; with `until`, stops at that layer and returns its output. */
+  forward(x: Tensor, until?: string | Tensor): Tensor {
+    const stop = typeof until === 'string' ? until : undefined;
+    if (stop && !this._graph.some((n) => n.name === stop)) throw new GraftFormatError(`keras: no layer named '${stop}'`);
+    const values = new Map<string, Tensor>();
+    for (const node of this._graph) {
+      let y: Tensor;
+      if (node.className === 'InputLayer') y = x;
+      else {
+        const ins = node.inputs.map((i) => values.get(i)!);
+        if (node.className === 'Add') y = ins.slice(1).reduce((a, b) => a.add(b), ins[0]!);
+        else if (node.className === 'Concatenate') y = F.concat(ins, 1);
+        else y = (this as unknown as Record<string, nn.Module>)[node.key]!.forward(ins[0]!);
+      }
+      values.set(node.name, y);
+      if (node.name === stop) return y;
+    }
+    return values.get(this._outputs[0]!)!;
+  }
+}
