@@ -4,10 +4,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type BackendName, GraftError, init, manualSeed, nn, zeros } from '../index.js';
+import { type BackendName, GraftError, init, manualSeed, nn } from '../index.js';
 import { type Dataset, perClass, resizeImages, splitPerClass } from './data/dataset.js';
 import { loadMnist } from './data/mnist.js';
-import { finetune, type FinetuneReport, type Progress } from './finetune.js';
+import { extractFeatures, finetune, type FinetuneReport, type Progress } from './finetune.js';
 import { freeze, unfreeze } from './freeze.js';
 import { loadPytorch } from './import/pytorch.js';
 import { loadSafetensors, saveSafetensors } from './import/safetensors.js';
@@ -31,6 +31,7 @@ finetune options (defaults give the embedded demo: MobileNetV2 from the nsfwjs p
   --labels-per-class N           label budget per class (default 100)
   --image-size N                 input size for mobilenetv2 (default 64)
   --feature-layer NAME           backbone layer whose output feeds the head (default block_13_expand_relu)
+  --pool-grid N                  average the feature maps over an N x N grid of cells (default 2; 1 = global)
   --freeze PATTERN[,PATTERN]     freeze parameters by glob or /regex/ (default: the whole backbone)
   --trainable-blocks N           instead, fine-tune the last N MobileNetV2 blocks up to the feature layer
   --epochs N (20)  --lr X (0.003)  --batch-size N (32)  --weight-decay X  --label-smoothing X
@@ -39,7 +40,8 @@ finetune options (defaults give the embedded demo: MobileNetV2 from the nsfwjs p
   --seed N (0)  --out DIR  --quiet
 
 compare options:
-  --budgets 10,50,100   --layers block_6_expand_relu,block_13_expand_relu,out_relu   --epochs N (30)   --out DIR
+  --budgets 10,50,100   --layers block_6_expand_relu,block_10_expand_relu,block_13_expand_relu,out_relu
+  --epochs N (30)   --image-size N (64)   --pool-grid N (2)   --out DIR
 `;
 
 type Args = Record<string, string | boolean | undefined>;
@@ -113,9 +115,8 @@ async function buildModel(a: Args, train: Dataset): Promise<{ model: nn.Module; 
   if (kind === 'mobilenetv2') {
     const size = num(a, 'image-size', 64);
     const layer = (a['feature-layer'] as string | undefined) ?? 'block_13_expand_relu';
-    const backbone = await mobilenetV2();
-    const dim = backbone.forward(zeros([1, 3, size, size]), layer).shape[1]!;
-    const tm = new TransferModel(backbone, dim, classes, layer);
+    const grid = num(a, 'pool-grid', 2);
+    const tm = TransferModel.forBackbone(await mobilenetV2(), [3, size, size], classes, { featureLayer: layer, poolGrid: grid });
     if (a['trainable-blocks'] !== undefined) {
       const n = num(a, 'trainable-blocks', 0);
       const upTo = MOBILENET_V2_BLOCKS.findIndex((b) => layer.startsWith(b));
@@ -124,11 +125,11 @@ async function buildModel(a: Args, train: Dataset): Promise<{ model: nn.Module; 
       const open = blocks.slice(Math.max(0, blocks.length - n));
       // Keras layer names start with their block's prefix (block_16_expand, block_16_expand_BN, ...).
       for (const b of open) unfreeze(tm, new RegExp(`^backbone\\.${b}`));
-      note = `MobileNetV2 (nsfwjs weights), features from ${layer}, last ${n} blocks trainable (${open.join(', ')})`;
+      note = `MobileNetV2 (nsfwjs weights), features from ${layer} pooled to ${grid}x${grid}, last ${n} blocks trainable (${open.join(', ')})`;
     } else {
       const patterns = String(a.freeze ?? 'backbone').split(',').filter(Boolean).map((p) => (p.startsWith('/') && p.endsWith('/') ? new RegExp(p.slice(1, -1)) : p));
       freeze(tm, ...patterns);
-      note = `MobileNetV2 (nsfwjs weights), features from ${layer}, frozen: ${patterns.map(String).join(', ')}`;
+      note = `MobileNetV2 (nsfwjs weights), features from ${layer} pooled to ${grid}x${grid}, frozen: ${patterns.map(String).join(', ')}`;
     }
     model = tm;
     input = [3, size, size];
@@ -189,7 +190,7 @@ async function commandCompare(a: Args): Promise<void> {
   const seed = num(a, 'seed', 0);
   await init({ backend: ((a.backend as string | undefined) ?? 'cpu') as BackendName });
   const budgets = String(a.budgets ?? '10,50,100').split(',').map(Number);
-  const layers = String(a.layers ?? 'block_6_expand_relu,block_13_expand_relu,out_relu').split(',');
+  const layers = String(a.layers ?? 'block_6_expand_relu,block_10_expand_relu,block_13_expand_relu,out_relu').split(',');
   const epochs = num(a, 'epochs', 30);
   const size = num(a, 'image-size', 64);
   const out = (a.out as string | undefined) ?? join('runs', `compare-${new Date().toISOString().replace(/[:.]/g, '-')}`);
@@ -202,19 +203,27 @@ async function commandCompare(a: Args): Promise<void> {
   const rows: { method: string; budget: number; accuracy: number; seconds: number }[] = [];
   const log = (r: (typeof rows)[number]) => {
     rows.push(r);
-    console.error(`${r.method.padEnd(40)} ${String(r.budget).padStart(4)}/class  ${(r.accuracy * 100).toFixed(1)}%  (${r.seconds.toFixed(1)} s)`);
+    console.error(`${r.method.padEnd(44)} ${String(r.budget).padStart(4)}/class  ${(r.accuracy * 100).toFixed(1)}%  (${r.seconds.toFixed(1)} s)`);
   };
+  // The backbone is frozen, so each image's features at every depth are computed once and reused
+  // by every label budget.
+  const t0 = Date.now();
+  const grid = num(a, 'pool-grid', 2);
+  const [poolF, valF, testF] = [await extractFeatures(backbone, big(pool), layers, grid), await extractFeatures(backbone, big(val), layers, grid), await extractFeatures(backbone, big(test), layers, grid)];
+  console.error(`features of ${pool.n + val.n + test.n} images at ${layers.length} depths: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   for (const budget of budgets) {
-    const train = perClass(pool, budget, seed);
+    const picked = splitPerClass(pool, budget, seed).picked;
     manualSeed(seed);
-    const cnn = new SmallCNN(1, 10);
-    const r = await finetune(cnn, train, val, { epochs, lr: 3e-3, batchSize: 32, seed, test });
+    const r = await finetune(new SmallCNN(1, 10), picked, val, { epochs, lr: 3e-3, batchSize: 32, seed, test });
     log({ method: 'from scratch: SmallCNN on raw pixels', budget, accuracy: r.testAccuracy!, seconds: r.seconds });
+    manualSeed(seed);
+    const m = await finetune(new MLP(784, [256], 10), picked, val, { epochs, lr: 1e-3, batchSize: 32, seed, test });
+    log({ method: 'from scratch: MLP on raw pixels', budget, accuracy: m.testAccuracy!, seconds: m.seconds });
     for (const layer of layers) {
       manualSeed(seed);
-      const dim = backbone.forward(zeros([1, 3, size, size]), layer).shape[1]!;
-      const tm = new TransferModel(backbone, dim, 10, layer);
-      const rr: FinetuneReport = await finetune(tm, big(train), big(val), { epochs, lr: 3e-3, batchSize: 32, seed, test: big(test) });
+      const train = splitPerClass(poolF.get(layer)!, budget, seed).picked;
+      const head = TransferModel.makeHead(train.shape[0]!, 10);
+      const rr: FinetuneReport = await finetune(head, train, valF.get(layer)!, { epochs, lr: 3e-3, batchSize: 32, seed, test: testF.get(layer)! });
       log({ method: `pre-trained MobileNetV2, frozen to ${layer}`, budget, accuracy: rr.testAccuracy!, seconds: rr.seconds });
     }
   }
@@ -223,11 +232,11 @@ async function commandCompare(a: Args): Promise<void> {
     ...methods.map((m) => `| ${m} | ${budgets.map((b) => `${(rows.find((r) => r.method === m && r.budget === b)!.accuracy * 100).toFixed(1)}%`).join(' | ')} |`)].join('\n');
   await writeFile(join(out, 'compare.md'), `Test accuracy on ${test.n} MNIST digits, with the epoch (of ${epochs}) chosen on ${val.n} separate validation digits; command: graft compare --budgets ${budgets.join(',')} --layers ${layers.join(',')} --epochs ${epochs}\n\n${table}\n`);
   await writeFile(join(out, 'compare.json'), JSON.stringify({ command: 'compare', budgets, layers, epochs, imageSize: size, testSamples: test.n, machine: machine('cpu'), rows }, null, 2));
-  await writeFile(join(out, 'compare.svg'), barChart(budgets.map((b) => `${b}/class`), methods.map((m) => ({ name: m.replace('pre-trained MobileNetV2, frozen to ', 'MobileNetV2 @ ').replace('from scratch: SmallCNN on raw pixels', 'scratch CNN'), values: budgets.map((b) => rows.find((r) => r.method === m && r.budget === b)!.accuracy * 100) })), { title: 'Transfer vs from scratch on MNIST', xLabel: 'labels per class', yLabel: 'test accuracy (%)', yMax: 100 }));
+  await writeFile(join(out, 'compare.svg'), barChart(budgets.map((b) => `${b}/class`), methods.map((m) => ({ name: m.replace('pre-trained MobileNetV2, frozen to ', 'MobileNetV2 @ ').replace('from scratch: SmallCNN on raw pixels', 'scratch CNN').replace('from scratch: MLP on raw pixels', 'scratch MLP'), values: budgets.map((b) => rows.find((r) => r.method === m && r.budget === b)!.accuracy * 100) })), { title: 'Transfer vs from scratch on MNIST', xLabel: 'labels per class', yLabel: 'test accuracy (%)', yMax: 100 }));
   console.log(`${table}\nwrote ${out}/compare.md, compare.json, compare.svg`);
 }
 
-const STRING_OPTIONS = ['model', 'weights', 'data', 'labels-per-class', 'image-size', 'feature-layer', 'freeze', 'trainable-blocks', 'epochs', 'lr', 'batch-size', 'weight-decay', 'label-smoothing', 'backend', 'seed', 'out', 'budgets', 'layers', 'patience'];
+const STRING_OPTIONS = ['model', 'weights', 'data', 'labels-per-class', 'image-size', 'feature-layer', 'pool-grid', 'freeze', 'trainable-blocks', 'epochs', 'lr', 'batch-size', 'weight-decay', 'label-smoothing', 'backend', 'seed', 'out', 'budgets', 'layers', 'patience'];
 
 export async function main(argv: string[]): Promise<void> {
   const [command = 'help', ...rest] = argv;

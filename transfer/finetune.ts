@@ -5,7 +5,7 @@ import { Augment, type AugmentOptions } from './augment.js';
 import { saveCheckpoint } from './checkpoint.js';
 import { type Dataset, batchOf } from './data/dataset.js';
 import { type GroupSpec, paramGroups } from './freeze.js';
-import { TransferModel } from './zoo/transferModel.js';
+import { TransferModel, poolFeatures } from './zoo/transferModel.js';
 
 export interface FinetuneOptions {
   epochs?: number;
@@ -92,6 +92,42 @@ export async function evaluate(forward: (x: Tensor) => Tensor, data: Dataset, ba
     loss.dispose();
   }
   return { accuracy: correct / data.n, loss: lossSum / data.n };
+}
+
+/** A backbone that returns several named layers' outputs in one pass (KerasModel). */
+export interface Tappable extends nn.Module {
+  outputsOf(x: Tensor, names: readonly string[]): Map<string, Tensor>;
+}
+
+/** Spatially pooled outputs of several layers for every sample, in one eval-mode pass per batch. */
+export async function extractFeatures(backbone: Tappable, data: Dataset, layers: readonly string[], poolGrid = 1, batchSize = 64, onBatch?: (done: number) => void): Promise<Map<string, Dataset>> {
+  const order = Int32Array.from({ length: data.n }, (_, i) => i);
+  const wasTraining = backbone.training;
+  backbone.eval();
+  const chunks = new Map(layers.map((l) => [l, [] as Float32Array[]]));
+  const dims = new Map<string, number>();
+  for (let i = 0; i < data.n; i += batchSize) {
+    const outs = tidy(() => noGrad(() => {
+      const m = backbone.outputsOf(batchOf(data, order, i, Math.min(data.n, i + batchSize))[0], layers);
+      return layers.map((l) => poolFeatures(m.get(l)!, poolGrid));
+    }));
+    for (let k = 0; k < layers.length; k++) {
+      chunks.get(layers[k]!)!.push((await outs[k]!.data()) as Float32Array);
+      dims.set(layers[k]!, outs[k]!.shape[1]!);
+      outs[k]!.dispose();
+    }
+    onBatch?.(Math.min(data.n, i + batchSize));
+  }
+  backbone.train(wasTraining);
+  return new Map(layers.map((l) => {
+    const x = new Float32Array(data.n * dims.get(l)!);
+    let at = 0;
+    for (const c of chunks.get(l)!) {
+      x.set(c, at);
+      at += c.length;
+    }
+    return [l, { ...data, x, shape: [dims.get(l)!] }];
+  }));
 }
 
 /** Backbone features of every sample, computed once in eval mode. */

@@ -19,7 +19,7 @@ export class BatchNorm extends Module {
   weight: Parameter | null;
   bias: Parameter | null;
   readonly eps: number;
-  readonly momentum: number | null;
+  momentum: number | null;
   readonly trackRunningStats: boolean;
   /**
    * When true the running statistics are used and never updated, whatever train() says: how a

@@ -1,5 +1,5 @@
 /** @file A pre-trained backbone cut at a feature layer plus a new head: the shape of every transfer model. */
-import { type Tensor, nn } from '../../index.js';
+import { type Tensor, functional as F, nn, noGrad, zeros } from '../../index.js';
 
 /** A backbone whose forward can stop at a named layer (KerasModel) or a plain module. */
 export interface Backbone extends nn.Module {
@@ -13,8 +13,17 @@ export interface HeadOptions {
 }
 
 /**
- * head(pool(backbone(x, featureLayer))): 4-d features are averaged over space first. The head is a
- * fresh classifier for the target task; the backbone carries the source task's weights.
+ * Averages 4-d feature maps over a grid x grid layout of cells and flattens them (grid 1 is global
+ * average pooling): a coarse grid keeps where features are, which matters for shapes like digits.
+ */
+export function poolFeatures(f: Tensor, grid: number): Tensor {
+  if (f.ndim !== 4) return f;
+  return (grid === 1 ? f.mean([2, 3]) : F.adaptiveAvgPool2d(f, grid)).flatten(1);
+}
+
+/**
+ * head(pool(backbone(x, featureLayer))). The head is a fresh classifier for the target task; the
+ * backbone carries the source task's weights. `featureDim` counts the pooled features.
  */
 export class TransferModel extends nn.Module {
   head: nn.Module;
@@ -24,9 +33,16 @@ export class TransferModel extends nn.Module {
     numClasses: number,
     readonly featureLayer?: string,
     headOpts: HeadOptions = {},
+    readonly poolGrid = 1,
   ) {
     super();
     this.head = TransferModel.makeHead(featureDim, numClasses, headOpts);
+  }
+
+  /** Builds the model for `backbone`, finding featureDim by running one input of `inputShape` ([C, H, W]). */
+  static forBackbone(backbone: Backbone, inputShape: number[], numClasses: number, o: { featureLayer?: string; poolGrid?: number; head?: HeadOptions } = {}): TransferModel {
+    const probe = noGrad(() => poolFeatures(o.featureLayer ? backbone.forward(zeros([1, ...inputShape]), o.featureLayer) : backbone.forward(zeros([1, ...inputShape])), o.poolGrid ?? 1));
+    return new TransferModel(backbone, probe.shape[1]!, numClasses, o.featureLayer, o.head, o.poolGrid ?? 1);
   }
 
   static makeHead(featureDim: number, numClasses: number, o: HeadOptions = {}): nn.Module {
@@ -45,8 +61,7 @@ export class TransferModel extends nn.Module {
 
   /** Pooled backbone features [N, featureDim]. */
   features(x: Tensor): Tensor {
-    const f = this.featureLayer ? this.backbone.forward(x, this.featureLayer) : this.backbone.forward(x);
-    return f.ndim === 4 ? f.mean([2, 3]) : f;
+    return poolFeatures(this.featureLayer ? this.backbone.forward(x, this.featureLayer) : this.backbone.forward(x), this.poolGrid);
   }
 
   forward(x: Tensor): Tensor {
