@@ -91,3 +91,25 @@ print('wrote .pt fixtures')
 with zipfile.ZipFile(os.path.join(OUT, 'net.pt')) as src, zipfile.ZipFile(os.path.join(OUT, 'net-deflated.pt'), 'w', zipfile.ZIP_DEFLATED) as dst:
     for info in src.infolist():
         dst.writestr(info.filename, src.read(info.filename))
+
+# A small nn.TransformerEncoderLayer (batch_first, post-norm, relu) with an input and its output,
+# for numerics and names of graft's encoder.
+enc = torch.nn.TransformerEncoderLayer(d_model=8, nhead=2, dim_feedforward=16, dropout=0.0, batch_first=True)
+enc.eval()
+x = torch.randn(2, 5, 8)
+mask = torch.tensor([[False] * 5, [False, False, False, True, True]])
+with torch.no_grad():
+    y = enc(x, src_key_padding_mask=mask)
+    # Padded positions of the output are not compared: PyTorch's fast path may zero them.
+torch.save(enc.state_dict(), os.path.join(OUT, 'encoder.pt'))
+with open(os.path.join(OUT, 'encoder.pt.json'), 'w') as f:
+    json.dump({'x': values(x), 'mask': mask.int().reshape(-1).tolist(), 'y': values(y)}, f)
+
+# torchvision's resnet18 names and shapes (weights are random: only the layout is compared).
+try:
+    import torchvision
+    r = torchvision.models.resnet18()
+    with open(os.path.join(OUT, 'resnet18.keys.json'), 'w') as f:
+        json.dump([[k, list(v.shape)] for k, v in r.state_dict().items()], f)
+except ImportError:
+    print('torchvision missing: resnet18.keys.json not rewritten')
