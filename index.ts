@@ -6,7 +6,7 @@ export { WebGPUBackend } from './engine/webgpu/backend.js';
 export { keep } from './engine/memory.js';
 export { Tensor, where, tidy, type Scalar, type TensorLike } from './engine/tensor.js';
 export {
-  tensor, full, zeros, ones, arange, linspace, eye, randn, rand, uniform, randint, randperm,
+  tensor, full, zeros, ones, arange, linspace, eye, randn, rand, uniform, randint, randperm, permutation,
   zerosLike, onesLike, fullLike, randnLike, type CreateOptions, type RandomOptions, type NestedData,
 } from './engine/creation.js';
 export { noGrad, enableGrad, isGradEnabled, type BackwardOptions } from './engine/autograd.js';

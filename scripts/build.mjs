@@ -15,6 +15,24 @@ await build({
   external: ['webgpu'],
   logLevel: 'warning',
 });
+// The transfer layer imports graft through the package itself, so both bundles share one engine.
+const selfImport = {
+  name: 'graft-self',
+  setup(b) {
+    b.onResolve({ filter: /(^|\/)index\.js$/ }, (args) => (args.importer.includes('/transfer/') && /^(\.\.\/)+index\.js$/.test(args.path) ? { path: 'graft', external: true } : undefined));
+  },
+};
+await build({
+  entryPoints: ['transfer/index.ts'],
+  outfile: 'dist/transfer.js',
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: ['webgpu'],
+  plugins: [selfImport],
+  logLevel: 'warning',
+});
 await build({
   entryPoints: ['transfer/cli.ts'],
   outfile: 'dist/cli.js',

@@ -11,9 +11,20 @@ describe('dist', () => {
     execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'pipe' });
   }, 120_000);
 
-  it('writes the bundle and its declarations', () => {
-    expect(existsSync(`${root}/dist/index.js`)).toBe(true);
-    expect(existsSync(`${root}/dist/index.d.ts`)).toBe(true);
+  it('writes the bundles, the CLI and the declarations', () => {
+    for (const f of ['index.js', 'index.d.ts', 'transfer.js', 'transfer/index.d.ts', 'cli.js']) expect(existsSync(`${root}/dist/${f}`), f).toBe(true);
+  });
+
+  it("import('graft/transfer') shares the engine of import('graft')", () => {
+    const script = `
+      const g = await import('graft');
+      const t = await import('graft/transfer');
+      const model = new t.SmallCNN(1, 3);
+      const ok = model.parameters()[0] instanceof g.Tensor && model.forward(g.randn([2, 1, 8, 8])).shape.join() === '2,3';
+      console.log(JSON.stringify({ ok, exports: Object.keys(t).length }));`;
+    const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' })) as { ok: boolean; exports: number };
+    expect(out.ok).toBe(true);
+    expect(out.exports).toBeGreaterThan(40);
   });
 
   it("import('graft') from a fresh Node process trains a step", () => {

@@ -4,8 +4,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type BackendName, GraftError, init, manualSeed, nn } from '../index.js';
-import { type Dataset, perClass, resizeImages, splitPerClass } from './data/dataset.js';
+import { type BackendName, GraftError, type Tensor, functional as F, init, manualSeed, nn, noGrad, tensor, tidy } from '../index.js';
+import { type DomainReport, adaBN, domainDiscrepancy } from './adapt.js';
+import { rotate } from './augment.js';
+import { type Dataset, batchOf, perClass, resizeImages, splitPerClass } from './data/dataset.js';
 import { loadMnist } from './data/mnist.js';
 import { extractFeatures, finetune, type FinetuneReport, type Progress } from './finetune.js';
 import { freeze, unfreeze } from './freeze.js';
@@ -36,6 +38,9 @@ finetune options (defaults give the embedded demo: MobileNetV2 from the nsfwjs p
   --trainable-blocks N           instead, fine-tune the last N MobileNetV2 blocks up to the feature layer
   --epochs N (20)  --lr X (0.003)  --batch-size N (32)  --weight-decay X  --label-smoothing X
   --augment                      random flips, crops and rotations (disables feature caching)
+  --target-shift invert|rotate   make validation and test a shifted domain (inverted or rotated digits)
+  --domain-report                measure train-vs-test discrepancy on backbone features (linear MMD, CORAL) first
+  --adabn                        re-estimate BatchNorm statistics on the validation inputs before training (AdaBN)
   --backend cpu|webgpu|auto      (default cpu)
   --seed N (0)  --out DIR  --quiet
 
@@ -71,6 +76,25 @@ function bar(p: Progress, quiet: boolean): void {
   const loss = p.loss !== undefined ? ` loss ${p.loss.toFixed(4)}` : '';
   process.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${label} ${p.step}/${p.steps}${loss} ETA ${eta.toFixed(0)}s   `);
   if (p.message) process.stderr.write(`\n${p.message}\n`);
+}
+
+/** A shifted copy of image data: inverted intensities, or each image rotated by 30 degrees. */
+function shiftDomain(d: Dataset, kind: string): Dataset {
+  if (kind === 'invert') return { ...d, x: d.x.map((v) => 1 - v) };
+  if (kind === 'rotate') {
+    const x = rotate(tensor(d.x, { shape: [d.n, ...d.shape] }), Array.from({ length: d.n }, () => 30));
+    return { ...d, x: x.dataSync() as Float32Array };
+  }
+  throw new GraftError(`--target-shift: unknown shift '${kind}' (invert, rotate)`);
+}
+
+/** Pooled backbone features of a dataset as one [N, D] tensor. */
+async function pooled(model: TransferModel, d: Dataset): Promise<Tensor> {
+  const order = Int32Array.from({ length: d.n }, (_, i) => i);
+  model.backbone.eval();
+  const parts: Tensor[] = [];
+  for (let i = 0; i < d.n; i += 64) parts.push(tidy(() => noGrad(() => model.features(batchOf(d, order, i, Math.min(d.n, i + 64))[0]))));
+  return F.concat(parts, 0);
 }
 
 /** Splits a held-out pool into validation (epoch selection) and test (the reported number), disjoint. */
@@ -161,10 +185,26 @@ async function commandFinetune(a: Args): Promise<void> {
   const data = await loadData(a, budget, seed);
   const { model, input, note } = await buildModel(a, data.train);
   const fit = (d: Dataset) => (input ? resizeImages(d, [input[1]!, input[2]!], input[0]) : d);
-  const [train, val, test] = [fit(data.train), fit(data.val), fit(data.test)];
+  const shift = a['target-shift'] as string | undefined;
+  const shifted = (d: Dataset) => (shift ? shiftDomain(d, shift) : d);
+  const [train, val, test] = [fit(data.train), fit(shifted(data.val)), fit(shifted(data.test))];
+  let domain: (DomainReport & { before?: string; afterAdaBN?: DomainReport }) | undefined;
+  if (model instanceof TransferModel && (a['domain-report'] || shift)) {
+    const sample = (d: Dataset) => splitPerClass(d, 20, seed).picked;
+    const measure = async () => domainDiscrepancy(await pooled(model, sample(train)), await pooled(model, sample(test)));
+    domain = { ...(await measure()), before: 'fine-tuning' };
+    if (a.adabn) {
+      adaBN(model.backbone, val);
+      domain.afterAdaBN = await measure();
+    }
+  } else if (a.adabn && model instanceof TransferModel) adaBN(model.backbone, val);
   const out = (a.out as string | undefined) ?? join('runs', new Date().toISOString().replace(/[:.]/g, '-'));
   await mkdir(out, { recursive: true });
   const quiet = Boolean(a.quiet);
+  if (!quiet && domain) {
+    console.error(`domain discrepancy on backbone features before fine-tuning: linear MMD ${domain.linearMmd.toPrecision(4)}, CORAL ${domain.coralDistance.toPrecision(4)}` +
+      (domain.afterAdaBN ? `; after AdaBN: linear MMD ${domain.afterAdaBN.linearMmd.toPrecision(4)}, CORAL ${domain.afterAdaBN.coralDistance.toPrecision(4)}` : ''));
+  }
   if (!quiet) console.error(`graft finetune: ${note}\n  data: ${data.source}; ${train.n} training samples (${budget} per class), ${val.n} validation, ${test.n} test\n  backend: ${backend.name}; run folder: ${out}`);
   const report = await finetune(model, train, val, {
     test,
@@ -175,7 +215,7 @@ async function commandFinetune(a: Args): Promise<void> {
   });
   if (!quiet) process.stderr.write('\n');
   await writeFileAtomic(join(out, 'best.safetensors'), await saveSafetensors(model.stateDict(), { 'graft.valAccuracy': String(report.best.valAccuracy) }));
-  const full = { command: 'finetune', model: note, data: data.source, trainSamples: train.n, valSamples: val.n, testSamples: test.n, labelsPerClass: budget, machine: machine(backend.name), ...report };
+  const full = { command: 'finetune', model: note, data: data.source, targetShift: shift ?? null, adabn: Boolean(a.adabn), domain, trainSamples: train.n, valSamples: val.n, testSamples: test.n, labelsPerClass: budget, machine: machine(backend.name), ...report };
   await writeFile(join(out, 'report.json'), JSON.stringify(full, null, 2));
   await writeFile(join(out, 'curve.svg'), lineChart([
     { name: 'train loss', points: report.epochs.map((e) => [e.epoch, e.trainLoss]) },
@@ -236,7 +276,7 @@ async function commandCompare(a: Args): Promise<void> {
   console.log(`${table}\nwrote ${out}/compare.md, compare.json, compare.svg`);
 }
 
-const STRING_OPTIONS = ['model', 'weights', 'data', 'labels-per-class', 'image-size', 'feature-layer', 'pool-grid', 'freeze', 'trainable-blocks', 'epochs', 'lr', 'batch-size', 'weight-decay', 'label-smoothing', 'backend', 'seed', 'out', 'budgets', 'layers', 'patience'];
+const STRING_OPTIONS = ['model', 'weights', 'data', 'labels-per-class', 'image-size', 'feature-layer', 'pool-grid', 'target-shift', 'freeze', 'trainable-blocks', 'epochs', 'lr', 'batch-size', 'weight-decay', 'label-smoothing', 'backend', 'seed', 'out', 'budgets', 'layers', 'patience'];
 
 export async function main(argv: string[]): Promise<void> {
   const [command = 'help', ...rest] = argv;
@@ -245,6 +285,8 @@ export async function main(argv: string[]): Promise<void> {
     options: {
       ...Object.fromEntries(STRING_OPTIONS.map((k) => [k, { type: 'string' as const }])),
       augment: { type: 'boolean' },
+      'domain-report': { type: 'boolean' },
+      adabn: { type: 'boolean' },
       quiet: { type: 'boolean' },
     },
     strict: true,

@@ -1,6 +1,6 @@
 /** @file The fine-tuning loop: seeded shuffles, evaluation each epoch, early stopping, best weights, schedules, clipping, feature caching. */
-import { type Backend, GraftError, Generator, type Tensor, functional as F, getBackend, nn, noGrad, optim, tidy } from '../index.js';
-import { permutation } from '../engine/creation.js';
+import { type Backend, GraftError, Generator, type Tensor, functional as F, getBackend, nn, noGrad, optim, permutation, tidy } from '../index.js';
+
 import { Augment, type AugmentOptions } from './augment.js';
 import { saveCheckpoint } from './checkpoint.js';
 import { type Dataset, batchOf } from './data/dataset.js';

@@ -1,6 +1,5 @@
 /** @file In-memory labelled datasets: per-class label budgets, seeded shuffles, batches as tensors, resizing. */
-import { type Backend, GraftShapeError, Generator, type Tensor, tensor } from '../../index.js';
-import { permutation } from '../../engine/creation.js';
+import { type Backend, GraftShapeError, Generator, type Tensor, permutation, tensor } from '../../index.js';
 
 export interface Dataset {
   /** n samples, each of `shape` (C, H, W for images), row-major. */

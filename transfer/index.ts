@@ -1,0 +1,22 @@
+/** @file graft/transfer: importers, zoo, freezing, fine-tuning, adaptation, augmentation, checkpoints. */
+export { loadSafetensors, saveSafetensors, parseSafetensorsHeader, type LoadedStateDict } from './import/safetensors.js';
+export { loadPytorch } from './import/pytorch.js';
+export { loadTfjsLayers, loadTfjsLayersFromModules, type TfjsModelJson, type LoadedTfjs } from './import/tfjsLayers.js';
+export { loadOnnxInitializers, loadOnnxNodes, loadOnnxTensor, type OnnxNode } from './import/onnx.js';
+export { WeightMapper, type Rule, type Transform } from './map.js';
+export { freeze, unfreeze, freezeAllBut, blocksOf, paramGroups, layerwiseLr, GradualUnfreezer, globToRegExp, type Pattern, type GroupSpec } from './freeze.js';
+export { finetune, evaluate, predict, extractFeatures, backboneIsFrozen, type FinetuneOptions, type FinetuneReport, type Progress } from './finetune.js';
+export { applyLoRA, mergeLoRA, loraStateDict, LoRALinear, LoRAConv1x1, type LoRAOptions } from './lora.js';
+export { adaBN, coralAlign, coralDistance, linearMmd, covariance, domainDiscrepancy, sqrtAndInvSqrt } from './adapt.js';
+export { Augment, randomFlip, randomCrop, randomRotation, rotate, type AugmentOptions } from './augment.js';
+export { saveCheckpoint, loadCheckpoint, checkpointBytes, type CheckpointParts, type CheckpointInfo } from './checkpoint.js';
+export { readBytes, writeFileAtomic, type Source } from './io.js';
+export { type Dataset, subset, perClass, splitPerClass, batchOf, resizeImages } from './data/dataset.js';
+export { loadMnist } from './data/mnist.js';
+export { KerasModel } from './zoo/keras.js';
+export { mobilenetV2, MOBILENET_V2_BLOCKS } from './zoo/mobilenetv2.js';
+export { TransferModel, poolFeatures, type HeadOptions } from './zoo/transferModel.js';
+export { MLP, SmallCNN } from './zoo/small.js';
+export { ResNet, resnet18 } from './zoo/resnet.js';
+export { MultiheadAttention, TransformerEncoderLayer, TransformerClassifier } from './zoo/transformer.js';
+export { lineChart, barChart } from './report/svg.js';
