@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /** @file The graft command line: `graft finetune` and `graft compare`, offline, writing a run folder with a report and charts. */
+import { realpathSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -297,7 +299,8 @@ export async function main(argv: string[]): Promise<void> {
   else throw new GraftError(`unknown command '${command}'\n${HELP}`);
 }
 
-if (process.argv[1] && /cli\.(ts|js|mjs)$/.test(process.argv[1])) {
+// Run when this file is the program (also through the node_modules/.bin/graft link), not when imported.
+if (process.argv[1] && pathToFileURL(realpathSync(process.argv[1])).href === import.meta.url) {
   main(process.argv.slice(2)).catch((e: unknown) => {
     console.error(e instanceof GraftError ? `graft: ${e.message}` : e);
     process.exit(1);
