@@ -1,0 +1,68 @@
+/** @file graft itself, on the CPU reference backend or on WebGPU. */
+import { type Backend, type Tensor, createWebGPUBackend, functional as F, noGrad, tensor, tidy } from '../../index.js';
+import { CpuBackend } from '../../engine/cpu/backend.js';
+import type { Impl, MlpInit, MlpParams, MatmulParams, Prepared } from '../types.js';
+
+export function graftImpl(kind: 'cpu' | 'webgpu'): Impl & { backend?: Backend } {
+  let backend: Backend | undefined;
+  const impl: Impl & { backend?: Backend } = {
+    name: `graft-${kind}`,
+    async available() {
+      if (kind === 'cpu') backend = new CpuBackend();
+      else {
+        const b = await createWebGPUBackend();
+        if (typeof b === 'string') return b;
+        backend = b;
+      }
+      impl.backend = backend;
+      return null;
+    },
+    async matmul(p: MatmulParams, a: Float32Array, b: Float32Array): Promise<Prepared> {
+      const ta = tensor(a, { shape: [p.m, p.k], backend });
+      const tb = tensor(b, { shape: [p.k, p.n], backend });
+      let last: Tensor | null = null;
+      return {
+        run: async () => {
+          last?.dispose();
+          last = ta.matmul(tb);
+          await last.data();
+        },
+        output: async () => (await last!.data()) as Float32Array,
+        dispose: () => [ta, tb, last].forEach((t) => t?.dispose()),
+      };
+    },
+    async mlpStep(p: MlpParams, init: MlpInit): Promise<Prepared> {
+      const x = tensor(init.x, { shape: [p.batch, p.sizes[0]!], backend });
+      const y = tensor(init.labels, { backend });
+      const ws = init.weights.map((w, i) => tensor(w, { shape: [p.sizes[i]!, p.sizes[i + 1]!], backend, requiresGrad: true }));
+      const bs = init.biases.map((b) => tensor(b, { backend, requiresGrad: true }));
+      let loss: Tensor | null = null;
+      return {
+        run: async () => {
+          loss?.dispose();
+          loss = tidy(() => {
+            let h = x;
+            ws.forEach((w, i) => {
+              h = h.matmul(w).add(bs[i]!);
+              if (i < ws.length - 1) h = h.relu();
+            });
+            const l = F.crossEntropy(h, y);
+            l.backward();
+            noGrad(() => {
+              for (const t of [...ws, ...bs]) {
+                t.copy_(t.sub(t.grad!.mul(0.1)));
+                t.grad!.dispose();
+                t.grad = null;
+              }
+            });
+            return l.detach();
+          });
+          await loss.data(); // the loss is the one readback per step
+        },
+        output: async () => [(await loss!.data())[0]!, ...(await ws[0]!.data())],
+        dispose: () => [x, y, ...ws, ...bs].forEach((t) => t.dispose()),
+      };
+    },
+  };
+  return impl;
+}

@@ -1,0 +1,68 @@
+/** @file PyTorch CPU (Debian's python3-torch), timed inside Python so interpreter start-up is not counted. */
+import { execFileSync } from 'node:child_process';
+import type { MlpInit, MlpParams, MatmulParams } from '../types.js';
+
+const PYTHON = '/usr/bin/python3';
+
+export function pytorchAvailable(): string | null {
+  try {
+    execFileSync(PYTHON, ['-c', 'import torch'], { stdio: 'pipe' });
+    return null;
+  } catch {
+    return "PyTorch not installed (apt-get install python3-torch); skipped";
+  }
+}
+
+export interface ExternalTiming {
+  times_ms: number[];
+  output: number[];
+}
+
+const SCRIPT = String.raw`
+import json, sys, time, torch
+torch.set_num_threads(2)
+spec = json.loads(sys.stdin.read())
+warmup, samples = spec['warmup'], spec['samples']
+if spec['workload'] == 'matmul':
+    m, n, k = spec['m'], spec['n'], spec['k']
+    a = torch.tensor(spec['a'], dtype=torch.float32).reshape(m, k)
+    b = torch.tensor(spec['b'], dtype=torch.float32).reshape(k, n)
+    def run():
+        return a @ b
+    def out(r):
+        return r.reshape(-1)[:4096].tolist()
+else:
+    sizes, batch = spec['sizes'], spec['batch']
+    x = torch.tensor(spec['x'], dtype=torch.float32).reshape(batch, sizes[0])
+    y = torch.tensor(spec['labels'], dtype=torch.long)
+    ws = [torch.tensor(w, dtype=torch.float32).reshape(sizes[i], sizes[i + 1]).requires_grad_() for i, w in enumerate(spec['weights'])]
+    bs = [torch.tensor(b, dtype=torch.float32).requires_grad_() for b in spec['biases']]
+    opt = torch.optim.SGD(ws + bs, lr=0.1)
+    def run():
+        h = x
+        for i, w in enumerate(ws):
+            h = h @ w + bs[i]
+            if i < len(ws) - 1:
+                h = torch.relu(h)
+        loss = torch.nn.functional.cross_entropy(h, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+    def out(r):
+        return [r] + ws[0].detach().reshape(-1)[:4095].tolist()
+first = out(run())
+for _ in range(warmup):
+    run()
+times = []
+for _ in range(samples):
+    t = time.perf_counter()
+    run()
+    times.append((time.perf_counter() - t) * 1000)
+print(json.dumps({'times_ms': times, 'output': first}))
+`;
+
+export function pytorchRun(spec: ({ workload: 'matmul' } & MatmulParams & { a: number[]; b: number[] }) | ({ workload: 'mlp' } & MlpParams & Omit<MlpInit, 'x' | 'labels' | 'weights' | 'biases'> & Record<string, unknown>), warmup: number, samples: number): ExternalTiming {
+  const out = execFileSync(PYTHON, ['-c', SCRIPT], { input: JSON.stringify({ ...spec, warmup, samples }), maxBuffer: 1 << 28, encoding: 'utf8' });
+  return JSON.parse(out) as ExternalTiming;
+}

@@ -1,0 +1,74 @@
+/** @file TensorFlow.js on its cpu, wasm and webgpu backends. */
+import type { Impl, MlpInit, MlpParams, MatmulParams, Prepared } from '../types.js';
+import { installNavigatorGpu } from './gpu.js';
+
+type TF = typeof import('@tensorflow/tfjs');
+let tfP: Promise<TF> | null = null;
+
+export function tfjsImpl(backend: 'cpu' | 'wasm' | 'webgpu'): Impl {
+  let tf: TF;
+  const use = async () => {
+    await tf.setBackend(backend);
+    await tf.ready();
+  };
+  return {
+    name: `tfjs-${backend}`,
+    async available() {
+      try {
+        tfP ??= import('@tensorflow/tfjs');
+        tf = await tfP;
+        if (backend === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+        if (backend === 'webgpu') {
+          const why = await installNavigatorGpu();
+          if (why) return why;
+          await import('@tensorflow/tfjs-backend-webgpu');
+        }
+        if (!(await tf.setBackend(backend))) return `tfjs could not start its ${backend} backend`;
+        await tf.ready();
+        return null;
+      } catch (e) {
+        return `tfjs ${backend}: ${(e as Error).message}`;
+      }
+    },
+    async matmul(p: MatmulParams, a: Float32Array, b: Float32Array): Promise<Prepared> {
+      await use();
+      const ta = tf.tensor2d(a, [p.m, p.k]);
+      const tb = tf.tensor2d(b, [p.k, p.n]);
+      let last: import('@tensorflow/tfjs').Tensor | null = null;
+      return {
+        run: async () => {
+          last?.dispose();
+          last = tf.matMul(ta, tb);
+          await last.data();
+        },
+        output: async () => (await last!.data()) as Float32Array,
+        dispose: () => tf.dispose([ta, tb, ...(last ? [last] : [])]),
+      };
+    },
+    async mlpStep(p: MlpParams, init: MlpInit): Promise<Prepared> {
+      await use();
+      const x = tf.tensor2d(init.x, [p.batch, p.sizes[0]!]);
+      const y = tf.oneHot(tf.tensor1d(init.labels, 'int32'), p.sizes[p.sizes.length - 1]!);
+      const ws = init.weights.map((w, i) => tf.variable(tf.tensor2d(w, [p.sizes[i]!, p.sizes[i + 1]!])));
+      const bs = init.biases.map((b) => tf.variable(tf.tensor1d(b)));
+      const opt = tf.train.sgd(0.1);
+      let loss: import('@tensorflow/tfjs').Scalar | null = null;
+      return {
+        run: async () => {
+          loss?.dispose();
+          loss = opt.minimize(() => {
+            let h: import('@tensorflow/tfjs').Tensor2D = x;
+            ws.forEach((w, i) => {
+              h = tf.add(tf.matMul(h, w), bs[i]!) as import('@tensorflow/tfjs').Tensor2D;
+              if (i < ws.length - 1) h = tf.relu(h);
+            });
+            return tf.losses.softmaxCrossEntropy(y, h) as import('@tensorflow/tfjs').Scalar;
+          }, true)!;
+          await loss.data();
+        },
+        output: async () => [(await loss!.data())[0]!, ...(await ws[0]!.data())],
+        dispose: () => tf.dispose([x, y, ...ws, ...bs, ...(loss ? [loss] : [])]),
+      };
+    },
+  };
+}

@@ -1,0 +1,168 @@
+/** @file The benchmark runner: `npm run bench [-- --quick] [--only matmul,mlp] [--backend cpu,webgpu]`. */
+import { readFileSync } from 'node:fs';
+import { cpus, hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { Bench } from 'tinybench';
+import { Generator, WebGPUBackend } from '../index.js';
+import { graftImpl } from './peers/graft.js';
+import { jaxImpl } from './peers/jaxjs.js';
+import { onnxruntime } from './peers/onnxruntime.js';
+import { plainJs } from './peers/plainJs.js';
+import { pytorchAvailable, pytorchRun } from './peers/pytorch.js';
+import { tfjsImpl } from './peers/tfjs.js';
+import { writeReports } from './report.js';
+import type { Impl, MatmulParams, MlpInit, MlpParams, Prepared, Result } from './types.js';
+
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' } },
+  strict: true,
+});
+const quick = Boolean(args.quick);
+const only = args.only ? new Set(args.only.split(',')) : null;
+const graftBackends = (args.backend ?? 'cpu,webgpu').split(',') as ('cpu' | 'webgpu')[];
+
+function version(pkg: string): string {
+  try {
+    return (JSON.parse(readFileSync(new URL(`../node_modules/${pkg}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'missing';
+  }
+}
+
+function random(n: number, g: Generator, scale = 1): Float32Array {
+  return Float32Array.from({ length: n }, () => (g.uniform() * 2 - 1) * scale);
+}
+
+/** Relative closeness for the correctness gate: |a - r| <= tol * max|r| + tol per element. */
+function close(got: ArrayLike<number>, ref: ArrayLike<number>, tol: number): string | null {
+  if (got.length < ref.length) return `output has ${got.length} values, the reference ${ref.length}`;
+  let scale = 0;
+  for (let i = 0; i < ref.length; i++) scale = Math.max(scale, Math.abs(ref[i]!));
+  for (let i = 0; i < ref.length; i++) {
+    if (!(Math.abs(got[i]! - ref[i]!) <= tol * scale + tol)) return `element ${i} is ${got[i]}, the reference ${ref[i]}`;
+  }
+  return null;
+}
+
+async function time(prep: Prepared, name: string): Promise<{ median: number; min: number; max: number; samples: number }> {
+  const bench = new Bench({ time: quick ? 200 : 1000, iterations: quick ? 5 : 10, warmupTime: quick ? 50 : 200, warmupIterations: 2 });
+  bench.add(name, prep.run);
+  await bench.run();
+  const r = bench.tasks[0]!.result as unknown as { latency?: { p50: number; min: number; max: number; samples?: unknown[] }; error?: Error };
+  if (!r?.latency) throw r?.error ?? new Error(`${name}: no timing result`);
+  return { median: r.latency.p50, min: r.latency.min, max: r.latency.max, samples: Array.isArray(r.latency.samples) ? r.latency.samples.length : 0 };
+}
+
+async function main(): Promise<void> {
+  const g = new Generator(42);
+  const impls: Impl[] = [
+    ...graftBackends.map((b) => graftImpl(b)),
+    plainJs, tfjsImpl('cpu'), tfjsImpl('wasm'), tfjsImpl('webgpu'), jaxImpl('wasm'), jaxImpl('webgpu'), onnxruntime,
+  ];
+  const skipped: Record<string, string> = {};
+  const live: Impl[] = [];
+  for (const impl of impls) {
+    const why = await impl.available();
+    if (why) skipped[impl.name] = why;
+    else live.push(impl);
+  }
+  const torchWhy = pytorchAvailable();
+  if (torchWhy) skipped['pytorch-cpu'] = torchWhy;
+  const gpu = live.map((i) => (i as { backend?: unknown }).backend).find((b): b is WebGPUBackend => b instanceof WebGPUBackend);
+  const machine = {
+    cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, host: hostname(), node: process.version, platform: `${process.platform}-${process.arch}`,
+    adapter: gpu?.info ?? null,
+    versions: { graft: version('graft'), '@tensorflow/tfjs': version('@tensorflow/tfjs'), '@jax-js/jax': version('@jax-js/jax'), 'onnxruntime-node': version('onnxruntime-node'), webgpu: version('webgpu'), tinybench: version('tinybench') },
+    peak: { cpuGflops: 'about 190 GFLOP/s f32: 2 cores x 32 FLOP/cycle (AVX2 FMA, 2 ports) x ~3 GHz (not measured)' },
+    timing: 'median of samples; each sample includes a completed read back of the result to JavaScript (await data())',
+    skipped,
+  };
+  const results: Result[] = [];
+  const record = (r: Result) => {
+    results.push(r);
+    const t = r.median_ms === null ? '   -    ' : `${r.median_ms.toFixed(2).padStart(8)} ms`;
+    console.log(`${r.workload.padEnd(16)} ${JSON.stringify(r.params).padEnd(40)} ${r.impl.padEnd(18)} ${t}${r.gflops ? `  ${r.gflops.toFixed(2)} GFLOP/s` : ''}${r.ok ? '' : `  FAILED: ${r.note}`}`);
+  };
+
+  if (!only || only.has('matmul')) {
+    const shapes: [number, number, number][] = quick ? [[256, 256, 256], [1024, 1024, 1024], [1024, 64, 1024]] : [[256, 256, 256], [512, 512, 512], [1024, 1024, 1024], [2048, 2048, 2048], [1024, 64, 1024], [64, 1024, 1024]];
+    for (const [m, n, k] of shapes) {
+      const p: MatmulParams = { m, n, k, dtype: 'f32' };
+      const a = random(m * k, g);
+      const b = random(k * n, g);
+      let ref: Float32Array | null = null;
+      const flops = 2 * m * n * k;
+      for (const impl of live) {
+        if (!impl.matmul) continue;
+        // Plain JS at 2048^3 takes minutes a sample; its 1024^3 figure already places it.
+        if (impl.name === 'plain-js' && m * n * k > 1024 ** 3) continue;
+        try {
+          const prep = await impl.matmul(p, a, b);
+          await prep.run();
+          const out = Float32Array.from(await prep.output());
+          ref ??= out;
+          const bad = close(out, ref, 1e-4);
+          if (bad) {
+            record({ workload: 'matmul', params: { ...p }, impl: impl.name, median_ms: null, min_ms: null, max_ms: null, samples: 0, ok: false, note: `wrong result: ${bad}` });
+          } else {
+            const t = await time(prep, impl.name);
+            record({ workload: 'matmul', params: { ...p }, impl: impl.name, median_ms: t.median, min_ms: t.min, max_ms: t.max, samples: t.samples, gflops: flops / t.median / 1e6, ok: true });
+          }
+          await prep.dispose?.();
+        } catch (e) {
+          record({ workload: 'matmul', params: { ...p }, impl: impl.name, median_ms: null, min_ms: null, max_ms: null, samples: 0, ok: false, note: (e as Error).message.split('\n')[0] });
+        }
+      }
+      if (!torchWhy && ref) {
+        const t = pytorchRun({ workload: 'matmul', ...p, a: Array.from(a), b: Array.from(b) }, 2, quick ? 5 : 10);
+        const sorted = [...t.times_ms].sort((x, y) => x - y);
+        const bad = close(t.output, ref.subarray(0, t.output.length), 1e-4);
+        const median = sorted[Math.floor(sorted.length / 2)]!;
+        record({ workload: 'matmul', params: { ...p }, impl: 'pytorch-cpu', median_ms: bad ? null : median, min_ms: sorted[0]!, max_ms: sorted.at(-1)!, samples: sorted.length, gflops: bad ? null : flops / median / 1e6, ok: !bad, note: bad ?? undefined });
+      }
+    }
+  }
+
+  if (!only || only.has('mlp')) {
+    const p: MlpParams = { batch: 128, sizes: [784, 256, 10] };
+    const init: MlpInit = {
+      x: Float32Array.from({ length: p.batch * 784 }, () => g.uniform()),
+      labels: Int32Array.from({ length: p.batch }, () => g.int(10)),
+      weights: [random(784 * 256, g, Math.sqrt(1 / 784)), random(256 * 10, g, Math.sqrt(1 / 256))],
+      biases: [new Float32Array(256), new Float32Array(10)],
+    };
+    let ref: Float32Array | null = null;
+    const params = { batch: p.batch, sizes: p.sizes.join('-') };
+    for (const impl of live) {
+      if (!impl.mlpStep) continue;
+      try {
+        const prep = await impl.mlpStep(p, init);
+        await prep.run();
+        const out = Float32Array.from(await prep.output());
+        ref ??= out;
+        const bad = close(out, ref, 1e-3);
+        if (bad) record({ workload: 'mlp-train-step', params, impl: impl.name, median_ms: null, min_ms: null, max_ms: null, samples: 0, ok: false, note: `wrong result: ${bad}` });
+        else {
+          const t = await time(prep, impl.name);
+          record({ workload: 'mlp-train-step', params, impl: impl.name, median_ms: t.median, min_ms: t.min, max_ms: t.max, samples: t.samples, ok: true });
+        }
+        await prep.dispose?.();
+      } catch (e) {
+        record({ workload: 'mlp-train-step', params, impl: impl.name, median_ms: null, min_ms: null, max_ms: null, samples: 0, ok: false, note: (e as Error).message.split('\n')[0] });
+      }
+    }
+    if (!torchWhy && ref) {
+      const t = pytorchRun({ workload: 'mlp', ...p, x: Array.from(init.x), labels: Array.from(init.labels), weights: init.weights.map((w) => Array.from(w)), biases: init.biases.map((b) => Array.from(b)) }, 5, quick ? 10 : 30);
+      const sorted = [...t.times_ms].sort((x, y) => x - y);
+      const bad = close(t.output, ref.subarray(0, t.output.length), 1e-3);
+      record({ workload: 'mlp-train-step', params, impl: 'pytorch-cpu', median_ms: bad ? null : sorted[Math.floor(sorted.length / 2)]!, min_ms: sorted[0]!, max_ms: sorted.at(-1)!, samples: sorted.length, ok: !bad, note: bad ?? undefined });
+    }
+  }
+
+  const files = await writeReports({ machine, results }, args.out ?? 'bench/results', `npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`);
+  console.log(`wrote ${files.join(', ')}`);
+  for (const [k, v] of Object.entries(skipped)) console.log(`skipped ${k}: ${v}`);
+  process.exit(0);
+}
+
+await main();
