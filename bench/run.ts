@@ -11,7 +11,7 @@ import { plainJs } from './peers/plainJs.js';
 import { pytorchAvailable, pytorchRun } from './peers/pytorch.js';
 import { tfjsImpl } from './peers/tfjs.js';
 import { writeReports } from './report.js';
-import type { Impl, MatmulParams, MlpInit, MlpParams, Prepared, Result } from './types.js';
+import type { ConvParams, Impl, MatmulParams, MlpInit, MlpParams, Prepared, Result } from './types.js';
 
 const { values: args } = parseArgs({
   options: { quick: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' } },
@@ -78,6 +78,31 @@ async function main(): Promise<void> {
     skipped,
   };
   const results: Result[] = [];
+  /** Gate each implementation's output against the first one's, then time it. */
+  async function runAll(workload: string, params: Result['params'], prepare: (impl: Impl) => Promise<Prepared> | undefined, tol: number, flops: number | null, gigabytes?: number): Promise<void> {
+    let ref: Float32Array | null = null;
+    for (const impl of live) {
+      let prep: Prepared | undefined;
+      try {
+        prep = await prepare(impl);
+        if (!prep) continue;
+        await prep.run();
+        const out = Float32Array.from(await prep.output());
+        ref ??= out;
+        const bad = close(out, ref, tol);
+        if (bad) record({ workload, params, impl: impl.name, median_ms: null, min_ms: null, max_ms: null, samples: 0, ok: false, note: `wrong result: ${bad}` });
+        else {
+          const t = await time(prep, impl.name);
+          record({ workload, params, impl: impl.name, median_ms: t.median, min_ms: t.min, max_ms: t.max, samples: t.samples, ok: true,
+            ...(flops ? { gflops: flops / t.median / 1e6 } : {}), ...(gigabytes ? { gbps: gigabytes / (t.median / 1000) } : {}) });
+        }
+      } catch (e) {
+        record({ workload, params, impl: impl.name, median_ms: null, min_ms: null, max_ms: null, samples: 0, ok: false, note: (e as Error).message.split('\n')[0] });
+      } finally {
+        await prep?.dispose?.();
+      }
+    }
+  }
   const record = (r: Result) => {
     results.push(r);
     const t = r.median_ms === null ? '   -    ' : `${r.median_ms.toFixed(2).padStart(8)} ms`;
@@ -157,6 +182,28 @@ async function main(): Promise<void> {
       const bad = close(t.output, ref.subarray(0, t.output.length), 1e-3);
       record({ workload: 'mlp-train-step', params, impl: 'pytorch-cpu', median_ms: bad ? null : sorted[Math.floor(sorted.length / 2)]!, min_ms: sorted[0]!, max_ms: sorted.at(-1)!, samples: sorted.length, ok: !bad, note: bad ?? undefined });
     }
+  }
+
+  if (!only || only.has('conv2d')) {
+    const convs: [string, ConvParams][] = [
+      ['mobilenetv2 depthwise 3x3', { n: 8, c: 96, h: 56, w: 56, o: 96, k: 3, stride: 1, pad: 1, groups: 96 }],
+      ['mobilenetv2 pointwise 1x1', { n: 8, c: 96, h: 56, w: 56, o: 24, k: 1, stride: 1, pad: 0, groups: 1 }],
+      ['resnet 3x3', { n: 8, c: 64, h: 56, w: 56, o: 64, k: 3, stride: 1, pad: 1, groups: 1 }],
+    ];
+    for (const [label, p] of quick ? convs.map(([l, c]): [string, ConvParams] => [l, { ...c, n: 2 }]) : convs) {
+      const x = random(p.n * p.c * p.h * p.w, g);
+      const w = random(p.o * (p.c / p.groups) * p.k * p.k, g, 0.2);
+      const oh = Math.floor((p.h + 2 * p.pad - p.k) / p.stride) + 1;
+      const flops = 2 * p.n * p.o * oh * oh * (p.c / p.groups) * p.k * p.k;
+      await runAll('conv2d', { shape: label, ...p }, (impl) => impl.conv2d?.(p, x, w), 1e-4, flops);
+    }
+  }
+
+  for (const kind of ['softmax', 'layernorm'] as const) {
+    if (only && !only.has(kind)) continue;
+    const [rows, cols] = [1024, 1024];
+    const x = random(rows * cols, g, 3);
+    await runAll(kind, { rows, cols }, (impl) => impl.rowwise?.(kind, rows, cols, x), 1e-4, null, (rows * cols * 8) / 1e9);
   }
 
   const files = await writeReports({ machine, results }, args.out ?? 'bench/results', `npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`);

@@ -19,6 +19,19 @@ export interface MlpParams {
   sizes: number[];
 }
 
+/** NCHW input [n, c, h, w], weight [o, c / groups, k, k]; output compared in NCHW. */
+export interface ConvParams {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  o: number;
+  k: number;
+  stride: number;
+  pad: number;
+  groups: number;
+}
+
 /** One implementation (graft on a backend, or a peer library). Missing methods mean "not offered". */
 export interface Impl {
   name: string;
@@ -27,6 +40,9 @@ export interface Impl {
   matmul?: (p: MatmulParams, a: Float32Array, b: Float32Array) => Promise<Prepared>;
   /** One SGD step (lr 0.1) of an MLP with ReLU, softmax cross-entropy; output: the loss and W1 after the step. */
   mlpStep?: (p: MlpParams, init: MlpInit) => Promise<Prepared>;
+  conv2d?: (p: ConvParams, x: Float32Array, w: Float32Array) => Promise<Prepared>;
+  /** softmax over the last dim of [rows, cols] (kind 'softmax'), or layer norm over it without affine ('layernorm'). */
+  rowwise?: (kind: 'softmax' | 'layernorm', rows: number, cols: number, x: Float32Array) => Promise<Prepared>;
   close?: () => Promise<void>;
 }
 
@@ -47,6 +63,8 @@ export interface Result {
   max_ms: number | null;
   samples: number;
   gflops?: number | null;
+  /** Bytes read and written per second (reductions), in GB/s. */
+  gbps?: number | null;
   ok: boolean;
   note?: string;
 }

@@ -1,7 +1,21 @@
 /** @file graft itself, on the CPU reference backend or on WebGPU. */
 import { type Backend, type Tensor, createWebGPUBackend, functional as F, noGrad, tensor, tidy } from '../../index.js';
 import { CpuBackend } from '../../engine/cpu/backend.js';
-import type { Impl, MlpInit, MlpParams, MatmulParams, Prepared } from '../types.js';
+import type { ConvParams, Impl, MlpInit, MlpParams, MatmulParams, Prepared } from '../types.js';
+
+/** A run that computes `make()` in a tidy scope and reads it back; the last result is kept for the gate. */
+function reading(make: () => Tensor, inputs: Tensor[]): Prepared {
+  let last: Tensor | null = null;
+  return {
+    run: async () => {
+      last?.dispose();
+      last = tidy(() => noGrad(make));
+      await last.data();
+    },
+    output: async () => (await last!.data()) as Float32Array,
+    dispose: () => [...inputs, last].forEach((t) => t?.dispose()),
+  };
+}
 
 export function graftImpl(kind: 'cpu' | 'webgpu'): Impl & { backend?: Backend } {
   let backend: Backend | undefined;
@@ -30,6 +44,15 @@ export function graftImpl(kind: 'cpu' | 'webgpu'): Impl & { backend?: Backend } 
         output: async () => (await last!.data()) as Float32Array,
         dispose: () => [ta, tb, last].forEach((t) => t?.dispose()),
       };
+    },
+    async conv2d(p: ConvParams, x: Float32Array, w: Float32Array): Promise<Prepared> {
+      const tx = tensor(x, { shape: [p.n, p.c, p.h, p.w], backend });
+      const tw = tensor(w, { shape: [p.o, p.c / p.groups, p.k, p.k], backend });
+      return reading(() => F.conv2d(tx, tw, null, { stride: p.stride, padding: p.pad, groups: p.groups }), [tx, tw]);
+    },
+    async rowwise(kind: 'softmax' | 'layernorm', rows: number, cols: number, x: Float32Array): Promise<Prepared> {
+      const tx = tensor(x, { shape: [rows, cols], backend });
+      return reading(() => (kind === 'softmax' ? F.softmax(tx, -1) : F.layerNorm(tx, [cols])), [tx]);
     },
     async mlpStep(p: MlpParams, init: MlpInit): Promise<Prepared> {
       const x = tensor(init.x, { shape: [p.batch, p.sizes[0]!], backend });

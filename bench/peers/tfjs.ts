@@ -1,5 +1,5 @@
 /** @file TensorFlow.js on its cpu, wasm and webgpu backends. */
-import type { Impl, MlpInit, MlpParams, MatmulParams, Prepared } from '../types.js';
+import type { ConvParams, Impl, MlpInit, MlpParams, MatmulParams, Prepared } from '../types.js';
 import { installNavigatorGpu } from './gpu.js';
 
 type TF = typeof import('@tensorflow/tfjs');
@@ -43,6 +43,45 @@ export function tfjsImpl(backend: 'cpu' | 'wasm' | 'webgpu'): Impl {
         },
         output: async () => (await last!.data()) as Float32Array,
         dispose: () => tf.dispose([ta, tb, ...(last ? [last] : [])]),
+      };
+    },
+    async conv2d(p: ConvParams, x: Float32Array, w: Float32Array): Promise<Prepared> {
+      await use();
+      // tfjs computes channels-last; inputs and the result are transposed outside the timed run.
+      const tx = tf.tensor4d(x, [p.n, p.c, p.h, p.w]).transpose([0, 2, 3, 1]) as import('@tensorflow/tfjs').Tensor4D;
+      const depthwise = p.groups === p.c && p.o === p.c;
+      if (p.groups !== 1 && !depthwise) throw new Error('tfjs has no grouped convolution');
+      const tw = depthwise
+        ? (tf.tensor4d(w, [p.o, 1, p.k, p.k]).transpose([2, 3, 0, 1]) as import('@tensorflow/tfjs').Tensor4D)
+        : (tf.tensor4d(w, [p.o, p.c, p.k, p.k]).transpose([2, 3, 1, 0]) as import('@tensorflow/tfjs').Tensor4D);
+      const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [p.pad, p.pad], [p.pad, p.pad], [0, 0]];
+      let last: import('@tensorflow/tfjs').Tensor | null = null;
+      return {
+        run: async () => {
+          last?.dispose();
+          last = depthwise ? tf.depthwiseConv2d(tx, tw, p.stride, pad as never) : tf.conv2d(tx, tw, p.stride, pad as never);
+          await last.data();
+        },
+        output: async () => (await last!.transpose([0, 3, 1, 2]).data()) as Float32Array,
+        dispose: () => tf.dispose([tx, tw, ...(last ? [last] : [])]),
+      };
+    },
+    async rowwise(kind: 'softmax' | 'layernorm', rows: number, cols: number, x: Float32Array): Promise<Prepared> {
+      await use();
+      const tx = tf.tensor2d(x, [rows, cols]);
+      let last: import('@tensorflow/tfjs').Tensor | null = null;
+      return {
+        run: async () => {
+          last?.dispose();
+          last = tf.tidy(() => {
+            if (kind === 'softmax') return tf.softmax(tx);
+            const { mean, variance } = tf.moments(tx, -1, true);
+            return tf.div(tf.sub(tx, mean), tf.sqrt(tf.add(variance, 1e-5)));
+          });
+          await last.data();
+        },
+        output: async () => (await last!.data()) as Float32Array,
+        dispose: () => tf.dispose([tx, ...(last ? [last] : [])]),
       };
     },
     async mlpStep(p: MlpParams, init: MlpInit): Promise<Prepared> {
