@@ -206,6 +206,43 @@ async function main(): Promise<void> {
     await runAll(kind, { rows, cols }, (impl) => impl.rowwise?.(kind, rows, cols, x), 1e-4, null, (rows * cols * 8) / 1e9);
   }
 
+  if (!only || only.has('elementwise')) {
+    const n = 1 << 20;
+    const x = random(n, g);
+    await runAll('elementwise', { elements: n, ops: 10 }, (impl) => impl.elementwise?.(10, x), 1e-5, null, (n * 8 * 10) / 1e9);
+  }
+
+  if (!only || only.has('mobilenetv2')) {
+    for (const size of quick ? [96] : [96, 224]) {
+      const x = Float32Array.from({ length: 3 * size * size }, () => g.uniform());
+      await runAll('mobilenetv2-forward', { size, batch: 1, until: size === 224 ? 'output' : 'out_relu' }, (impl) => impl.mobilenet?.(size, 1, x), 1e-3, null);
+    }
+  }
+
+  if (!only || only.has('finetune')) {
+    // One epoch of the embedded default at a small budget: feature caching of 100 training and 100
+    // validation images, then a head epoch (graft only; no peer has this pipeline).
+    for (const impl of live.filter((i) => i.name.startsWith('graft-'))) {
+      const { loadMnist } = await import('../transfer/data/mnist.js');
+      const { perClass, resizeImages } = await import('../transfer/data/dataset.js');
+      const { mobilenetV2 } = await import('../transfer/zoo/mobilenetv2.js');
+      const { TransferModel } = await import('../transfer/zoo/transferModel.js');
+      const { freeze } = await import('../transfer/freeze.js');
+      const { finetune } = await import('../transfer/finetune.js');
+      const { setBackend } = await import('../engine/backend.js');
+      const backend = (impl as { backend?: import('../index.js').Backend }).backend!;
+      setBackend(backend);
+      const { train, test } = await loadMnist(10, 10, 0);
+      const [tr, va] = [resizeImages(perClass(train, 10), [64, 64], 3), resizeImages(test, [64, 64], 3)];
+      const model = TransferModel.forBackbone(await mobilenetV2(), [3, 64, 64], 10, { featureLayer: 'block_13_expand_relu', poolGrid: 2 });
+      freeze(model, 'backbone');
+      const t0 = performance.now();
+      const r = await finetune(model, tr, va, { epochs: 1, backend });
+      const ms = performance.now() - t0;
+      record({ workload: 'finetune-epoch', params: { images: tr.n + va.n, size: 64 }, impl: impl.name, median_ms: ms, min_ms: ms, max_ms: ms, samples: 1, ok: r.cachedFeatures && r.epochs.length === 1, note: 'one sample: feature caching plus one head epoch' });
+    }
+  }
+
   const files = await writeReports({ machine, results }, args.out ?? 'bench/results', `npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`);
   console.log(`wrote ${files.join(', ')}`);
   for (const [k, v] of Object.entries(skipped)) console.log(`skipped ${k}: ${v}`);

@@ -43,6 +43,10 @@ export interface Impl {
   conv2d?: (p: ConvParams, x: Float32Array, w: Float32Array) => Promise<Prepared>;
   /** softmax over the last dim of [rows, cols] (kind 'softmax'), or layer norm over it without affine ('layernorm'). */
   rowwise?: (kind: 'softmax' | 'layernorm', rows: number, cols: number, x: Float32Array) => Promise<Prepared>;
+  /** y = exp(log(x * 1.01 + 0.5) ...): a chain of `ops` elementwise ops over x. */
+  elementwise?: (ops: number, x: Float32Array) => Promise<Prepared>;
+  /** MobileNetV2 (the nsfwjs weights) on a batch of NCHW images; output: the class probabilities. */
+  mobilenet?: (size: number, batch: number, x: Float32Array) => Promise<Prepared>;
   close?: () => Promise<void>;
 }
 

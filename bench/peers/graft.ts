@@ -1,6 +1,8 @@
 /** @file graft itself, on the CPU reference backend or on WebGPU. */
 import { type Backend, type Tensor, createWebGPUBackend, functional as F, noGrad, tensor, tidy } from '../../index.js';
 import { CpuBackend } from '../../engine/cpu/backend.js';
+import { setBackend } from '../../engine/backend.js';
+import { mobilenetV2 } from '../../transfer/zoo/mobilenetv2.js';
 import type { ConvParams, Impl, MlpInit, MlpParams, MatmulParams, Prepared } from '../types.js';
 
 /** A run that computes `make()` in a tidy scope and reads it back; the last result is kept for the gate. */
@@ -53,6 +55,21 @@ export function graftImpl(kind: 'cpu' | 'webgpu'): Impl & { backend?: Backend } 
     async rowwise(kind: 'softmax' | 'layernorm', rows: number, cols: number, x: Float32Array): Promise<Prepared> {
       const tx = tensor(x, { shape: [rows, cols], backend });
       return reading(() => (kind === 'softmax' ? F.softmax(tx, -1) : F.layerNorm(tx, [cols])), [tx]);
+    },
+    async elementwise(ops: number, x: Float32Array): Promise<Prepared> {
+      const tx = tensor(x, { backend });
+      return reading(() => {
+        let y = tx;
+        for (let i = 0; i < ops / 2; i++) y = y.mul(1.01).add(0.5).abs().sqrt();
+        return y;
+      }, [tx]);
+    },
+    async mobilenet(size: number, batch: number, x: Float32Array): Promise<Prepared> {
+      setBackend(backend!);
+      const model = (await mobilenetV2()).eval();
+      const tx = tensor(x, { shape: [batch, 3, size, size], backend });
+      // Below 224x224 the classifier's fixed 7x7 pooling does not fit: time the backbone to out_relu.
+      return reading(() => (size === 224 ? model.forward(tx) : model.forward(tx, 'out_relu')), [tx]);
     },
     async mlpStep(p: MlpParams, init: MlpInit): Promise<Prepared> {
       const x = tensor(init.x, { shape: [p.batch, p.sizes[0]!], backend });

@@ -84,6 +84,81 @@ export function tfjsImpl(backend: 'cpu' | 'wasm' | 'webgpu'): Impl {
         dispose: () => tf.dispose([tx, ...(last ? [last] : [])]),
       };
     },
+    async elementwise(ops: number, x: Float32Array): Promise<Prepared> {
+      await use();
+      const tx = tf.tensor1d(x);
+      let last: import('@tensorflow/tfjs').Tensor | null = null;
+      return {
+        run: async () => {
+          last?.dispose();
+          last = tf.tidy(() => {
+            let y: import('@tensorflow/tfjs').Tensor = tx;
+            for (let i = 0; i < ops / 2; i++) y = tf.sqrt(tf.abs(tf.add(tf.mul(y, 1.01), 0.5)));
+            return y;
+          });
+          await last.data();
+        },
+        output: async () => (await last!.data()) as Float32Array,
+        dispose: () => tf.dispose([tx, ...(last ? [last] : [])]),
+      };
+    },
+    async mobilenet(size: number, batch: number, x: Float32Array): Promise<Prepared> {
+      await use();
+      // The same model JSON and weight bytes graft reads, handed to tfjs's own loader.
+      const { nsfwjsMobileNetDir } = await import('../../transfer/zoo/mobilenetv2.js');
+      const { moduleExport } = await import('../../transfer/import/jsLiteral.js');
+      const { readFile } = await import('node:fs/promises');
+      const dir = await nsfwjsMobileNetDir();
+      const json = moduleExport(await readFile(`${dir}/model.min.js`, 'utf8')) as { modelTopology: object; weightsManifest: { weights: import('@tensorflow/tfjs').io.WeightsManifestEntry[] }[] };
+      const b64 = moduleExport(await readFile(`${dir}/group1-shard1of1.min.js`, 'utf8')) as string;
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      // Below 224 the classifier does not fit: keep the layers up to out_relu and their weights only.
+      const topology = JSON.parse(JSON.stringify(json.modelTopology).replace('[null,224,224,3]', `[null,${size},${size},3]`));
+      let specs = json.weightsManifest[0]!.weights;
+      let data: ArrayBuffer = bytes.buffer;
+      if (size !== 224) {
+        const cfg = topology.model_config.config;
+        const cut = cfg.layers.findIndex((l: { name: string }) => l.name === 'out_relu');
+        const keep = new Set(cfg.layers.slice(0, cut + 1).map((l: { name: string }) => l.name));
+        cfg.layers = cfg.layers.slice(0, cut + 1);
+        cfg.output_layers = [['out_relu', 0, 0]];
+        const parts: Uint8Array[] = [];
+        let at = 0;
+        const kept: typeof specs = [];
+        for (const w of specs) {
+          const len = w.shape.reduce((a, b) => a * b, 1) * (w.quantization ? (w.quantization.dtype === 'uint8' ? 1 : 2) : 4);
+          if (keep.has(w.name.split('/')[0])) {
+            kept.push(w);
+            parts.push(bytes.subarray(at, at + len));
+          }
+          at += len;
+        }
+        specs = kept;
+        const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+        let o = 0;
+        for (const p of parts) {
+          joined.set(p, o);
+          o += p.length;
+        }
+        data = joined.buffer;
+      }
+      const model = await tf.loadLayersModel({ load: async () => ({ modelTopology: topology, weightSpecs: specs, weightData: data }) });
+      const full = model;
+      const tx = tf.tensor4d(x, [batch, 3, size, size]).transpose([0, 2, 3, 1]);
+      let last: import('@tensorflow/tfjs').Tensor | null = null;
+      return {
+        run: async () => {
+          last?.dispose();
+          last = model.predict(tx) as import('@tensorflow/tfjs').Tensor;
+          await last.data();
+        },
+        output: async () => (await (last!.rank === 4 ? last!.transpose([0, 3, 1, 2]) : last!).data()) as Float32Array,
+        dispose: () => {
+          tf.dispose([tx, ...(last ? [last] : [])]);
+          full.dispose();
+        },
+      };
+    },
     async mlpStep(p: MlpParams, init: MlpInit): Promise<Prepared> {
       await use();
       const x = tf.tensor2d(init.x, [p.batch, p.sizes[0]!]);

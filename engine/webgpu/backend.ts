@@ -269,6 +269,8 @@ export class WebGPUBackend implements Backend {
     if (!this.encoder) return;
     if (this.arenaUsed > 0) this.device.queue.writeBuffer(this.arena, 0, this.arenaCpu.buffer, 0, this.arenaUsed);
     this.device.queue.submit([this.encoder.finish()]);
+    this.pool.reap();
+    this.staging.reap();
     this.encoder = null;
     this.arenaUsed = 0;
     this.pending = 0;

@@ -19,7 +19,7 @@ export class BufferPool {
   constructor(
     private readonly device: GPUDevice,
     private readonly usage: number,
-    private readonly maxPooledBytes = 512 * 1024 * 1024,
+    private maxPooledBytes = 512 * 1024 * 1024,
   ) {}
 
   acquire(bytes: number): GPUBuffer {
@@ -35,11 +35,14 @@ export class BufferPool {
     return this.device.createBuffer({ size, usage: this.usage });
   }
 
+  /** Over the pooling cap: destroyed after the next submit, since unsubmitted commands may still use them. */
+  private doomed: GPUBuffer[] = [];
+
   release(buf: GPUBuffer): void {
     const size = buf.size;
     this.liveBytes -= size;
     if (this.pooledBytes + size > this.maxPooledBytes) {
-      buf.destroy();
+      this.doomed.push(buf);
       return;
     }
     let list = this.free.get(size);
@@ -48,10 +51,17 @@ export class BufferPool {
     this.pooledBytes += size;
   }
 
+  /** Call after a submit: buffers released over the cap are no longer referenced by unsubmitted work. */
+  reap(): void {
+    for (const b of this.doomed) b.destroy();
+    this.doomed = [];
+  }
+
   /** Destroys every pooled buffer (live ones stay with their tensors). */
   trim(): void {
     for (const list of this.free.values()) for (const b of list) b.destroy();
     this.free.clear();
+    this.reap();
     this.pooledBytes = 0;
   }
 }

@@ -49,6 +49,23 @@ describe.runIf(gpu)('webgpu runtime', () => {
     expect(Array.from(await t.data())).toEqual([100000, 100000, 100000, 100000]);
   });
 
+  it('never destroys a released buffer that unsubmitted work still reads', async () => {
+    const pool = backend.pool as unknown as { maxPooledBytes: number };
+    const cap = pool.maxPooledBytes;
+    pool.maxPooledBytes = 0; // every release goes over the cap
+    try {
+      let t = tensor([1, 2, 3, 4], { backend });
+      for (let i = 0; i < 20; i++) {
+        const next = t.mul(2);
+        t.dispose(); // released while the mul that reads it is still unsubmitted
+        t = next;
+      }
+      expect(Array.from(await t.data())).toEqual([1, 2, 3, 4].map((v) => v * 2 ** 20));
+    } finally {
+      pool.maxPooledBytes = cap;
+    }
+  });
+
   it('records many dispatches before a sync point', async () => {
     const before = backend.dispatches;
     let t = zeros([4], 'f32', { backend });
