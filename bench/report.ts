@@ -46,10 +46,13 @@ function ratioCharts(report: Report): string[] {
   return out;
 }
 
-/** Writes <date>-<host>.json and .html plus latest.md into `dir`, and the table into README.md. */
-export async function writeReports(report: Report, dir: string, command: string): Promise<string[]> {
+/**
+ * Writes <date>-<host>[-<subset>].json and .html into `dir`; a full run (no subset) also writes
+ * latest.md and places the table in README.md.
+ */
+export async function writeReports(report: Report, dir: string, command: string, subset = ''): Promise<string[]> {
   await mkdir(dir, { recursive: true });
-  const stem = `${new Date().toISOString().slice(0, 10)}-${String(report.machine.host ?? 'host').replace(/[^\w.-]/g, '_')}`;
+  const stem = `${new Date().toISOString().slice(0, 10)}-${String(report.machine.host ?? 'host').replace(/[^\w.-]/g, '_')}${subset ? `-${subset.replace(/[^\w.+-]/g, '_')}` : ''}`;
   const table = markdownTable(report, command);
   const json = join(dir, `${stem}.json`);
   const html = join(dir, `${stem}.html`);
@@ -60,6 +63,7 @@ export async function writeReports(report: Report, dir: string, command: string)
 <h1>graft benchmarks</h1><pre>${JSON.stringify(report.machine, null, 2).replace(/</g, '&lt;')}</pre>
 ${ratioCharts(report).join('\n')}
 <h2>All results</h2><pre>${table.replace(/</g, '&lt;')}</pre>`);
+  if (subset) return [json, html];
   await writeFile(md, `${table}\n`);
   const readme = await readFile('README.md', 'utf8').catch(() => null);
   if (readme && readme.includes('<!-- bench:start -->')) {

@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, host: hostname(), node: process.version, platform: `${process.platform}-${process.arch}`,
     adapter: gpu?.info ?? null,
     versions: { graft: version('graft'), '@tensorflow/tfjs': version('@tensorflow/tfjs'), '@jax-js/jax': version('@jax-js/jax'), 'onnxruntime-node': version('onnxruntime-node'), webgpu: version('webgpu'), tinybench: version('tinybench') },
-    peak: { cpuGflops: 'about 190 GFLOP/s f32: 2 cores x 32 FLOP/cycle (AVX2 FMA, 2 ports) x ~3 GHz (not measured)' },
+    peak: { cpuGflops: 'f32 peak from the instruction set, not measured: 2 cores x 32 FLOP/cycle (AVX2, 2 FMA ports) x ~3 GHz = ~190 GFLOP/s, or x 64 FLOP/cycle with AVX-512 = ~380 GFLOP/s' },
     timing: 'median of samples; each sample includes a completed read back of the result to JavaScript (await data())',
     skipped,
   };
@@ -243,7 +243,40 @@ async function main(): Promise<void> {
     }
   }
 
-  const files = await writeReports({ machine, results }, args.out ?? 'bench/results', `npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`);
+  if (!only || only.has('frozen')) {
+    // Backward through MobileNetV2 with every layer trainable vs with the backbone frozen (graft-cpu):
+    // a frozen backbone records no graph, so backward touches the head alone.
+    const cpuImpl = live.find((i) => i.name === 'graft-cpu') as { backend?: import('../index.js').Backend } | undefined;
+    if (cpuImpl?.backend) {
+      const { setBackend } = await import('../engine/backend.js');
+      const { mobilenetV2 } = await import('../transfer/zoo/mobilenetv2.js');
+      const { TransferModel } = await import('../transfer/zoo/transferModel.js');
+      const { freeze } = await import('../transfer/freeze.js');
+      const { tensor, functional: F, tidy } = await import('../index.js');
+      setBackend(cpuImpl.backend);
+      const model = TransferModel.forBackbone(await mobilenetV2(), [3, 64, 64], 10, { featureLayer: 'block_13_expand_relu', poolGrid: 2 });
+      const x = tensor(Float32Array.from({ length: 8 * 3 * 64 * 64 }, () => g.uniform()), { shape: [8, 3, 64, 64] });
+      const y = tensor(Int32Array.from({ length: 8 }, (_, i) => i % 10));
+      for (const frozen of [false, true]) {
+        if (frozen) freeze(model, 'backbone');
+        const times: number[] = [];
+        for (let i = 0; i < (quick ? 4 : 8); i++) {
+          tidy(() => {
+            model.zeroGrad();
+            const loss = F.crossEntropy(model.forward(x), y);
+            const t0 = performance.now();
+            loss.backward();
+            times.push(performance.now() - t0);
+          });
+        }
+        const sorted = times.slice(1).sort((a, b) => a - b);
+        record({ workload: 'backward', params: { model: 'mobilenetv2@block_13', batch: 8, size: 64, backbone: frozen ? 'frozen' : 'trainable' }, impl: 'graft-cpu',
+          median_ms: sorted[Math.floor(sorted.length / 2)]!, min_ms: sorted[0]!, max_ms: sorted.at(-1)!, samples: sorted.length, ok: true, note: 'time of loss.backward() alone' });
+      }
+    }
+  }
+
+  const files = await writeReports({ machine, results }, args.out ?? 'bench/results', `npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`, only ? [...only].join('+') : '');
   console.log(`wrote ${files.join(', ')}`);
   for (const [k, v] of Object.entries(skipped)) console.log(`skipped ${k}: ${v}`);
   process.exit(0);
