@@ -1,7 +1,7 @@
 /** @file The Tensor: a strided view of a backend buffer, with PyTorch-named methods over the op table. */
 import { type BackwardOptions, type Node, backward as runBackward, isGradEnabled, noGrad } from './autograd.js';
 import { type Backend, getBackend } from './backend.js';
-import { type DType, type TypedArray, floatOf, isFloat, promote } from './dtype.js';
+import { type DType, type TypedArray, allocArray, floatOf, isFloat, promote } from './dtype.js';
 import { GraftDTypeError, GraftShapeError, GraftStateError, fmtShape } from './errors.js';
 import { formatTensor } from './format.js';
 import { contiguousStrides, isContiguous, normAxes, normAxis, sizeOf } from './shape.js';
@@ -427,7 +427,7 @@ export function toTensor(x: TensorLike, like: DType, backend: Backend): Tensor {
   if (x instanceof Tensor) return x;
   const dtype: DType = typeof x === 'boolean' ? (like === 'bool' ? 'bool' : like) : !isFloat(like) && !Number.isInteger(x) ? 'f32' : like === 'bool' ? 'i32' : like;
   const t = Tensor.empty([], dtype, backend);
-  const arr = new (dtype === 'f32' ? Float32Array : dtype === 'f64' ? Float64Array : dtype === 'i32' ? Int32Array : Uint8Array)(1);
+  const arr = allocArray(dtype, 1);
   arr[0] = Number(x);
   backend.write(t.storage.buffer, arr);
   return t;

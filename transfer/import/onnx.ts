@@ -79,37 +79,32 @@ function readTensorProto(r: ProtoReader): RawTensor {
       while (!p.done()) into.push(one.call(p));
     } else into.push(one.call(r));
   };
+  // Fixed-width repeated fields arrive packed (one length-delimited run) or one value at a time.
+  const fixed = (wire: number, width: number, read: (v: DataView, at: number) => number, into: number[], what: string) => {
+    if (wire === 2) {
+      const b = r.bytesField();
+      if (b.length % width) r.fail(`${what} of ${b.length} bytes is not a multiple of ${width}`);
+      const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      for (let i = 0; i < b.length; i += width) into.push(read(v, i));
+    } else {
+      if (r.pos + width > r.end) r.fail(`${what} runs past the end`);
+      into.push(read(new DataView(r.bytes.buffer, r.bytes.byteOffset), r.pos));
+      r.pos += width;
+    }
+  };
   while (!r.done()) {
     const [field, wire] = r.tag();
     switch (field) {
       case 1: packedOrOne(wire, ProtoReader.prototype.varint, t.dims); break;
       case 2: t.dataType = r.varint(); break;
-      case 4:
-        if (wire === 2) {
-          const b = r.bytesField();
-          if (b.length % 4) r.fail(`float_data of ${b.length} bytes is not a multiple of 4`);
-          const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-          for (let i = 0; i < b.length; i += 4) t.floats.push(v.getFloat32(i, true));
-        } else {
-          if (r.pos + 4 > r.end) r.fail('float runs past the end');
-          t.floats.push(new DataView(r.bytes.buffer, r.bytes.byteOffset).getFloat32(r.pos, true));
-          r.pos += 4;
-        }
-        break;
+      case 4: fixed(wire, 4, (v, at) => v.getFloat32(at, true), t.floats, 'float_data'); break;
       case 5:
       case 7:
         packedOrOne(wire, ProtoReader.prototype.varint, t.ints);
         break;
       case 8: t.name = new TextDecoder().decode(r.bytesField()); break;
       case 9: t.raw = r.bytesField(); break;
-      case 10:
-        if (wire === 2) {
-          const b = r.bytesField();
-          if (b.length % 8) r.fail(`double_data of ${b.length} bytes is not a multiple of 8`);
-          const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-          for (let i = 0; i < b.length; i += 8) t.doubles.push(v.getFloat64(i, true));
-        } else r.skip(wire);
-        break;
+      case 10: fixed(wire, 8, (v, at) => v.getFloat64(at, true), t.doubles, 'double_data'); break;
       case 14: t.external = r.varint() === 1; break;
       default: r.skip(wire);
     }
