@@ -11,7 +11,7 @@ import { plainJs } from './peers/plainJs.js';
 import { pytorchAvailable, pytorchRun } from './peers/pytorch.js';
 import { tfjsImpl } from './peers/tfjs.js';
 import { writeReports } from './report.js';
-import type { ConvParams, Impl, MatmulParams, MlpInit, MlpParams, Prepared, Result } from './types.js';
+import type { CnnInit, ConvParams, Impl, MatmulParams, MlpInit, MlpParams, Prepared, Result } from './types.js';
 
 const { values: args } = parseArgs({
   options: { quick: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' } },
@@ -182,6 +182,18 @@ async function main(): Promise<void> {
       const bad = close(t.output, ref.subarray(0, t.output.length), 1e-3);
       record({ workload: 'mlp-train-step', params, impl: 'pytorch-cpu', median_ms: bad ? null : sorted[Math.floor(sorted.length / 2)]!, min_ms: sorted[0]!, max_ms: sorted.at(-1)!, samples: sorted.length, ok: !bad, note: bad ?? undefined });
     }
+  }
+
+  if (!only || only.has('cnn')) {
+    const batch = 64;
+    const init: CnnInit = {
+      x: Float32Array.from({ length: batch * 784 }, () => g.uniform()),
+      labels: Int32Array.from({ length: batch }, () => g.int(10)),
+      conv1: random(8 * 9, g, 1 / 3),
+      conv2: random(16 * 8 * 9, g, Math.sqrt(1 / 72)),
+      fc: random(784 * 10, g, Math.sqrt(1 / 784)),
+    };
+    await runAll('cnn-train-step', { batch, input: '1x28x28' }, (impl) => impl.cnnStep?.(batch, init), 1e-3, null);
   }
 
   if (!only || only.has('conv2d')) {

@@ -45,6 +45,8 @@ export interface Impl {
   rowwise?: (kind: 'softmax' | 'layernorm', rows: number, cols: number, x: Float32Array) => Promise<Prepared>;
   /** y = exp(log(x * 1.01 + 0.5) ...): a chain of `ops` elementwise ops over x. */
   elementwise?: (ops: number, x: Float32Array) => Promise<Prepared>;
+  /** One SGD step (lr 0.1) of a small CNN: conv3x3(1->8)-relu-maxpool2-conv3x3(8->16)-relu-maxpool2-linear(784->10) on 28x28. */
+  cnnStep?: (batch: number, init: CnnInit) => Promise<Prepared>;
   /** MobileNetV2 (the nsfwjs weights) on a batch of NCHW images; output: the class probabilities. */
   mobilenet?: (size: number, batch: number, x: Float32Array) => Promise<Prepared>;
   close?: () => Promise<void>;
@@ -56,6 +58,15 @@ export interface MlpInit {
   labels: Int32Array;
   weights: Float32Array[]; // W_i stored [in, out]
   biases: Float32Array[];
+}
+
+/** Shared CNN weights (conv weights [out, in, 3, 3], linear [784, 10]) and data (NCHW). */
+export interface CnnInit {
+  x: Float32Array;
+  labels: Int32Array;
+  conv1: Float32Array;
+  conv2: Float32Array;
+  fc: Float32Array;
 }
 
 export interface Result {

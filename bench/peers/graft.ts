@@ -3,7 +3,7 @@ import { type Backend, type Tensor, createWebGPUBackend, functional as F, noGrad
 import { CpuBackend } from '../../engine/cpu/backend.js';
 import { setBackend } from '../../engine/backend.js';
 import { mobilenetV2 } from '../../transfer/zoo/mobilenetv2.js';
-import type { ConvParams, Impl, MlpInit, MlpParams, MatmulParams, Prepared } from '../types.js';
+import type { CnnInit, ConvParams, Impl, MlpInit, MlpParams, MatmulParams, Prepared } from '../types.js';
 
 /** A run that computes `make()` in a tidy scope and reads it back; the last result is kept for the gate. */
 function reading(make: () => Tensor, inputs: Tensor[]): Prepared {
@@ -70,6 +70,36 @@ export function graftImpl(kind: 'cpu' | 'webgpu'): Impl & { backend?: Backend } 
       const tx = tensor(x, { shape: [batch, 3, size, size], backend });
       // Below 224x224 the classifier's fixed 7x7 pooling does not fit: time the backbone to out_relu.
       return reading(() => (size === 224 ? model.forward(tx) : model.forward(tx, 'out_relu')), [tx]);
+    },
+    async cnnStep(batch: number, init: CnnInit): Promise<Prepared> {
+      const x = tensor(init.x, { shape: [batch, 1, 28, 28], backend });
+      const y = tensor(init.labels, { backend });
+      const c1 = tensor(init.conv1, { shape: [8, 1, 3, 3], backend, requiresGrad: true });
+      const c2 = tensor(init.conv2, { shape: [16, 8, 3, 3], backend, requiresGrad: true });
+      const fc = tensor(init.fc, { shape: [784, 10], backend, requiresGrad: true });
+      let loss: Tensor | null = null;
+      return {
+        run: async () => {
+          loss?.dispose();
+          loss = tidy(() => {
+            const h1 = F.maxPool2d(F.conv2d(x, c1, null, { padding: 1 }).relu(), 2);
+            const h2 = F.maxPool2d(F.conv2d(h1, c2, null, { padding: 1 }).relu(), 2);
+            const l = F.crossEntropy(h2.flatten(1).matmul(fc), y);
+            l.backward();
+            noGrad(() => {
+              for (const t of [c1, c2, fc]) {
+                t.copy_(t.sub(t.grad!.mul(0.1)));
+                t.grad!.dispose();
+                t.grad = null;
+              }
+            });
+            return l.detach();
+          });
+          await loss.data();
+        },
+        output: async () => [(await loss!.data())[0]!, ...(await c1.data())],
+        dispose: () => [x, y, c1, c2, fc].forEach((t) => t.dispose()),
+      };
     },
     async mlpStep(p: MlpParams, init: MlpInit): Promise<Prepared> {
       const x = tensor(init.x, { shape: [p.batch, p.sizes[0]!], backend });

@@ -1,5 +1,5 @@
 /** @file TensorFlow.js on its cpu, wasm and webgpu backends. */
-import type { ConvParams, Impl, MlpInit, MlpParams, MatmulParams, Prepared } from '../types.js';
+import type { CnnInit, ConvParams, Impl, MlpInit, MlpParams, MatmulParams, Prepared } from '../types.js';
 import { installNavigatorGpu } from './gpu.js';
 
 type TF = typeof import('@tensorflow/tfjs');
@@ -157,6 +157,31 @@ export function tfjsImpl(backend: 'cpu' | 'wasm' | 'webgpu'): Impl {
           tf.dispose([tx, ...(last ? [last] : [])]);
           full.dispose();
         },
+      };
+    },
+    async cnnStep(batch: number, init: CnnInit): Promise<Prepared> {
+      await use();
+      // Channels-last, with weights transposed from graft's [out, in, kh, kw] to [kh, kw, in, out].
+      const x = tf.tensor4d(init.x, [batch, 1, 28, 28]).transpose([0, 2, 3, 1]) as import('@tensorflow/tfjs').Tensor4D;
+      const y = tf.oneHot(tf.tensor1d(init.labels, 'int32'), 10);
+      const c1 = tf.variable(tf.tensor4d(init.conv1, [8, 1, 3, 3]).transpose([2, 3, 1, 0]) as import('@tensorflow/tfjs').Tensor4D);
+      const c2 = tf.variable(tf.tensor4d(init.conv2, [16, 8, 3, 3]).transpose([2, 3, 1, 0]) as import('@tensorflow/tfjs').Tensor4D);
+      // graft flattens NCHW; permute the linear weight's rows so channels-last flattening matches.
+      const fc = tf.variable(tf.tensor4d(init.fc, [16, 7, 7, 10]).transpose([1, 2, 0, 3]).reshape([784, 10]) as import('@tensorflow/tfjs').Tensor2D);
+      const opt = tf.train.sgd(0.1);
+      let loss: import('@tensorflow/tfjs').Scalar | null = null;
+      return {
+        run: async () => {
+          loss?.dispose();
+          loss = opt.minimize(() => {
+            const h1 = tf.maxPool(tf.relu(tf.conv2d(x, c1 as unknown as import('@tensorflow/tfjs').Tensor4D, 1, 'same')), 2, 2, 'valid');
+            const h2 = tf.maxPool(tf.relu(tf.conv2d(h1, c2 as unknown as import('@tensorflow/tfjs').Tensor4D, 1, 'same')), 2, 2, 'valid');
+            return tf.losses.softmaxCrossEntropy(y, tf.matMul(tf.reshape(h2, [batch, 784]), fc)) as import('@tensorflow/tfjs').Scalar;
+          }, true)!;
+          await loss.data();
+        },
+        output: async () => [(await loss!.data())[0]!, ...(await c1.transpose([3, 2, 0, 1]).data())],
+        dispose: () => tf.dispose([x, y, c1, c2, fc, ...(loss ? [loss] : [])]),
       };
     },
     async mlpStep(p: MlpParams, init: MlpInit): Promise<Prepared> {
