@@ -4,6 +4,7 @@ import { CpuBackend } from './cpu/backend.js';
 import { GraftError } from './errors.js';
 import { acquireDevice } from './webgpu/device.js';
 import { WebGPUBackend } from './webgpu/backend.js';
+import { tuneMatmul } from './webgpu/autotune.js';
 
 setDefaultBackendFactory(() => new CpuBackend());
 
@@ -18,7 +19,10 @@ export interface InitOptions {
 /** A WebGPU backend on a new device, or the reason there is none. */
 export async function createWebGPUBackend(powerPreference?: GPUPowerPreference): Promise<WebGPUBackend | string> {
   const got = await acquireDevice(powerPreference);
-  return 'why' in got ? got.why : new WebGPUBackend(got);
+  if ('why' in got) return got.why;
+  const backend = new WebGPUBackend(got);
+  await tuneMatmul(backend);
+  return backend;
 }
 
 /** Selects the backend for tensors created from now on and returns it. */

@@ -47,7 +47,7 @@ export class WebGPUBackend implements Backend {
   private readonly errorRecord: GPUBuffer;
   private lost: string | null = null;
   private asyncError: string | null = null;
-  readonly caps: Caps;
+  caps: Caps;
   /** Dispatches recorded so far (a measure for benchmarks and tests). */
   dispatches = 0;
 
@@ -55,7 +55,7 @@ export class WebGPUBackend implements Backend {
     this.device = acquired.device;
     this.info = acquired.info;
     this.limits = acquired.device.limits;
-    this.caps = { subgroups: acquired.device.features.has('subgroups') };
+    this.caps = { subgroups: acquired.device.features.has('subgroups'), matmul: 'tiled' };
     const U = GPUBufferUsage;
     this.pool = new BufferPool(this.device, U.STORAGE | U.COPY_SRC | U.COPY_DST);
     this.staging = new BufferPool(this.device, U.MAP_READ | U.COPY_DST, 64 * 1024 * 1024);

@@ -4,7 +4,7 @@ import { OPS, type OpAttrs, type OpName, type UnarySpec } from '../ops.js';
 import type { KernelCall, Operand } from '../../kernels/wgsl/common.js';
 import { elementwiseKernel } from '../../kernels/wgsl/elementwise.js';
 import { reduceKernel } from '../../kernels/wgsl/reduce.js';
-import { conv2dKernel, matmulKernel } from '../../kernels/wgsl/matmul.js';
+import { conv2dKernel, matmulKernel, matmulRegisterKernel, registerMatmulFits } from '../../kernels/wgsl/matmul.js';
 import { poolKernel } from '../../kernels/wgsl/pool.js';
 import { gatherKernel } from '../../kernels/wgsl/gather.js';
 import { padKernel } from '../../kernels/wgsl/layout.js';
@@ -15,6 +15,8 @@ const copy = (src: number, x: Operand, out: Operand): KernelCall => ({ ...elemen
 /** What the device offers that kernels may use. */
 export interface Caps {
   subgroups: boolean;
+  /** Which matmul kernel this adapter runs faster, chosen by timing both once per adapter. */
+  matmul: 'tiled' | 'register';
 }
 
 export function kernelsFor<K extends OpName>(op: K, ins: readonly Operand[], out: Operand, attrs: OpAttrs[K], caps: Caps): KernelCall[] {
@@ -33,7 +35,7 @@ export function kernelsFor<K extends OpName>(op: K, ins: readonly Operand[], out
   }
   switch (op) {
     case 'matmul':
-      return [matmulKernel(ins[0]!, ins[1]!, out)];
+      return [caps.matmul === 'register' && registerMatmulFits(ins[1]!, out) ? matmulRegisterKernel(ins[0]!, ins[1]!, out) : matmulKernel(ins[0]!, ins[1]!, out)];
     case 'conv2d':
       return [conv2dKernel(ins[0]!, ins[1]!, out, attrs as OpAttrs['conv2d'])];
     case 'avgPool2d': {

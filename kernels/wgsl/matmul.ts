@@ -116,6 +116,71 @@ fn storeC(z: u32, i: u32, j: u32, v: f32) { out[(z * u32(m(0u)) + i) * u32(m(1u)
   };
 }
 
+/** True when the register-blocked kernel applies: B rows dense and vec4-aligned, N a multiple of 4. */
+export function registerMatmulFits(b: Operand, out: Operand): boolean {
+  const r = b.shape.length;
+  const n = b.shape[r - 1]!;
+  return n % 4 === 0 && b.strides[r - 1] === 1 && b.strides[r - 2] === n && b.offset % 4 === 0 && b.strides.slice(0, -2).every((s) => s % 4 === 0) && out.shape[out.shape.length - 1]! % 4 === 0;
+}
+
+const RB_ROWS = 4;
+const RB_WG = 64;
+
+/**
+ * matmul without workgroup memory: each invocation keeps RB_ROWS rows x one vec4 of columns in
+ * registers and reads A and B straight from storage. CPU-backed adapters (lavapipe, SwiftShader)
+ * run this faster than the tiled kernel, whose barriers they execute serially.
+ */
+export function matmulRegisterKernel(a: Operand, b: Operand, out: Operand): KernelCall {
+  const r = out.shape.length;
+  const [M, N] = [out.shape[r - 2]!, out.shape[r - 1]!];
+  const K = a.shape[a.shape.length - 1]!;
+  const batchShape = out.shape.slice(0, r - 2);
+  const br = batchShape.length;
+  const batchStrides = (o: Operand) => {
+    const lead = br - (o.shape.length - 2);
+    return batchShape.map((_, i) => (i < lead || o.shape[i - lead] === 1 ? 0 : o.strides[i - lead]!));
+  };
+  const batch = batchShape.reduce((x, y) => x * y, 1);
+  const shapeAt = 3;
+  const aAt = shapeAt + br;
+  const bAt = aAt + br + 1;
+  const inner = bAt + br + 1;
+  const meta = [M, N, K, ...batchShape, ...batchStrides(a), a.offset, ...batchStrides(b).map((s) => s / 4), b.offset / 4,
+    a.strides[a.shape.length - 2]!, a.strides[a.shape.length - 1]!];
+  const rows = Array.from({ length: RB_ROWS }, (_, q) => q);
+  const source = () => `${metaDecl(meta.length)}
+@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> A: array<f32>;
+@group(0) @binding(3) var<storage, read> B: array<vec4<f32>>;
+@compute @workgroup_size(${RB_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let M = u32(m(0u));
+  let N4 = u32(m(1u)) / 4u;
+  let K = u32(m(2u));
+  let col = gid.x;
+  let row0 = gid.y * ${RB_ROWS}u;
+  if (col >= N4) { return; }
+  let i = gid.z;
+  ${unravel(br, shapeAt, [{ name: 'oa', at: aAt }, { name: 'ob', at: bAt }])}
+  let sa0 = m(${inner}u);
+  let sa1 = m(${inner + 1}u);
+  ${rows.map((q) => `var acc${q} = vec4<f32>(0.0);
+  let ok${q} = row0 + ${q}u < M;
+  let ar${q} = oa + i32(min(row0 + ${q}u, M - 1u)) * sa0;`).join('\n  ')}
+  for (var k = 0u; k < K; k++) {
+    let bv = B[u32(ob) + k * N4 + col];
+    let ak = i32(k) * sa1;
+    ${rows.map((q) => `acc${q} = fma(vec4<f32>(A[u32(ar${q} + ak)]), bv, acc${q});`).join('\n    ')}
+  }
+  let base = gid.z * M * N4;
+  ${rows.map((q) => `if (ok${q}) { out[base + (row0 + ${q}u) * N4 + col] = acc${q}; }`).join('\n  ')}
+}`;
+  const grid: [number, number, number] = [Math.ceil(N / 4 / RB_WG), Math.ceil(M / RB_ROWS), batch];
+  if (grid.some((g) => g > MAX_GROUPS)) return matmulKernel(a, b, out);
+  return { key: `matmul-rb:b${br}`, source, meta, grid, inputs: [0, 1] };
+}
+
 export interface ConvParams {
   stride: [number, number];
   padding: [number, number];

@@ -116,6 +116,9 @@ export const OP_CASES: { [K in OpName]: OpCase[] } = {
     { name: 'matmul batched', inputs: [f([2, 3, 4], 'strided'), f([4, 2])], run: (a, b) => a!.matmul(b!) },
     { name: 'matmul broadcast batch', inputs: [f([2, 1, 3, 4]), f([3, 4, 2])], run: (a, b) => a!.matmul(b!) },
     { name: 'matmul vectors', inputs: [f([4]), f([4, 3])], run: (a, b) => a!.matmul(b!) },
+    // N a multiple of 4 with dense B: the shapes the register-blocked GPU kernel takes.
+    { name: 'matmul vec4 columns', inputs: [f([5, 6], 'strided'), f([6, 8])], run: (a, b) => a!.matmul(b!) },
+    { name: 'matmul vec4 batched', inputs: [f([2, 7, 3]), f([2, 3, 12])], run: (a, b) => a!.matmul(b!) },
   ],
   conv2d: [
     { name: 'conv2d padded', inputs: [f([2, 3, 5, 5]), f([4, 3, 3, 3])], run: conv([1, 1], [1, 1], [1, 1], 1) },

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Tensor, WebGPUBackend, createWebGPUBackend, functional as F, nn, optim, randn, tensor, tidy, zeros } from '../../index.js';
 import { setBackend } from '../../engine/backend.js';
+import { CpuBackend } from '../../engine/cpu/backend.js';
 import { webgpuBackend } from '../backends.js';
 
 const gpu = (await webgpuBackend()) as WebGPUBackend | null;
@@ -63,6 +64,27 @@ describe.runIf(gpu)('webgpu runtime', () => {
       expect(Array.from(await t.data())).toEqual([1, 2, 3, 4].map((v) => v * 2 ** 20));
     } finally {
       pool.maxPooledBytes = cap;
+    }
+  });
+
+  it('runs both matmul kernels (tiled and register-blocked) to the CPU result, and tuned one for this adapter', async () => {
+    expect(['tiled', 'register']).toContain(backend.caps.matmul);
+    const chosen = backend.caps.matmul;
+    const cpu = new CpuBackend();
+    const a = randn([33, 20], { backend: cpu });
+    const b = randn([20, 12], { backend: cpu });
+    const want = a.matmul(b).dataSync();
+    try {
+      for (const variant of ['tiled', 'register'] as const) {
+        backend.caps.matmul = variant;
+        const got = await tensor(a.dataSync(), { shape: [33, 20], backend }).matmul(tensor(b.dataSync(), { shape: [20, 12], backend })).data();
+        got.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 4));
+      }
+      const keys = [...(backend as unknown as { pipelines: Map<string, unknown> }).pipelines.keys()];
+      expect(keys.some((k) => k.startsWith('matmul-rb'))).toBe(true);
+      expect(keys.some((k) => k.startsWith('matmul:'))).toBe(true);
+    } finally {
+      backend.caps.matmul = chosen;
     }
   });
 
