@@ -4,7 +4,7 @@ import { OPS, type OpAttrs, type OpName, type UnarySpec } from '../ops.js';
 import type { KernelCall, Operand } from '../../kernels/wgsl/common.js';
 import { elementwiseKernel } from '../../kernels/wgsl/elementwise.js';
 import { reduceKernel } from '../../kernels/wgsl/reduce.js';
-import { conv2dKernel, matmulKernel, matmulRegisterKernel, registerMatmulFits } from '../../kernels/wgsl/matmul.js';
+import { conv2dDirectKernel, conv2dKernel, matmulKernel, matmulRegisterKernel, registerMatmulFits } from '../../kernels/wgsl/matmul.js';
 import { poolKernel } from '../../kernels/wgsl/pool.js';
 import { gatherKernel } from '../../kernels/wgsl/gather.js';
 import { padKernel } from '../../kernels/wgsl/layout.js';
@@ -36,8 +36,12 @@ export function kernelsFor<K extends OpName>(op: K, ins: readonly Operand[], out
   switch (op) {
     case 'matmul':
       return [caps.matmul === 'register' && registerMatmulFits(ins[1]!, out) ? matmulRegisterKernel(ins[0]!, ins[1]!, out) : matmulKernel(ins[0]!, ins[1]!, out)];
-    case 'conv2d':
-      return [conv2dKernel(ins[0]!, ins[1]!, out, attrs as OpAttrs['conv2d'])];
+    case 'conv2d': {
+      // Few output channels per group (depthwise and its gradients) leave GEMM tiles mostly empty.
+      const a = attrs as OpAttrs['conv2d'];
+      const og = ins[1]!.shape[0]! / a.groups;
+      return [og < 8 ? conv2dDirectKernel(ins[0]!, ins[1]!, out, a) : conv2dKernel(ins[0]!, ins[1]!, out, a)];
+    }
     case 'avgPool2d': {
       const a = attrs as OpAttrs['avgPool2d'];
       return [poolKernel('avg', ins[0]!, out, { ...a, dilation: [1, 1] }, a.countIncludePad)];

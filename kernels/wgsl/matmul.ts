@@ -1,5 +1,5 @@
 /** @file Tiled GEMM (workgroup-memory tiles, 4x4 register blocks) and the matmul and conv2d kernels built on it. */
-import { type KernelCall, type Operand, MAX_GROUPS, metaDecl, unravel } from './common.js';
+import { type KernelCall, type Operand, MAX_GROUPS, grid1d, metaDecl, unravel } from './common.js';
 
 const TS = 32; // output tile edge
 const BK = 16; // depth of one shared tile
@@ -247,4 +247,53 @@ fn storeC(g: u32, i: u32, j: u32, v: f32) {
     grid: gemmGrid(M, N, G, 'conv2d'),
     inputs: [0, 1],
   };
+}
+
+const DIRECT_WG = 64;
+
+/**
+ * conv2d with one invocation per output element, looping over its (C/groups) x KH x KW window.
+ * For depthwise and other few-outputs-per-group convolutions, where a GEMM tile would be mostly
+ * empty rows.
+ */
+export function conv2dDirectKernel(x: Operand, w: Operand, out: Operand, p: ConvParams): KernelCall {
+  const [, C, H, W] = x.shape as [number, number, number, number];
+  const [O, Cg, KH, KW] = w.shape as [number, number, number, number];
+  const [, , OH, OW] = out.shape as [number, number, number, number];
+  const n = out.shape.reduce((a, b) => a * b, 1);
+  const Og = O / p.groups;
+  // meta: n, C, H, W, O, Cg, KH, KW, OH, OW, Og (0-10) | stride, pad, dilation (11-16) | x strides, offset (17-21) | w strides, offset (22-26)
+  const meta = [n, C, H, W, O, Cg, KH, KW, OH, OW, Og, ...p.stride, ...p.padding, ...p.dilation, ...x.strides, x.offset, ...w.strides, w.offset];
+  const source = () => `${metaDecl(meta.length)}
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> X: array<f32>;
+@group(0) @binding(3) var<storage, read> Wt: array<f32>;
+@compute @workgroup_size(${DIRECT_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = (wid.y * nwg.x + wid.x) * ${DIRECT_WG}u + lid.x;
+  if (i >= u32(m(0u))) { return; }
+  let OW = u32(m(9u)); let OH = u32(m(8u)); let O = u32(m(4u));
+  let ow = i32(i % OW);
+  let oh = i32((i / OW) % OH);
+  let o = (i / (OW * OH)) % O;
+  let nb = i32(i / (OW * OH * O));
+  let g = o / u32(m(10u));
+  let Cg = u32(m(5u));
+  var acc = 0.0;
+  for (var c = 0u; c < Cg; c++) {
+    let xc = m(21u) + nb * m(17u) + i32(g * Cg + c) * m(18u);
+    let wc = m(26u) + i32(o) * m(22u) + i32(c) * m(23u);
+    for (var kh = 0; kh < m(6u); kh++) {
+      let ih = oh * m(11u) - m(13u) + kh * m(15u);
+      if (ih < 0 || ih >= m(2u)) { continue; }
+      for (var kw = 0; kw < m(7u); kw++) {
+        let iw = ow * m(12u) - m(14u) + kw * m(16u);
+        if (iw < 0 || iw >= m(3u)) { continue; }
+        acc = fma(X[u32(xc + ih * m(19u) + iw * m(20u))], Wt[u32(wc + kh * m(24u) + kw * m(25u))], acc);
+      }
+    }
+  }
+  out[i] = acc;
+}`;
+  return { key: 'conv2d-direct', source, meta, grid: grid1d(Math.ceil(n / DIRECT_WG)), inputs: [0, 1] };
 }

@@ -126,6 +126,9 @@ export const OP_CASES: { [K in OpName]: OpCase[] } = {
     { name: 'conv2d groups', inputs: [f([2, 4, 5, 5], 'strided'), f([6, 2, 2, 3])], run: conv([1, 2], [0, 1], [1, 1], 2) },
     { name: 'conv2d depthwise', inputs: [f([1, 3, 6, 6]), f([3, 1, 3, 3], 'transposed')], run: conv([2, 2], [1, 1], [1, 1], 3) },
     { name: 'conv2d pointwise', inputs: [f([2, 4, 3, 3], 'transposed'), f([5, 4, 1, 1])], run: conv([1, 1], [0, 0], [1, 1], 1) },
+    // Eight or more outputs per group: the GPU's implicit-GEMM kernel rather than the direct one.
+    { name: 'conv2d wide', inputs: [f([2, 3, 5, 5]), f([9, 3, 3, 3])], run: conv([1, 1], [1, 1], [1, 1], 1) },
+    { name: 'conv2d wide groups', inputs: [f([1, 4, 6, 5], 'strided'), f([16, 2, 2, 2])], run: conv([2, 1], [1, 0], [1, 1], 2) },
   ],
   avgPool2d: [
     { name: 'avgPool2d', inputs: [f([2, 2, 6, 6])], run: (x) => F.avgPool2d(x, 2) },
