@@ -297,3 +297,70 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }`;
   return { key: 'conv2d-direct', source, meta, grid: grid1d(Math.ceil(n / DIRECT_WG)), inputs: [0, 1] };
 }
+
+/** True when B is a transposed dense matrix (its columns contiguous, K a multiple of 4) and A is dense along K. */
+export function registerMatmulNTFits(a: Operand, b: Operand): boolean {
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const k = a.shape[ra - 1]!;
+  return k % 4 === 0 && b.strides[rb - 2] === 1 && b.strides[rb - 1] === k && b.offset % 4 === 0 && b.strides.slice(0, -2).every((s) => s % 4 === 0) &&
+    a.strides[ra - 1] === 1 && a.strides[ra - 2]! % 4 === 0 && a.offset % 4 === 0 && a.strides.slice(0, -2).every((s) => s % 4 === 0);
+}
+
+/**
+ * A @ B where B = W^T for a dense W [N, K] (Linear's weight): both operands are read as vec4 runs
+ * along K and each invocation keeps 4 x 4 dot products in registers.
+ */
+export function matmulRegisterNTKernel(a: Operand, b: Operand, out: Operand): KernelCall {
+  const r = out.shape.length;
+  const [M, N] = [out.shape[r - 2]!, out.shape[r - 1]!];
+  const K = a.shape[a.shape.length - 1]!;
+  const batchShape = out.shape.slice(0, r - 2);
+  const br = batchShape.length;
+  const batchStrides = (o: Operand) => {
+    const lead = br - (o.shape.length - 2);
+    return batchShape.map((_, i) => (i < lead || o.shape[i - lead] === 1 ? 0 : o.strides[i - lead]!));
+  };
+  const batch = batchShape.reduce((x, y) => x * y, 1);
+  const shapeAt = 3;
+  const aAt = shapeAt + br;
+  const bAt = aAt + br + 1;
+  const inner = bAt + br + 1;
+  // Everything in vec4 units: A rows and B^T rows are K/4 vec4s long.
+  const meta = [M, N, K, ...batchShape, ...batchStrides(a).map((s) => s / 4), a.offset / 4, ...batchStrides(b).map((s) => s / 4), b.offset / 4,
+    a.strides[a.shape.length - 2]! / 4, b.strides[b.shape.length - 1]! / 4];
+  const q4 = [0, 1, 2, 3];
+  const source = () => `${metaDecl(meta.length)}
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> A: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> B: array<vec4<f32>>;
+@compute @workgroup_size(${RB_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let M = u32(m(0u));
+  let N = u32(m(1u));
+  let K4 = u32(m(2u)) / 4u;
+  let col0 = gid.x * 4u;
+  let row0 = gid.y * 4u;
+  if (col0 >= N) { return; }
+  let i = gid.z;
+  ${unravel(br, shapeAt, [{ name: 'oa', at: aAt }, { name: 'ob', at: bAt }])}
+  let sa = m(${inner}u);
+  let sb = m(${inner + 1}u);
+  ${q4.map((q) => `let ar${q} = u32(oa + i32(min(row0 + ${q}u, M - 1u)) * sa);
+  let bc${q} = u32(ob + i32(min(col0 + ${q}u, N - 1u)) * sb);`).join('\n  ')}
+  var acc: array<vec4<f32>, 4>;
+  for (var k = 0u; k < K4; k++) {
+    let b = mat4x4<f32>(B[bc0 + k], B[bc1 + k], B[bc2 + k], B[bc3 + k]);
+    ${q4.map((q) => `acc[${q}] = acc[${q}] + A[ar${q} + k] * b;`).join('\n    ')}
+  }
+  let base = gid.z * M * N;
+  for (var p = 0u; p < 4u; p++) {
+    for (var c = 0u; c < 4u; c++) {
+      if (row0 + p < M && col0 + c < N) { out[base + (row0 + p) * N + col0 + c] = acc[p][c]; }
+    }
+  }
+}`;
+  const grid: [number, number, number] = [Math.ceil(N / 4 / RB_WG), Math.ceil(M / 4), batch];
+  if (grid.some((g) => g > MAX_GROUPS)) return matmulKernel(a, b, out);
+  return { key: `matmul-rb-nt:b${br}`, source, meta, grid, inputs: [0, 1] };
+}

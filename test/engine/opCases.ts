@@ -119,6 +119,9 @@ export const OP_CASES: { [K in OpName]: OpCase[] } = {
     // N a multiple of 4 with dense B: the shapes the register-blocked GPU kernel takes.
     { name: 'matmul vec4 columns', inputs: [f([5, 6], 'strided'), f([6, 8])], run: (a, b) => a!.matmul(b!) },
     { name: 'matmul vec4 batched', inputs: [f([2, 7, 3]), f([2, 3, 12])], run: (a, b) => a!.matmul(b!) },
+    // A Linear layer's x @ W^T with K a multiple of 4: the GPU's transposed-B register kernel.
+    { name: 'matmul linear', inputs: [f([5, 8]), f([6, 8])], run: (x, w) => x!.matmul(w!.transpose(0, 1)) },
+    { name: 'matmul linear batched', inputs: [f([2, 3, 4]), f([2, 5, 4])], run: (x, w) => x!.matmul(w!.transpose(1, 2)) },
   ],
   conv2d: [
     { name: 'conv2d padded', inputs: [f([2, 3, 5, 5]), f([4, 3, 3, 3])], run: conv([1, 1], [1, 1], [1, 1], 1) },

@@ -80,7 +80,13 @@ describe.runIf(gpu)('webgpu runtime', () => {
         const got = await tensor(a.dataSync(), { shape: [33, 20], backend }).matmul(tensor(b.dataSync(), { shape: [20, 12], backend })).data();
         got.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 4));
       }
+      backend.caps.matmul = 'register';
+      const w = randn([12, 20], { backend: cpu });
+      const wantNT = a.matmul(w.T).dataSync();
+      const gotNT = await tensor(a.dataSync(), { shape: [33, 20], backend }).matmul(tensor(w.dataSync(), { shape: [12, 20], backend }).T).data();
+      gotNT.forEach((v, i) => expect(v).toBeCloseTo(wantNT[i]!, 4));
       const keys = [...(backend as unknown as { pipelines: Map<string, unknown> }).pipelines.keys()];
+      expect(keys.some((k) => k.startsWith('matmul-rb-nt'))).toBe(true);
       expect(keys.some((k) => k.startsWith('matmul-rb'))).toBe(true);
       expect(keys.some((k) => k.startsWith('matmul:'))).toBe(true);
     } finally {
