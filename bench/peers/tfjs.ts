@@ -5,6 +5,25 @@ import { installNavigatorGpu } from './gpu.js';
 type TF = typeof import('@tensorflow/tfjs');
 let tfP: Promise<TF> | null = null;
 
+type T = import('@tensorflow/tfjs').Tensor;
+
+/** A run computing `make()` (in tf.tidy) and reading it back; `toNchw` reorders a 4-d result for the gate. */
+function reading(tf: TF, make: () => T, inputs: T[], toNchw = false, extra: () => void = () => {}): Prepared {
+  let last: T | null = null;
+  return {
+    run: async () => {
+      last?.dispose();
+      last = tf.tidy(make);
+      await last.data();
+    },
+    output: async () => (await (toNchw && last!.rank === 4 ? last!.transpose([0, 3, 1, 2]) : last!).data()) as Float32Array,
+    dispose: () => {
+      tf.dispose([...inputs, ...(last ? [last] : [])]);
+      extra();
+    },
+  };
+}
+
 export function tfjsImpl(backend: 'cpu' | 'wasm' | 'webgpu'): Impl {
   let tf: TF;
   const use = async () => {
@@ -34,16 +53,7 @@ export function tfjsImpl(backend: 'cpu' | 'wasm' | 'webgpu'): Impl {
       await use();
       const ta = tf.tensor2d(a, [p.m, p.k]);
       const tb = tf.tensor2d(b, [p.k, p.n]);
-      let last: import('@tensorflow/tfjs').Tensor | null = null;
-      return {
-        run: async () => {
-          last?.dispose();
-          last = tf.matMul(ta, tb);
-          await last.data();
-        },
-        output: async () => (await last!.data()) as Float32Array,
-        dispose: () => tf.dispose([ta, tb, ...(last ? [last] : [])]),
-      };
+      return reading(tf, () => tf.matMul(ta, tb), [ta, tb]);
     },
     async conv2d(p: ConvParams, x: Float32Array, w: Float32Array): Promise<Prepared> {
       await use();
@@ -55,52 +65,25 @@ export function tfjsImpl(backend: 'cpu' | 'wasm' | 'webgpu'): Impl {
         ? (tf.tensor4d(w, [p.o, 1, p.k, p.k]).transpose([2, 3, 0, 1]) as import('@tensorflow/tfjs').Tensor4D)
         : (tf.tensor4d(w, [p.o, p.c, p.k, p.k]).transpose([2, 3, 1, 0]) as import('@tensorflow/tfjs').Tensor4D);
       const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [p.pad, p.pad], [p.pad, p.pad], [0, 0]];
-      let last: import('@tensorflow/tfjs').Tensor | null = null;
-      return {
-        run: async () => {
-          last?.dispose();
-          last = depthwise ? tf.depthwiseConv2d(tx, tw, p.stride, pad as never) : tf.conv2d(tx, tw, p.stride, pad as never);
-          await last.data();
-        },
-        output: async () => (await last!.transpose([0, 3, 1, 2]).data()) as Float32Array,
-        dispose: () => tf.dispose([tx, tw, ...(last ? [last] : [])]),
-      };
+      return reading(tf, () => (depthwise ? tf.depthwiseConv2d(tx, tw, p.stride, pad as never) : tf.conv2d(tx, tw, p.stride, pad as never)), [tx, tw], true);
     },
     async rowwise(kind: 'softmax' | 'layernorm', rows: number, cols: number, x: Float32Array): Promise<Prepared> {
       await use();
       const tx = tf.tensor2d(x, [rows, cols]);
-      let last: import('@tensorflow/tfjs').Tensor | null = null;
-      return {
-        run: async () => {
-          last?.dispose();
-          last = tf.tidy(() => {
-            if (kind === 'softmax') return tf.softmax(tx);
-            const { mean, variance } = tf.moments(tx, -1, true);
-            return tf.div(tf.sub(tx, mean), tf.sqrt(tf.add(variance, 1e-5)));
-          });
-          await last.data();
-        },
-        output: async () => (await last!.data()) as Float32Array,
-        dispose: () => tf.dispose([tx, ...(last ? [last] : [])]),
-      };
+      return reading(tf, () => {
+        if (kind === 'softmax') return tf.softmax(tx);
+        const { mean, variance } = tf.moments(tx, -1, true);
+        return tf.div(tf.sub(tx, mean), tf.sqrt(tf.add(variance, 1e-5)));
+      }, [tx]);
     },
     async elementwise(ops: number, x: Float32Array): Promise<Prepared> {
       await use();
       const tx = tf.tensor1d(x);
-      let last: import('@tensorflow/tfjs').Tensor | null = null;
-      return {
-        run: async () => {
-          last?.dispose();
-          last = tf.tidy(() => {
-            let y: import('@tensorflow/tfjs').Tensor = tx;
-            for (let i = 0; i < ops / 2; i++) y = tf.sqrt(tf.abs(tf.add(tf.mul(y, 1.01), 0.5)));
-            return y;
-          });
-          await last.data();
-        },
-        output: async () => (await last!.data()) as Float32Array,
-        dispose: () => tf.dispose([tx, ...(last ? [last] : [])]),
-      };
+      return reading(tf, () => {
+        let y: T = tx;
+        for (let i = 0; i < ops / 2; i++) y = tf.sqrt(tf.abs(tf.add(tf.mul(y, 1.01), 0.5)));
+        return y;
+      }, [tx]);
     },
     async mobilenet(size: number, batch: number, x: Float32Array): Promise<Prepared> {
       await use();
@@ -143,21 +126,8 @@ export function tfjsImpl(backend: 'cpu' | 'wasm' | 'webgpu'): Impl {
         data = joined.buffer;
       }
       const model = await tf.loadLayersModel({ load: async () => ({ modelTopology: topology, weightSpecs: specs, weightData: data }) });
-      const full = model;
       const tx = tf.tensor4d(x, [batch, 3, size, size]).transpose([0, 2, 3, 1]);
-      let last: import('@tensorflow/tfjs').Tensor | null = null;
-      return {
-        run: async () => {
-          last?.dispose();
-          last = model.predict(tx) as import('@tensorflow/tfjs').Tensor;
-          await last.data();
-        },
-        output: async () => (await (last!.rank === 4 ? last!.transpose([0, 3, 1, 2]) : last!).data()) as Float32Array,
-        dispose: () => {
-          tf.dispose([tx, ...(last ? [last] : [])]);
-          full.dispose();
-        },
-      };
+      return reading(tf, () => model.predict(tx) as T, [tx], true, () => model.dispose());
     },
     async cnnStep(batch: number, init: CnnInit): Promise<Prepared> {
       await use();

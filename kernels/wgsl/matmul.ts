@@ -73,8 +73,13 @@ const CONV_BINDINGS = `@group(0) @binding(1) var<storage, read_write> out: array
 @group(0) @binding(2) var<storage, read> X: array<f32>;
 @group(0) @binding(3) var<storage, read> Wt: array<f32>;`;
 
-/** out[..., M, N] = a[..., M, K] @ b[..., K, N] with broadcast batch dims and any strides. */
-export function matmulKernel(a: Operand, b: Operand, out: Operand): KernelCall {
+/**
+ * The batched-matmul layout every matmul kernel shares. Its meta starts M, N, K, the batch shape,
+ * then A's and B's batch strides and offsets (divided by `unit`: 4 when a kernel reads vec4s);
+ * `inner` is where each kernel appends its own row and column strides, and `batchOffsets` is WGSL
+ * that sets oa and ob for batch index i.
+ */
+function batchLayout(a: Operand, b: Operand, out: Operand, aUnit = 1, bUnit = 1) {
   const r = out.shape.length;
   const [M, N] = [out.shape[r - 2]!, out.shape[r - 1]!];
   const K = a.shape[a.shape.length - 1]!;
@@ -84,18 +89,27 @@ export function matmulKernel(a: Operand, b: Operand, out: Operand): KernelCall {
     const lead = br - (o.shape.length - 2);
     return batchShape.map((_, i) => (i < lead || o.shape[i - lead] === 1 ? 0 : o.strides[i - lead]!));
   };
-  const batch = batchShape.reduce((x, y) => x * y, 1);
-  // meta: M N K | batch shape | A batch strides, A offset | B batch strides, B offset | A row,col strides | B row,col strides
   const shapeAt = 3;
   const aAt = shapeAt + br;
   const bAt = aAt + br + 1;
-  const inner = bAt + br + 1;
-  const meta = [M, N, K, ...batchShape, ...batchStrides(a), a.offset, ...batchStrides(b), b.offset,
-    a.strides[a.shape.length - 2]!, a.strides[a.shape.length - 1]!, b.strides[b.shape.length - 2]!, b.strides[b.shape.length - 1]!];
+  const meta = [M, N, K, ...batchShape, ...batchStrides(a).map((s) => s / aUnit), a.offset / aUnit, ...batchStrides(b).map((s) => s / bUnit), b.offset / bUnit];
+  return {
+    M, N, K, br, meta,
+    batch: batchShape.reduce((x, y) => x * y, 1),
+    inner: bAt + br + 1,
+    batchOffsets: unravel(br, shapeAt, [{ name: 'oa', at: aAt }, { name: 'ob', at: bAt }]),
+  };
+}
+
+/** out[..., M, N] = a[..., M, K] @ b[..., K, N] with broadcast batch dims and any strides. */
+export function matmulKernel(a: Operand, b: Operand, out: Operand): KernelCall {
+  const { M, N, br, batch, inner, batchOffsets, meta: head } = batchLayout(a, b, out);
+  // meta: the shared layout, then A's row and column strides and B's.
+  const meta = [...head, a.strides[a.shape.length - 2]!, a.strides[a.shape.length - 1]!, b.strides[b.shape.length - 2]!, b.strides[b.shape.length - 1]!];
   const loaders = `
 fn batchOffsets(z: u32) -> vec2<i32> {
   let i = z;
-  ${unravel(br, shapeAt, [{ name: 'oa', at: aAt }, { name: 'ob', at: bAt }])}
+  ${batchOffsets}
   return vec2<i32>(oa, ob);
 }
 fn loadA(z: u32, i: u32, k: u32) -> f32 {
@@ -132,22 +146,8 @@ const RB_WG = 64;
  * run this faster than the tiled kernel, whose barriers they execute serially.
  */
 export function matmulRegisterKernel(a: Operand, b: Operand, out: Operand): KernelCall {
-  const r = out.shape.length;
-  const [M, N] = [out.shape[r - 2]!, out.shape[r - 1]!];
-  const K = a.shape[a.shape.length - 1]!;
-  const batchShape = out.shape.slice(0, r - 2);
-  const br = batchShape.length;
-  const batchStrides = (o: Operand) => {
-    const lead = br - (o.shape.length - 2);
-    return batchShape.map((_, i) => (i < lead || o.shape[i - lead] === 1 ? 0 : o.strides[i - lead]!));
-  };
-  const batch = batchShape.reduce((x, y) => x * y, 1);
-  const shapeAt = 3;
-  const aAt = shapeAt + br;
-  const bAt = aAt + br + 1;
-  const inner = bAt + br + 1;
-  const meta = [M, N, K, ...batchShape, ...batchStrides(a), a.offset, ...batchStrides(b).map((s) => s / 4), b.offset / 4,
-    a.strides[a.shape.length - 2]!, a.strides[a.shape.length - 1]!];
+  const { M, N, br, batch, inner, batchOffsets, meta: head } = batchLayout(a, b, out, 1, 4);
+  const meta = [...head, a.strides[a.shape.length - 2]!, a.strides[a.shape.length - 1]!];
   const rows = Array.from({ length: RB_ROWS }, (_, q) => q);
   const source = () => `${metaDecl(meta.length)}
 @group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
@@ -162,7 +162,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let row0 = gid.y * ${RB_ROWS}u;
   if (col >= N4) { return; }
   let i = gid.z;
-  ${unravel(br, shapeAt, [{ name: 'oa', at: aAt }, { name: 'ob', at: bAt }])}
+  ${batchOffsets}
   let sa0 = m(${inner}u);
   let sa1 = m(${inner + 1}u);
   ${rows.map((q) => `var acc${q} = vec4<f32>(0.0);
@@ -312,23 +312,9 @@ export function registerMatmulNTFits(a: Operand, b: Operand): boolean {
  * along K and each invocation keeps 4 x 4 dot products in registers.
  */
 export function matmulRegisterNTKernel(a: Operand, b: Operand, out: Operand): KernelCall {
-  const r = out.shape.length;
-  const [M, N] = [out.shape[r - 2]!, out.shape[r - 1]!];
-  const K = a.shape[a.shape.length - 1]!;
-  const batchShape = out.shape.slice(0, r - 2);
-  const br = batchShape.length;
-  const batchStrides = (o: Operand) => {
-    const lead = br - (o.shape.length - 2);
-    return batchShape.map((_, i) => (i < lead || o.shape[i - lead] === 1 ? 0 : o.strides[i - lead]!));
-  };
-  const batch = batchShape.reduce((x, y) => x * y, 1);
-  const shapeAt = 3;
-  const aAt = shapeAt + br;
-  const bAt = aAt + br + 1;
-  const inner = bAt + br + 1;
   // Everything in vec4 units: A rows and B^T rows are K/4 vec4s long.
-  const meta = [M, N, K, ...batchShape, ...batchStrides(a).map((s) => s / 4), a.offset / 4, ...batchStrides(b).map((s) => s / 4), b.offset / 4,
-    a.strides[a.shape.length - 2]! / 4, b.strides[b.shape.length - 1]! / 4];
+  const { M, N, br, batch, inner, batchOffsets, meta: head } = batchLayout(a, b, out, 4, 4);
+  const meta = [...head, a.strides[a.shape.length - 2]! / 4, b.strides[b.shape.length - 1]! / 4];
   const q4 = [0, 1, 2, 3];
   const source = () => `${metaDecl(meta.length)}
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -343,7 +329,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let row0 = gid.y * 4u;
   if (col0 >= N) { return; }
   let i = gid.z;
-  ${unravel(br, shapeAt, [{ name: 'oa', at: aAt }, { name: 'ob', at: bAt }])}
+  ${batchOffsets}
   let sa = m(${inner}u);
   let sb = m(${inner + 1}u);
   ${q4.map((q) => `let ar${q} = u32(oa + i32(min(row0 + ${q}u, M - 1u)) * sa);
