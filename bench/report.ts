@@ -19,10 +19,10 @@ export function markdownTable(report: Report, command: string): string {
     const r = report.results.find((x) => key(x) === row && x.impl === impl);
     if (!r) return '';
     if (!r.ok) return 'failed';
-    return `${r.median_ms!.toFixed(2)} ms${r.gflops ? ` (${r.gflops.toFixed(1)})` : ''}`;
+    return `${r.median_ms!.toFixed(2)} ms${r.gflops ? ` (${r.gflops.toFixed(1)}, ${(r.pct_of_peak ?? 0).toFixed(1)}%)` : ''}`;
   };
   const lines = [
-    `Median time per run (GFLOP/s in brackets), including the read back of the result; ${report.machine.cores} x ${report.machine.cpu}${report.machine.adapter ? `, WebGPU adapter: ${JSON.stringify(report.machine.adapter)}` : ''}. Command: \`${command}\`.`,
+    `Median time per run (GFLOP/s and % of the ~380 GFLOP/s f32 peak of these 2 cores with AVX-512 in brackets), including the read back of the result; ${report.machine.cores} x ${report.machine.cpu}${report.machine.adapter ? `, WebGPU adapter: ${JSON.stringify(report.machine.adapter)}` : ''}. Command: \`${command}\`.`,
     '',
     `| workload | ${impls.join(' | ')} |`,
     `|---|${impls.map(() => '---:').join('|')}|`,

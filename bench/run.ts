@@ -4,6 +4,7 @@ import { cpus, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
 import { Generator, WebGPUBackend } from '../index.js';
+import { gpujsImpl } from './peers/gpujs.js';
 import { graftImpl } from './peers/graft.js';
 import { jaxImpl } from './peers/jaxjs.js';
 import { onnxruntime } from './peers/onnxruntime.js';
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
   const g = new Generator(42);
   const impls: Impl[] = [
     ...graftBackends.map((b) => graftImpl(b)),
-    plainJs, tfjsImpl('cpu'), tfjsImpl('wasm'), tfjsImpl('webgpu'), jaxImpl('wasm'), jaxImpl('webgpu'), onnxruntime,
+    plainJs, tfjsImpl('cpu'), tfjsImpl('wasm'), tfjsImpl('webgpu'), jaxImpl('wasm'), jaxImpl('webgpu'), onnxruntime, gpujsImpl('webasm'), gpujsImpl('webgpu'),
   ];
   const skipped: Record<string, string> = {};
   const live: Impl[] = [];
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
   const machine = {
     cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, host: hostname(), node: process.version, platform: `${process.platform}-${process.arch}`,
     adapter: gpu?.info ?? null,
-    versions: { graft: version('graft'), '@tensorflow/tfjs': version('@tensorflow/tfjs'), '@jax-js/jax': version('@jax-js/jax'), 'onnxruntime-node': version('onnxruntime-node'), webgpu: version('webgpu'), tinybench: version('tinybench') },
+    versions: { graft: version('graft'), 'gpu.js': version('gpu.js'), '@tensorflow/tfjs': version('@tensorflow/tfjs'), '@jax-js/jax': version('@jax-js/jax'), 'onnxruntime-node': version('onnxruntime-node'), webgpu: version('webgpu'), tinybench: version('tinybench') },
     peak: { cpuGflops: 'f32 peak from the instruction set, not measured: 2 cores x 32 FLOP/cycle (AVX2, 2 FMA ports) x ~3 GHz = ~190 GFLOP/s, or x 64 FLOP/cycle with AVX-512 = ~380 GFLOP/s' },
     timing: 'median of samples; each sample includes a completed read back of the result to JavaScript (await data())',
     skipped,
@@ -103,7 +104,11 @@ async function main(): Promise<void> {
       }
     }
   }
+  // Every implementation here runs on this CPU (lavapipe executes WebGPU on it too), so all compare
+  // with the CPU's instruction-set peak stated in machine.peak (the AVX-512 figure).
+  const CPU_PEAK_GFLOPS = 380;
   const record = (r: Result) => {
+    if (r.gflops) r.pct_of_peak = (100 * r.gflops) / CPU_PEAK_GFLOPS;
     results.push(r);
     const t = r.median_ms === null ? '   -    ' : `${r.median_ms.toFixed(2).padStart(8)} ms`;
     console.log(`${r.workload.padEnd(16)} ${JSON.stringify(r.params).padEnd(40)} ${r.impl.padEnd(18)} ${t}${r.gflops ? `  ${r.gflops.toFixed(2)} GFLOP/s` : ''}${r.ok ? '' : `  FAILED: ${r.note}`}`);

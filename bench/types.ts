@@ -78,6 +78,8 @@ export interface Result {
   max_ms: number | null;
   samples: number;
   gflops?: number | null;
+  /** gflops as a percentage of the machine's stated peak. */
+  pct_of_peak?: number;
   /** Bytes read and written per second (reductions), in GB/s. */
   gbps?: number | null;
   ok: boolean;

@@ -9,8 +9,8 @@ import type { Result } from '../../bench/types.js';
 import { loadOnnxNodes } from '../../transfer/import/onnx.js';
 
 const results: Result[] = [
-  { workload: 'matmul', params: { m: 2, n: 2, k: 2, dtype: 'f32' }, impl: 'graft-cpu', median_ms: 2, min_ms: 1, max_ms: 3, samples: 5, gflops: 4, ok: true },
-  { workload: 'matmul', params: { m: 2, n: 2, k: 2, dtype: 'f32' }, impl: 'tfjs-cpu', median_ms: 8, min_ms: 7, max_ms: 9, samples: 5, gflops: 1, ok: true },
+  { workload: 'matmul', params: { m: 2, n: 2, k: 2, dtype: 'f32' }, impl: 'graft-cpu', median_ms: 2, min_ms: 1, max_ms: 3, samples: 5, gflops: 4, pct_of_peak: 1.05, ok: true },
+  { workload: 'matmul', params: { m: 2, n: 2, k: 2, dtype: 'f32' }, impl: 'tfjs-cpu', median_ms: 8, min_ms: 7, max_ms: 9, samples: 5, gflops: 1, pct_of_peak: 0.26, ok: true },
   { workload: 'matmul', params: { m: 2, n: 2, k: 2, dtype: 'f32' }, impl: 'bad-peer', median_ms: null, min_ms: null, max_ms: null, samples: 0, ok: false, note: 'wrong result' },
 ];
 const machine = { cpu: 'test cpu', cores: 2, host: 'test host', adapter: null };
@@ -20,7 +20,7 @@ describe('bench reports', () => {
     const t = markdownTable({ machine, results }, 'npm run bench -- --quick');
     expect(t).toContain('`npm run bench -- --quick`');
     expect(t).toContain('| workload | graft-cpu | tfjs-cpu | bad-peer |');
-    expect(t).toContain('| matmul m=2 n=2 k=2 dtype=f32 | 2.00 ms (4.0) | 8.00 ms (1.0) | failed |');
+    expect(t).toContain('| matmul m=2 n=2 k=2 dtype=f32 | 2.00 ms (4.0, 1.1%) | 8.00 ms (1.0, 0.3%) | failed |');
   });
 
   it('writes the JSON record and an HTML page with ratio charts', async () => {
