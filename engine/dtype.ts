@@ -3,7 +3,6 @@ import { GraftDTypeError } from './errors.js';
 
 /** f64 exists for the CPU reference (gradcheck); GPU backends accept f32, i32 and bool. */
 export type DType = 'f32' | 'f64' | 'i32' | 'bool';
-export const DTYPES: readonly DType[] = ['f32', 'f64', 'i32', 'bool'];
 
 export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array;
 
@@ -26,10 +25,6 @@ export function allocArray(dtype: DType, size: number): TypedArray {
   return new CTORS[dtype](size);
 }
 
-export function bytesPerElement(dtype: DType): number {
-  return CTORS[dtype].BYTES_PER_ELEMENT;
-}
-
 export function isFloat(dtype: DType): boolean {
   return dtype === 'f32' || dtype === 'f64';
 }
@@ -40,11 +35,6 @@ export function dtypeOfArray(a: TypedArray): DType {
   if (a instanceof Int32Array) return 'i32';
   if (a instanceof Uint8Array) return 'bool';
   throw new GraftDTypeError(`unsupported typed array ${(a as object).constructor.name}`);
-}
-
-export function assertDType(d: string): DType {
-  if ((DTYPES as readonly string[]).includes(d)) return d as DType;
-  throw new GraftDTypeError(`unknown dtype '${d}' (expected one of ${DTYPES.join(', ')})`);
 }
 
 const RANK: Record<DType, number> = { bool: 0, i32: 1, f32: 2, f64: 3 };

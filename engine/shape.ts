@@ -19,8 +19,10 @@ export function contiguousStrides(shape: Shape): number[] {
   return strides;
 }
 
-export function sameShape(a: Shape, b: Shape): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
+/** Strides that read `x` broadcast to `shape`: 0 along missing and size-1 dimensions. */
+export function broadcastStrides(x: { shape: readonly number[]; strides: readonly number[] }, shape: readonly number[]): number[] {
+  const lead = shape.length - x.shape.length;
+  return shape.map((_, i) => (i < lead || x.shape[i - lead] === 1 ? 0 : x.strides[i - lead]!));
 }
 
 /** NumPy/PyTorch broadcasting: align from the right, sizes equal or 1. */

@@ -1,5 +1,5 @@
 /** @file Domain shift: discrepancy measures on features (linear MMD, CORAL distance), CORAL alignment, AdaBN. */
-import { GraftShapeError, type Tensor, eye, fmtShape, nn, noGrad, tensor, tidy } from '../index.js';
+import { GraftShapeError, type Tensor, eye, fmtShape, nn, noGrad, tidy } from '../index.js';
 import { type Dataset, batchOf } from './data/dataset.js';
 
 function check2d(op: string, x: Tensor): void {
@@ -70,11 +70,6 @@ export interface DomainReport {
 export async function domainDiscrepancy(source: Tensor, target: Tensor): Promise<DomainReport> {
   const [m, c] = noGrad(() => [linearMmd(source, target), coralDistance(source, target)]);
   return { linearMmd: (await m!.data())[0]!, coralDistance: (await c!.data())[0]! };
-}
-
-/** A dataset's features as one [N, D] tensor. */
-export function featureTensor(d: Dataset): Tensor {
-  return tensor(d.x, { shape: [d.n, d.shape.reduce((a, b) => a * b, 1)] });
 }
 
 /**

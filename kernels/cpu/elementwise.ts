@@ -1,6 +1,7 @@
 /** @file Elementwise CPU kernels: unary, binary and ternary maps over broadcast, strided inputs. */
 import type { TypedArray } from '../../engine/dtype.js';
-import { type Strided, broadcastStridesTo, forEachRow, isContiguous } from './strided.js';
+import { broadcastStrides } from '../../engine/shape.js';
+import { type Strided, forEachRow, isContiguous } from './strided.js';
 
 function dense(x: Strided, shape: readonly number[], size: number): boolean {
   return x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i]) && isContiguous(x.shape, x.strides) && x.data.length >= x.offset + size;
@@ -15,7 +16,7 @@ export function mapUnary(f: (a: number) => number, x: Strided, out: TypedArray, 
     return;
   }
   const r = shape.length;
-  const xs = broadcastStridesTo(x, shape);
+  const xs = broadcastStrides(x, shape);
   const xi = r ? xs[r - 1]! : 0;
   let p = 0;
   forEachRow(shape, [xs], [x.offset], (b, n) => {
@@ -35,8 +36,8 @@ export function mapBinary(f: (a: number, b: number) => number, x: Strided, y: St
     return;
   }
   const r = shape.length;
-  const xs = broadcastStridesTo(x, shape);
-  const ys = broadcastStridesTo(y, shape);
+  const xs = broadcastStrides(x, shape);
+  const ys = broadcastStrides(y, shape);
   const xi = r ? xs[r - 1]! : 0;
   const yi = r ? ys[r - 1]! : 0;
   let p = 0;
@@ -56,7 +57,7 @@ export function mapTernary(
   shape: readonly number[],
 ): void {
   const r = shape.length;
-  const strides = [x, y, z].map((t) => broadcastStridesTo(t, shape));
+  const strides = [x, y, z].map((t) => broadcastStrides(t, shape));
   const [xi, yi, zi] = strides.map((s) => (r ? s[r - 1]! : 0)) as [number, number, number];
   const xd = x.data;
   const yd = y.data;

@@ -1,7 +1,8 @@
 /** @file Batched matmul on the CPU: broadcast batch dimensions, pack strided operands, then gemm. */
 import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
 import { gemm } from './gemm.js';
-import { type Strided, broadcastStridesTo, forEachRow, toDense } from './strided.js';
+import { broadcastStrides } from '../../engine/shape.js';
+import { type Strided, forEachRow, toDense } from './strided.js';
 
 type F = Float32Array | Float64Array;
 
@@ -12,8 +13,8 @@ export function matmul(a: Strided, b: Strided, out: TypedArray, outShape: readon
   const n = outShape[r - 1]!;
   const k = a.shape[a.shape.length - 1]!;
   const batchShape = outShape.slice(0, r - 2);
-  const aBatch = broadcastStridesTo({ ...a, shape: a.shape.slice(0, -2), strides: a.strides.slice(0, -2) }, batchShape);
-  const bBatch = broadcastStridesTo({ ...b, shape: b.shape.slice(0, -2), strides: b.strides.slice(0, -2) }, batchShape);
+  const aBatch = broadcastStrides({ shape: a.shape.slice(0, -2), strides: a.strides.slice(0, -2) }, batchShape);
+  const bBatch = broadcastStrides({ shape: b.shape.slice(0, -2), strides: b.strides.slice(0, -2) }, batchShape);
   const aIn = a.strides.slice(-2);
   const bIn = b.strides.slice(-2);
   const make = (size: number) => allocArray(dtype, size);

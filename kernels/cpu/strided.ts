@@ -1,6 +1,6 @@
 /** @file Strided array views for the CPU kernels and the row walker they share. */
 import type { TypedArray } from '../../engine/dtype.js';
-import { contiguousStrides, isContiguous } from '../../engine/shape.js';
+import { broadcastStrides, contiguousStrides, isContiguous } from '../../engine/shape.js';
 
 export { isContiguous };
 
@@ -10,15 +10,6 @@ export interface Strided {
   shape: readonly number[];
   strides: readonly number[];
   offset: number;
-}
-
-/** Strides that read `s` broadcast to `shape` (missing and size-1 dimensions get stride 0). */
-export function broadcastStridesTo(s: Strided, shape: readonly number[]): number[] {
-  const r = shape.length;
-  const out = new Array<number>(r).fill(0);
-  const lead = r - s.shape.length;
-  for (let i = 0; i < s.shape.length; i++) out[lead + i] = s.shape[i] === 1 ? 0 : s.strides[i]!;
-  return out;
 }
 
 
@@ -75,7 +66,7 @@ export function offsetsOf(shape: readonly number[], strides: readonly number[], 
 /** Copies a strided view into another strided view of the same shape. */
 export function copyStrided(src: Strided, dst: Strided): void {
   const r = dst.shape.length;
-  const ss = broadcastStridesTo(src, dst.shape);
+  const ss = broadcastStrides(src, dst.shape);
   const si = r ? ss[r - 1]! : 0;
   const di = r ? dst.strides[r - 1]! : 0;
   const s = src.data;

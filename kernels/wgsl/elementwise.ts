@@ -1,24 +1,14 @@
 /** @file The one template behind every elementwise op: broadcast, strided inputs read in-kernel, no copy first. */
 import type { DType } from '../../engine/dtype.js';
+import { broadcastStrides, isContiguous } from '../../engine/shape.js';
 import { BUILTINS, type KernelCall, type Operand, grid1d, linearIndex, load, metaDecl, preludeFor, storageType, store, unravel, valueType } from './common.js';
 
 const WG = 256;
 const NAMES = ['a', 'b', 'c'];
 
+/** Same shape as the output and laid out densely, so a linear index addresses it directly. */
 function isDense(o: Operand, shape: readonly number[]): boolean {
-  if (o.shape.length !== shape.length || o.shape.some((d, i) => d !== shape[i])) return false;
-  let expect = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    if (shape[i] !== 1 && o.strides[i] !== expect) return false;
-    expect *= shape[i]!;
-  }
-  return true;
-}
-
-/** Strides that read `o` broadcast to `shape` (0 along broadcast dimensions). */
-export function broadcastStrides(o: Operand, shape: readonly number[]): number[] {
-  const lead = shape.length - o.shape.length;
-  return shape.map((_, i) => (i < lead || o.shape[i - lead] === 1 ? 0 : o.strides[i - lead]!));
+  return o.shape.length === shape.length && o.shape.every((d, i) => d === shape[i]) && isContiguous(o.shape, o.strides);
 }
 
 /** Expands the op's snippet: `T` for the input value type, `cast(a)` into the output type. */

@@ -1,4 +1,5 @@
 /** @file Tiled GEMM (workgroup-memory tiles, 4x4 register blocks) and the matmul and conv2d kernels built on it. */
+import { broadcastStrides } from '../../engine/shape.js';
 import { type KernelCall, type Operand, MAX_GROUPS, grid1d, metaDecl, unravel } from './common.js';
 
 const TS = 32; // output tile edge
@@ -85,10 +86,7 @@ function batchLayout(a: Operand, b: Operand, out: Operand, aUnit = 1, bUnit = 1)
   const K = a.shape[a.shape.length - 1]!;
   const batchShape = out.shape.slice(0, r - 2);
   const br = batchShape.length;
-  const batchStrides = (o: Operand) => {
-    const lead = br - (o.shape.length - 2);
-    return batchShape.map((_, i) => (i < lead || o.shape[i - lead] === 1 ? 0 : o.strides[i - lead]!));
-  };
+  const batchStrides = (o: Operand) => broadcastStrides({ shape: o.shape.slice(0, -2), strides: o.strides.slice(0, -2) }, batchShape);
   const shapeAt = 3;
   const aAt = shapeAt + br;
   const bAt = aAt + br + 1;
