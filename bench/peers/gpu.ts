@@ -1,4 +1,5 @@
-/** @file navigator.gpu for peers that look for it (tfjs-webgpu, jax-js), backed by Dawn through the webgpu package. */
+/** @file navigator.gpu for peers that look for it (tfjs-webgpu, jax-js, gpu.js), backed by Dawn through the webgpu package. */
+import { gpuApi } from '../../engine/webgpu/device.js';
 
 let installed: Promise<string | null> | null = null;
 
@@ -7,9 +8,9 @@ export function installNavigatorGpu(): Promise<string | null> {
   installed ??= (async () => {
     const g = globalThis as { navigator?: { gpu?: GPU } };
     if (!g.navigator?.gpu) {
-      const mod = (await import('webgpu')) as unknown as { create: (o: string[]) => GPU; globals: Record<string, unknown> };
-      for (const [k, v] of Object.entries(mod.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-      const gpu = mod.create([]);
+      // The same Dawn instance graft uses, so every implementation sees one adapter.
+      const { gpu, why } = await gpuApi();
+      if (!gpu) return why;
       if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
       else Object.defineProperty(globalThis, 'navigator', { value: { gpu, userAgent: 'node' }, configurable: true, writable: true });
     }

@@ -8,7 +8,8 @@ export interface GpuAcquired {
 
 let nodeGpu: GPU | null = null;
 
-async function gpuApi(): Promise<{ gpu: GPU | null; why: string }> {
+/** The GPU entry point: navigator.gpu, or in Node one Dawn instance whose enums become globals. */
+export async function gpuApi(): Promise<{ gpu: GPU | null; why: string }> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return { gpu: nav.gpu, why: '' };
   if (typeof process === 'undefined' || !process.versions?.node) return { gpu: null, why: 'navigator.gpu is missing' };
