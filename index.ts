@@ -15,6 +15,7 @@ export { gradcheck, type GradcheckOptions } from './engine/gradcheck.js';
 export { GraftError, GraftShapeError, GraftDTypeError, GraftStateError, GraftFormatError, fmtShape } from './engine/errors.js';
 export type { DType, TypedArray } from './engine/dtype.js';
 export { OPS, OP_NAMES, type OpName, type OpAttrs, type OpSpec } from './engine/ops.js';
+export { apply } from './engine/dispatch.js';
 export type { Backend, BufferHandle, TensorView } from './engine/backend.js';
 export { getBackend } from './engine/backend.js';
 export * as functional from './engine/functional.js';

@@ -1,47 +1,42 @@
-// Builds dist/: the ESM bundle with esbuild and the .d.ts declarations with tsc.
+// Builds dist/: the Node and browser ESM bundles with esbuild and the .d.ts declarations with tsc.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 
-rmSync('dist', { recursive: true, force: true });
-await build({
-  entryPoints: ['index.ts'],
-  outfile: 'dist/index.js',
-  bundle: true,
-  format: 'esm',
-  platform: 'neutral',
-  target: 'es2022',
-  sourcemap: true,
-  external: ['webgpu'],
-  logLevel: 'warning',
-});
 // The transfer layer imports graft through the package itself, so both bundles share one engine.
-const selfImport = {
+export const selfImport = {
   name: 'graft-self',
   setup(b) {
     b.onResolve({ filter: /(^|\/)index\.js$/ }, (args) => (args.importer.includes('/transfer/') && /^(\.\.\/)+index\.js$/.test(args.path) ? { path: 'graft', external: true } : undefined));
   },
 };
-await build({
-  entryPoints: ['transfer/index.ts'],
-  outfile: 'dist/transfer.js',
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  external: ['webgpu'],
-  plugins: [selfImport],
-  logLevel: 'warning',
-});
-await build({
-  entryPoints: ['transfer/cli.ts'],
-  outfile: 'dist/cli.js',
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  external: ['webgpu'],
-  logLevel: 'warning',
-});
-execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-console.log('built dist/index.js, dist/cli.js and the .d.ts declarations');
+
+// Browser builds swap each platform/node.ts (files, Dawn, zlib) for its platform/browser.ts sibling.
+export const browserPlatform = {
+  name: 'graft-browser-platform',
+  setup(b) {
+    b.onResolve({ filter: /(^|\/)platform\/node\.js$/ }, (args) => {
+      const path = resolve(args.resolveDir, dirname(args.path), 'browser.ts');
+      if (!existsSync(path)) throw new Error(`${args.importer} imports ${args.path}, which has no browser.ts sibling`);
+      return { path };
+    });
+  },
+};
+
+const common = { bundle: true, format: 'esm', sourcemap: true, logLevel: 'warning' };
+
+export async function buildAll() {
+  rmSync('dist', { recursive: true, force: true });
+  await build({ ...common, entryPoints: ['index.ts'], outfile: 'dist/index.js', platform: 'neutral', target: 'es2022', external: ['webgpu'] });
+  await build({ ...common, entryPoints: ['transfer/index.ts'], outfile: 'dist/transfer.js', platform: 'node', target: 'node20', external: ['webgpu'], plugins: [selfImport] });
+  await build({ ...common, entryPoints: ['transfer/cli.ts'], outfile: 'dist/cli.js', platform: 'node', target: 'node20', external: ['webgpu'] });
+  await build({ ...common, entryPoints: ['index.ts'], outfile: 'dist/browser/index.js', platform: 'browser', target: 'es2022', plugins: [browserPlatform] });
+  await build({ ...common, entryPoints: ['transfer/index.ts'], outfile: 'dist/browser/transfer.js', platform: 'browser', target: 'es2022', plugins: [selfImport, browserPlatform] });
+  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {
+  await buildAll();
+  console.log('built dist/ (Node: index.js, transfer.js, cli.js; browser: browser/index.js, browser/transfer.js) and the .d.ts declarations');
+}

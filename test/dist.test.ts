@@ -1,6 +1,6 @@
 /** @file The built package: `import('graft')` resolves to dist/ through package.json exports and works. */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 
@@ -12,7 +12,26 @@ describe('dist', () => {
   }, 120_000);
 
   it('writes the bundles, the CLI and the declarations', () => {
-    for (const f of ['index.js', 'index.d.ts', 'transfer.js', 'transfer/index.d.ts', 'cli.js']) expect(existsSync(`${root}/dist/${f}`), f).toBe(true);
+    for (const f of ['index.js', 'index.d.ts', 'transfer.js', 'transfer/index.d.ts', 'cli.js', 'browser/index.js', 'browser/transfer.js']) expect(existsSync(`${root}/dist/${f}`), f).toBe(true);
+  });
+
+  it('browser bundles import no Node built-ins and no package but graft itself', () => {
+    for (const f of ['browser/index.js', 'browser/transfer.js']) {
+      const code = readFileSync(`${root}/dist/${f}`, 'utf8');
+      const specifiers = [...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)["']([^"']+)["']/g)].map((m) => m[1]);
+      expect(specifiers.filter((s) => s !== 'graft'), f).toEqual([]);
+      expect(code, f).not.toMatch(/\bnode:|\brequire\(/);
+    }
+  });
+
+  it("package exports resolve to the browser bundles under the 'browser' condition and to Node's otherwise", async () => {
+    const { build } = await import('esbuild');
+    const resolved = async (platform: 'browser' | 'node') => {
+      const r = await build({ stdin: { contents: "export * from 'graft'; export * from 'graft/transfer';", resolveDir: root }, bundle: true, write: false, metafile: true, platform, format: 'esm', external: ['webgpu'], logLevel: 'silent' });
+      return Object.keys(r.metafile.inputs).filter((k) => k.startsWith('dist/')).sort();
+    };
+    expect(await resolved('browser')).toEqual(['dist/browser/index.js', 'dist/browser/transfer.js']);
+    expect(await resolved('node')).toEqual(['dist/index.js', 'dist/transfer.js']);
   });
 
   it("import('graft/transfer') shares the engine of import('graft')", () => {

@@ -1,6 +1,7 @@
 /** @file Shared test helpers: fixture decoding and closeness checks with useful failure messages. */
 import { expect } from 'vitest';
 import { type DType, type Tensor, tensor } from '../index.js';
+import type { CaseResult } from './engine/opInputs.js';
 
 export interface Encoded {
   shape: number[];
@@ -17,7 +18,12 @@ export function decode(e: Encoded, float: DType = 'f64', requiresGrad = false): 
 /** Asserts |a - e| <= atol + rtol |e| elementwise, reporting the worst element. */
 export function expectClose(actual: Tensor, expected: ArrayLike<number>, shape: readonly number[], atol: number, rtol: number, what = ''): void {
   expect(actual.shape, `${what} shape`).toEqual([...shape]);
-  const a = actual.dataSync();
+  expectCloseArrays(actual.dataSync(), expected, atol, rtol, what);
+}
+
+/** Elementwise |a - e| <= atol + rtol |e| (NaN fails), naming the worst element. */
+export function expectCloseArrays(a: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol: number, what = ''): void {
+  expect(a.length, `${what} length`).toBe(expected.length);
   let worst = -1;
   let worstErr = 0;
   for (let i = 0; i < expected.length; i++) {
@@ -31,4 +37,16 @@ export function expectClose(actual: Tensor, expected: ArrayLike<number>, shape: 
   if (worst >= 0) {
     expect.fail(`${what}: element ${worst} is ${a[worst]}, expected ${expected[worst]} (atol ${atol}, rtol ${rtol})`);
   }
+}
+
+/** A case's output and gradients on some backend match the CPU reference's (1e-4). */
+export function expectSameCase(got: CaseResult, ref: CaseResult, where: string): void {
+  expect(got.shape, `${where} shape`).toEqual(ref.shape);
+  expect(got.dtype, `${where} dtype`).toBe(ref.dtype);
+  expectCloseArrays(got.out, ref.out, 1e-4, 1e-4, `${where} forward`);
+  ref.grads.forEach((rg, i) => {
+    if (!rg) return;
+    expect(got.grads[i], `${where} grad ${i}`).toBeTruthy();
+    expectCloseArrays(got.grads[i]!, rg, 1e-4, 1e-4, `${where} grad ${i}`);
+  });
 }

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { type BackendName, GraftError, type Tensor, functional as F, init, manualSeed, nn, noGrad, tensor, tidy } from '../index.js';
 import { type DomainReport, adaBN, domainDiscrepancy } from './adapt.js';
 import { rotate } from './augment.js';
-import { type Dataset, batchOf, perClass, resizeImages, splitPerClass } from './data/dataset.js';
+import { type Dataset, batchOf, datasetFromTensors, perClass, resizeImages, splitPerClass } from './data/dataset.js';
 import { loadMnist } from './data/mnist.js';
 import { extractFeatures, finetune, type FinetuneReport, type Progress } from './finetune.js';
 import { freeze, unfreeze } from './freeze.js';
@@ -119,13 +119,7 @@ async function loadData(a: Args, perClassCount: number, seed: number): Promise<{
     if (!t) throw new GraftError(`--data ${name}: no tensor '${k}' (expected x, y, x_test, y_test)`);
     return t;
   };
-  const make = (x: string, y: string): Dataset => {
-    const xs = get(x).cast('f32');
-    const ys = get(y).cast('i32');
-    const labels = ys.dataSync() as Int32Array;
-    const classes = Math.max(...labels) + 1;
-    return { x: xs.dataSync() as Float32Array, y: labels, n: xs.shape[0]!, shape: xs.shape.slice(1), classes: Array.from({ length: classes }, (_, i) => String(i)) };
-  };
+  const make = (x: string, y: string): Dataset => datasetFromTensors(get(x), get(y), `--data ${name}`);
   const all = make('x', 'y');
   if (!tensors.has('x_test')) throw new GraftError(`--data ${name}: needs held-out x_test and y_test next to x and y`);
   const { val, test } = splitHeldOut(make('x_test', 'y_test'), 10, seed);

@@ -29,7 +29,8 @@ export interface FinetuneOptions {
   checkpointPath?: string;
   /** Cache backbone features when the backbone is fully frozen and no augmentation touches its input (default true). */
   cacheFeatures?: boolean;
-  onProgress?: (p: Progress) => void;
+  /** Called as training goes; a returned promise is awaited, which lets a page repaint between steps. */
+  onProgress?: (p: Progress) => void | Promise<void>;
   backend?: Backend;
   /** A held-out set scored once with the best weights (selection uses the validation set only). */
   test?: Dataset;
@@ -42,6 +43,9 @@ export interface Progress {
   step: number;
   steps: number;
   loss?: number;
+  /** Set on the 'eval' event that ends each epoch. */
+  valLoss?: number;
+  valAccuracy?: number;
   elapsed: number;
   message?: string;
 }
@@ -131,7 +135,7 @@ export async function extractFeatures(backbone: Tappable, data: Dataset, layers:
 }
 
 /** Backbone features of every sample, computed once in eval mode. */
-async function cacheFeatures(model: TransferModel, data: Dataset, batchSize: number, backend: Backend | undefined, onBatch: (done: number) => void): Promise<Dataset> {
+async function cacheFeatures(model: TransferModel, data: Dataset, batchSize: number, backend: Backend | undefined, onBatch: (done: number) => Promise<void>): Promise<Dataset> {
   const order = Int32Array.from({ length: data.n }, (_, i) => i);
   const wasTraining = model.backbone.training;
   model.backbone.eval();
@@ -140,7 +144,7 @@ async function cacheFeatures(model: TransferModel, data: Dataset, batchSize: num
     const f = tidy(() => noGrad(() => model.features(batchOf(data, order, i, Math.min(data.n, i + batchSize), backend)[0])));
     chunks.push((await f.data()) as Float32Array);
     f.dispose();
-    onBatch(Math.min(data.n, i + batchSize));
+    await onBatch(Math.min(data.n, i + batchSize));
   }
   model.backbone.train(wasTraining);
   const x = new Float32Array(data.n * model.featureDim);
@@ -168,7 +172,7 @@ export async function finetune(model: nn.Module, train: Dataset, val: Dataset, o
   const epochs = o.epochs ?? 10;
   const batchSize = o.batchSize ?? 32;
   const backend = o.backend ?? getBackend();
-  const emit = (p: Omit<Progress, 'elapsed' | 'epochs'>) => o.onProgress?.({ ...p, epochs, elapsed: (Date.now() - start) / 1000 });
+  const emit = async (p: Omit<Progress, 'elapsed' | 'epochs'>) => o.onProgress?.({ ...p, epochs, elapsed: (Date.now() - start) / 1000 });
   const augment = o.augment ? new Augment(o.augment, (o.seed ?? 0) + 1) : null;
 
   // With a frozen backbone and unchanged inputs, train the head on features computed once.
@@ -181,7 +185,7 @@ export async function finetune(model: nn.Module, train: Dataset, val: Dataset, o
   if (cached) {
     const tm = model as TransferModel;
     const all = train.n + val.n + (o.test?.n ?? 0);
-    emit({ phase: 'features', epoch: 0, step: 0, steps: all, message: 'backbone frozen: caching its features once' });
+    await emit({ phase: 'features', epoch: 0, step: 0, steps: all, message: 'backbone frozen: caching its features once' });
     trainData = await cacheFeatures(tm, train, batchSize * 2, backend, (d) => emit({ phase: 'features', epoch: 0, step: d, steps: all }));
     valData = await cacheFeatures(tm, val, batchSize * 2, backend, (d) => emit({ phase: 'features', epoch: 0, step: train.n + d, steps: all }));
     if (o.test) testData = await cacheFeatures(tm, o.test, batchSize * 2, backend, (d) => emit({ phase: 'features', epoch: 0, step: train.n + val.n + d, steps: all }));
@@ -230,7 +234,7 @@ export async function finetune(model: nn.Module, train: Dataset, val: Dataset, o
         if (!Number.isFinite(v)) {
           throw new GraftError(`finetune: the loss became ${v} at epoch ${epoch + 1}, step ${s + 1}; lower the learning rate (${opt.paramGroups[0]!.lr}) or enable clipGradNorm`);
         }
-        emit({ phase: 'train', epoch: epoch + 1, step: s + 1, steps: stepsPerEpoch, loss: v });
+        await emit({ phase: 'train', epoch: epoch + 1, step: s + 1, steps: stepsPerEpoch, loss: v });
       }
     }
     const lossValues = await Promise.all(losses.map(async (l) => (await l.data())[0]!));
@@ -238,8 +242,8 @@ export async function finetune(model: nn.Module, train: Dataset, val: Dataset, o
     const trainLoss = lossValues.reduce((a, b) => a + b, 0) / lossValues.length;
     if (!Number.isFinite(trainLoss)) throw new GraftError(`finetune: the loss became ${trainLoss} in epoch ${epoch + 1}; lower the learning rate or enable clipGradNorm`);
     model.eval();
-    emit({ phase: 'eval', epoch: epoch + 1, step: stepsPerEpoch, steps: stepsPerEpoch });
     const ev = await evaluate(forward, valData, batchSize * 2, backend);
+    await emit({ phase: 'eval', epoch: epoch + 1, step: stepsPerEpoch, steps: stepsPerEpoch, loss: trainLoss, valLoss: ev.loss, valAccuracy: ev.accuracy });
     report.epochs.push({ epoch: epoch + 1, trainLoss, valLoss: ev.loss, valAccuracy: ev.accuracy, lr: opt.paramGroups[0]!.lr, seconds: (Date.now() - t0) / 1000 });
     if (ev.accuracy > report.best.valAccuracy) {
       report.best = { epoch: epoch + 1, valAccuracy: ev.accuracy };

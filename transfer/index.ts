@@ -10,8 +10,8 @@ export { applyLoRA, mergeLoRA, loraStateDict, LoRALinear, LoRAConv1x1, type LoRA
 export { adaBN, coralAlign, coralDistance, linearMmd, covariance, domainDiscrepancy, sqrtAndInvSqrt } from './adapt.js';
 export { Augment, randomFlip, randomCrop, randomRotation, rotate, type AugmentOptions } from './augment.js';
 export { saveCheckpoint, loadCheckpoint, checkpointBytes, type CheckpointParts, type CheckpointInfo } from './checkpoint.js';
-export { readBytes, writeFileAtomic, type Source } from './io.js';
-export { type Dataset, subset, perClass, splitPerClass, batchOf, resizeImages } from './data/dataset.js';
+export { readBytes, readText, writeFileAtomic, type Source } from './io.js';
+export { type Dataset, datasetFromTensors, subset, perClass, splitPerClass, batchOf, resizeImages } from './data/dataset.js';
 export { loadMnist } from './data/mnist.js';
 export { KerasModel } from './zoo/keras.js';
 export { mobilenetV2, MOBILENET_V2_BLOCKS } from './zoo/mobilenetv2.js';

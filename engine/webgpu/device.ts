@@ -1,4 +1,5 @@
 /** @file Finding a WebGPU adapter (navigator.gpu in browsers, Dawn through the `webgpu` package in Node) and a device with its higher limits. */
+import { platformGpu } from '../platform/node.js';
 
 export interface GpuAcquired {
   device: GPUDevice;
@@ -6,24 +7,11 @@ export interface GpuAcquired {
   info: { vendor: string; architecture: string; device: string; description: string };
 }
 
-let nodeGpu: GPU | null = null;
-
-/** The GPU entry point: navigator.gpu, or in Node one Dawn instance whose enums become globals. */
+/** The GPU entry point: navigator.gpu, or in Node one Dawn instance. */
 export async function gpuApi(): Promise<{ gpu: GPU | null; why: string }> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return { gpu: nav.gpu, why: '' };
-  if (typeof process === 'undefined' || !process.versions?.node) return { gpu: null, why: 'navigator.gpu is missing' };
-  if (!nodeGpu) {
-    try {
-      const mod = (await import('webgpu')) as unknown as { create: (o: string[]) => GPU; globals: Record<string, unknown> };
-      // Dawn's enums (GPUBufferUsage, GPUMapMode, ...) become globals, as in a browser; existing ones stay.
-      for (const [k, v] of Object.entries(mod.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-      nodeGpu = mod.create([]);
-    } catch (e) {
-      return { gpu: null, why: `the webgpu package did not load (${(e as Error).message})` };
-    }
-  }
-  return { gpu: nodeGpu, why: '' };
+  return platformGpu();
 }
 
 const WANTED_LIMITS = [

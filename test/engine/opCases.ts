@@ -1,6 +1,5 @@
 /** @file Conformance cases: at least one per primitive of the op table (a missing one fails to compile). */
-import { type OpName, type Tensor, functional as F } from '../../index.js';
-import { apply } from '../../engine/dispatch.js';
+import { type OpName, type Tensor, apply, functional as F } from '../../index.js';
 
 /** How an input is generated: its values and the layout it is handed to the op in. */
 export interface InputSpec {

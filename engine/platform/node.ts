@@ -1,0 +1,19 @@
+/** @file Node's WebGPU: one Dawn instance from the `webgpu` package, its enums made globals as in a browser. (Browser builds use browser.ts.) */
+
+let dawn: GPU | null = null;
+
+/** Dawn's GPU entry point, or why it could not be loaded. */
+export async function platformGpu(): Promise<{ gpu: GPU | null; why: string }> {
+  if (typeof process === 'undefined' || !process.versions?.node) return { gpu: null, why: 'navigator.gpu is missing' };
+  if (!dawn) {
+    try {
+      const mod = (await import('webgpu')) as unknown as { create: (o: string[]) => GPU; globals: Record<string, unknown> };
+      // Dawn's enums (GPUBufferUsage, GPUMapMode, ...) become globals, as in a browser; existing ones stay.
+      for (const [k, v] of Object.entries(mod.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+      dawn = mod.create([]);
+    } catch (e) {
+      return { gpu: null, why: `the webgpu package did not load (${(e as Error).message})` };
+    }
+  }
+  return { gpu: dawn, why: '' };
+}

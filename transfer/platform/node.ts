@@ -1,0 +1,68 @@
+/** @file The transfer layer's Node I/O: files, npm package folders and raw inflate. (Browser builds use browser.ts.) */
+import { GraftError } from '../../index.js';
+
+export const hasFileSystem = true;
+
+export async function readFileBytes(path: string): Promise<Uint8Array> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (e) {
+    throw new GraftError(`cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
+export async function fileUrlToPath(url: URL): Promise<string> {
+  return (await import('node:url')).fileURLToPath(url);
+}
+
+/**
+ * Writes `bytes` to `path` so that a reader sees the old file or the new one, never a part: the
+ * bytes go to a temporary file in the same folder, are flushed to disk, then renamed over `path`.
+ */
+export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  const fs = await import('node:fs/promises');
+  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const handle = await fs.open(tmp, 'w');
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await fs.rename(tmp, path);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** A file inside an installed npm package (`sub` relative to the folder holding its package.json). */
+export async function packageFile(pkg: string, sub: string, hint: string): Promise<string> {
+  const { createRequire } = await import('node:module');
+  const { dirname, join } = await import('node:path');
+  const req = createRequire(import.meta.url);
+  let dir: string;
+  try {
+    dir = dirname(req.resolve(`${pkg}/package.json`));
+  } catch {
+    // Packages whose exports hide package.json: walk up from the main entry to the package root.
+    try {
+      let d = dirname(req.resolve(pkg));
+      const { existsSync } = await import('node:fs');
+      while (!existsSync(join(d, 'package.json')) && dirname(d) !== d) d = dirname(d);
+      dir = d;
+    } catch {
+      throw new GraftError(`${hint}: install the '${pkg}' npm package`);
+    }
+  }
+  return join(dir, sub);
+}
+
+/** Raw-deflate decompression with a size cap (zip entries). */
+export async function inflateRaw(raw: Uint8Array, size: number): Promise<Uint8Array> {
+  const zlib = await import('node:zlib');
+  const out = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, size) });
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
