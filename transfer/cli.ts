@@ -119,10 +119,10 @@ async function loadData(a: Args, perClassCount: number, seed: number): Promise<{
     if (!t) throw new GraftError(`--data ${name}: no tensor '${k}' (expected x, y, x_test, y_test)`);
     return t;
   };
-  const make = (x: string, y: string): Dataset => datasetFromTensors(get(x), get(y), `--data ${name}`);
-  const all = make('x', 'y');
+  const make = (x: string, y: string): Promise<Dataset> => datasetFromTensors(get(x), get(y), `--data ${name}`);
+  const all = await make('x', 'y');
   if (!tensors.has('x_test')) throw new GraftError(`--data ${name}: needs held-out x_test and y_test next to x and y`);
-  const { val, test } = splitHeldOut(make('x_test', 'y_test'), 10, seed);
+  const { val, test } = splitHeldOut(await make('x_test', 'y_test'), 10, seed);
   return { train: perClass(all, perClassCount, seed), val, test, source: name };
 }
 

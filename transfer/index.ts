@@ -14,7 +14,7 @@ export { readBytes, readText, writeFileAtomic, type Source } from './io.js';
 export { type Dataset, datasetFromTensors, subset, perClass, splitPerClass, batchOf, resizeImages } from './data/dataset.js';
 export { loadMnist } from './data/mnist.js';
 export { KerasModel } from './zoo/keras.js';
-export { mobilenetV2, MOBILENET_V2_BLOCKS } from './zoo/mobilenetv2.js';
+export { mobilenetV2, nsfwjsMobileNetDir, MOBILENET_V2_BLOCKS } from './zoo/mobilenetv2.js';
 export { TransferModel, poolFeatures, type HeadOptions } from './zoo/transferModel.js';
 export { MLP, SmallCNN } from './zoo/small.js';
 export { ResNet, resnet18 } from './zoo/resnet.js';

@@ -49,17 +49,17 @@ export function perClass(d: Dataset, perClassCount: number, seed = 0): Dataset {
 }
 
 /** A dataset from samples x [N, ...] and integer labels y [N]; classes are named '0' to the largest label. */
-export function datasetFromTensors(x: Tensor, y: Tensor, what = 'dataset'): Dataset {
+export async function datasetFromTensors(x: Tensor, y: Tensor, what = 'dataset'): Promise<Dataset> {
   if (y.ndim !== 1 || x.ndim < 2 || x.shape[0] !== y.shape[0]) {
     throw new GraftShapeError(`${what}: expected samples x [N, ...] and labels y [N], got x [${x.shape.join(',')}] and y [${y.shape.join(',')}]`);
   }
-  const labels = y.cast('i32').dataSync() as Int32Array;
+  const labels = (await y.cast('i32').data()) as Int32Array;
   let top = -1;
   for (const l of labels) {
     if (l < 0) throw new GraftShapeError(`${what}: label ${l} is negative`);
     if (l > top) top = l;
   }
-  return { x: x.cast('f32').dataSync() as Float32Array, y: labels, n: x.shape[0]!, shape: x.shape.slice(1), classes: Array.from({ length: top + 1 }, (_, i) => String(i)) };
+  return { x: (await x.cast('f32').data()) as Float32Array, y: labels, n: x.shape[0]!, shape: x.shape.slice(1), classes: Array.from({ length: top + 1 }, (_, i) => String(i)) };
 }
 
 /** Samples [from, to) of `order` as an input batch and its labels. */

@@ -47,15 +47,25 @@ export async function packageFile(pkg: string, sub: string, hint: string): Promi
   try {
     dir = dirname(req.resolve(`${pkg}/package.json`));
   } catch {
-    // Packages whose exports hide package.json: walk up from the main entry to the package root.
+    // Packages whose exports hide package.json: walk up from the main entry to the package.json
+    // that names the package (nested ones, such as dist/cjs/package.json, only set the module type).
+    const { readFileSync } = await import('node:fs');
+    const named = (d: string) => {
+      try {
+        return (JSON.parse(readFileSync(join(d, 'package.json'), 'utf8')) as { name?: string }).name === pkg;
+      } catch {
+        return false;
+      }
+    };
+    let d: string;
     try {
-      let d = dirname(req.resolve(pkg));
-      const { existsSync } = await import('node:fs');
-      while (!existsSync(join(d, 'package.json')) && dirname(d) !== d) d = dirname(d);
-      dir = d;
+      d = dirname(req.resolve(pkg));
     } catch {
       throw new GraftError(`${hint}: install the '${pkg}' npm package`);
     }
+    while (!named(d) && dirname(d) !== d) d = dirname(d);
+    if (!named(d)) throw new GraftError(`${hint}: found '${pkg}' but not its package.json`);
+    dir = d;
   }
   return join(dir, sub);
 }

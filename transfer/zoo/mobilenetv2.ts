@@ -6,7 +6,7 @@ import { KerasModel } from './keras.js';
 
 /** The folder holding nsfwjs's MobileNetV2 model modules (Node). */
 export async function nsfwjsMobileNetDir(): Promise<string> {
-  return packageFile('nsfwjs', 'models/mobilenet_v2', "MobileNetV2 weights come from the 'nsfwjs' npm package (npm i nsfwjs@4.3.0)");
+  return packageFile('nsfwjs', 'dist/models/mobilenet_v2', "MobileNetV2 weights come from the 'nsfwjs' npm package (npm i nsfwjs@4.3.0)");
 }
 
 /** Blocks of the Keras MobileNetV2 in order, as layer-name prefixes, for depth-based freezing. */
