@@ -28,7 +28,7 @@ const common = { bundle: true, format: 'esm', sourcemap: true, logLevel: 'warnin
 
 export async function buildAll() {
   rmSync('dist', { recursive: true, force: true });
-  await build({ ...common, entryPoints: ['index.ts'], outfile: 'dist/index.js', platform: 'neutral', target: 'es2022', external: ['webgpu'] });
+  await build({ ...common, entryPoints: ['index.ts'], outfile: 'dist/index.js', platform: 'neutral', target: 'es2022', external: ['webgpu', 'node:*'] });
   await build({ ...common, entryPoints: ['transfer/index.ts'], outfile: 'dist/transfer.js', platform: 'node', target: 'node20', external: ['webgpu'], plugins: [selfImport] });
   await build({ ...common, entryPoints: ['transfer/cli.ts'], outfile: 'dist/cli.js', platform: 'node', target: 'node20', external: ['webgpu'] });
   await build({ ...common, entryPoints: ['index.ts'], outfile: 'dist/browser/index.js', platform: 'browser', target: 'es2022', plugins: [browserPlatform] });

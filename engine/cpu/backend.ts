@@ -59,8 +59,7 @@ export class CpuBackend implements Backend {
     if (!dense) throw new GraftError(`cpu.run: ${op} needs a dense output`);
     switch (spec.kind) {
       case 'unary': {
-        const f = spec.cpu as (a: number, attrs: unknown) => number;
-        mapUnary((a) => f(a, attrs), ins[0]!, o.data, out.shape);
+        mapUnary(spec.cpu as (a: number, attrs: never) => number, ins[0]!, o.data, out.shape, attrs);
         return;
       }
       case 'binary':

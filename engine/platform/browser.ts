@@ -3,3 +3,14 @@
 export async function platformGpu(): Promise<{ gpu: GPU | null; why: string }> {
   return { gpu: null, why: 'navigator.gpu is missing (this browser has no WebGPU, or it is turned off; the CPU backend still works)' };
 }
+
+export async function hardwareThreads(): Promise<number> {
+  return (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+}
+
+/** A page's main thread cannot block on Atomics.wait, so the CPU kernels run single-threaded there. */
+export async function startWorkers(_count: number, _source: string, _data: Record<string, unknown>): Promise<{ terminate(): void }[]> {
+  return [];
+}
+
+export const canBlock = false;

@@ -17,3 +17,25 @@ export async function platformGpu(): Promise<{ gpu: GPU | null; why: string }> {
   }
   return { gpu: dawn, why: '' };
 }
+
+/** Hardware threads (cores) this process may use. */
+export async function hardwareThreads(): Promise<number> {
+  const os = await import('node:os');
+  return os.availableParallelism?.() ?? os.cpus().length;
+}
+
+/**
+ * Starts `count` worker threads running `source` (a script that sees `workerData`: `data` plus
+ * its index as `id`). They are unref'd: an idle pool never keeps the process alive.
+ */
+export async function startWorkers(count: number, source: string, data: Record<string, unknown>): Promise<{ terminate(): void }[]> {
+  const { Worker } = await import('node:worker_threads');
+  return Array.from({ length: count }, (_, id) => {
+    const w = new Worker(`const { workerData } = require('node:worker_threads');\n${source}`, { eval: true, workerData: { ...data, id } });
+    w.unref();
+    return { terminate: () => void w.terminate() };
+  });
+}
+
+/** Whether this thread may block in Atomics.wait (Node's main thread may; a browser's may not). */
+export const canBlock = true;

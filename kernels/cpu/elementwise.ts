@@ -1,72 +1,88 @@
-/** @file Elementwise CPU kernels: unary, binary and ternary maps over broadcast, strided inputs. */
+/** @file Elementwise CPU kernels: unary, binary and ternary maps over broadcast, strided inputs, with one compiled loop per op. */
 import type { TypedArray } from '../../engine/dtype.js';
 import { broadcastStrides } from '../../engine/shape.js';
 import { type Strided, forEachRow, isContiguous } from './strided.js';
+
+type Fn = (...args: never[]) => number;
+/** out[p + i] = f(x[xo + i*xs], y[yo + i*ys], z[zo + i*zs], attrs) for i < n (unused operands are ignored). */
+type Loop = (f: Fn, out: TypedArray, p: number, n: number, attrs: unknown, ...operands: (TypedArray | number)[]) => void;
+
+const SOURCES: Record<1 | 2 | 3, string> = {
+  1: 'for (let i = 0; i < n; i++, xo += xs) out[p + i] = f(x[xo], attrs);',
+  2: 'for (let i = 0; i < n; i++, xo += xs, yo += ys) out[p + i] = f(x[xo], y[yo]);',
+  3: 'for (let i = 0; i < n; i++, xo += xs, yo += ys, zo += zs) out[p + i] = f(x[xo], y[yo], z[zo]);',
+};
+const PARAMS = ['f', 'out', 'p', 'n', 'attrs', 'x', 'xo', 'xs', 'y', 'yo', 'ys', 'z', 'zo', 'zs'];
+
+const compiled = new WeakMap<Fn, Loop>();
+let canCompile = true;
+
+/**
+ * The loop for `f`. Each op gets its own copy of the loop's code, so V8 sees one callee at the
+ * call inside and inlines it (a loop shared by every op calls through a megamorphic site, several
+ * times slower). Where a page's content security policy forbids compiling, the shared loop runs.
+ */
+function loopFor(f: Fn, arity: 1 | 2 | 3): Loop {
+  let loop = compiled.get(f);
+  if (loop) return loop;
+  if (canCompile) {
+    try {
+      loop = new Function(...PARAMS, SOURCES[arity]) as Loop;
+    } catch {
+      canCompile = false;
+    }
+  }
+  loop ??= shared[arity];
+  compiled.set(f, loop);
+  return loop;
+}
+
+const shared: Record<1 | 2 | 3, Loop> = {
+  1: ((f: (a: number, attrs: unknown) => number, out: TypedArray, p: number, n: number, attrs: unknown, x: TypedArray, xo: number, xs: number) => {
+    for (let i = 0; i < n; i++, xo += xs) out[p + i] = f(x[xo]!, attrs);
+  }) as unknown as Loop,
+  2: ((f: (a: number, b: number) => number, out: TypedArray, p: number, n: number, _: unknown, x: TypedArray, xo: number, xs: number, y: TypedArray, yo: number, ys: number) => {
+    for (let i = 0; i < n; i++, xo += xs, yo += ys) out[p + i] = f(x[xo]!, y[yo]!);
+  }) as unknown as Loop,
+  3: ((f: (a: number, b: number, c: number) => number, out: TypedArray, p: number, n: number, _: unknown, x: TypedArray, xo: number, xs: number, y: TypedArray, yo: number, ys: number, z: TypedArray, zo: number, zs: number) => {
+    for (let i = 0; i < n; i++, xo += xs, yo += ys, zo += zs) out[p + i] = f(x[xo]!, y[yo]!, z[zo]!);
+  }) as unknown as Loop,
+};
 
 function dense(x: Strided, shape: readonly number[], size: number): boolean {
   return x.shape.length === shape.length && x.shape.every((d, i) => d === shape[i]) && isContiguous(x.shape, x.strides) && x.data.length >= x.offset + size;
 }
 
-export function mapUnary(f: (a: number) => number, x: Strided, out: TypedArray, shape: readonly number[]): void {
+/** out = f(inputs..., attrs) elementwise over `shape`, the inputs broadcast to it. */
+function map(f: Fn, inputs: Strided[], out: TypedArray, shape: readonly number[], attrs: unknown): void {
+  const arity = inputs.length as 1 | 2 | 3;
+  const loop = loopFor(f, arity);
   const size = out.length;
-  const xd = x.data;
-  if (dense(x, shape, size)) {
-    const o = x.offset;
-    for (let i = 0; i < size; i++) out[i] = f(xd[o + i]!);
+  if (inputs.every((x) => dense(x, shape, size))) {
+    loop(f, out, 0, size, attrs, ...inputs.flatMap((x) => [x.data, x.offset, 1]));
     return;
   }
   const r = shape.length;
-  const xs = broadcastStrides(x, shape);
-  const xi = r ? xs[r - 1]! : 0;
+  const strides = inputs.map((x) => broadcastStrides(x, shape));
+  const inner = strides.map((s) => (r ? s[r - 1]! : 0));
+  const data = inputs.map((x) => x.data);
   let p = 0;
-  forEachRow(shape, [xs], [x.offset], (b, n) => {
-    let a = b[0]!;
-    for (let i = 0; i < n; i++, a += xi) out[p++] = f(xd[a]!);
+  forEachRow(shape, strides, inputs.map((x) => x.offset), (b, n) => {
+    if (arity === 1) loop(f, out, p, n, attrs, data[0]!, b[0]!, inner[0]!);
+    else if (arity === 2) loop(f, out, p, n, attrs, data[0]!, b[0]!, inner[0]!, data[1]!, b[1]!, inner[1]!);
+    else loop(f, out, p, n, attrs, data[0]!, b[0]!, inner[0]!, data[1]!, b[1]!, inner[1]!, data[2]!, b[2]!, inner[2]!);
+    p += n;
   });
+}
+
+export function mapUnary(f: (a: number, attrs: never) => number, x: Strided, out: TypedArray, shape: readonly number[], attrs?: unknown): void {
+  map(f as Fn, [x], out, shape, attrs);
 }
 
 export function mapBinary(f: (a: number, b: number) => number, x: Strided, y: Strided, out: TypedArray, shape: readonly number[]): void {
-  const size = out.length;
-  const xd = x.data;
-  const yd = y.data;
-  if (dense(x, shape, size) && dense(y, shape, size)) {
-    const ox = x.offset;
-    const oy = y.offset;
-    for (let i = 0; i < size; i++) out[i] = f(xd[ox + i]!, yd[oy + i]!);
-    return;
-  }
-  const r = shape.length;
-  const xs = broadcastStrides(x, shape);
-  const ys = broadcastStrides(y, shape);
-  const xi = r ? xs[r - 1]! : 0;
-  const yi = r ? ys[r - 1]! : 0;
-  let p = 0;
-  forEachRow(shape, [xs, ys], [x.offset, y.offset], (b, n) => {
-    let a = b[0]!;
-    let c = b[1]!;
-    for (let i = 0; i < n; i++, a += xi, c += yi) out[p++] = f(xd[a]!, yd[c]!);
-  });
+  map(f as Fn, [x, y], out, shape, undefined);
 }
 
-export function mapTernary(
-  f: (a: number, b: number, c: number) => number,
-  x: Strided,
-  y: Strided,
-  z: Strided,
-  out: TypedArray,
-  shape: readonly number[],
-): void {
-  const r = shape.length;
-  const strides = [x, y, z].map((t) => broadcastStrides(t, shape));
-  const [xi, yi, zi] = strides.map((s) => (r ? s[r - 1]! : 0)) as [number, number, number];
-  const xd = x.data;
-  const yd = y.data;
-  const zd = z.data;
-  let p = 0;
-  forEachRow(shape, strides, [x.offset, y.offset, z.offset], (b, n) => {
-    let a = b[0]!;
-    let c = b[1]!;
-    let e = b[2]!;
-    for (let i = 0; i < n; i++, a += xi, c += yi, e += zi) out[p++] = f(xd[a]!, yd[c]!, zd[e]!);
-  });
+export function mapTernary(f: (a: number, b: number, c: number) => number, x: Strided, y: Strided, z: Strided, out: TypedArray, shape: readonly number[]): void {
+  map(f as Fn, [x, y, z], out, shape, undefined);
 }

@@ -1,4 +1,5 @@
-/** @file Register-blocked matrix multiply for the CPU backend: C[M,N] += A[M,K] * B[K,N], row-major. */
+/** @file Matrix multiply for the CPU backend, C[M,N] += A[M,K] * B[K,N] row-major: the wasm SIMD kernel for f32, register-blocked TypeScript otherwise. */
+import { gemmF32, wasmGemmApplies } from './wasmGemm.js';
 
 type F = Float32Array | Float64Array;
 
@@ -8,6 +9,18 @@ type F = Float32Array | Float64Array;
  * multiply-adds for 8 loads and no stores; the edges that do not fill a block run a plain loop.
  */
 export function gemm(
+  m: number, n: number, k: number,
+  a: F, aOff: number, lda: number,
+  b: F, bOff: number, ldb: number,
+  c: F, cOff: number, ldc: number,
+): void {
+  if (c instanceof Float32Array && a instanceof Float32Array && b instanceof Float32Array && wasmGemmApplies(m, n, k) &&
+    gemmF32(m, n, k, a, aOff, lda, 1, b, bOff, ldb, 1, c, cOff, ldc)) return;
+  gemmTs(m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);
+}
+
+/** The TypeScript gemm: f64, small products, and platforms without WebAssembly SIMD. */
+export function gemmTs(
   m: number, n: number, k: number,
   a: F, aOff: number, lda: number,
   b: F, bOff: number, ldb: number,

@@ -1,6 +1,7 @@
 /** @file Batched matmul on the CPU: broadcast batch dimensions, pack strided operands, then gemm. */
 import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
 import { gemm } from './gemm.js';
+import { gemmF32, wasmGemmApplies } from './wasmGemm.js';
 import { broadcastStrides } from '../../engine/shape.js';
 import { type Strided, forEachRow, toDense } from './strided.js';
 
@@ -22,7 +23,13 @@ export function matmul(a: Strided, b: Strided, out: TypedArray, outShape: readon
   o.fill(0);
   let slice = 0;
   // The batch walk is a row walk over batchShape plus a trailing unit dimension.
+  const wasm = dtype === 'f32' && wasmGemmApplies(m, n, k);
   forEachRow([...batchShape, 1], [[...aBatch, 0], [...bBatch, 0]], [a.offset, b.offset], (bases) => {
+    // The wasm path packs its operands anyway, so transposed and strided views go in as they are.
+    if (wasm && gemmF32(m, n, k, a.data as Float32Array, bases[0]!, aIn[0]!, aIn[1]!, b.data as Float32Array, bases[1]!, bIn[0]!, bIn[1]!, o as Float32Array, slice * m * n, n)) {
+      slice++;
+      return;
+    }
     const aMat = toDense({ data: a.data, shape: [m, k], strides: aIn, offset: bases[0]! }, make) as F;
     const bMat = toDense({ data: b.data, shape: [k, n], strides: bIn, offset: bases[1]! }, make) as F;
     const aOff = aMat === a.data ? bases[0]! : 0;

@@ -1,0 +1,203 @@
+/** @file The CPU backend's f32 GEMM on WebAssembly SIMD: operands packed into wasm memory, row panels split over worker threads where the platform allows. */
+import { GraftError } from '../../engine/errors.js';
+import { canBlock, hardwareThreads, startWorkers } from '../../engine/platform/node.js';
+import { MR, NR, gemmModule } from '../wasm/gemm.js';
+
+const MAX_PAGES = 32768; // 2 GiB of address space; larger products fall back to the TypeScript gemm
+const KC = 256;
+/** Below this many multiply-adds the copy in and out costs more than the kernel saves. */
+const MIN_WORK = 16 * 16 * 16;
+/** Below this many multiply-adds one thread is faster than waking the others. */
+const MIN_PARALLEL_WORK = 1 << 18;
+
+// Control block shared with the workers (Int32 slots).
+const GEN = 0; // bumped to start a job
+const DONE = 1; // workers that finished it
+const ERR = 2; // set when a worker's kernel trapped
+const SLOTS = 8; // per worker, from SLOTS * (id + 1): ready, active, then the nine gemm arguments
+const SLOT_SIZE = 12;
+
+// A worker's script: workerData is given to it by the platform's startWorkers.
+const WORKER = `
+const { module, memory, ctl, id } = workerData;
+const gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm;
+const o = ${SLOTS} + id * ${SLOT_SIZE};
+let gen = Atomics.load(ctl, ${GEN});
+Atomics.store(ctl, o, 1);
+for (;;) {
+  Atomics.wait(ctl, ${GEN}, gen);
+  gen = Atomics.load(ctl, ${GEN});
+  if (Atomics.load(ctl, o + 1) !== 1) continue;
+  try { gemm(ctl[o + 2], ctl[o + 3], ctl[o + 4], ctl[o + 5], ctl[o + 6], ctl[o + 7], ctl[o + 8], ctl[o + 9], ctl[o + 10]); }
+  catch { Atomics.store(ctl, ${ERR}, 1); }
+  Atomics.add(ctl, ${DONE}, 1);
+  Atomics.notify(ctl, ${DONE});
+}`;
+
+type GemmFn = (ap: number, bp: number, cp: number, k: number, i0: number, i1: number, np: number, ldc: number, kc: number) => void;
+
+interface Engine {
+  memory: WebAssembly.Memory;
+  gemm: GemmFn;
+  ctl: Int32Array | null;
+  workers: number;
+}
+
+let engine: Engine | null | undefined;
+let threadLimit = Infinity;
+
+function shared(): boolean {
+  try {
+    return canBlock && typeof SharedArrayBuffer !== 'undefined' && new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }).buffer instanceof SharedArrayBuffer;
+  } catch {
+    return false;
+  }
+}
+
+/** The wasm engine, or null where WebAssembly SIMD is missing (the TypeScript gemm is used then). */
+function getEngine(): Engine | null {
+  if (engine !== undefined) return engine;
+  try {
+    const isShared = shared();
+    const bytes = gemmModule(isShared, MAX_PAGES);
+    if (!WebAssembly.validate(bytes)) return (engine = null);
+    const module = new WebAssembly.Module(bytes);
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
+    const gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm as GemmFn;
+    engine = { memory, gemm, ctl: null, workers: 0 };
+    if (isShared) void spawn(engine, module);
+  } catch {
+    engine = null;
+  }
+  return engine;
+}
+
+async function spawn(e: Engine, module: WebAssembly.Module): Promise<void> {
+  const n = Math.min(8, (await hardwareThreads()) - 1);
+  if (n < 1) return;
+  const ctl = new Int32Array(new SharedArrayBuffer(4 * (SLOTS + n * SLOT_SIZE)));
+  await startWorkers(n, WORKER, { module, memory: e.memory, ctl });
+  e.ctl = ctl;
+  e.workers = n;
+}
+
+/** Caps the threads the CPU GEMM uses (1 = the calling thread only), as torch.set_num_threads does. */
+export function setCpuThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new GraftError(`setCpuThreads: expected a positive integer, got ${n}`);
+  threadLimit = n;
+}
+
+/** Threads the next large GEMM would use: the caller plus the workers that are ready. */
+export function cpuThreads(): number {
+  const e = getEngine();
+  if (!e?.ctl) return 1;
+  let ready = 0;
+  for (let w = 0; w < e.workers; w++) ready += Atomics.load(e.ctl, SLOTS + w * SLOT_SIZE);
+  return Math.min(threadLimit, 1 + ready);
+}
+
+/** Whether gemmF32 will take the wasm path for this product. */
+export function wasmGemmApplies(m: number, n: number, k: number): boolean {
+  return m * n * k >= MIN_WORK && getEngine() !== null;
+}
+
+/**
+ * c[cOff + i*ldc + j] += sum_p a[aOff + i*ars + p*acs] * b[bOff + p*brs + j*bcs], with any strides
+ * (transposed operands are packed as they are read). Returns false when the wasm path cannot run.
+ */
+export function gemmF32(
+  m: number, n: number, k: number,
+  a: Float32Array, aOff: number, ars: number, acs: number,
+  b: Float32Array, bOff: number, brs: number, bcs: number,
+  c: Float32Array, cOff: number, ldc: number,
+): boolean {
+  const e = getEngine();
+  if (!e || k === 0) return false;
+  const mp = Math.ceil(m / MR) * MR;
+  const np = Math.ceil(n / NR) * NR;
+  const bytes = 4 * (mp * k + np * k + mp * np);
+  const have = e.memory.buffer.byteLength;
+  if (bytes > have) {
+    if (bytes > MAX_PAGES * 65536) return false;
+    e.memory.grow(Math.ceil((bytes - have) / 65536));
+  }
+  const mem = new Float32Array(e.memory.buffer);
+  const ap = 0;
+  const bp = mp * k;
+  const cp = bp + np * k;
+  packA(a, aOff, ars, acs, m, k, mem, ap);
+  packB(b, bOff, brs, bcs, k, n, mem, bp);
+  run(e, m * n * k, mp / MR, [4 * ap, 4 * bp, 4 * cp, k], np / NR, 4 * np);
+  for (let i = 0; i < m; i++) {
+    const src = cp + i * np;
+    const dst = cOff + i * ldc;
+    for (let j = 0; j < n; j++) c[dst + j] += mem[src + j]!;
+  }
+  return true;
+}
+
+/** Row panels [0, panels) split over the caller and the ready workers; blocks until all are done. */
+function run(e: Engine, work: number, panels: number, [ap, bp, cp, k]: number[], np: number, ldc: number): void {
+  const ctl = e.ctl;
+  const helpers: number[] = [];
+  if (ctl && work >= MIN_PARALLEL_WORK) {
+    for (let w = 0; w < e.workers && helpers.length + 1 < threadLimit; w++) if (Atomics.load(ctl, SLOTS + w * SLOT_SIZE) === 1) helpers.push(w);
+  }
+  const parts = Math.min(panels, helpers.length + 1);
+  const cut = (p: number) => Math.round((p * panels) / parts);
+  if (!ctl || parts === 1) {
+    e.gemm(ap!, bp!, cp!, k!, 0, panels, np, ldc, KC);
+    return;
+  }
+  Atomics.store(ctl, DONE, 0);
+  for (let h = 0; h < parts - 1; h++) {
+    const o = SLOTS + helpers[h]! * SLOT_SIZE;
+    ctl.set([ap!, bp!, cp!, k!, cut(h + 1), cut(h + 2), np, ldc, KC], o + 2);
+    Atomics.store(ctl, o + 1, 1);
+  }
+  Atomics.add(ctl, GEN, 1);
+  Atomics.notify(ctl, GEN);
+  let trapped: unknown = null;
+  try {
+    e.gemm(ap!, bp!, cp!, k!, 0, cut(1), np, ldc, KC);
+  } catch (err) {
+    trapped = err;
+  }
+  const started = Date.now();
+  for (let d = Atomics.load(ctl, DONE); d < parts - 1; d = Atomics.load(ctl, DONE)) {
+    Atomics.wait(ctl, DONE, d, 1000);
+    if (Date.now() - started > 120_000) throw new GraftError('cpu gemm: a worker thread did not finish in 120 s');
+  }
+  for (const w of helpers) Atomics.store(ctl, SLOTS + w * SLOT_SIZE + 1, 0);
+  if (trapped || Atomics.exchange(ctl, ERR, 0)) throw new GraftError(`cpu gemm: the wasm kernel trapped (${String(trapped ?? 'in a worker')})`);
+}
+
+/** A [m, k] (any strides) into panels of MR rows, [panel][k][MR], zero-padded past m. */
+function packA(a: Float32Array, off: number, rs: number, cs: number, m: number, k: number, out: Float32Array, at: number): void {
+  for (let i0 = 0; i0 < m; i0 += MR) {
+    const rows = Math.min(MR, m - i0);
+    const base = at + i0 * k;
+    for (let r = 0; r < MR; r++) {
+      if (r >= rows) {
+        for (let p = 0; p < k; p++) out[base + p * MR + r] = 0;
+        continue;
+      }
+      let src = off + (i0 + r) * rs;
+      for (let p = 0, dst = base + r; p < k; p++, dst += MR, src += cs) out[dst] = a[src]!;
+    }
+  }
+}
+
+/** B [k, n] (any strides) into panels of NR columns, [panel][k][NR], zero-padded past n. */
+function packB(b: Float32Array, off: number, rs: number, cs: number, k: number, n: number, out: Float32Array, at: number): void {
+  for (let j0 = 0; j0 < n; j0 += NR) {
+    const cols = Math.min(NR, n - j0);
+    const base = at + j0 * k;
+    for (let p = 0; p < k; p++) {
+      const dst = base + p * NR;
+      const src = off + p * rs + j0 * cs;
+      for (let c = 0; c < cols; c++) out[dst + c] = b[src + c * cs]!;
+      for (let c = cols; c < NR; c++) out[dst + c] = 0;
+    }
+  }
+}

@@ -1,0 +1,90 @@
+/** @file A small WebAssembly binary writer: LEB128, the few sections graft's kernels need, and a body builder with the opcodes they use. */
+
+export const I32 = 0x7f;
+export const V128 = 0x7b;
+
+export function uleb(v: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = v & 0x7f;
+    v >>>= 7;
+    if (v) byte |= 0x80;
+    out.push(byte);
+  } while (v);
+  return out;
+}
+
+export function sleb(v: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && !(byte & 0x40)) || (v === -1 && byte & 0x40)) {
+      out.push(byte);
+      return out;
+    }
+    out.push(byte | 0x80);
+  }
+}
+
+const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
+const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
+const name = (s: string): number[] => vec([...new TextEncoder().encode(s)].map((b) => [b]));
+
+/** A function body under construction; each method appends one instruction and returns the builder. */
+export class Body {
+  readonly code: number[] = [];
+  private op(...b: number[]): this {
+    this.code.push(...b);
+    return this;
+  }
+  get(l: number): this { return this.op(0x20, ...uleb(l)); }
+  set(l: number): this { return this.op(0x21, ...uleb(l)); }
+  tee(l: number): this { return this.op(0x22, ...uleb(l)); }
+  i32(v: number): this { return this.op(0x41, ...sleb(v)); }
+  add(): this { return this.op(0x6a); }
+  sub(): this { return this.op(0x6b); }
+  mul(): this { return this.op(0x6c); }
+  ltU(): this { return this.op(0x49); }
+  gtU(): this { return this.op(0x4b); }
+  eqz(): this { return this.op(0x45); }
+  ne(): this { return this.op(0x47); }
+  select(): this { return this.op(0x1b); }
+  block(): this { return this.op(0x02, 0x40); }
+  loop(): this { return this.op(0x03, 0x40); }
+  if(): this { return this.op(0x04, 0x40); }
+  else(): this { return this.op(0x05); }
+  end(): this { return this.op(0x0b); }
+  br(depth: number): this { return this.op(0x0c, ...uleb(depth)); }
+  brIf(depth: number): this { return this.op(0x0d, ...uleb(depth)); }
+  private simd(opcode: number, ...imm: number[]): this { return this.op(0xfd, ...uleb(opcode), ...imm); }
+  /** v128.load at address + offset (16-byte alignment hint). */
+  load(offset = 0): this { return this.simd(0x00, 4, ...uleb(offset)); }
+  /** One f32 at address + offset, splat to all four lanes. */
+  loadSplat(offset = 0): this { return this.simd(0x09, 2, ...uleb(offset)); }
+  store(offset = 0): this { return this.simd(0x0b, 4, ...uleb(offset)); }
+  zero(): this { return this.simd(0x0c, ...new Array<number>(16).fill(0)); }
+  f32x4Add(): this { return this.simd(0xe4); }
+  f32x4Mul(): this { return this.simd(0xe6); }
+}
+
+export interface WasmFunction {
+  name: string;
+  /** Parameter types (results are none: kernels write memory). */
+  params: number[];
+  locals: number[];
+  body: Body;
+}
+
+/** A module importing env.memory (shared when asked) and exporting `funcs`. */
+export function wasmModule(memory: { min: number; max: number; shared: boolean }, funcs: WasmFunction[]): Uint8Array<ArrayBuffer> {
+  const types = section(1, vec(funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), 0])));
+  const imports = section(2, vec([[...name('env'), ...name('memory'), 0x02, memory.shared ? 0x03 : 0x01, ...uleb(memory.min), ...uleb(memory.max)]]));
+  const fns = section(3, vec(funcs.map((_, i) => uleb(i))));
+  const exports = section(7, vec(funcs.map((f, i) => [...name(f.name), 0x00, ...uleb(i)])));
+  const code = section(10, vec(funcs.map((f) => {
+    const body = [...vec(f.locals.map((t) => [1, t])), ...f.body.code, 0x0b];
+    return [...uleb(body.length), ...body];
+  })));
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...types, ...imports, ...fns, ...exports, ...code]);
+}

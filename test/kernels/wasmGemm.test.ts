@@ -1,0 +1,75 @@
+/** @file The wasm SIMD GEMM against the f64 TypeScript gemm: edge shapes, K slices, strided operands, and the threaded split. */
+import { availableParallelism } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { Generator } from '../../index.js';
+import { gemmTs } from '../../kernels/cpu/gemm.js';
+import { cpuThreads, gemmF32, setCpuThreads, wasmGemmApplies } from '../../kernels/cpu/wasmGemm.js';
+import { expectCloseArrays } from '../helpers.js';
+
+const g = new Generator(7);
+const rand = (n: number) => Float32Array.from({ length: n }, () => 2 * g.uniform() - 1);
+
+/** f64 reference of C = A·B for row-major A [m,k] and B [k,n]. */
+function reference(m: number, n: number, k: number, a: Float32Array, b: Float32Array): Float64Array {
+  const c = new Float64Array(m * n);
+  gemmTs(m, n, k, Float64Array.from(a), 0, k, Float64Array.from(b), 0, n, c, 0, n);
+  return c;
+}
+
+describe('wasm SIMD gemm', () => {
+  it('runs here (WebAssembly SIMD is available in Node 20)', () => {
+    expect(wasmGemmApplies(64, 64, 64)).toBe(true);
+  });
+
+  for (const [m, n, k] of [[1, 1, 1], [4, 8, 1], [5, 9, 3], [3, 17, 2], [37, 29, 300], [8, 1, 600], [1, 100, 513], [130, 70, 257]]) {
+    it(`matches the f64 reference for ${m}x${k} · ${k}x${n} (padding and K slices)`, () => {
+      const a = rand(m * k);
+      const b = rand(k * n);
+      const c = new Float32Array(m * n).fill(0.5); // the result is added to what C holds
+      expect(gemmF32(m, n, k, a, 0, k, 1, b, 0, n, 1, c, 0, n)).toBe(true);
+      expectCloseArrays(c, reference(m, n, k, a, b).map((v) => v + 0.5), 1e-5 * Math.sqrt(k), 1e-5);
+    });
+  }
+
+  it('reads transposed and strided operands and writes into a strided block of C', () => {
+    const [m, n, k] = [19, 23, 41];
+    const a = rand(m * k);
+    const b = rand(k * n);
+    const aT = new Float32Array(k * m); // A stored as its transpose: element (i, p) at p*m + i
+    for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) aT[p * m + i] = a[i * k + p]!;
+    const bWide = new Float32Array(3 + k * 2 * n); // B's rows every 2n elements, from offset 3
+    for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) bWide[3 + p * 2 * n + j] = b[p * n + j]!;
+    const c = new Float32Array(5 + m * 30);
+    expect(gemmF32(m, n, k, aT, 0, 1, m, bWide, 3, 2 * n, 1, c, 5, 30)).toBe(true);
+    const ref = reference(m, n, k, a, b);
+    const got = new Float32Array(m * n);
+    for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) got[i * n + j] = c[5 + i * 30 + j]!;
+    expectCloseArrays(got, ref, 1e-4, 1e-5);
+    expect(c[0]).toBe(0);
+    expect(c[5 + 23]).toBe(0); // columns past n in C's rows are left alone
+  });
+
+  it('splits large products over worker threads and gives the single-thread result bit for bit', async () => {
+    const want = Math.min(2, availableParallelism());
+    for (let t = 0; t < 100 && cpuThreads() < want; t++) await new Promise((r) => setTimeout(r, 50));
+    expect(cpuThreads()).toBeGreaterThanOrEqual(want);
+    const [m, n, k] = [300, 200, 700];
+    const a = rand(m * k);
+    const b = rand(k * n);
+    const many = new Float32Array(m * n);
+    const one = new Float32Array(m * n);
+    gemmF32(m, n, k, a, 0, k, 1, b, 0, n, 1, many, 0, n);
+    setCpuThreads(1);
+    try {
+      gemmF32(m, n, k, a, 0, k, 1, b, 0, n, 1, one, 0, n);
+    } finally {
+      setCpuThreads(64);
+    }
+    expect(many).toEqual(one);
+    expectCloseArrays(many, reference(m, n, k, a, b), 1e-4, 1e-4);
+  });
+
+  it('rejects a thread count that is not a positive integer', () => {
+    expect(() => setCpuThreads(0)).toThrow(/setCpuThreads: expected a positive integer, got 0/);
+  });
+});
