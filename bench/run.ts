@@ -229,6 +229,12 @@ async function main(): Promise<void> {
     await runAll('elementwise', { elements: n, ops: 10 }, (impl) => impl.elementwise?.(10, x), 1e-5, null, (n * 8 * 10) / 1e9);
   }
 
+  if (!only || only.has('dispatch')) {
+    // A chain of 1,000 tiny elementwise ops: the cost of an op beyond its arithmetic (ops/s = 1e6 / median ms).
+    const x = random(64, g);
+    await runAll('dispatch', { elements: 64, ops: 1000 }, (impl) => impl.elementwise?.(1000, x), 1e-4, null);
+  }
+
   if (!only || only.has('mobilenetv2')) {
     for (const size of quick ? [96] : [96, 224]) {
       const x = Float32Array.from({ length: 3 * size * size }, () => g.uniform());

@@ -22,15 +22,36 @@ function strided(v: TensorView): Strided {
   return { data: (v.buffer as CpuBuffer).data, shape: v.shape, strides: v.strides, offset: v.offset };
 }
 
+/** Bytes of freed arrays kept for reuse: fresh large typed arrays cost page faults and garbage collections. */
+const POOL_BYTES = 256 * 2 ** 20;
+const POOL_MIN_ELEMENTS = 1024;
+
 export class CpuBackend implements Backend {
   readonly name = 'cpu';
+  private pool = new Map<string, TypedArray[]>();
+  private pooledBytes = 0;
 
   alloc(size: number, dtype: DType): BufferHandle {
+    const reused = size >= POOL_MIN_ELEMENTS ? this.pool.get(`${dtype}:${size}`)?.pop() : undefined;
+    if (reused) {
+      this.pooledBytes -= reused.byteLength;
+      // Zeroed like a new array, so no kernel or module can see an earlier tensor's values.
+      reused.fill(0);
+      return new CpuBuffer(reused, dtype);
+    }
     return new CpuBuffer(allocArray(dtype, size), dtype);
   }
 
-  free(_buffer: BufferHandle): void {
-    // Typed arrays are reclaimed by the garbage collector once unreferenced.
+  /** Called once the last tensor viewing the buffer is gone; reads hand out copies, so nothing else holds it. */
+  free(buffer: BufferHandle): void {
+    const { data, dtype } = buffer as CpuBuffer;
+    if (data.length < POOL_MIN_ELEMENTS || this.pooledBytes + data.byteLength > POOL_BYTES) return;
+    const key = `${dtype}:${data.length}`;
+    const list = this.pool.get(key) ?? [];
+    if (list.length >= 8) return;
+    list.push(data);
+    this.pool.set(key, list);
+    this.pooledBytes += data.byteLength;
   }
 
   write(buffer: BufferHandle, data: TypedArray): void {

@@ -5,48 +5,50 @@ import { type Strided, forEachRow, isContiguous } from './strided.js';
 
 type Fn = (...args: never[]) => number;
 /** out[p + i] = f(x[xo + i*xs], y[yo + i*ys], z[zo + i*zs], attrs) for i < n (unused operands are ignored). */
-type Loop = (f: Fn, out: TypedArray, p: number, n: number, attrs: unknown, ...operands: (TypedArray | number)[]) => void;
+type Loop = (out: TypedArray, p: number, n: number, attrs: unknown, ...operands: (TypedArray | number)[]) => void;
 
 const SOURCES: Record<1 | 2 | 3, string> = {
   1: 'for (let i = 0; i < n; i++, xo += xs) out[p + i] = f(x[xo], attrs);',
   2: 'for (let i = 0; i < n; i++, xo += xs, yo += ys) out[p + i] = f(x[xo], y[yo]);',
   3: 'for (let i = 0; i < n; i++, xo += xs, yo += ys, zo += zs) out[p + i] = f(x[xo], y[yo], z[zo]);',
 };
-const PARAMS = ['f', 'out', 'p', 'n', 'attrs', 'x', 'xo', 'xs', 'y', 'yo', 'ys', 'z', 'zo', 'zs'];
+const PARAMS = 'out, p, n, attrs, x, xo, xs, y, yo, ys, z, zo, zs';
 
 const compiled = new WeakMap<Fn, Loop>();
 let canCompile = true;
 
 /**
- * The loop for `f`. Each op gets its own copy of the loop's code, so V8 sees one callee at the
- * call inside and inlines it (a loop shared by every op calls through a megamorphic site, several
- * times slower). Where a page's content security policy forbids compiling, the shared loop runs.
+ * The loop for `f`. Each op gets its own copy of the loop's code with `f` a constant of its
+ * closure, so V8 inlines the op into the loop (a loop shared by every op calls through a
+ * megamorphic site, several times slower). Where a page's content security policy forbids
+ * compiling, the shared loop runs.
  */
 function loopFor(f: Fn, arity: 1 | 2 | 3): Loop {
   let loop = compiled.get(f);
   if (loop) return loop;
   if (canCompile) {
     try {
-      loop = new Function(...PARAMS, SOURCES[arity]) as Loop;
+      loop = new Function('f', `return function (${PARAMS}) { ${SOURCES[arity]} }`)(f) as Loop;
     } catch {
       canCompile = false;
     }
   }
-  loop ??= shared[arity];
+  loop ??= ((...args: Parameters<Loop>) => shared[arity](f, ...args)) as Loop;
   compiled.set(f, loop);
   return loop;
 }
 
-const shared: Record<1 | 2 | 3, Loop> = {
+type SharedLoop = (f: Fn, ...args: Parameters<Loop>) => void;
+const shared: Record<1 | 2 | 3, SharedLoop> = {
   1: ((f: (a: number, attrs: unknown) => number, out: TypedArray, p: number, n: number, attrs: unknown, x: TypedArray, xo: number, xs: number) => {
     for (let i = 0; i < n; i++, xo += xs) out[p + i] = f(x[xo]!, attrs);
-  }) as unknown as Loop,
+  }) as unknown as SharedLoop,
   2: ((f: (a: number, b: number) => number, out: TypedArray, p: number, n: number, _: unknown, x: TypedArray, xo: number, xs: number, y: TypedArray, yo: number, ys: number) => {
     for (let i = 0; i < n; i++, xo += xs, yo += ys) out[p + i] = f(x[xo]!, y[yo]!);
-  }) as unknown as Loop,
+  }) as unknown as SharedLoop,
   3: ((f: (a: number, b: number, c: number) => number, out: TypedArray, p: number, n: number, _: unknown, x: TypedArray, xo: number, xs: number, y: TypedArray, yo: number, ys: number, z: TypedArray, zo: number, zs: number) => {
     for (let i = 0; i < n; i++, xo += xs, yo += ys, zo += zs) out[p + i] = f(x[xo]!, y[yo]!, z[zo]!);
-  }) as unknown as Loop,
+  }) as unknown as SharedLoop,
 };
 
 function dense(x: Strided, shape: readonly number[], size: number): boolean {
@@ -59,7 +61,7 @@ function map(f: Fn, inputs: Strided[], out: TypedArray, shape: readonly number[]
   const loop = loopFor(f, arity);
   const size = out.length;
   if (inputs.every((x) => dense(x, shape, size))) {
-    loop(f, out, 0, size, attrs, ...inputs.flatMap((x) => [x.data, x.offset, 1]));
+    loop(out, 0, size, attrs, ...inputs.flatMap((x) => [x.data, x.offset, 1]));
     return;
   }
   const r = shape.length;
@@ -68,9 +70,9 @@ function map(f: Fn, inputs: Strided[], out: TypedArray, shape: readonly number[]
   const data = inputs.map((x) => x.data);
   let p = 0;
   forEachRow(shape, strides, inputs.map((x) => x.offset), (b, n) => {
-    if (arity === 1) loop(f, out, p, n, attrs, data[0]!, b[0]!, inner[0]!);
-    else if (arity === 2) loop(f, out, p, n, attrs, data[0]!, b[0]!, inner[0]!, data[1]!, b[1]!, inner[1]!);
-    else loop(f, out, p, n, attrs, data[0]!, b[0]!, inner[0]!, data[1]!, b[1]!, inner[1]!, data[2]!, b[2]!, inner[2]!);
+    if (arity === 1) loop(out, p, n, attrs, data[0]!, b[0]!, inner[0]!);
+    else if (arity === 2) loop(out, p, n, attrs, data[0]!, b[0]!, inner[0]!, data[1]!, b[1]!, inner[1]!);
+    else loop(out, p, n, attrs, data[0]!, b[0]!, inner[0]!, data[1]!, b[1]!, inner[1]!, data[2]!, b[2]!, inner[2]!);
     p += n;
   });
 }
