@@ -4,7 +4,7 @@ import { OPS, type OpAttrs, type OpName, type UnarySpec } from '../ops.js';
 import type { KernelCall, Operand } from '../../kernels/wgsl/common.js';
 import { elementwiseKernel } from '../../kernels/wgsl/elementwise.js';
 import { reduceKernel } from '../../kernels/wgsl/reduce.js';
-import { conv2dDirectKernel, conv2dKernel, matmulKernel, matmulRegisterKernel, matmulRegisterNTKernel, registerMatmulFits, registerMatmulNTFits } from '../../kernels/wgsl/matmul.js';
+import { conv2dDepthwiseKernel, conv2dDirectKernel, conv2dKernel, conv2dRegisterKernel, matmulKernel, matmulRegisterKernel, matmulRegisterNTKernel, registerMatmulFits, registerMatmulNTFits } from '../../kernels/wgsl/matmul.js';
 import { poolKernel } from '../../kernels/wgsl/pool.js';
 import { gatherKernel } from '../../kernels/wgsl/gather.js';
 import { padKernel } from '../../kernels/wgsl/layout.js';
@@ -44,7 +44,9 @@ export function kernelsFor<K extends OpName>(op: K, ins: readonly Operand[], out
       // Few output channels per group (depthwise and its gradients) leave GEMM tiles mostly empty.
       const a = attrs as OpAttrs['conv2d'];
       const og = ins[1]!.shape[0]! / a.groups;
-      return [og < 8 ? conv2dDirectKernel(ins[0]!, ins[1]!, out, a) : conv2dKernel(ins[0]!, ins[1]!, out, a)];
+      if (og === 1 && a.groups === ins[0]!.shape[1]) return [conv2dDepthwiseKernel(ins[0]!, ins[1]!, out, a)];
+      if (og < 8) return [conv2dDirectKernel(ins[0]!, ins[1]!, out, a)];
+      return [caps.matmul === 'register' ? conv2dRegisterKernel(ins[0]!, ins[1]!, out, a) : conv2dKernel(ins[0]!, ins[1]!, out, a)];
     }
     case 'avgPool2d': {
       const a = attrs as OpAttrs['avgPool2d'];

@@ -4,6 +4,8 @@ import { broadcastStrides, isContiguous } from '../../engine/shape.js';
 import { BUILTINS, type KernelCall, type Operand, grid1d, linearIndex, load, metaDecl, preludeFor, storageType, store, unravel, valueType } from './common.js';
 
 const WG = 256;
+/** Elements per invocation on the dense path, a workgroup's width apart so neighbouring lanes stay on neighbouring addresses. */
+const PER = 8;
 const NAMES = ['a', 'b', 'c'];
 
 /** Same shape as the output and laid out densely, so a linear index addresses it directly. */
@@ -51,8 +53,12 @@ export function elementwiseKernel(
   if (dense) {
     meta.push(out.offset, ...inputs.map((x) => x.offset));
     const loads = inputs.map((x, k) => `let ${NAMES[k]} = ${load(`in${k}`, x.dtype, `u32(m(${shapeAt + 1 + k}u)) + i`)};`);
-    body = `${loads.join('\n  ')}
-  out[u32(m(${shapeAt}u)) + i] = ${store(expr, out.dtype)};`;
+    body = `for (var q = 0u; q < ${PER}u; q++) {
+    let i = base + q * ${WG}u;
+    if (i >= u32(m(0u))) { return; }
+    ${loads.join('\n    ')}
+    out[u32(m(${shapeAt}u)) + i] = ${store(expr, out.dtype)};
+  }`;
   } else {
     meta.push(...shape);
     const sets = [{ name: 'o_out', at: shapeAt + rank }];
@@ -73,10 +79,10 @@ ${inputs.map((x, k) => `@group(0) @binding(${k + 2}) var<storage, read> in${k}: 
 ${preludeFor(expr)}
 @compute @workgroup_size(${WG})
 fn main(${BUILTINS}) {
-  let i = ${linearIndex(WG)};
-  if (i >= u32(m(0u))) { return; }
+  ${dense ? `let base = (wid.y * nwg.x + wid.x) * ${WG * PER}u + lid.x;` : `let i = ${linearIndex(WG)};
+  if (i >= u32(m(0u))) { return; }`}
   ${attrLets}
   ${body}
 }`;
-  return { key, source, meta, grid: grid1d(Math.ceil(n / WG)), inputs: inputs.map((_, k) => k) };
+  return { key, source, meta, grid: grid1d(Math.ceil(n / (dense ? WG * PER : WG))), inputs: inputs.map((_, k) => k) };
 }

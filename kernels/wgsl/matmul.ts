@@ -250,6 +250,12 @@ fn storeC(g: u32, i: u32, j: u32, v: f32) {
 
 const DIRECT_WG = 64;
 
+/** The window's constants, baked into conv sources (and their pipeline keys) so loops over it unroll. */
+function windowConsts(KH: number, KW: number, p: ConvParams): { key: string; decl: string } {
+  const v = { KH, KW, SH: p.stride[0], SW: p.stride[1], PH: p.padding[0], PW: p.padding[1], DH: p.dilation[0], DW: p.dilation[1] };
+  return { key: Object.values(v).join(','), decl: Object.entries(v).map(([k, x]) => `const ${k} = ${x};`).join(' ') };
+}
+
 /**
  * conv2d with one invocation per output element, looping over its (C/groups) x KH x KW window.
  * For depthwise and other few-outputs-per-group convolutions, where a GEMM tile would be mostly
@@ -261,9 +267,11 @@ export function conv2dDirectKernel(x: Operand, w: Operand, out: Operand, p: Conv
   const [, , OH, OW] = out.shape as [number, number, number, number];
   const n = out.shape.reduce((a, b) => a * b, 1);
   const Og = O / p.groups;
-  // meta: n, C, H, W, O, Cg, KH, KW, OH, OW, Og (0-10) | stride, pad, dilation (11-16) | x strides, offset (17-21) | w strides, offset (22-26)
-  const meta = [n, C, H, W, O, Cg, KH, KW, OH, OW, Og, ...p.stride, ...p.padding, ...p.dilation, ...x.strides, x.offset, ...w.strides, w.offset];
+  const win = windowConsts(KH, KW, p);
+  // meta: n, C, H, W, O, Cg, OH, OW, Og (0-8) | x strides, offset (9-13) | w strides, offset (14-18)
+  const meta = [n, C, H, W, O, Cg, OH, OW, Og, ...x.strides, x.offset, ...w.strides, w.offset];
   const source = () => `${metaDecl(meta.length)}
+${win.decl}
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> X: array<f32>;
 @group(0) @binding(3) var<storage, read> Wt: array<f32>;
@@ -271,30 +279,141 @@ export function conv2dDirectKernel(x: Operand, w: Operand, out: Operand, p: Conv
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = (wid.y * nwg.x + wid.x) * ${DIRECT_WG}u + lid.x;
   if (i >= u32(m(0u))) { return; }
-  let OW = u32(m(9u)); let OH = u32(m(8u)); let O = u32(m(4u));
+  let H = m(2u); let W = m(3u); let O = u32(m(4u)); let Cg = u32(m(5u));
+  let OH = u32(m(6u)); let OW = u32(m(7u));
+  let sx = vec4<i32>(m(9u), m(10u), m(11u), m(12u));
+  let sw = vec4<i32>(m(14u), m(15u), m(16u), m(17u));
   let ow = i32(i % OW);
   let oh = i32((i / OW) % OH);
   let o = (i / (OW * OH)) % O;
   let nb = i32(i / (OW * OH * O));
-  let g = o / u32(m(10u));
-  let Cg = u32(m(5u));
+  let g = o / u32(m(8u));
+  let ih0 = oh * SH - PH;
+  let iw0 = ow * SW - PW;
   var acc = 0.0;
   for (var c = 0u; c < Cg; c++) {
-    let xc = m(21u) + nb * m(17u) + i32(g * Cg + c) * m(18u);
-    let wc = m(26u) + i32(o) * m(22u) + i32(c) * m(23u);
-    for (var kh = 0; kh < m(6u); kh++) {
-      let ih = oh * m(11u) - m(13u) + kh * m(15u);
-      if (ih < 0 || ih >= m(2u)) { continue; }
-      for (var kw = 0; kw < m(7u); kw++) {
-        let iw = ow * m(12u) - m(14u) + kw * m(16u);
-        if (iw < 0 || iw >= m(3u)) { continue; }
-        acc = fma(X[u32(xc + ih * m(19u) + iw * m(20u))], Wt[u32(wc + kh * m(24u) + kw * m(25u))], acc);
+    let xc = m(13u) + nb * sx.x + i32(g * Cg + c) * sx.y;
+    let wc = m(18u) + i32(o) * sw.x + i32(c) * sw.y;
+    for (var kh = 0; kh < KH; kh++) {
+      let ih = ih0 + kh * DH;
+      if (ih < 0 || ih >= H) { continue; }
+      for (var kw = 0; kw < KW; kw++) {
+        let iw = iw0 + kw * DW;
+        if (iw >= 0 && iw < W) {
+          acc = fma(X[u32(xc + ih * sx.z + iw * sx.w)], Wt[u32(wc + kh * sw.z + kw * sw.w)], acc);
+        }
       }
     }
   }
   out[i] = acc;
 }`;
-  return { key: 'conv2d-direct', source, meta, grid: grid1d(Math.ceil(n / DIRECT_WG)), inputs: [0, 1] };
+  return { key: `conv2d-direct:${win.key}`, source, meta, grid: grid1d(Math.ceil(n / DIRECT_WG)), inputs: [0, 1] };
+}
+
+/**
+ * Depthwise conv2d (groups = in = out channels): one invocation per 4 neighbouring outputs of a
+ * row, on a (ow, oh, n*c) grid so no index needs an integer division, the window unrolled.
+ */
+export function conv2dDepthwiseKernel(x: Operand, w: Operand, out: Operand, p: ConvParams): KernelCall {
+  const [, C, H, W] = x.shape as [number, number, number, number];
+  const [, , KH, KW] = w.shape as [number, number, number, number];
+  const [Nb, , OH, OW] = out.shape as [number, number, number, number];
+  const win = windowConsts(KH, KW, p);
+  // meta: C, H, W, OH, OW (0-4) | x strides, offset (5-9) | w strides, offset (10-14)
+  const meta = [C, H, W, OH, OW, ...x.strides, x.offset, ...w.strides, w.offset];
+  const Q = [0, 1, 2, 3];
+  const source = () => `${metaDecl(meta.length)}
+${win.decl}
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> X: array<f32>;
+@group(0) @binding(3) var<storage, read> Wt: array<f32>;
+@compute @workgroup_size(16, 4, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let C = u32(m(0u)); let H = m(1u); let W = m(2u); let OH = u32(m(3u)); let OW = u32(m(4u));
+  let ow0 = gid.x * 4u;
+  let oh = gid.y;
+  if (ow0 >= OW || oh >= OH) { return; }
+  let c = gid.z % C;
+  let nb = gid.z / C;
+  let xb = m(9u) + i32(nb) * m(5u) + i32(c) * m(6u);
+  let wb = m(14u) + i32(c) * m(10u);
+  let ih0 = i32(oh) * SH - PH;
+  ${Q.map((q) => `let iw${q} = i32(ow0 + ${q}u) * SW - PW; var acc${q} = 0.0;`).join('\n  ')}
+  for (var kh = 0; kh < KH; kh++) {
+    let ih = ih0 + kh * DH;
+    if (ih < 0 || ih >= H) { continue; }
+    let xr = xb + ih * m(7u);
+    for (var kw = 0; kw < KW; kw++) {
+      let wv = Wt[u32(wb + kh * m(12u) + kw * m(13u))];
+      ${Q.map((q) => `{ let iw = iw${q} + kw * DW; acc${q} = fma(select(0.0, X[u32(xr + clamp(iw, 0, W - 1) * m(8u))], iw >= 0 && iw < W), wv, acc${q}); }`).join('\n      ')}
+    }
+  }
+  let ob = (gid.z * OH + oh) * OW + ow0;
+  ${Q.map((q) => `if (ow0 + ${q}u < OW) { out[ob + ${q}u] = acc${q}; }`).join('\n  ')}
+}`;
+  const grid: [number, number, number] = [Math.ceil(OW / 64), Math.ceil(OH / 4), Nb * C];
+  if (grid.some((d) => d > MAX_GROUPS)) return conv2dDirectKernel(x, w, out, p);
+  return { key: `conv2d-dw:${win.key}`, source, meta, grid, inputs: [0, 1] };
+}
+
+const CRB_ROWS = 8;
+const CRB_COLS = 4;
+const CRB_WG = 64;
+
+/**
+ * conv2d as an implicit GEMM without workgroup memory, for adapters that prefer the register
+ * matmul: each invocation keeps 8 output channels x 4 consecutive output positions in registers,
+ * loading the 4 input values and 8 weights of each window tap once for 32 multiply-adds.
+ */
+export function conv2dRegisterKernel(x: Operand, w: Operand, out: Operand, p: ConvParams): KernelCall {
+  const [, , H, W] = x.shape as [number, number, number, number];
+  const [O, Cg, KH, KW] = w.shape as [number, number, number, number];
+  const [Nb, , OH, OW] = out.shape as [number, number, number, number];
+  const Og = O / p.groups;
+  const L = Nb * OH * OW;
+  const win = windowConsts(KH, KW, p);
+  // meta: L, Og, Cg, H, W, OH, OW, O (0-7) | x strides, offset (8-12) | w strides, offset (13-17)
+  const meta = [L, Og, Cg, H, W, OH, OW, O, ...x.strides, x.offset, ...w.strides, w.offset];
+  const R = Array.from({ length: CRB_ROWS }, (_, q) => q);
+  const P = Array.from({ length: CRB_COLS }, (_, q) => q);
+  const source = () => `${metaDecl(meta.length)}
+${win.decl}
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> X: array<f32>;
+@group(0) @binding(3) var<storage, read> Wt: array<f32>;
+@compute @workgroup_size(${CRB_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let L = u32(m(0u)); let Og = u32(m(1u)); let Cg = u32(m(2u));
+  let H = m(3u); let W = m(4u); let OH = u32(m(5u)); let OW = u32(m(6u)); let O = u32(m(7u));
+  let sx = vec4<i32>(m(8u), m(9u), m(10u), m(11u));
+  let sw = vec4<i32>(m(13u), m(14u), m(15u), m(16u));
+  let jb = gid.x * ${CRB_COLS}u;
+  if (jb >= L) { return; }
+  let g = gid.z;
+  let o0 = gid.y * ${CRB_ROWS}u;
+  ${P.map((q) => `let j${q} = min(jb + ${q}u, L - 1u);
+  let n${q} = j${q} / (OH * OW);
+  let ih${q} = i32((j${q} / OW) % OH) * SH - PH;
+  let iw${q} = i32(j${q} % OW) * SW - PW;
+  let xb${q} = m(12u) + i32(n${q}) * sx.x + i32(g * Cg) * sx.y;`).join('\n  ')}
+  ${R.map((r) => `let wb${r} = m(17u) + i32(g * Og + min(o0 + ${r}u, Og - 1u)) * sw.x;`).join('\n  ')}
+  ${R.flatMap((r) => P.map((q) => `var acc${r}_${q} = 0.0;`)).join(' ')}
+  for (var c = 0; c < i32(Cg); c++) {
+    for (var kh = 0; kh < KH; kh++) {
+      for (var kw = 0; kw < KW; kw++) {
+        ${P.map((q) => `let ih_${q} = ih${q} + kh * DH; let iw_${q} = iw${q} + kw * DW;
+        let x${q} = select(0.0, X[u32(xb${q} + c * sx.y + clamp(ih_${q}, 0, H - 1) * sx.z + clamp(iw_${q}, 0, W - 1) * sx.w)], ih_${q} >= 0 && ih_${q} < H && iw_${q} >= 0 && iw_${q} < W);`).join('\n        ')}
+        let wo = c * sw.y + kh * sw.z + kw * sw.w;
+        ${R.map((r) => `let w${r} = Wt[u32(wb${r} + wo)];
+        ${P.map((q) => `acc${r}_${q} = fma(w${r}, x${q}, acc${r}_${q});`).join(' ')}`).join('\n        ')}
+      }
+    }
+  }
+  ${R.flatMap((r) => P.map((q) => `if (o0 + ${r}u < Og && jb + ${q}u < L) { out[(n${q} * O + g * Og + o0 + ${r}u) * OH * OW + j${q} % (OH * OW)] = acc${r}_${q}; }`)).join('\n  ')}
+}`;
+  const grid: [number, number, number] = [Math.ceil(L / CRB_COLS / CRB_WG), Math.ceil(Og / CRB_ROWS), p.groups];
+  if (grid.some((d) => d > MAX_GROUPS)) return conv2dKernel(x, w, out, p);
+  return { key: `conv2d-rb:${win.key}`, source, meta, grid, inputs: [0, 1] };
 }
 
 /** True when B is a transposed dense matrix (its columns contiguous, K a multiple of 4) and A is dense along K. */
