@@ -7,6 +7,7 @@ import { INDEX_ERROR_OPS } from '../../kernels/wgsl/gather.js';
 import type { KernelCall, Operand } from '../../kernels/wgsl/common.js';
 import { BufferPool } from './bufferPool.js';
 import { type GpuAcquired } from './device.js';
+import { Fuser } from './fusion.js';
 import { type Caps, kernelsFor } from './kernelsFor.js';
 
 class GpuBuffer implements BufferHandle {
@@ -21,6 +22,10 @@ const ARENA_BYTES = 64 * 1024;
 const META_ALIGN = 256;
 /** Dispatches recorded before the encoder is submitted even without a sync point. */
 const BATCH_LIMIT = 512;
+/** Writes up to this many bytes go through the arena in command order (see write). */
+const SMALL_WRITE = 4096;
+
+const align = (n: number, to: number) => Math.ceil(n / to) * to;
 /** Cached bind groups kept at most (least recently used dropped first). */
 const MAX_BIND_GROUPS = 8192;
 
@@ -48,6 +53,11 @@ export class WebGPUBackend implements Backend {
   private lost: string | null = null;
   private asyncError: string | null = null;
   caps: Caps;
+  /** Whether elementwise chains are fused (on by default; off gives one dispatch per op, for comparison). */
+  fusion = true;
+  readonly fuser: Fuser;
+  /** One-element buffers holding a value the host wrote and no kernel has overwritten (i32 bits): fused kernels take them as constants. */
+  private readonly constants = new Map<GPUBuffer, number>();
   /** Dispatches recorded so far (a measure for benchmarks and tests). */
   dispatches = 0;
 
@@ -58,8 +68,14 @@ export class WebGPUBackend implements Backend {
     this.caps = { subgroups: acquired.device.features.has('subgroups'), matmul: 'tiled' };
     const U = GPUBufferUsage;
     this.pool = new BufferPool(this.device, U.STORAGE | U.COPY_SRC | U.COPY_DST);
+    this.fuser = new Fuser(
+      Math.min(16, this.limits.maxStorageBuffersPerShaderStage),
+      (call, buffers) => this.dispatchBuffers('fused', call, buffers, () => 'a fused elementwise chain'),
+      (b) => this.pool.release(b),
+      (b) => this.constants.get(b),
+    );
     this.staging = new BufferPool(this.device, U.MAP_READ | U.COPY_DST, 64 * 1024 * 1024);
-    this.arena = this.device.createBuffer({ size: ARENA_BYTES, usage: U.UNIFORM | U.COPY_DST });
+    this.arena = this.device.createBuffer({ size: ARENA_BYTES, usage: U.UNIFORM | U.COPY_DST | U.COPY_SRC });
     this.errorRecord = this.device.createBuffer({ size: 16, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST });
     void this.device.lost.then((info) => {
       this.lost = `${info.reason}: ${info.message}`;
@@ -86,25 +102,44 @@ export class WebGPUBackend implements Backend {
     if (bytes > limit) {
       throw new GraftError(`webgpu: a ${dtype} tensor of ${size} elements needs ${bytes} bytes, over the device's storage binding limit of ${limit} bytes`);
     }
-    return new GpuBuffer(this.pool.acquire(bytes), size, dtype);
+    const buffer = this.pool.acquire(bytes);
+    this.constants.delete(buffer);
+    return new GpuBuffer(buffer, size, dtype);
   }
 
   free(buffer: BufferHandle): void {
-    this.pool.release((buffer as GpuBuffer).buffer);
+    const b = (buffer as GpuBuffer).buffer;
+    this.constants.delete(b);
+    if (!this.fuser.free(b)) this.pool.release(b);
   }
 
   write(buffer: BufferHandle, data: TypedArray): void {
     this.check('write');
     const b = buffer as GpuBuffer;
-    // queue.writeBuffer runs before commands still waiting in the encoder, so submit those first.
-    this.flush();
+    if (this.fuser.holds(b.buffer)) this.fuser.flush();
     const words = data instanceof Uint8Array ? Uint32Array.from(data) : data;
     if (words instanceof Float64Array) throw new GraftDTypeError('webgpu: f64 data cannot be written (use f32)');
-    this.device.queue.writeBuffer(b.buffer, 0, words.buffer, words.byteOffset, words.byteLength);
+    const bytes = words.byteLength;
+    this.constants.delete(b.buffer);
+    if (words.length === 1 && b.size === 1) this.constants.set(b.buffer, new Int32Array(new (words instanceof Float32Array ? Float32Array : Int32Array)([words[0]!]).buffer)[0]!);
+    if (bytes <= SMALL_WRITE) {
+      // Small data (scalars above all) rides in the arena and is copied in order with the recorded
+      // commands, instead of a submit per tensor created.
+      if (align(this.arenaUsed, 4) + bytes > ARENA_BYTES) this.flush();
+      const at = align(this.arenaUsed, 4);
+      new Uint8Array(this.arenaCpu.buffer, at, bytes).set(new Uint8Array(words.buffer, words.byteOffset, bytes));
+      this.arenaUsed = at + bytes;
+      if (bytes > 0) this.takeEncoder().copyBufferToBuffer(this.arena, at, b.buffer, 0, bytes);
+      return;
+    }
+    // queue.writeBuffer runs before commands still waiting in the encoder, so submit those first.
+    this.flush();
+    this.device.queue.writeBuffer(b.buffer, 0, words.buffer, words.byteOffset, bytes);
   }
 
   async read(buffer: BufferHandle): Promise<TypedArray> {
     this.check('read');
+    this.fuser.flush();
     const b = buffer as GpuBuffer;
     const bytes = Math.max(4, b.size * 4);
     const staging = this.staging.acquire(bytes + 16);
@@ -139,6 +174,7 @@ export class WebGPUBackend implements Backend {
 
   async sync(): Promise<void> {
     this.check('sync');
+    this.fuser.flush();
     const staging = this.staging.acquire(16);
     const enc = this.takeEncoder();
     enc.copyBufferToBuffer(this.errorRecord, 0, staging, 0, 16);
@@ -153,6 +189,8 @@ export class WebGPUBackend implements Backend {
 
   run<K extends OpName>(op: K, inputs: readonly TensorView[], out: TensorView, attrs: OpAttrs[K]): void {
     this.check(op);
+    if (this.fusion && this.fuser.record(op, inputs, out, attrs, (v) => (v.buffer as GpuBuffer).buffer)) return;
+    this.fuser.flush();
     const operand = (v: TensorView): Operand => ({ dtype: v.dtype, shape: v.shape, strides: v.strides, offset: v.offset });
     const calls = kernelsFor(op, inputs.map(operand), operand(out), attrs, this.caps);
     for (const call of calls) this.dispatch(op, call, inputs, out);
@@ -163,14 +201,15 @@ export class WebGPUBackend implements Backend {
    * bind group serves every dispatch over the same buffers), the output, the inputs, the error record.
    */
   private layout(call: KernelCall): { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout; key: string } {
-    const key = `${call.inputs.length}${call.errors ? 'e' : ''}`;
+    const outputs = call.outputs ?? 1;
+    const key = `${outputs}:${call.inputs.length}${call.errors ? 'e' : ''}`;
     let l = this.layouts.get(key);
     if (!l) {
       const C = GPUShaderStage.COMPUTE;
       const entries: GPUBindGroupLayoutEntry[] = [
         { binding: 0, visibility: C, buffer: { type: 'uniform', hasDynamicOffset: true } },
-        { binding: 1, visibility: C, buffer: { type: 'storage' } },
-        ...call.inputs.map((_, i): GPUBindGroupLayoutEntry => ({ binding: i + 2, visibility: C, buffer: { type: 'read-only-storage' } })),
+        ...Array.from({ length: outputs }, (_, i): GPUBindGroupLayoutEntry => ({ binding: i + 1, visibility: C, buffer: { type: 'storage' } })),
+        ...call.inputs.map((_, i): GPUBindGroupLayoutEntry => ({ binding: outputs + i + 1, visibility: C, buffer: { type: 'read-only-storage' } })),
       ];
       if (call.errors) entries.push({ binding: 5, visibility: C, buffer: { type: 'storage' } });
       const group = this.device.createBindGroupLayout({ entries });
@@ -220,8 +259,7 @@ export class WebGPUBackend implements Backend {
     }
     const entries: GPUBindGroupEntry[] = [
       { binding: 0, resource: { buffer: this.arena, offset: 0, size: metaBytes } },
-      { binding: 1, resource: { buffer: buffers[0]! } },
-      ...call.inputs.map((_, i) => ({ binding: i + 2, resource: { buffer: buffers[i + 1]! } })),
+      ...buffers.map((buffer, i) => ({ binding: i + 1, resource: { buffer } })),
     ];
     if (call.errors) entries.push({ binding: 5, resource: { buffer: this.errorRecord } });
     bg = this.device.createBindGroup({ layout: layout.group, entries });
@@ -232,17 +270,23 @@ export class WebGPUBackend implements Backend {
   }
 
   private dispatch(op: string, call: KernelCall, inputs: readonly TensorView[], out: TensorView): void {
+    const buffers = [(out.buffer as GpuBuffer).buffer, ...call.inputs.map((k) => (inputs[k]!.buffer as GpuBuffer).buffer)];
+    this.dispatchBuffers(op, call, buffers, () => inputs.map((i) => fmtShape(i.shape)).join(', '));
+  }
+
+  /** Encodes one dispatch of `call` over `buffers` (its outputs, then its inputs). */
+  private dispatchBuffers(op: string, call: KernelCall, buffers: GPUBuffer[], operands: () => string): void {
     if (call.grid.some((g) => g > this.limits.maxComputeWorkgroupsPerDimension)) {
-      throw new GraftError(`webgpu: ${op} on ${inputs.map((i) => fmtShape(i.shape)).join(', ')}: grid ${call.grid.join('x')} exceeds ${this.limits.maxComputeWorkgroupsPerDimension} workgroups per dimension`);
+      throw new GraftError(`webgpu: ${op} on ${operands()}: grid ${call.grid.join('x')} exceeds ${this.limits.maxComputeWorkgroupsPerDimension} workgroups per dimension`);
     }
     if (call.grid.some((g) => g === 0)) return;
     const pipeline = this.pipeline(op, call);
     const metaBytes = Math.max(16, Math.ceil(call.meta.length / 4) * 16);
-    if (this.arenaUsed + metaBytes > ARENA_BYTES) this.flush();
-    const metaAt = this.arenaUsed;
+    if (align(this.arenaUsed, META_ALIGN) + metaBytes > ARENA_BYTES) this.flush();
+    const metaAt = align(this.arenaUsed, META_ALIGN);
     this.arenaCpu.set(call.meta, metaAt / 4);
-    this.arenaUsed += Math.ceil(metaBytes / META_ALIGN) * META_ALIGN;
-    const buffers = [(out.buffer as GpuBuffer).buffer, ...call.inputs.map((k) => (inputs[k]!.buffer as GpuBuffer).buffer)];
+    this.arenaUsed = metaAt + metaBytes;
+    for (let o = 0; o < (call.outputs ?? 1); o++) this.constants.delete(buffers[o]!);
     const bindGroup = this.bindGroup(call, metaBytes, buffers);
     if (!this.pass) this.pass = this.takeEncoder().beginComputePass();
     this.pass.setPipeline(pipeline);
@@ -278,6 +322,7 @@ export class WebGPUBackend implements Backend {
 
   /** Submits whatever has been recorded. */
   flush(): void {
+    this.fuser.flush();
     if (this.encoder || this.pass) this.submit();
   }
 

@@ -18,8 +18,10 @@ export interface KernelCall {
   source: () => string;
   meta: number[];
   grid: [number, number, number];
-  /** Indices into the op's inputs, bound in order from binding 2 on. */
+  /** Indices into the op's inputs, bound in order after the outputs (from binding 2 on for one output). */
   inputs: number[];
+  /** Output buffers bound from binding 1 on (default 1); the inputs follow them. */
+  outputs?: number;
   /** Bind the output as array<atomic<u32>> (scatterAdd's compare-and-swap float adds). */
   atomicOut?: boolean;
   /** Bind the backend's error record at binding 5 (kernels that validate indices). */

@@ -14,7 +14,7 @@ function isDense(o: Operand, shape: readonly number[]): boolean {
 }
 
 /** Expands the op's snippet: `T` for the input value type, `cast(a)` into the output type. */
-function expression(snippet: string, inDtype: DType, outDtype: DType): string {
+export function expression(snippet: string, inDtype: DType, outDtype: DType): string {
   const T = valueType(inDtype);
   let e = snippet.replace(/\bT\(/g, `${T}(`);
   if (e.includes('cast(')) {

@@ -10,7 +10,7 @@ const gpu = (await webgpuBackend()) as WebGPUBackend | null;
 describe.runIf(gpu)('webgpu runtime', () => {
   const backend = gpu!;
 
-  it('keeps live GPU memory flat over 2,000 training steps and creates no buffers or bind groups in steady state', async () => {
+  it('keeps live GPU memory flat over 3,000 training steps and creates no buffers or bind groups in steady state', async () => {
     setBackend(backend);
     const model = new nn.Sequential(new nn.Linear(16, 32), new nn.ReLU(), new nn.Linear(32, 4));
     const opt = new optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
@@ -18,7 +18,8 @@ describe.runIf(gpu)('webgpu runtime', () => {
     const y = tensor([0, 1, 2, 3, 0, 1, 2, 3], { dtype: 'i32' });
     let warm = { live: 0, created: 0, bindGroups: 0 };
     let last: Tensor | null = null;
-    for (let step = 0; step < 2000; step++) {
+    // Fusion varies which pooled buffers meet in one kernel for a while, so the steady state is measured from step 1,000.
+    for (let step = 0; step < 3000; step++) {
       last?.dispose();
       last = tidy(() => {
         opt.zeroGrad();
@@ -27,8 +28,9 @@ describe.runIf(gpu)('webgpu runtime', () => {
         opt.step();
         return loss.detach();
       });
-      if (step === 100) {
-        await backend.sync();
+      // Reads every 100 steps, as a training loop logging its loss does.
+      if (step % 100 === 0) await backend.sync();
+      if (step === 1000) {
         warm = { live: backend.pool.liveBytes, created: backend.pool.created, bindGroups: backend.bindGroupsCreated };
       }
     }
@@ -40,14 +42,19 @@ describe.runIf(gpu)('webgpu runtime', () => {
   });
 
   it('survives 100,000 dispatches (Dawn fails past about 65k bind groups)', async () => {
-    let t = zeros([4], 'f32', { backend });
-    const one = tensor([1], { backend });
-    for (let i = 0; i < 100_000; i++) {
-      const next = t.add(one);
-      t.dispose();
-      t = next;
+    backend.fusion = false;
+    try {
+      let t = zeros([4], 'f32', { backend });
+      const one = tensor([1], { backend });
+      for (let i = 0; i < 100_000; i++) {
+        const next = t.add(one);
+        t.dispose();
+        t = next;
+      }
+      expect(Array.from(await t.data())).toEqual([100000, 100000, 100000, 100000]);
+    } finally {
+      backend.fusion = true;
     }
-    expect(Array.from(await t.data())).toEqual([100000, 100000, 100000, 100000]);
   });
 
   it('never destroys a released buffer that unsubmitted work still reads', async () => {
@@ -95,11 +102,16 @@ describe.runIf(gpu)('webgpu runtime', () => {
   });
 
   it('records many dispatches before a sync point', async () => {
-    const before = backend.dispatches;
-    let t = zeros([4], 'f32', { backend });
-    for (let i = 0; i < 50; i++) t = t.add(1);
-    expect(backend.dispatches - before).toBeGreaterThanOrEqual(50);
-    expect(Array.from(await t.data())).toEqual([50, 50, 50, 50]);
+    backend.fusion = false;
+    try {
+      const before = backend.dispatches;
+      let t = zeros([4], 'f32', { backend });
+      for (let i = 0; i < 50; i++) t = t.add(1);
+      expect(backend.dispatches - before).toBeGreaterThanOrEqual(50);
+      expect(Array.from(await t.data())).toEqual([50, 50, 50, 50]);
+    } finally {
+      backend.fusion = true;
+    }
   });
 
   it('refuses f64 and names the limit for a buffer over it', () => {

@@ -1,0 +1,156 @@
+/** @file Elementwise fusion for the WebGPU backend: chains of elementwise ops over dense tensors of one size are recorded and run as one kernel. */
+import type { TensorView } from '../backend.js';
+import type { DType } from '../dtype.js';
+import { OPS, type OpName } from '../ops.js';
+import { isContiguous, sizeOf } from '../shape.js';
+import type { KernelCall } from '../../kernels/wgsl/common.js';
+import { type FusedLeaf, type FusedNode, type FusedRef, fusedKernel } from '../../kernels/wgsl/fused.js';
+
+/** Ops recorded before the group runs regardless: bounds the kernel's size and its compile time. */
+const MAX_NODES = 64;
+
+interface Recorded extends Omit<FusedNode, 'inputs'> {
+  inputs: Ref[];
+  out: GPUBuffer;
+}
+/** While recording: a buffer (with its view's offset and whether it is one broadcast value), a host constant, or an earlier op. */
+type Ref = { buffer: GPUBuffer; dtype: DType; offset: number; scalar: boolean } | { constant: number; dtype: DType } | { node: number };
+
+/**
+ * Records elementwise ops instead of dispatching them. The group runs when anything else needs
+ * its results or its buffers: another op, a read, a write into a buffer it uses, or a sync.
+ * Results whose tensors were freed by then are never written, so a chain inside `tidy` costs one
+ * pass over memory; one-value operands whose value the host wrote (scalars) travel as constants.
+ * Buffers the group uses go back to the pool only after it has run.
+ */
+export class Fuser {
+  private nodes: Recorded[] = [];
+  private n = 0;
+  private involved = new Set<GPUBuffer>();
+  private deferred: GPUBuffer[] = [];
+  /** Kernels run and ops recorded, for tests and the bench report. */
+  readonly stats = { kernels: 0, ops: 0 };
+
+  constructor(
+    private readonly maxBindings: number,
+    private readonly emit: (call: KernelCall, buffers: GPUBuffer[]) => void,
+    private readonly release: (b: GPUBuffer) => void,
+    /** The value of a one-element buffer the host wrote and nothing has written since, as i32 bits. */
+    private readonly constantOf: (b: GPUBuffer) => number | undefined,
+  ) {}
+
+  holds(b: GPUBuffer): boolean {
+    return this.involved.has(b);
+  }
+
+  /** Records `op` (running the group first when `op` cannot join it); false when `op` is not fusable. */
+  record(op: OpName, inputs: readonly TensorView[], out: TensorView, attrs: unknown, buffer: (v: TensorView) => GPUBuffer): boolean {
+    const spec = OPS[op];
+    if (spec.kind !== 'unary' && spec.kind !== 'binary' && spec.kind !== 'ternary') return false;
+    const n = sizeOf(out.shape);
+    const outBuf = buffer(out);
+    if (n === 0 || out.offset !== 0 || !isContiguous(out.shape, out.strides)) return false;
+    const sameShape = (v: TensorView) => v.shape.length === out.shape.length && v.shape.every((d, i) => d === out.shape[i]) && isContiguous(v.shape, v.strides);
+    if (inputs.some((v) => sizeOf(v.shape) !== 1 && !sameShape(v))) return false;
+    if (this.involved.has(outBuf) || (this.nodes.length && n !== this.n)) this.flush();
+    const refs: Ref[] = [];
+    for (const v of inputs) {
+      const b = buffer(v);
+      const node = this.nodes.findIndex((d) => d.out === b);
+      if (node >= 0) {
+        // An earlier result, read whole: it stays in registers. Any other view of it cannot.
+        if (v.offset !== 0 || sizeOf(v.shape) !== n) {
+          this.flush();
+          return this.record(op, inputs, out, attrs, buffer);
+        }
+        refs.push({ node });
+        continue;
+      }
+      const one = sizeOf(v.shape) === 1;
+      const constant = one && v.offset === 0 ? this.constantOf(b) : undefined;
+      refs.push(constant !== undefined ? { constant, dtype: v.dtype } : { buffer: b, dtype: v.dtype, offset: v.offset, scalar: one && n !== 1 });
+    }
+    for (const r of refs) if ('buffer' in r) this.involved.add(r.buffer);
+    const numeric = Object.entries((attrs ?? {}) as Record<string, unknown>).filter((e): e is [string, number] => typeof e[1] === 'number').sort(([a], [b]) => (a < b ? -1 : 1));
+    this.nodes.push({ op, snippet: spec.wgsl as string, inputs: refs, inDtypes: inputs.map((v) => v.dtype), dtype: out.dtype, attrs: numeric, store: true, out: outBuf });
+    this.involved.add(outBuf);
+    this.n = n;
+    this.stats.ops++;
+    if (this.nodes.length >= MAX_NODES) this.flush();
+    return true;
+  }
+
+  /** A buffer freed while the group uses it: its result is no longer stored, and the pool gets it back after the group runs. */
+  free(b: GPUBuffer): boolean {
+    if (!this.involved.has(b)) return false;
+    for (const d of this.nodes) if (d.out === b) d.store = false;
+    this.deferred.push(b);
+    return true;
+  }
+
+  /** Runs the recorded group: as few kernels as the binding limit allows, each writing only results still wanted. */
+  flush(): void {
+    if (!this.nodes.length) return;
+    const [nodes, deferred] = [this.nodes, this.deferred];
+    this.nodes = [];
+    this.deferred = [];
+    this.involved.clear();
+    // The last node that reads each result: a result read past its segment must be stored.
+    const lastUse = nodes.map(() => -1);
+    nodes.forEach((d, k) => d.inputs.forEach((r) => 'node' in r && (lastUse[r.node] = k)));
+    for (let start = 0; start < nodes.length;) {
+      let end = start + 1;
+      while (end < nodes.length && this.bindings(nodes, lastUse, start, end + 1) <= this.maxBindings) end++;
+      this.segment(nodes, lastUse, start, end);
+      start = end;
+    }
+    for (const b of deferred) this.release(b);
+  }
+
+  private stored(nodes: Recorded[], lastUse: number[], k: number, end: number): boolean {
+    return nodes[k]!.store || lastUse[k]! >= end;
+  }
+
+  /** Storage bindings a kernel over nodes [start, end) needs: its buffers read, earlier results it reads, results it writes. */
+  private bindings(nodes: Recorded[], lastUse: number[], start: number, end: number): number {
+    const reads = new Set<GPUBuffer>();
+    for (let k = start; k < end; k++) {
+      for (const r of nodes[k]!.inputs) {
+        if ('buffer' in r) reads.add(r.buffer);
+        else if ('node' in r && r.node < start) reads.add(nodes[r.node]!.out);
+      }
+    }
+    let writes = 0;
+    for (let k = start; k < end; k++) if (this.stored(nodes, lastUse, k, end)) writes++;
+    return reads.size + writes;
+  }
+
+  private segment(nodes: Recorded[], lastUse: number[], start: number, end: number): void {
+    const leaves: FusedLeaf[] = [];
+    const leafBuffers: GPUBuffer[] = [];
+    const constants: number[] = [];
+    const leafOf = (buffer: GPUBuffer, leaf: FusedLeaf): number => {
+      const at = leaves.findIndex((l, j) => leafBuffers[j] === buffer && l.offset === leaf.offset && l.scalar === leaf.scalar && l.dtype === leaf.dtype);
+      if (at >= 0) return at;
+      leafBuffers.push(buffer);
+      return leaves.push(leaf) - 1;
+    };
+    const out: FusedNode[] = [];
+    const outBuffers: GPUBuffer[] = [];
+    for (let k = start; k < end; k++) {
+      const d = nodes[k]!;
+      const inputs = d.inputs.map((r): FusedRef => {
+        if ('constant' in r) return { constant: constants.push(r.constant) - 1, dtype: r.dtype };
+        if ('buffer' in r) return { leaf: leafOf(r.buffer, { dtype: r.dtype, offset: r.offset, scalar: r.scalar }) };
+        if (r.node >= start) return { node: r.node - start };
+        return { leaf: leafOf(nodes[r.node]!.out, { dtype: nodes[r.node]!.dtype, offset: 0, scalar: false }) };
+      });
+      const store = this.stored(nodes, lastUse, k, end);
+      out.push({ ...d, inputs, store });
+      if (store) outBuffers.push(d.out);
+    }
+    if (!outBuffers.length) return;
+    this.emit(fusedKernel(leaves, out, this.n, constants), [...outBuffers, ...leafBuffers]);
+    this.stats.kernels++;
+  }
+}

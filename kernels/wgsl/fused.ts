@@ -1,0 +1,97 @@
+/** @file One kernel for a recorded chain of elementwise ops over dense tensors of one size: each op a WGSL function, intermediates in registers. */
+import type { DType } from '../../engine/dtype.js';
+import { type KernelCall, grid1d, load, metaDecl, preludeFor, storageType, store, valueType } from './common.js';
+import { expression } from './elementwise.js';
+
+/**
+ * An operand of a fused op: a buffer read per element (or once, when it holds one value), a
+ * constant known to the host (passed in meta, no binding), or an earlier op's result.
+ */
+export type FusedRef = { leaf: number } | { node: number } | { constant: number; dtype: DType };
+
+export interface FusedLeaf {
+  dtype: DType;
+  /** One element broadcast to all (a scalar operand). */
+  scalar: boolean;
+  offset: number;
+}
+
+export interface FusedNode {
+  op: string;
+  snippet: string;
+  inputs: FusedRef[];
+  inDtypes: DType[];
+  dtype: DType;
+  /** Numeric attributes, passed to the op's function as f32 (sorted by name). */
+  attrs: [string, number][];
+  /** Whether the result is written to its buffer (false for intermediates already dropped). */
+  store: boolean;
+}
+
+const WG = 256;
+const PER = 8;
+
+/**
+ * The fused kernel. Bindings: meta, then the stored nodes' outputs in node order, then the leaves.
+ * meta: n, each leaf's offset, the constants' bits, then every node's attribute bits.
+ */
+export function fusedKernel(leaves: FusedLeaf[], nodes: FusedNode[], n: number, constants: number[]): KernelCall {
+  const exprs = nodes.map((d) => expression(d.snippet, d.inDtypes[0]!, d.dtype));
+  const fnKey = (k: number) => `${nodes[k]!.op}|${exprs[k]}|${nodes[k]!.inDtypes.join(',')}>${nodes[k]!.dtype}|${nodes[k]!.attrs.map(([a]) => a).join(',')}`;
+  // One WGSL function per distinct op signature, named after the first node that uses it.
+  const fns = new Map<string, { name: string; first: number }>();
+  nodes.forEach((_, k) => fns.has(fnKey(k)) || fns.set(fnKey(k), { name: `op${fns.size}`, first: k }));
+  const fnName = (k: number) => fns.get(fnKey(k))!.name;
+  const constAt = 1 + leaves.length;
+  const ref = (r: FusedRef) => {
+    if ('leaf' in r) return `l${r.leaf}`;
+    if ('node' in r) return `v${r.node}`;
+    const bits = `m(${constAt + r.constant}u)`;
+    return r.dtype === 'f32' ? `bitcast<f32>(${bits})` : r.dtype === 'i32' ? bits : `(${bits} != 0)`;
+  };
+  const stored = nodes.map((d, k) => [d, k] as const).filter(([d]) => d.store);
+  const key = `fused:${leaves.map((l) => `${l.dtype}${l.scalar ? 's' : ''}`).join(',')}:${nodes.map((d, k) => `${fnName(k)}(${d.inputs.map(ref).join(',')})${d.store ? '!' : ''}`).join(';')}:${[...fns.keys()].join(';')}`;
+  const attrAt = constAt + constants.length;
+  const attrIndex: number[] = [];
+  const attrBits: number[] = [];
+  for (const d of nodes) {
+    attrIndex.push(attrAt + attrBits.length);
+    attrBits.push(...new Int32Array(new Float32Array(d.attrs.map(([, v]) => v)).buffer));
+  }
+  const meta = [n, ...leaves.map((l) => l.offset), ...constants, ...attrBits];
+
+  const source = () => {
+    const decls = [...fns.values()].map(({ name, first }) => {
+      const d = nodes[first]!;
+      const params = [...d.inDtypes.map((t, p) => `${'abc'[p]}: ${valueType(t)}`), ...d.attrs.map(([a]) => `attr_${a}: f32`)];
+      return `fn ${name}(${params.join(', ')}) -> ${valueType(d.dtype)} { return ${exprs[first]}; }`;
+    });
+    const outs = stored.map(([d], j) => `@group(0) @binding(${j + 1}) var<storage, read_write> o${j}: array<${storageType(d.dtype)}>;`);
+    const ins = leaves.map((l, j) => `@group(0) @binding(${stored.length + j + 1}) var<storage, read> in${j}: array<${storageType(l.dtype)}>;`);
+    const scalarLoads = leaves.flatMap((l, j) => (l.scalar ? [`let l${j} = ${load(`in${j}`, l.dtype, `u32(m(${1 + j}u))`)};`] : []));
+    const elemLoads = leaves.flatMap((l, j) => (l.scalar ? [] : [`let l${j} = ${load(`in${j}`, l.dtype, `u32(m(${1 + j}u)) + i`)};`]));
+    const body = nodes.map((d, k) => {
+      const args = [...d.inputs.map(ref), ...d.attrs.map((_, a) => `bitcast<f32>(m(${attrIndex[k]! + a}u))`)];
+      return `let v${k} = ${fnName(k)}(${args.join(', ')});`;
+    });
+    const stores = stored.map(([d, k], j) => `o${j}[i] = ${store(`v${k}`, d.dtype)};`);
+    return `${metaDecl(meta.length)}
+${outs.join('\n')}
+${ins.join('\n')}
+${preludeFor(exprs.join(' '))}
+${decls.join('\n')}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let base = (wid.y * nwg.x + wid.x) * ${WG * PER}u + lid.x;
+  ${scalarLoads.join('\n  ')}
+  for (var q = 0u; q < ${PER}u; q++) {
+    let i = base + q * ${WG}u;
+    if (i >= u32(m(0u))) { return; }
+    ${elemLoads.join('\n    ')}
+    ${body.join('\n    ')}
+    ${stores.join('\n    ')}
+  }
+}`;
+  };
+  return { key, source, meta, grid: grid1d(Math.ceil(n / (WG * PER))), inputs: leaves.map((_, j) => j), outputs: stored.length };
+}
