@@ -48,9 +48,9 @@ function ratioCharts(report: Report): string[] {
 
 /**
  * Writes <date>-<host>[-<subset>].json and .html into `dir`; a full run (no subset) also writes
- * latest.md and places the table in README.md.
+ * latest.md and, given `readme`, places the table between its bench markers.
  */
-export async function writeReports(report: Report, dir: string, command: string, subset = ''): Promise<string[]> {
+export async function writeReports(report: Report, dir: string, command: string, subset = '', readme: string | null = null): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const stem = `${new Date().toISOString().slice(0, 10)}-${String(report.machine.host ?? 'host').replace(/[^\w.-]/g, '_')}${subset ? `-${subset.replace(/[^\w.+-]/g, '_')}` : ''}`;
   const table = markdownTable(report, command);
@@ -65,9 +65,9 @@ ${ratioCharts(report).join('\n')}
 <h2>All results</h2><pre>${table.replace(/</g, '&lt;')}</pre>`);
   if (subset) return [json, html];
   await writeFile(md, `${table}\n`);
-  const readme = await readFile('README.md', 'utf8').catch(() => null);
-  if (readme && readme.includes('<!-- bench:start -->')) {
-    await writeFile('README.md', readme.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, `<!-- bench:start -->\n${table}\n<!-- bench:end -->`));
+  const text = readme ? await readFile(readme, 'utf8').catch(() => null) : null;
+  if (readme && text?.includes('<!-- bench:start -->')) {
+    await writeFile(readme, text.replace(/<!-- bench:start -->[\s\S]*<!-- bench:end -->/, `<!-- bench:start -->\n${table}\n<!-- bench:end -->`));
   }
   return [json, html, md];
 }

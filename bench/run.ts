@@ -299,7 +299,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const files = await writeReports({ machine, results }, args.out ?? 'bench/results', `npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`, only ? [...only].join('+') : '');
+  const files = await writeReports({ machine, results }, args.out ?? 'bench/results', `npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`, only ? [...only].join('+') : '', args.out ? null : 'README.md');
   console.log(`wrote ${files.join(', ')}`);
   for (const [k, v] of Object.entries(skipped)) console.log(`skipped ${k}: ${v}`);
   process.exit(0);

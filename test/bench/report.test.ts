@@ -1,5 +1,5 @@
 /** @file Benchmark reports: the JSON, HTML and markdown a run writes, and the ONNX model the onnxruntime peer runs. */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -25,7 +25,10 @@ describe('bench reports', () => {
 
   it('writes the JSON record and an HTML page with ratio charts', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'graft-bench-'));
-    const files = await writeReports({ machine, results }, dir, 'cmd');
+    const readme = join(dir, 'README.md');
+    writeFileSync(readme, 'intro\n<!-- bench:start -->\nold table\n<!-- bench:end -->\nrest\n');
+    const files = await writeReports({ machine, results }, dir, 'cmd', '', readme);
+    expect(readFileSync(readme, 'utf8')).toMatch(/^intro\n<!-- bench:start -->\nMedian time[\s\S]*\| bad-peer \|[\s\S]*<!-- bench:end -->\nrest\n$/);
     const json = JSON.parse(readFileSync(files[0]!, 'utf8'));
     expect(json.results).toHaveLength(3);
     expect(json.machine.cpu).toBe('test cpu');
