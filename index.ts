@@ -16,7 +16,7 @@ export { GraftError, GraftShapeError, GraftDTypeError, GraftStateError, GraftFor
 export type { DType, TypedArray } from './engine/dtype.js';
 export { OPS, OP_NAMES, type OpName, type OpAttrs, type OpSpec } from './engine/ops.js';
 export { apply } from './engine/dispatch.js';
-export { setCpuThreads, cpuThreads } from './kernels/cpu/wasmGemm.js';
+export { setCpuThreads, cpuThreads } from './kernels/cpu/wasm.js';
 export type { Backend, BufferHandle, TensorView } from './engine/backend.js';
 export { getBackend } from './engine/backend.js';
 export * as functional from './engine/functional.js';

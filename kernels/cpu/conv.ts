@@ -1,6 +1,7 @@
 /** @file conv2d on the CPU: im2col per image and group, then the blocked gemm. */
 import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
 import { gemm } from './gemm.js';
+import { depthwiseF32 } from './wasm.js';
 import { type Strided, toDense } from './strided.js';
 
 type F = Float32Array | Float64Array;
@@ -28,6 +29,8 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dParams,
   const OH = convOutSize(H, KH, sh, ph, dh);
   const OW = convOutSize(W, KW, sw, pw, dw);
   const L = OH * OW;
+  if (dtype === 'f32' && G === C && O === C && sh === 1 && sw === 1 &&
+    depthwiseF32(x.data as Float32Array, x.strides, x.offset, x.shape, w.data as Float32Array, w.strides, w.offset, [KH, KW], out as Float32Array, [OH, OW], [ph, pw], [dh, dw])) return;
   const make = (n: number) => allocArray(dtype, n);
   const xd = toDense(x, make) as F;
   const wd = toDense(w, make) as F;

@@ -1,5 +1,5 @@
 /** @file Matrix multiply for the CPU backend, C[M,N] += A[M,K] * B[K,N] row-major: the wasm SIMD kernel for f32, register-blocked TypeScript otherwise. */
-import { gemmF32, wasmGemmApplies } from './wasmGemm.js';
+import { gemmF32, wasmGemmApplies } from './wasm.js';
 
 type F = Float32Array | Float64Array;
 

@@ -1,7 +1,7 @@
 /** @file Batched matmul on the CPU: broadcast batch dimensions, pack strided operands, then gemm. */
 import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
 import { gemm } from './gemm.js';
-import { gemmF32, wasmGemmApplies } from './wasmGemm.js';
+import { gemmF32, wasmGemmApplies } from './wasm.js';
 import { broadcastStrides } from '../../engine/shape.js';
 import { type Strided, forEachRow, toDense } from './strided.js';
 

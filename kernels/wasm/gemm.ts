@@ -1,5 +1,5 @@
 /** @file The WebAssembly SIMD GEMM kernel: C = A·B over packed panels, written as wasm bytes by graft (no compiler, no borrowed binary). */
-import { Body, I32, V128, type WasmFunction, wasmModule } from './encode.js';
+import { Body, I32, V128, type WasmFunction } from './encode.js';
 
 /** Rows of A and columns of B one kernel invocation covers: 4 x 8 = eight f32x4 accumulators. */
 export const MR = 4;
@@ -18,7 +18,7 @@ const [B0, B1, A] = [26, 27, 28];
  * contiguously. K is walked in slices of kc so that one B panel slice (kc x 8) stays in L1 while
  * every A panel of the range passes over it; C is loaded back for the slices after the first.
  */
-function gemmFunction(): WasmFunction {
+export function gemmFunction(): WasmFunction {
   const b = new Body();
   const rowAddr = (r: number) => (r === 0 ? b.get(CPTR) : b.get(CPTR).get(LDC).i32(r).mul().add());
   b.i32(0).set(PC);
@@ -65,9 +65,4 @@ function gemmFunction(): WasmFunction {
   b.get(PC).get(KC).add().tee(PC).get(K).ltU().brIf(0);
   b.end();
   return { name: 'gemm', params: new Array<number>(9).fill(I32), locals: [...new Array<number>(9).fill(I32), ...new Array<number>(11).fill(V128)], body: b };
-}
-
-/** The module's bytes, importing a memory of `maxPages` 64 KiB pages (shared for worker threads). */
-export function gemmModule(shared: boolean, maxPages: number): Uint8Array<ArrayBuffer> {
-  return wasmModule({ min: 1, max: maxPages, shared }, [gemmFunction()]);
 }

@@ -1,7 +1,8 @@
-/** @file The CPU backend's f32 GEMM on WebAssembly SIMD: operands packed into wasm memory, row panels split over worker threads where the platform allows. */
+/** @file The CPU backend's WebAssembly SIMD kernels (f32 GEMM and depthwise conv): operands copied into wasm memory, GEMM row panels split over worker threads where the platform allows. */
 import { GraftError } from '../../engine/errors.js';
 import { canBlock, hardwareThreads, startWorkers } from '../../engine/platform/node.js';
-import { MR, NR, gemmModule } from '../wasm/gemm.js';
+import { MR, NR } from '../wasm/gemm.js';
+import { cpuKernelModule } from '../wasm/module.js';
 
 const MAX_PAGES = 32768; // 2 GiB of address space; larger products fall back to the TypeScript gemm
 const KC = 256;
@@ -35,10 +36,14 @@ for (;;) {
 }`;
 
 type GemmFn = (ap: number, bp: number, cp: number, k: number, i0: number, i1: number, np: number, ldc: number, kc: number) => void;
+type DepthwiseFn = (xp: number, wp: number, op: number, wpad: number, oh: number, ow4: number, kh: number, kw: number, dh: number, dw: number) => void;
 
 interface Engine {
   memory: WebAssembly.Memory;
   gemm: GemmFn;
+  depthwise: DepthwiseFn;
+  /** Unrolled kernels by window, such as '3x3'. */
+  depthwiseFixed: Map<string, DepthwiseFn>;
   ctl: Int32Array | null;
   workers: number;
 }
@@ -59,12 +64,12 @@ function getEngine(): Engine | null {
   if (engine !== undefined) return engine;
   try {
     const isShared = shared();
-    const bytes = gemmModule(isShared, MAX_PAGES);
+    const bytes = cpuKernelModule(isShared, MAX_PAGES);
     if (!WebAssembly.validate(bytes)) return (engine = null);
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
-    const gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm as GemmFn;
-    engine = { memory, gemm, ctl: null, workers: 0 };
+    const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
+    engine = { memory, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), ctl: null, workers: 0 };
     if (isShared) void spawn(engine, module);
   } catch {
     engine = null;
@@ -115,13 +120,8 @@ export function gemmF32(
   if (!e || k === 0) return false;
   const mp = Math.ceil(m / MR) * MR;
   const np = Math.ceil(n / NR) * NR;
-  const bytes = 4 * (mp * k + np * k + mp * np);
-  const have = e.memory.buffer.byteLength;
-  if (bytes > have) {
-    if (bytes > MAX_PAGES * 65536) return false;
-    e.memory.grow(Math.ceil((bytes - have) / 65536));
-  }
-  const mem = new Float32Array(e.memory.buffer);
+  const mem = workspace(e, 4 * (mp * k + np * k + mp * np));
+  if (!mem) return false;
   const ap = 0;
   const bp = mp * k;
   const cp = bp + np * k;
@@ -200,4 +200,58 @@ function packB(b: Float32Array, off: number, rs: number, cs: number, k: number, 
       for (let c = cols; c < NR; c++) out[dst + c] = 0;
     }
   }
+}
+
+/** A Float32Array over wasm memory of at least `bytes` (growing it), or null when that is past the cap. */
+function workspace(e: Engine, bytes: number): Float32Array | null {
+  const have = e.memory.buffer.byteLength;
+  if (bytes > have) {
+    if (bytes > MAX_PAGES * 65536) return null;
+    e.memory.grow(Math.ceil((bytes - have) / 65536));
+  }
+  return new Float32Array(e.memory.buffer);
+}
+
+/**
+ * Depthwise conv2d, stride 1 (one filter per channel): out[n, c] = x[n, c] (zero-padded) correlated
+ * with w[c]. Each plane is copied into wasm memory with its padding, convolved four outputs at a
+ * time, and copied out. Returns false when the wasm path cannot run.
+ */
+export function depthwiseF32(
+  x: Float32Array, xs: readonly number[], xOff: number, [N, C, H, W]: readonly number[],
+  w: Float32Array, ws: readonly number[], wOff: number, [KH, KW]: readonly number[],
+  out: Float32Array, [OH, OW]: readonly number[], [ph, pw]: readonly number[], [dh, dw]: readonly number[],
+): boolean {
+  const e = getEngine();
+  if (!e || OH <= 0 || OW <= 0) return false;
+  const ow4 = Math.ceil(OW / 4);
+  const rows = OH + (KH - 1) * dh;
+  const wpad = Math.max(W + 2 * pw, 4 * ow4 + (KW - 1) * dw);
+  const planeAt = 0;
+  const tapsAt = planeAt + rows * wpad;
+  const outAt = tapsAt + KH * KW;
+  const mem = workspace(e, 4 * (outAt + OH * 4 * ow4));
+  if (!mem) return false;
+  const kernel = e.depthwiseFixed.get(`${KH}x${KW}`) ?? e.depthwise;
+  // The padding is the same for every plane: zero it once, then overwrite only the interior.
+  mem.fill(0, planeAt, tapsAt);
+  const denseRows = xs[3] === 1;
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < C; c++) {
+      const src = xOff + n * xs[0]! + c * xs[1]!;
+      for (let h = 0; h < H; h++) {
+        const r = h + ph;
+        if (r >= rows) break;
+        const dst = planeAt + r * wpad + pw;
+        const row = src + h * xs[2]!;
+        if (denseRows) mem.set(x.subarray(row, row + W), dst);
+        else for (let v = 0; v < W; v++) mem[dst + v] = x[row + v * xs[3]!]!;
+      }
+      for (let i = 0; i < KH; i++) for (let j = 0; j < KW; j++) mem[tapsAt + i * KW + j] = w[wOff + c * ws[0]! + i * ws[2]! + j * ws[3]!]!;
+      kernel(4 * planeAt, 4 * tapsAt, 4 * outAt, wpad, OH, ow4, KH, KW, dh, dw);
+      const o = (n * C + c) * OH * OW;
+      for (let h = 0; h < OH; h++) out.set(mem.subarray(outAt + h * 4 * ow4, outAt + h * 4 * ow4 + OW), o + h * OW);
+    }
+  }
+  return true;
 }

@@ -1,9 +1,9 @@
-/** @file The wasm SIMD GEMM against the f64 TypeScript gemm: edge shapes, K slices, strided operands, and the threaded split. */
+/** @file The wasm SIMD kernels against f64 references: GEMM edge shapes, K slices, strided operands and the threaded split; depthwise conv with padding and dilation. */
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { Generator } from '../../index.js';
 import { gemmTs } from '../../kernels/cpu/gemm.js';
-import { cpuThreads, gemmF32, setCpuThreads, wasmGemmApplies } from '../../kernels/cpu/wasmGemm.js';
+import { cpuThreads, depthwiseF32, gemmF32, setCpuThreads, wasmGemmApplies } from '../../kernels/cpu/wasm.js';
 import { expectCloseArrays } from '../helpers.js';
 
 const g = new Generator(7);
@@ -72,4 +72,35 @@ describe('wasm SIMD gemm', () => {
   it('rejects a thread count that is not a positive integer', () => {
     expect(() => setCpuThreads(0)).toThrow(/setCpuThreads: expected a positive integer, got 0/);
   });
+});
+
+describe('wasm SIMD depthwise conv', () => {
+  /** Direct f64 reference of a depthwise conv, stride 1. */
+  function reference(x: Float32Array, [N, C, H, W]: number[], w: Float32Array, [KH, KW]: number[], [ph, pw]: number[], [dh, dw]: number[]): { out: Float64Array; OH: number; OW: number } {
+    const OH = H + 2 * ph - dh * (KH - 1);
+    const OW = W + 2 * pw - dw * (KW - 1);
+    const out = new Float64Array(N * C * OH * OW);
+    for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
+      let s = 0;
+      for (let i = 0; i < KH; i++) for (let j = 0; j < KW; j++) {
+        const ih = oh - ph + i * dh;
+        const iw = ow - pw + j * dw;
+        if (ih >= 0 && ih < H && iw >= 0 && iw < W) s += x[((n * C + c) * H + ih) * W + iw]! * w[(c * KH + i) * KW + j]!;
+      }
+      out[((n * C + c) * OH + oh) * OW + ow] = s;
+    }
+    return { out, OH, OW };
+  }
+
+  for (const [shape, k, pad, dil] of [[[2, 3, 7, 9], [3, 3], [1, 1], [1, 1]], [[1, 2, 5, 5], [3, 2], [0, 2], [2, 1]], [[1, 1, 1, 1], [1, 1], [0, 0], [1, 1]], [[1, 4, 6, 13], [5, 5], [2, 2], [1, 1]]] as const) {
+    it(`matches the f64 reference for x ${shape.join('x')}, kernel ${k.join('x')}, padding ${pad.join(',')}, dilation ${dil.join(',')}`, () => {
+      const [N, C, H, W] = shape;
+      const x = rand(N * C * H * W);
+      const w = rand(C * k[0] * k[1]);
+      const { out: want, OH, OW } = reference(x, [...shape], w, [...k], [...pad], [...dil]);
+      const out = new Float32Array(want.length).fill(NaN);
+      expect(depthwiseF32(x, [C * H * W, H * W, W, 1], 0, shape, w, [k[0] * k[1], k[0] * k[1], k[1], 1], 0, k, out, [OH, OW], pad, dil)).toBe(true);
+      expectCloseArrays(out, want, 1e-5, 1e-5);
+    });
+  }
 });
