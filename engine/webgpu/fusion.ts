@@ -1,8 +1,8 @@
-/** @file Elementwise fusion for the WebGPU backend: chains of elementwise ops over dense tensors of one size are recorded and run as one kernel. */
+/** @file Elementwise fusion for the WebGPU backend: chains of elementwise ops producing one shape are recorded and run as one kernel. */
 import type { TensorView } from '../backend.js';
 import type { DType } from '../dtype.js';
 import { OPS, type OpName } from '../ops.js';
-import { isContiguous, sizeOf } from '../shape.js';
+import { broadcastStrides, isContiguous, sizeOf } from '../shape.js';
 import type { KernelCall } from '../../kernels/wgsl/common.js';
 import { type FusedLeaf, type FusedNode, type FusedRef, fusedKernel } from '../../kernels/wgsl/fused.js';
 
@@ -14,10 +14,11 @@ interface Recorded extends Omit<FusedNode, 'inputs'> {
   out: GPUBuffer;
 }
 /** While recording: a buffer (with its view's offset and whether it is one broadcast value), a host constant, or an earlier op. */
-type Ref = { buffer: GPUBuffer; dtype: DType; offset: number; scalar: boolean } | { constant: number; dtype: DType } | { node: number };
+type Ref = { buffer: GPUBuffer; leaf: FusedLeaf } | { constant: number; dtype: DType } | { node: number };
 
 /**
- * Records elementwise ops instead of dispatching them. The group runs when anything else needs
+ * Records elementwise ops instead of dispatching them (operands may be any view broadcast to the
+ * output; results feed later ops in registers). The group runs when anything else needs
  * its results or its buffers: another op, a read, a write into a buffer it uses, or a sync.
  * Results whose tensors were freed by then are never written, so a chain inside `tidy` costs one
  * pass over memory; one-value operands whose value the host wrote (scalars) travel as constants.
@@ -25,7 +26,7 @@ type Ref = { buffer: GPUBuffer; dtype: DType; offset: number; scalar: boolean } 
  */
 export class Fuser {
   private nodes: Recorded[] = [];
-  private n = 0;
+  private shape: readonly number[] = [];
   private involved = new Set<GPUBuffer>();
   private deferred: GPUBuffer[] = [];
   /** Kernels run and ops recorded, for tests and the bench report. */
@@ -50,16 +51,16 @@ export class Fuser {
     const n = sizeOf(out.shape);
     const outBuf = buffer(out);
     if (n === 0 || out.offset !== 0 || !isContiguous(out.shape, out.strides)) return false;
-    const sameShape = (v: TensorView) => v.shape.length === out.shape.length && v.shape.every((d, i) => d === out.shape[i]) && isContiguous(v.shape, v.strides);
-    if (inputs.some((v) => sizeOf(v.shape) !== 1 && !sameShape(v))) return false;
-    if (this.involved.has(outBuf) || (this.nodes.length && n !== this.n)) this.flush();
+    const sameShape = (v: TensorView) => v.shape.length === out.shape.length && v.shape.every((d, i) => d === out.shape[i]);
+    const dense = (v: TensorView) => sameShape(v) && isContiguous(v.shape, v.strides);
+    if (this.involved.has(outBuf) || (this.nodes.length && !(this.shape.length === out.shape.length && this.shape.every((d, i) => d === out.shape[i])))) this.flush();
     const refs: Ref[] = [];
     for (const v of inputs) {
       const b = buffer(v);
       const node = this.nodes.findIndex((d) => d.out === b);
       if (node >= 0) {
         // An earlier result, read whole: it stays in registers. Any other view of it cannot.
-        if (v.offset !== 0 || sizeOf(v.shape) !== n) {
+        if (v.offset !== 0 || !dense(v)) {
           this.flush();
           return this.record(op, inputs, out, attrs, buffer);
         }
@@ -68,13 +69,16 @@ export class Fuser {
       }
       const one = sizeOf(v.shape) === 1;
       const constant = one && v.offset === 0 ? this.constantOf(b) : undefined;
-      refs.push(constant !== undefined ? { constant, dtype: v.dtype } : { buffer: b, dtype: v.dtype, offset: v.offset, scalar: one && n !== 1 });
+      if (constant !== undefined) refs.push({ constant, dtype: v.dtype });
+      else if (dense(v)) refs.push({ buffer: b, leaf: { dtype: v.dtype, kind: 'dense', offset: v.offset } });
+      else if (one) refs.push({ buffer: b, leaf: { dtype: v.dtype, kind: 'scalar', offset: v.offset } });
+      else refs.push({ buffer: b, leaf: { dtype: v.dtype, kind: 'strided', offset: v.offset, strides: broadcastStrides(v, out.shape) } });
     }
     for (const r of refs) if ('buffer' in r) this.involved.add(r.buffer);
     const numeric = Object.entries((attrs ?? {}) as Record<string, unknown>).filter((e): e is [string, number] => typeof e[1] === 'number').sort(([a], [b]) => (a < b ? -1 : 1));
     this.nodes.push({ op, snippet: spec.wgsl as string, inputs: refs, inDtypes: inputs.map((v) => v.dtype), dtype: out.dtype, attrs: numeric, store: true, out: outBuf });
     this.involved.add(outBuf);
-    this.n = n;
+    this.shape = out.shape;
     this.stats.ops++;
     if (this.nodes.length >= MAX_NODES) this.flush();
     return true;
@@ -130,7 +134,7 @@ export class Fuser {
     const leafBuffers: GPUBuffer[] = [];
     const constants: number[] = [];
     const leafOf = (buffer: GPUBuffer, leaf: FusedLeaf): number => {
-      const at = leaves.findIndex((l, j) => leafBuffers[j] === buffer && l.offset === leaf.offset && l.scalar === leaf.scalar && l.dtype === leaf.dtype);
+      const at = leaves.findIndex((l, j) => leafBuffers[j] === buffer && l.offset === leaf.offset && l.kind === leaf.kind && l.dtype === leaf.dtype && String(l.strides) === String(leaf.strides));
       if (at >= 0) return at;
       leafBuffers.push(buffer);
       return leaves.push(leaf) - 1;
@@ -141,16 +145,16 @@ export class Fuser {
       const d = nodes[k]!;
       const inputs = d.inputs.map((r): FusedRef => {
         if ('constant' in r) return { constant: constants.push(r.constant) - 1, dtype: r.dtype };
-        if ('buffer' in r) return { leaf: leafOf(r.buffer, { dtype: r.dtype, offset: r.offset, scalar: r.scalar }) };
+        if ('buffer' in r) return { leaf: leafOf(r.buffer, r.leaf) };
         if (r.node >= start) return { node: r.node - start };
-        return { leaf: leafOf(nodes[r.node]!.out, { dtype: nodes[r.node]!.dtype, offset: 0, scalar: false }) };
+        return { leaf: leafOf(nodes[r.node]!.out, { dtype: nodes[r.node]!.dtype, kind: 'dense', offset: 0 }) };
       });
       const store = this.stored(nodes, lastUse, k, end);
       out.push({ ...d, inputs, store });
       if (store) outBuffers.push(d.out);
     }
     if (!outBuffers.length) return;
-    this.emit(fusedKernel(leaves, out, this.n, constants), [...outBuffers, ...leafBuffers]);
+    this.emit(fusedKernel(leaves, out, this.shape, constants), [...outBuffers, ...leafBuffers]);
     this.stats.kernels++;
   }
 }

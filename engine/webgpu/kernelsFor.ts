@@ -4,7 +4,7 @@ import { OPS, type OpAttrs, type OpName, type UnarySpec } from '../ops.js';
 import type { KernelCall, Operand } from '../../kernels/wgsl/common.js';
 import { elementwiseKernel } from '../../kernels/wgsl/elementwise.js';
 import { reduceKernel } from '../../kernels/wgsl/reduce.js';
-import { conv2dDepthwiseKernel, conv2dDirectKernel, conv2dKernel, conv2dRegisterKernel, matmulKernel, matmulRegisterKernel, matmulRegisterNTKernel, registerMatmulFits, registerMatmulNTFits } from '../../kernels/wgsl/matmul.js';
+import { conv2dDepthwiseKernel, conv2dDirectKernel, conv2dKernel, conv2dRegisterKernel, matmulKernel, matmulRegisterKernel, matmulRegisterNTKernel, matmulRegisterStridedKernel, registerMatmulFits, registerMatmulNTFits } from '../../kernels/wgsl/matmul.js';
 import { poolKernel } from '../../kernels/wgsl/pool.js';
 import { gatherKernel } from '../../kernels/wgsl/gather.js';
 import { padKernel } from '../../kernels/wgsl/layout.js';
@@ -38,6 +38,7 @@ export function kernelsFor<K extends OpName>(op: K, ins: readonly Operand[], out
       const [a, b] = [ins[0]!, ins[1]!];
       if (caps.matmul === 'register' && registerMatmulFits(b, out)) return [matmulRegisterKernel(a, b, out)];
       if (caps.matmul === 'register' && registerMatmulNTFits(a, b)) return [matmulRegisterNTKernel(a, b, out)];
+      if (caps.matmul === 'register') return [matmulRegisterStridedKernel(a, b, out)];
       return [matmulKernel(a, b, out)];
     }
     case 'conv2d': {

@@ -11,9 +11,11 @@ export type FusedRef = { leaf: number } | { node: number } | { constant: number;
 
 export interface FusedLeaf {
   dtype: DType;
-  /** One element broadcast to all (a scalar operand). */
-  scalar: boolean;
+  /** 'dense': laid out like the output; 'scalar': one element read once; 'strided': any view broadcast to the output. */
+  kind: 'dense' | 'scalar' | 'strided';
   offset: number;
+  /** For 'strided': the element step per output dimension (0 where broadcast). */
+  strides?: readonly number[];
 }
 
 export interface FusedNode {
@@ -35,7 +37,9 @@ const PER = 8;
  * The fused kernel. Bindings: meta, then the stored nodes' outputs in node order, then the leaves.
  * meta: n, each leaf's offset, the constants' bits, then every node's attribute bits.
  */
-export function fusedKernel(leaves: FusedLeaf[], nodes: FusedNode[], n: number, constants: number[]): KernelCall {
+export function fusedKernel(leaves: FusedLeaf[], nodes: FusedNode[], shape: readonly number[], constants: number[]): KernelCall {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const rank = shape.length;
   const exprs = nodes.map((d) => expression(d.snippet, d.inDtypes[0]!, d.dtype));
   const fnKey = (k: number) => `${nodes[k]!.op}|${exprs[k]}|${nodes[k]!.inDtypes.join(',')}>${nodes[k]!.dtype}|${nodes[k]!.attrs.map(([a]) => a).join(',')}`;
   // One WGSL function per distinct op signature, named after the first node that uses it.
@@ -50,7 +54,7 @@ export function fusedKernel(leaves: FusedLeaf[], nodes: FusedNode[], n: number, 
     return r.dtype === 'f32' ? `bitcast<f32>(${bits})` : r.dtype === 'i32' ? bits : `(${bits} != 0)`;
   };
   const stored = nodes.map((d, k) => [d, k] as const).filter(([d]) => d.store);
-  const key = `fused:${leaves.map((l) => `${l.dtype}${l.scalar ? 's' : ''}`).join(',')}:${nodes.map((d, k) => `${fnName(k)}(${d.inputs.map(ref).join(',')})${d.store ? '!' : ''}`).join(';')}:${[...fns.keys()].join(';')}`;
+  const key = `fused:r${rank}:${leaves.map((l) => `${l.dtype}${l.kind[0]}`).join(',')}:${nodes.map((d, k) => `${fnName(k)}(${d.inputs.map(ref).join(',')})${d.store ? '!' : ''}`).join(';')}:${[...fns.keys()].join(';')}`;
   const attrAt = constAt + constants.length;
   const attrIndex: number[] = [];
   const attrBits: number[] = [];
@@ -58,7 +62,14 @@ export function fusedKernel(leaves: FusedLeaf[], nodes: FusedNode[], n: number, 
     attrIndex.push(attrAt + attrBits.length);
     attrBits.push(...new Int32Array(new Float32Array(d.attrs.map(([, v]) => v)).buffer));
   }
-  const meta = [n, ...leaves.map((l) => l.offset), ...constants, ...attrBits];
+  const shapeAt = attrAt + attrBits.length;
+  const strided = leaves.map((l, j) => [l, j] as const).filter(([l]) => l.kind === 'strided');
+  const meta = [n, ...leaves.map((l) => l.offset), ...constants, ...attrBits, ...shape, ...strided.flatMap(([l]) => l.strides!)];
+  // Strided leaves: the output coordinates of element i, then each leaf's offset from its strides.
+  const coords = strided.length
+    ? [`var rem = i;`, ...Array.from({ length: rank }, (_, k) => rank - 1 - k).map((d) => `let c${d} = i32(rem % u32(m(${shapeAt + d}u))); rem = rem / u32(m(${shapeAt + d}u));`)]
+    : [];
+  const stridedAt = (q: number, d: number) => shapeAt + rank + q * rank + d;
 
   const source = () => {
     const decls = [...fns.values()].map(({ name, first }) => {
@@ -68,8 +79,14 @@ export function fusedKernel(leaves: FusedLeaf[], nodes: FusedNode[], n: number, 
     });
     const outs = stored.map(([d], j) => `@group(0) @binding(${j + 1}) var<storage, read_write> o${j}: array<${storageType(d.dtype)}>;`);
     const ins = leaves.map((l, j) => `@group(0) @binding(${stored.length + j + 1}) var<storage, read> in${j}: array<${storageType(l.dtype)}>;`);
-    const scalarLoads = leaves.flatMap((l, j) => (l.scalar ? [`let l${j} = ${load(`in${j}`, l.dtype, `u32(m(${1 + j}u))`)};`] : []));
-    const elemLoads = leaves.flatMap((l, j) => (l.scalar ? [] : [`let l${j} = ${load(`in${j}`, l.dtype, `u32(m(${1 + j}u)) + i`)};`]));
+    const scalarLoads = leaves.flatMap((l, j) => (l.kind === 'scalar' ? [`let l${j} = ${load(`in${j}`, l.dtype, `u32(m(${1 + j}u))`)};`] : []));
+    const elemLoads = leaves.flatMap((l, j) => {
+      if (l.kind === 'dense') return [`let l${j} = ${load(`in${j}`, l.dtype, `u32(m(${1 + j}u)) + i`)};`];
+      if (l.kind === 'scalar') return [];
+      const q = strided.findIndex(([, k]) => k === j);
+      const at = Array.from({ length: rank }, (_, d) => `c${d} * m(${stridedAt(q, d)}u)`).join(' + ');
+      return [`let l${j} = ${load(`in${j}`, l.dtype, `u32(m(${1 + j}u) + ${at || '0'})`)};`];
+    });
     const body = nodes.map((d, k) => {
       const args = [...d.inputs.map(ref), ...d.attrs.map((_, a) => `bitcast<f32>(m(${attrIndex[k]! + a}u))`)];
       return `let v${k} = ${fnName(k)}(${args.join(', ')});`;
@@ -87,6 +104,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   for (var q = 0u; q < ${PER}u; q++) {
     let i = base + q * ${WG}u;
     if (i >= u32(m(0u))) { return; }
+    ${coords.join('\n    ')}
     ${elemLoads.join('\n    ')}
     ${body.join('\n    ')}
     ${stores.join('\n    ')}

@@ -416,6 +416,54 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   return { key: `conv2d-rb:${win.key}`, source, meta, grid, inputs: [0, 1] };
 }
 
+const RS_ROWS = 8;
+const RS_COLS = 4;
+const RS_WG = 64;
+
+/**
+ * The register-blocked matmul for any strides and any N: each invocation keeps 8 rows x 4 columns
+ * (a workgroup's width apart, so neighbouring lanes read neighbouring columns of B) in registers.
+ * For adapters that prefer register kernels, where the vec4 variants do not fit.
+ */
+export function matmulRegisterStridedKernel(a: Operand, b: Operand, out: Operand): KernelCall {
+  const { M, N, br, batch, inner, batchOffsets, meta: head } = batchLayout(a, b, out);
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const meta = [...head, a.strides[ra - 2]!, a.strides[ra - 1]!, b.strides[rb - 2]!, b.strides[rb - 1]!];
+  const R = Array.from({ length: RS_ROWS }, (_, q) => q);
+  const C = Array.from({ length: RS_COLS }, (_, j) => j);
+  const source = () => `${metaDecl(meta.length)}
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> A: array<f32>;
+@group(0) @binding(3) var<storage, read> B: array<f32>;
+@compute @workgroup_size(${RS_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let M = u32(m(0u));
+  let N = u32(m(1u));
+  let K = u32(m(2u));
+  let c0 = wid.x * ${RS_WG * RS_COLS}u + lid.x;
+  let row0 = wid.y * ${RS_ROWS}u;
+  let i = wid.z;
+  ${batchOffsets}
+  let sa0 = m(${inner}u); let sa1 = m(${inner + 1}u);
+  let sb0 = m(${inner + 2}u); let sb1 = m(${inner + 3}u);
+  ${R.map((q) => `let ar${q} = oa + i32(min(row0 + ${q}u, M - 1u)) * sa0;`).join('\n  ')}
+  ${C.map((j) => `let bc${j} = ob + i32(min(c0 + ${j * RS_WG}u, N - 1u)) * sb1;`).join('\n  ')}
+  ${R.flatMap((q) => C.map((j) => `var acc${q}_${j} = 0.0;`)).join(' ')}
+  for (var k = 0u; k < K; k++) {
+    let bk = i32(k) * sb0;
+    ${C.map((j) => `let b${j} = B[u32(bc${j} + bk)];`).join(' ')}
+    let ak = i32(k) * sa1;
+    ${R.map((q) => `let a${q} = A[u32(ar${q} + ak)]; ${C.map((j) => `acc${q}_${j} = fma(a${q}, b${j}, acc${q}_${j});`).join(' ')}`).join('\n    ')}
+  }
+  let base = i * M * N;
+  ${R.flatMap((q) => C.map((j) => `if (row0 + ${q}u < M && c0 + ${j * RS_WG}u < N) { out[base + (row0 + ${q}u) * N + c0 + ${j * RS_WG}u] = acc${q}_${j}; }`)).join('\n  ')}
+}`;
+  const grid: [number, number, number] = [Math.ceil(N / (RS_WG * RS_COLS)), Math.ceil(M / RS_ROWS), batch];
+  if (grid.some((g) => g > MAX_GROUPS)) return matmulKernel(a, b, out);
+  return { key: `matmul-rs:b${br}`, source, meta, grid, inputs: [0, 1] };
+}
+
 /** True when B is a transposed dense matrix (its columns contiguous, K a multiple of 4) and A is dense along K. */
 export function registerMatmulNTFits(a: Operand, b: Operand): boolean {
   const ra = a.shape.length;

@@ -127,3 +127,28 @@ describe.runIf(gpu)('webgpu elementwise fusion', () => {
     expectCloseArrays(await step(true), await step(false), 1e-6, 1e-6, 'fused vs unfused');
   });
 });
+
+describe.runIf(gpu)('webgpu elementwise fusion with broadcast and views', () => {
+  const b = gpu!;
+
+  it('fuses a bias add, activation and scaling over broadcast and transposed operands', async () => {
+    const [xc, xg] = pair([6, 5], 5);
+    const [bc, bg] = pair([5], 6);
+    const [cc, cg] = pair([6, 1], 7);
+    const [tc, tg] = pair([5, 6], 8);
+    const run = (x: Tensor, bias: Tensor, col: Tensor, t: Tensor) => x.add(bias).relu().mul(col).sub(t.transpose(0, 1)).add(x.slice(1, 1, 2));
+    const before = b.fuser.stats.kernels;
+    const g = run(xg, bg, cg, tg);
+    await same(g, run(xc, bc, cc, tc), 'broadcast chain');
+    expect(b.fuser.stats.kernels - before).toBe(1);
+  });
+
+  it('does not read a transposed view of an earlier result from registers', async () => {
+    const [xc, xg] = pair([4, 4], 9);
+    const run = (x: Tensor) => {
+      const y = x.mul(2).add(1);
+      return y.add(y.transpose(0, 1)).sub(y);
+    };
+    await same(run(xg), run(xc), 'transposed earlier result');
+  });
+});
