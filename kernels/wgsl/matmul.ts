@@ -250,6 +250,15 @@ fn storeC(g: u32, i: u32, j: u32, v: f32) {
 
 const DIRECT_WG = 64;
 
+/** What every direct conv kernel starts with: parameters, window constants, output, input and weights. */
+function convHeader(metaCount: number, windowDecl: string): string {
+  return `${metaDecl(metaCount)}
+${windowDecl}
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> X: array<f32>;
+@group(0) @binding(3) var<storage, read> Wt: array<f32>;`;
+}
+
 /** The window's constants, baked into conv sources (and their pipeline keys) so loops over it unroll. */
 function windowConsts(KH: number, KW: number, p: ConvParams): { key: string; decl: string } {
   const v = { KH, KW, SH: p.stride[0], SW: p.stride[1], PH: p.padding[0], PW: p.padding[1], DH: p.dilation[0], DW: p.dilation[1] };
@@ -270,11 +279,7 @@ export function conv2dDirectKernel(x: Operand, w: Operand, out: Operand, p: Conv
   const win = windowConsts(KH, KW, p);
   // meta: n, C, H, W, O, Cg, OH, OW, Og (0-8) | x strides, offset (9-13) | w strides, offset (14-18)
   const meta = [n, C, H, W, O, Cg, OH, OW, Og, ...x.strides, x.offset, ...w.strides, w.offset];
-  const source = () => `${metaDecl(meta.length)}
-${win.decl}
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> X: array<f32>;
-@group(0) @binding(3) var<storage, read> Wt: array<f32>;
+  const source = () => `${convHeader(meta.length, win.decl)}
 @compute @workgroup_size(${DIRECT_WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = (wid.y * nwg.x + wid.x) * ${DIRECT_WG}u + lid.x;
@@ -322,11 +327,7 @@ export function conv2dDepthwiseKernel(x: Operand, w: Operand, out: Operand, p: C
   // meta: C, H, W, OH, OW (0-4) | x strides, offset (5-9) | w strides, offset (10-14)
   const meta = [C, H, W, OH, OW, ...x.strides, x.offset, ...w.strides, w.offset];
   const Q = [0, 1, 2, 3];
-  const source = () => `${metaDecl(meta.length)}
-${win.decl}
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> X: array<f32>;
-@group(0) @binding(3) var<storage, read> Wt: array<f32>;
+  const source = () => `${convHeader(meta.length, win.decl)}
 @compute @workgroup_size(16, 4, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let C = u32(m(0u)); let H = m(1u); let W = m(2u); let OH = u32(m(3u)); let OW = u32(m(4u));
@@ -376,11 +377,7 @@ export function conv2dRegisterKernel(x: Operand, w: Operand, out: Operand, p: Co
   const meta = [L, Og, Cg, H, W, OH, OW, O, ...x.strides, x.offset, ...w.strides, w.offset];
   const R = Array.from({ length: CRB_ROWS }, (_, q) => q);
   const P = Array.from({ length: CRB_COLS }, (_, q) => q);
-  const source = () => `${metaDecl(meta.length)}
-${win.decl}
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> X: array<f32>;
-@group(0) @binding(3) var<storage, read> Wt: array<f32>;
+  const source = () => `${convHeader(meta.length, win.decl)}
 @compute @workgroup_size(${CRB_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let L = u32(m(0u)); let Og = u32(m(1u)); let Cg = u32(m(2u));
