@@ -126,6 +126,7 @@ export const OP_CASES: { [K in OpName]: OpCase[] } = {
     { name: 'conv2d padded', inputs: [f([2, 3, 5, 5]), f([4, 3, 3, 3])], run: conv([1, 1], [1, 1], [1, 1], 1) },
     { name: 'conv2d stride dilation', inputs: [f([1, 2, 8, 7]), f([3, 2, 3, 2])], run: conv([2, 1], [1, 2], [2, 1], 1) },
     { name: 'conv2d groups', inputs: [f([2, 4, 5, 5], 'strided'), f([6, 2, 2, 3])], run: conv([1, 2], [0, 1], [1, 1], 2) },
+    { name: 'conv2d depthwise unit stride', inputs: [f([2, 3, 5, 9]), f([3, 1, 3, 3])], run: conv([1, 1], [1, 1], [1, 1], 3) },
     { name: 'conv2d depthwise', inputs: [f([1, 3, 6, 6]), f([3, 1, 3, 3], 'transposed')], run: conv([2, 2], [1, 1], [1, 1], 3) },
     { name: 'conv2d pointwise', inputs: [f([2, 4, 3, 3], 'transposed'), f([5, 4, 1, 1])], run: conv([1, 1], [0, 0], [1, 1], 1) },
     // Eight or more outputs per group: the GPU's implicit-GEMM kernel rather than the direct one.
