@@ -4,7 +4,7 @@ import { type DType, type TypedArray } from '../dtype.js';
 import { GraftDTypeError, GraftError, fmtShape } from '../errors.js';
 import type { OpAttrs, OpName } from '../ops.js';
 import { INDEX_ERROR_OPS } from '../../kernels/wgsl/gather.js';
-import type { KernelCall, Operand } from '../../kernels/wgsl/common.js';
+import { type KernelCall, type Operand, SCRATCH } from '../../kernels/wgsl/common.js';
 import { BufferPool } from './bufferPool.js';
 import { type GpuAcquired } from './device.js';
 import { Fuser } from './fusion.js';
@@ -65,7 +65,7 @@ export class WebGPUBackend implements Backend {
     this.device = acquired.device;
     this.info = acquired.info;
     this.limits = acquired.device.limits;
-    this.caps = { subgroups: acquired.device.features.has('subgroups'), matmul: 'tiled' };
+    this.caps = { subgroups: acquired.device.features.has('subgroups'), matmul: 'tiled', maxScratchBytes: Math.min(256 * 2 ** 20, this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize) };
     const U = GPUBufferUsage;
     this.pool = new BufferPool(this.device, U.STORAGE | U.COPY_SRC | U.COPY_DST);
     this.fuser = new Fuser(
@@ -193,7 +193,18 @@ export class WebGPUBackend implements Backend {
     this.fuser.flush();
     const operand = (v: TensorView): Operand => ({ dtype: v.dtype, shape: v.shape, strides: v.strides, offset: v.offset });
     const calls = kernelsFor(op, inputs.map(operand), operand(out), attrs, this.caps);
-    for (const call of calls) this.dispatch(op, call, inputs, out);
+    const scratchSize = Math.max(0, ...calls.map((c) => c.toScratch ?? 0));
+    // A scratch buffer (an im2col matrix, say) lives for this op only; releasing it is ordered after its readers.
+    const scratch = scratchSize ? this.pool.acquire(scratchSize * 4) : null;
+    try {
+      for (const call of calls) {
+        const buffer = (k: number) => (k === SCRATCH ? scratch! : (inputs[k]!.buffer as GpuBuffer).buffer);
+        const buffers = [call.toScratch ? scratch! : (out.buffer as GpuBuffer).buffer, ...call.inputs.map(buffer)];
+        this.dispatchBuffers(op, call, buffers, () => inputs.map((i) => fmtShape(i.shape)).join(', '));
+      }
+    } finally {
+      if (scratch) this.pool.release(scratch);
+    }
   }
 
   /**
@@ -267,11 +278,6 @@ export class WebGPUBackend implements Backend {
     this.bindGroupsCreated++;
     if (this.bindGroups.size > MAX_BIND_GROUPS) this.bindGroups.delete(this.bindGroups.keys().next().value!);
     return bg;
-  }
-
-  private dispatch(op: string, call: KernelCall, inputs: readonly TensorView[], out: TensorView): void {
-    const buffers = [(out.buffer as GpuBuffer).buffer, ...call.inputs.map((k) => (inputs[k]!.buffer as GpuBuffer).buffer)];
-    this.dispatchBuffers(op, call, buffers, () => inputs.map((i) => fmtShape(i.shape)).join(', '));
   }
 
   /** Encodes one dispatch of `call` over `buffers` (its outputs, then its inputs). */

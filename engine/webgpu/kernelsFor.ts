@@ -4,7 +4,7 @@ import { OPS, type OpAttrs, type OpName, type UnarySpec } from '../ops.js';
 import type { KernelCall, Operand } from '../../kernels/wgsl/common.js';
 import { elementwiseKernel } from '../../kernels/wgsl/elementwise.js';
 import { reduceKernel } from '../../kernels/wgsl/reduce.js';
-import { conv2dDepthwiseKernel, conv2dDirectKernel, conv2dKernel, conv2dRegisterKernel, matmulKernel, matmulRegisterKernel, matmulRegisterNTKernel, matmulRegisterStridedKernel, registerMatmulFits, registerMatmulNTFits } from '../../kernels/wgsl/matmul.js';
+import { conv2dAsMatmul, conv2dDepthwiseKernel, conv2dDirectKernel, conv2dKernel, conv2dRegisterKernel, matmulKernel, matmulRegisterKernel, matmulRegisterNTKernel, matmulRegisterStridedKernel, registerMatmulFits, registerMatmulNTFits } from '../../kernels/wgsl/matmul.js';
 import { poolKernel } from '../../kernels/wgsl/pool.js';
 import { gatherKernel } from '../../kernels/wgsl/gather.js';
 import { padKernel } from '../../kernels/wgsl/layout.js';
@@ -17,6 +17,8 @@ export interface Caps {
   subgroups: boolean;
   /** Which matmul kernel this adapter runs faster, chosen by timing both once per adapter. */
   matmul: 'tiled' | 'register';
+  /** The largest scratch buffer (an im2col matrix) a kernel may ask for. */
+  maxScratchBytes: number;
 }
 
 export function kernelsFor<K extends OpName>(op: K, ins: readonly Operand[], out: Operand, attrs: OpAttrs[K], caps: Caps): KernelCall[] {
@@ -47,7 +49,8 @@ export function kernelsFor<K extends OpName>(op: K, ins: readonly Operand[], out
       const og = ins[1]!.shape[0]! / a.groups;
       if (og === 1 && a.groups === ins[0]!.shape[1]) return [conv2dDepthwiseKernel(ins[0]!, ins[1]!, out, a)];
       if (og < 8) return [conv2dDirectKernel(ins[0]!, ins[1]!, out, a)];
-      return [caps.matmul === 'register' ? conv2dRegisterKernel(ins[0]!, ins[1]!, out, a) : conv2dKernel(ins[0]!, ins[1]!, out, a)];
+      if (caps.matmul !== 'register') return [conv2dKernel(ins[0]!, ins[1]!, out, a)];
+      return conv2dAsMatmul(ins[0]!, ins[1]!, out, a, caps.maxScratchBytes) ?? [conv2dRegisterKernel(ins[0]!, ins[1]!, out, a)];
     }
     case 'avgPool2d': {
       const a = attrs as OpAttrs['avgPool2d'];

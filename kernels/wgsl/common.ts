@@ -22,11 +22,16 @@ export interface KernelCall {
   inputs: number[];
   /** Output buffers bound from binding 1 on (default 1); the inputs follow them. */
   outputs?: number;
+  /** Write a scratch buffer of this many f32 instead of the op's output; a later call of the op reads it as input index SCRATCH. */
+  toScratch?: number;
   /** Bind the output as array<atomic<u32>> (scatterAdd's compare-and-swap float adds). */
   atomicOut?: boolean;
   /** Bind the backend's error record at binding 5 (kernels that validate indices). */
   errors?: boolean;
 }
+
+/** The input index under which a call reads the scratch buffer an earlier call of the same op wrote. */
+export const SCRATCH = -1;
 
 /** WGSL storage element type: bool is stored as one u32 per element. */
 export function storageType(d: DType): string {

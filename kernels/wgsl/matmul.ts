@@ -1,6 +1,6 @@
 /** @file Tiled GEMM (workgroup-memory tiles, 4x4 register blocks) and the matmul and conv2d kernels built on it. */
 import { broadcastStrides } from '../../engine/shape.js';
-import { type KernelCall, type Operand, MAX_GROUPS, grid1d, metaDecl, unravel } from './common.js';
+import { type KernelCall, type Operand, MAX_GROUPS, SCRATCH, grid1d, metaDecl, unravel } from './common.js';
 
 const TS = 32; // output tile edge
 const BK = 16; // depth of one shared tile
@@ -355,6 +355,67 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   const grid: [number, number, number] = [Math.ceil(OW / 64), Math.ceil(OH / 4), Nb * C];
   if (grid.some((d) => d > MAX_GROUPS)) return conv2dDirectKernel(x, w, out, p);
   return { key: `conv2d-dw:${win.key}`, source, meta, grid, inputs: [0, 1] };
+}
+
+const COL_WG = 64;
+
+/**
+ * im2col into a scratch buffer: col[n][k][l] for k = (c, kh, kw) and l = (oh, ow), zeros where the
+ * window leaves the image. Grid (l, k, n): neighbouring lanes write neighbouring columns.
+ */
+export function im2colKernel(x: Operand, KH: number, KW: number, out: Operand, p: ConvParams): KernelCall {
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const [, , OH, OW] = out.shape as [number, number, number, number];
+  const K = C * KH * KW;
+  const L = OH * OW;
+  const win = windowConsts(KH, KW, p);
+  // meta: K, L, H, W, OW (0-4) | x strides, offset (5-9)
+  const meta = [K, L, H, W, OW, ...x.strides, x.offset];
+  const source = () => `${metaDecl(meta.length)}
+${win.decl}
+@group(0) @binding(1) var<storage, read_write> col: array<f32>;
+@group(0) @binding(2) var<storage, read> X: array<f32>;
+@compute @workgroup_size(${COL_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let K = u32(m(0u)); let L = u32(m(1u)); let H = m(2u); let W = m(3u); let OW = u32(m(4u));
+  let l = gid.x;
+  if (l >= L) { return; }
+  let k = gid.y;
+  let n = gid.z;
+  let kw = i32(k % u32(KW));
+  let kh = i32((k / u32(KW)) % u32(KH));
+  let c = i32(k / u32(KW * KH));
+  let ih = i32(l / OW) * SH - PH + kh * DH;
+  let iw = i32(l % OW) * SW - PW + kw * DW;
+  let inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
+  let at = m(9u) + i32(n) * m(5u) + c * m(6u) + clamp(ih, 0, H - 1) * m(7u) + clamp(iw, 0, W - 1) * m(8u);
+  col[(n * K + k) * L + l] = select(0.0, X[u32(at)], inside);
+}`;
+  return { key: `im2col:${win.key}`, source, meta, grid: [Math.ceil(L / COL_WG), K, N], inputs: [0], toScratch: N * K * L };
+}
+
+/**
+ * conv2d (one group) as matmul on adapters that prefer the register kernels: out[n] = W[O, K] @
+ * col[n][K, L], where col is x itself for a plain 1x1 convolution and an im2col scratch matrix
+ * otherwise. Null when the weights cannot be read as an [O, K] matrix or the matrix would be too big.
+ */
+export function conv2dAsMatmul(x: Operand, w: Operand, out: Operand, p: ConvParams, maxScratchBytes: number): KernelCall[] | null {
+  const [N, C, , W] = x.shape as [number, number, number, number];
+  const [O, , KH, KW] = w.shape as [number, number, number, number];
+  const [, , OH, OW] = out.shape as [number, number, number, number];
+  const [w0, w1, w2, w3] = w.strides as [number, number, number, number];
+  if (p.groups !== 1 || w2 !== KW * w3 || w1 !== KH * w2) return null;
+  const K = C * KH * KW;
+  const L = OH * OW;
+  const A: Operand = { dtype: 'f32', shape: [O, K], strides: [w0, w3], offset: w.offset };
+  const C3: Operand = { dtype: 'f32', shape: [N, O, L], strides: [O * L, L, 1], offset: out.offset };
+  const mm = (B: Operand) => (registerMatmulFits(B, C3) ? matmulRegisterKernel(A, B, C3) : matmulRegisterStridedKernel(A, B, C3));
+  const plain = KH === 1 && KW === 1 && p.stride.every((s) => s === 1) && p.padding.every((q) => q === 0);
+  if (plain && x.strides[3] === 1 && x.strides[2] === W) {
+    return [{ ...mm({ dtype: 'f32', shape: [N, C, L], strides: [x.strides[0]!, x.strides[1]!, 1], offset: x.offset }), inputs: [1, 0] }];
+  }
+  if (N * K * L * 4 > maxScratchBytes) return null;
+  return [im2colKernel(x, KH, KW, out, p), { ...mm({ dtype: 'f32', shape: [N, K, L], strides: [K * L, L, 1], offset: 0 }), inputs: [1, SCRATCH] }];
 }
 
 const CRB_ROWS = 8;

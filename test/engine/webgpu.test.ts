@@ -138,9 +138,9 @@ describe.runIf(gpu)('webgpu runtime', () => {
 
   it('names the op and kernel when a shader fails to compile, at the next sync', async () => {
     const out = zeros([1], 'f32', { backend });
-    const view = { buffer: out.storage.buffer, dtype: out.dtype, shape: out.shape, strides: out.strides, offset: 0 };
+    const buffer = (out.storage.buffer as unknown as { buffer: GPUBuffer }).buffer;
     const broken = { key: 'broken-kernel', source: () => 'fn main( {', meta: [0], grid: [1, 1, 1] as [number, number, number], inputs: [] };
-    (backend as unknown as { dispatch: (op: string, c: typeof broken, i: unknown[], o: typeof view) => void }).dispatch('myop', broken, [], view);
+    (backend as unknown as { dispatchBuffers: (op: string, c: typeof broken, b: GPUBuffer[], d: () => string) => void }).dispatchBuffers('myop', broken, [buffer], () => '[1]');
     await expect(backend.sync()).rejects.toThrow(/myop: kernel 'broken-kernel' failed to compile/);
     expect(Array.from(await tensor([3], { backend }).data())).toEqual([3]);
   });
