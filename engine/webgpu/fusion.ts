@@ -9,6 +9,14 @@ import { type FusedLeaf, type FusedNode, type FusedRef, fusedKernel } from '../.
 /** Ops recorded before the group runs regardless: bounds the kernel's size and its compile time. */
 const MAX_NODES = 64;
 
+/** Groups open at once; the oldest runs when another shape starts. */
+const MAX_GROUPS = 4;
+
+interface Group {
+  shape: readonly number[];
+  nodes: Recorded[];
+}
+
 interface Recorded extends Omit<FusedNode, 'inputs'> {
   inputs: Ref[];
   out: GPUBuffer;
@@ -25,9 +33,10 @@ type Ref = { buffer: GPUBuffer; leaf: FusedLeaf } | { constant: number; dtype: D
  * Buffers the group uses go back to the pool only after it has run.
  */
 export class Fuser {
-  private nodes: Recorded[] = [];
-  private shape: readonly number[] = [];
+  /** Open groups by output shape (a BatchNorm interleaves per-channel ops with per-element ones). */
+  private groups = new Map<string, Group>();
   private involved = new Set<GPUBuffer>();
+  private encoding = false;
   private deferred: GPUBuffer[] = [];
   /** Kernels run and ops recorded, for tests and the bench report. */
   readonly stats = { kernels: 0, ops: 0 };
@@ -53,18 +62,21 @@ export class Fuser {
     if (n === 0 || out.offset !== 0 || !isContiguous(out.shape, out.strides)) return false;
     const sameShape = (v: TensorView) => v.shape.length === out.shape.length && v.shape.every((d, i) => d === out.shape[i]);
     const dense = (v: TensorView) => sameShape(v) && isContiguous(v.shape, v.strides);
-    if (this.involved.has(outBuf) || (this.nodes.length && !(this.shape.length === out.shape.length && this.shape.every((d, i) => d === out.shape[i])))) this.flush();
+    if (this.involved.has(outBuf)) this.flush();
+    const key = out.shape.join(',');
+    // An earlier result of this group read whole stays in registers; a result of another group, or
+    // another view of one, is read from memory once its group has run.
+    const inRegisters = (v: TensorView, owner: { key: string } | null) => owner !== null && owner.key === key && v.offset === 0 && dense(v);
+    for (const v of inputs) {
+      const owner = this.ownerOf(buffer(v));
+      if (owner && !inRegisters(v, owner)) this.flushGroup(owner.key);
+    }
     const refs: Ref[] = [];
     for (const v of inputs) {
       const b = buffer(v);
-      const node = this.nodes.findIndex((d) => d.out === b);
-      if (node >= 0) {
-        // An earlier result, read whole: it stays in registers. Any other view of it cannot.
-        if (v.offset !== 0 || !dense(v)) {
-          this.flush();
-          return this.record(op, inputs, out, attrs, buffer);
-        }
-        refs.push({ node });
+      const owner = this.ownerOf(b);
+      if (owner) {
+        refs.push({ node: owner.node });
         continue;
       }
       const one = sizeOf(v.shape) === 1;
@@ -74,41 +86,75 @@ export class Fuser {
       else if (one) refs.push({ buffer: b, leaf: { dtype: v.dtype, kind: 'scalar', offset: v.offset } });
       else refs.push({ buffer: b, leaf: { dtype: v.dtype, kind: 'strided', offset: v.offset, strides: broadcastStrides(v, out.shape) } });
     }
+    let group = this.groups.get(key);
+    if (!group) {
+      if (this.groups.size >= MAX_GROUPS) this.flushGroup(this.groups.keys().next().value!);
+      group = { shape: out.shape, nodes: [] };
+      this.groups.set(key, group);
+    }
     for (const r of refs) if ('buffer' in r) this.involved.add(r.buffer);
     const numeric = Object.entries((attrs ?? {}) as Record<string, unknown>).filter((e): e is [string, number] => typeof e[1] === 'number').sort(([a], [b]) => (a < b ? -1 : 1));
-    this.nodes.push({ op, snippet: spec.wgsl as string, inputs: refs, inDtypes: inputs.map((v) => v.dtype), dtype: out.dtype, attrs: numeric, store: true, out: outBuf });
+    group.nodes.push({ op, snippet: spec.wgsl as string, inputs: refs, inDtypes: inputs.map((v) => v.dtype), dtype: out.dtype, attrs: numeric, store: true, out: outBuf });
     this.involved.add(outBuf);
-    this.shape = out.shape;
     this.stats.ops++;
-    if (this.nodes.length >= MAX_NODES) this.flush();
+    if (group.nodes.length >= MAX_NODES) this.flushGroup(key);
     return true;
   }
 
-  /** A buffer freed while the group uses it: its result is no longer stored, and the pool gets it back after the group runs. */
+  /** The open group and node whose result `b` holds. */
+  private ownerOf(b: GPUBuffer): { key: string; node: number } | null {
+    if (!this.involved.has(b)) return null;
+    for (const [key, g] of this.groups) {
+      const node = g.nodes.findIndex((d) => d.out === b);
+      if (node >= 0) return { key, node };
+    }
+    return null;
+  }
+
+  /** A buffer freed while a group uses it: its result is no longer stored, and the pool gets it back after every group has run. */
   free(b: GPUBuffer): boolean {
     if (!this.involved.has(b)) return false;
-    for (const d of this.nodes) if (d.out === b) d.store = false;
+    for (const g of this.groups.values()) for (const d of g.nodes) if (d.out === b) d.store = false;
     this.deferred.push(b);
     return true;
   }
 
-  /** Runs the recorded group: as few kernels as the binding limit allows, each writing only results still wanted. */
+  /** Runs every open group, in the order they were opened, then returns freed buffers to the pool. */
   flush(): void {
-    if (!this.nodes.length) return;
-    const [nodes, deferred] = [this.nodes, this.deferred];
-    this.nodes = [];
+    // A submit while a group is being encoded (the backend's batch limit) must not release the
+    // buffers that group's remaining kernels read: the groups still open wait for the next flush.
+    if (this.encoding) return;
+    for (const key of [...this.groups.keys()]) this.flushGroup(key);
+    const deferred = this.deferred;
     this.deferred = [];
     this.involved.clear();
+    for (const b of deferred) this.release(b);
+  }
+
+  /** Runs one group: as few kernels as the binding limit allows, each writing only results still wanted. */
+  private flushGroup(key: string): void {
+    const g = this.groups.get(key);
+    if (!g) return;
+    this.groups.delete(key);
+    const { nodes, shape } = g;
+    this.encoding = true;
+    try {
+      this.encodeGroup(nodes, shape);
+    } finally {
+      this.encoding = false;
+    }
+  }
+
+  private encodeGroup(nodes: Recorded[], shape: readonly number[]): void {
     // The last node that reads each result: a result read past its segment must be stored.
     const lastUse = nodes.map(() => -1);
     nodes.forEach((d, k) => d.inputs.forEach((r) => 'node' in r && (lastUse[r.node] = k)));
     for (let start = 0; start < nodes.length;) {
       let end = start + 1;
       while (end < nodes.length && this.bindings(nodes, lastUse, start, end + 1) <= this.maxBindings) end++;
-      this.segment(nodes, lastUse, start, end);
+      this.segment(nodes, shape, lastUse, start, end);
       start = end;
     }
-    for (const b of deferred) this.release(b);
   }
 
   private stored(nodes: Recorded[], lastUse: number[], k: number, end: number): boolean {
@@ -129,7 +175,7 @@ export class Fuser {
     return reads.size + writes;
   }
 
-  private segment(nodes: Recorded[], lastUse: number[], start: number, end: number): void {
+  private segment(nodes: Recorded[], shape: readonly number[], lastUse: number[], start: number, end: number): void {
     const leaves: FusedLeaf[] = [];
     const leafBuffers: GPUBuffer[] = [];
     const constants: number[] = [];
@@ -154,7 +200,7 @@ export class Fuser {
       if (store) outBuffers.push(d.out);
     }
     if (!outBuffers.length) return;
-    this.emit(fusedKernel(leaves, out, this.shape, constants), [...outBuffers, ...leafBuffers]);
+    this.emit(fusedKernel(leaves, out, shape, constants), [...outBuffers, ...leafBuffers]);
     this.stats.kernels++;
   }
 }

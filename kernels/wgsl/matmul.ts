@@ -395,27 +395,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 /**
- * conv2d (one group) as matmul on adapters that prefer the register kernels: out[n] = W[O, K] @
- * col[n][K, L], where col is x itself for a plain 1x1 convolution and an im2col scratch matrix
- * otherwise. Null when the weights cannot be read as an [O, K] matrix or the matrix would be too big.
+ * conv2d (one group, a window larger than 1x1) as matmul on adapters that prefer the register
+ * kernels: out[n] = W[O, K] @ col[n][K, L] with col an im2col scratch matrix. Null when the
+ * weights cannot be read as an [O, K] matrix, the output rows are short, or the matrix would be too big.
  */
 export function conv2dAsMatmul(x: Operand, w: Operand, out: Operand, p: ConvParams, maxScratchBytes: number): KernelCall[] | null {
-  const [N, C, , W] = x.shape as [number, number, number, number];
+  const [N, C] = x.shape as [number, number, number, number];
   const [O, , KH, KW] = w.shape as [number, number, number, number];
   const [, , OH, OW] = out.shape as [number, number, number, number];
   const [w0, w1, w2, w3] = w.strides as [number, number, number, number];
-  if (p.groups !== 1 || w2 !== KW * w3 || w1 !== KH * w2) return null;
   const K = C * KH * KW;
   const L = OH * OW;
+  // Measured on lavapipe: 1x1 convolutions (x read in place) and output rows too short to fill a
+  // workgroup's lanes with vec4 columns run faster through conv2dRegisterKernel.
+  if (p.groups !== 1 || w2 !== KW * w3 || w1 !== KH * w2 || KH * KW === 1 || L % 4 !== 0 || L < 64 || N * K * L * 4 > maxScratchBytes) return null;
   const A: Operand = { dtype: 'f32', shape: [O, K], strides: [w0, w3], offset: w.offset };
+  const B: Operand = { dtype: 'f32', shape: [N, K, L], strides: [K * L, L, 1], offset: 0 };
   const C3: Operand = { dtype: 'f32', shape: [N, O, L], strides: [O * L, L, 1], offset: out.offset };
-  const mm = (B: Operand) => (registerMatmulFits(B, C3) ? matmulRegisterKernel(A, B, C3) : matmulRegisterStridedKernel(A, B, C3));
-  const plain = KH === 1 && KW === 1 && p.stride.every((s) => s === 1) && p.padding.every((q) => q === 0);
-  if (plain && x.strides[3] === 1 && x.strides[2] === W) {
-    return [{ ...mm({ dtype: 'f32', shape: [N, C, L], strides: [x.strides[0]!, x.strides[1]!, 1], offset: x.offset }), inputs: [1, 0] }];
-  }
-  if (N * K * L * 4 > maxScratchBytes) return null;
-  return [im2colKernel(x, KH, KW, out, p), { ...mm({ dtype: 'f32', shape: [N, K, L], strides: [K * L, L, 1], offset: 0 }), inputs: [1, SCRATCH] }];
+  return [im2colKernel(x, KH, KW, out, p), { ...matmulRegisterKernel(A, B, C3), inputs: [1, SCRATCH] }];
 }
 
 const CRB_ROWS = 8;
@@ -500,6 +497,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let N = u32(m(1u));
   let K = u32(m(2u));
   let c0 = wid.x * ${RS_WG * RS_COLS}u + lid.x;
+  // Lanes past the last column leave at once: CPU-backed adapters then skip whole idle vectors.
+  if (c0 >= N) { return; }
   let row0 = wid.y * ${RS_ROWS}u;
   let i = wid.z;
   ${batchOffsets}

@@ -131,7 +131,7 @@ export const OP_CASES: { [K in OpName]: OpCase[] } = {
     { name: 'conv2d pointwise', inputs: [f([2, 4, 3, 3], 'transposed'), f([5, 4, 1, 1])], run: conv([1, 1], [0, 0], [1, 1], 1) },
     // Eight or more outputs per group: the GPU's implicit-GEMM kernel rather than the direct one.
     { name: 'conv2d wide', inputs: [f([2, 3, 5, 5]), f([9, 3, 3, 3])], run: conv([1, 1], [1, 1], [1, 1], 1) },
-    { name: 'conv2d wide vec4 positions', inputs: [f([2, 3, 4, 4]), f([8, 3, 3, 3])], run: conv([1, 1], [1, 1], [1, 1], 1) },
+    { name: 'conv2d wide im2col', inputs: [f([2, 2, 8, 8]), f([8, 2, 3, 3])], run: conv([1, 1], [1, 1], [1, 1], 1) },
     { name: 'conv2d pointwise wide', inputs: [f([2, 6, 3, 4]), f([9, 6, 1, 1])], run: conv([1, 1], [0, 0], [1, 1], 1) },
     { name: 'conv2d pointwise wide odd', inputs: [f([1, 5, 3, 3], 'strided'), f([8, 5, 1, 1], 'transposed')], run: conv([1, 1], [0, 0], [1, 1], 1) },
     { name: 'conv2d wide dilated', inputs: [f([3, 2, 7, 6]), f([10, 2, 2, 3], 'strided')], run: conv([1, 2], [2, 1], [2, 1], 1) },
