@@ -62,8 +62,8 @@ export class Fuser {
     if (n === 0 || out.offset !== 0 || !isContiguous(out.shape, out.strides)) return false;
     const sameShape = (v: TensorView) => v.shape.length === out.shape.length && v.shape.every((d, i) => d === out.shape[i]);
     const dense = (v: TensorView) => sameShape(v) && isContiguous(v.shape, v.strides);
-    if (this.involved.has(outBuf)) this.flush();
     const key = out.shape.join(',');
+    if (this.involved.has(outBuf) && !this.inPlace(outBuf, key)) this.flush();
     // An earlier result of this group read whole stays in registers; a result of another group, or
     // another view of one, is read from memory once its group has run.
     const inRegisters = (v: TensorView, owner: { key: string } | null) => owner !== null && owner.key === key && v.offset === 0 && dense(v);
@@ -99,6 +99,22 @@ export class Fuser {
     this.stats.ops++;
     if (group.nodes.length >= MAX_NODES) this.flushGroup(key);
     return true;
+  }
+
+  /**
+   * Whether an op of group `key` may write `b` in place: every recorded use of `b` is a read of
+   * element i by element i of that group (a dense leaf from offset 0), so in the kernel each
+   * invocation reads its element before it writes it. Later reads of `b` take the new value from
+   * registers.
+   */
+  private inPlace(b: GPUBuffer, key: string): boolean {
+    for (const [k, g] of this.groups) {
+      for (const d of g.nodes) {
+        if (d.out === b) return false;
+        for (const r of d.inputs) if ('buffer' in r && r.buffer === b && (k !== key || r.leaf.kind !== 'dense' || r.leaf.offset !== 0)) return false;
+      }
+    }
+    return !this.deferred.includes(b);
   }
 
   /** The open group and node whose result `b` holds. */
@@ -183,7 +199,7 @@ export class Fuser {
       const at = leaves.findIndex((l, j) => leafBuffers[j] === buffer && l.offset === leaf.offset && l.kind === leaf.kind && l.dtype === leaf.dtype && String(l.strides) === String(leaf.strides));
       if (at >= 0) return at;
       leafBuffers.push(buffer);
-      return leaves.push(leaf) - 1;
+      return leaves.push({ ...leaf }) - 1;
     };
     const out: FusedNode[] = [];
     const outBuffers: GPUBuffer[] = [];
@@ -200,7 +216,12 @@ export class Fuser {
       if (store) outBuffers.push(d.out);
     }
     if (!outBuffers.length) return;
-    this.emit(fusedKernel(leaves, out, shape, constants), [...outBuffers, ...leafBuffers]);
+    // A leaf this segment also writes (an in-place update) is read through the output's binding.
+    leaves.forEach((l, j) => {
+      const o = outBuffers.indexOf(leafBuffers[j]!);
+      if (o >= 0) l.output = o;
+    });
+    this.emit(fusedKernel(leaves, out, shape, constants), [...outBuffers, ...leafBuffers.filter((_, j) => leaves[j]!.output === undefined)]);
     this.stats.kernels++;
   }
 }

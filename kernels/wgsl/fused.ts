@@ -16,6 +16,8 @@ export interface FusedLeaf {
   offset: number;
   /** For 'strided': the element step per output dimension (0 where broadcast). */
   strides?: readonly number[];
+  /** Read through the binding of stored output number `output` (a buffer written in place: WebGPU binds a buffer once per dispatch). */
+  output?: number;
 }
 
 export interface FusedNode {
@@ -54,7 +56,7 @@ export function fusedKernel(leaves: FusedLeaf[], nodes: FusedNode[], shape: read
     return r.dtype === 'f32' ? `bitcast<f32>(${bits})` : r.dtype === 'i32' ? bits : `(${bits} != 0)`;
   };
   const stored = nodes.map((d, k) => [d, k] as const).filter(([d]) => d.store);
-  const key = `fused:r${rank}:${leaves.map((l) => `${l.dtype}${l.kind[0]}`).join(',')}:${nodes.map((d, k) => `${fnName(k)}(${d.inputs.map(ref).join(',')})${d.store ? '!' : ''}`).join(';')}:${[...fns.keys()].join(';')}`;
+  const key = `fused:r${rank}:${leaves.map((l) => `${l.dtype}${l.kind[0]}${l.output ?? ''}`).join(',')}:${nodes.map((d, k) => `${fnName(k)}(${d.inputs.map(ref).join(',')})${d.store ? '!' : ''}`).join(';')}:${[...fns.keys()].join(';')}`;
   const attrAt = constAt + constants.length;
   const attrIndex: number[] = [];
   const attrBits: number[] = [];
@@ -78,14 +80,16 @@ export function fusedKernel(leaves: FusedLeaf[], nodes: FusedNode[], shape: read
       return `fn ${name}(${params.join(', ')}) -> ${valueType(d.dtype)} { return ${exprs[first]}; }`;
     });
     const outs = stored.map(([d], j) => `@group(0) @binding(${j + 1}) var<storage, read_write> o${j}: array<${storageType(d.dtype)}>;`);
-    const ins = leaves.map((l, j) => `@group(0) @binding(${stored.length + j + 1}) var<storage, read> in${j}: array<${storageType(l.dtype)}>;`);
-    const scalarLoads = leaves.flatMap((l, j) => (l.kind === 'scalar' ? [`let l${j} = ${load(`in${j}`, l.dtype, `u32(m(${1 + j}u))`)};`] : []));
+    const bound = leaves.map((l, j) => [l, j] as const).filter(([l]) => l.output === undefined);
+    const ins = bound.map(([l, j], b) => `@group(0) @binding(${stored.length + b + 1}) var<storage, read> in${j}: array<${storageType(l.dtype)}>;`);
+    const arr = (j: number) => (leaves[j]!.output === undefined ? `in${j}` : `o${leaves[j]!.output}`);
+    const scalarLoads = leaves.flatMap((l, j) => (l.kind === 'scalar' ? [`let l${j} = ${load(arr(j), l.dtype, `u32(m(${1 + j}u))`)};`] : []));
     const elemLoads = leaves.flatMap((l, j) => {
-      if (l.kind === 'dense') return [`let l${j} = ${load(`in${j}`, l.dtype, `u32(m(${1 + j}u)) + i`)};`];
+      if (l.kind === 'dense') return [`let l${j} = ${load(arr(j), l.dtype, `u32(m(${1 + j}u)) + i`)};`];
       if (l.kind === 'scalar') return [];
       const q = strided.findIndex(([, k]) => k === j);
       const at = Array.from({ length: rank }, (_, d) => `c${d} * m(${stridedAt(q, d)}u)`).join(' + ');
-      return [`let l${j} = ${load(`in${j}`, l.dtype, `u32(m(${1 + j}u) + ${at || '0'})`)};`];
+      return [`let l${j} = ${load(arr(j), l.dtype, `u32(m(${1 + j}u) + ${at || '0'})`)};`];
     });
     const body = nodes.map((d, k) => {
       const args = [...d.inputs.map(ref), ...d.attrs.map((_, a) => `bitcast<f32>(m(${attrIndex[k]! + a}u))`)];
@@ -111,5 +115,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
 }`;
   };
-  return { key, source, meta, grid: grid1d(Math.ceil(n / (WG * PER))), inputs: leaves.map((_, j) => j), outputs: stored.length };
+  return { key, source, meta, grid: grid1d(Math.ceil(n / (WG * PER))), inputs: leaves.filter((l) => l.output === undefined).map((_, j) => j), outputs: stored.length };
 }

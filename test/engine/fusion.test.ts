@@ -152,3 +152,32 @@ describe.runIf(gpu)('webgpu elementwise fusion with broadcast and views', () => 
     await same(run(xg), run(xc), 'transposed earlier result');
   });
 });
+
+describe.runIf(gpu)('webgpu elementwise fusion with in-place writes', () => {
+  const b = gpu!;
+
+  it('fuses an in-place update into the chain that reads the old value', async () => {
+    const [wc, wg] = pair([512], 11);
+    const [gc, gg] = pair([512], 12);
+    const step = (w: Tensor, g: Tensor) => {
+      const old = w.mul(1);
+      noGrad(() => w.copy_(w.sub(g.mul(0.1))));
+      return [old, w.add(0)];
+    };
+    const before = b.fuser.stats.kernels;
+    const got = step(wg, gg);
+    const want = step(wc, gc);
+    await same(got[0]!, want[0]!, 'the value before the update');
+    await same(got[1]!, want[1]!, 'the value after the update');
+    await same(wg, wc, 'the updated tensor');
+    expect(b.fuser.stats.kernels - before).toBe(1);
+  });
+
+  it('does not write in place over a buffer other invocations still read', async () => {
+    const t = tensor([1, 2, 3, 4], { backend: b });
+    const shifted = t.flip([0]).add(0); // reads t at other indices
+    t.copy_(tensor([5, 6, 7, 8], { backend: b }));
+    expect(Array.from(await shifted.data())).toEqual([4, 3, 2, 1]);
+    expect(Array.from(await t.data())).toEqual([5, 6, 7, 8]);
+  });
+});
