@@ -25,15 +25,15 @@ const graftExternal: Plugin = {
   },
 };
 
-/** An ES module for the page from a TypeScript entry, importing graft through the import map. */
-export async function bundleForPage(entry: string): Promise<string> {
-  const r = await build({ entryPoints: [entry], bundle: true, write: false, format: 'esm', platform: 'browser', target: 'es2022', plugins: [graftExternal, browserPlatform], logLevel: 'warning' });
+/** One ES module for a page, built in memory from a TypeScript entry. */
+async function bundle(entry: string, plugins: Plugin[]): Promise<string> {
+  const r = await build({ entryPoints: [entry], bundle: true, write: false, format: 'esm', platform: 'browser', target: 'es2022', plugins, logLevel: 'warning' });
   return r.outputFiles[0]!.text;
 }
 
-async function bundle(entry: string, plugins: Plugin[]): Promise<string> {
-  const r = await build({ entryPoints: [join(root, entry)], bundle: true, write: false, format: 'esm', platform: 'browser', target: 'es2022', plugins, logLevel: 'warning' });
-  return r.outputFiles[0]!.text;
+/** An ES module for the page from a TypeScript entry, importing graft through the import map. */
+export function bundleForPage(entry: string): Promise<string> {
+  return bundle(entry, [graftExternal, browserPlatform]);
 }
 
 /** The playground's target data: 20 training, 5 validation and 10 test digits per class, one safetensors file. */
@@ -59,16 +59,20 @@ export interface Playground {
 export async function startPlayground(o: { port?: number; extra?: Record<string, Asset> } = {}): Promise<Playground> {
   const js = 'text/javascript; charset=utf-8';
   const models = await nsfwjsMobileNetDir();
-  const assets = new Map<string, Asset>([
-    ['/', { type: 'text/html; charset=utf-8', body: await readFile(join(root, 'playground', 'index.html')) }],
-    ['/app.js', { type: js, body: await bundle('playground/app.ts', [graftExternal, browserPlatform]) }],
-    ['/graft.js', { type: js, body: await bundle('index.ts', [browserPlatform]) }],
-    ['/transfer.js', { type: js, body: await bundle('transfer/index.ts', [selfImport, browserPlatform]) }],
-    ['/data/mnist.safetensors', { type: 'application/octet-stream', body: await mnistFile() }],
-    ...Object.entries(o.extra ?? {}),
-  ]);
-  // Only the two files MobileNetV2 needs: the server never maps a request path onto the disk.
-  for (const f of ['model.min.js', 'group1-shard1of1.min.js']) assets.set(`/models/mobilenet_v2/${f}`, { type: js, body: await readFile(join(models, f)) });
+  const model = (f: string): [string, Promise<Asset>] => [`/models/mobilenet_v2/${f}`, readFile(join(models, f)).then((body) => ({ type: js, body }))];
+  // Built and read together; only the two files MobileNetV2 needs are served from its folder, so
+  // the server never maps a request path onto the disk.
+  const pending: [string, Promise<Asset>][] = [
+    ['/', readFile(join(root, 'playground', 'index.html')).then((body) => ({ type: 'text/html; charset=utf-8', body }))],
+    ['/app.js', bundleForPage(join(root, 'playground', 'app.ts')).then((body) => ({ type: js, body }))],
+    ['/graft.js', bundle(join(root, 'index.ts'), [browserPlatform]).then((body) => ({ type: js, body }))],
+    ['/transfer.js', bundle(join(root, 'transfer', 'index.ts'), [selfImport, browserPlatform]).then((body) => ({ type: js, body }))],
+    ['/data/mnist.safetensors', mnistFile().then((body) => ({ type: 'application/octet-stream', body }))],
+    model('model.min.js'),
+    model('group1-shard1of1.min.js'),
+    ...Object.entries(o.extra ?? {}).map(([k, a]): [string, Promise<Asset>] => [k, Promise.resolve(a)]),
+  ];
+  const assets = new Map(await Promise.all(pending.map(async ([k, a]): Promise<[string, Asset]> => [k, await a])));
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
     const a = assets.get(path === '/index.html' ? '/' : path);

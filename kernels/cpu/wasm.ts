@@ -81,9 +81,8 @@ async function spawn(e: Engine, module: WebAssembly.Module): Promise<void> {
   const n = Math.min(8, (await hardwareThreads()) - 1);
   if (n < 1) return;
   const ctl = new Int32Array(new SharedArrayBuffer(4 * (SLOTS + n * SLOT_SIZE)));
-  await startWorkers(n, WORKER, { module, memory: e.memory, ctl });
+  e.workers = (await startWorkers(n, WORKER, { module, memory: e.memory, ctl })).length;
   e.ctl = ctl;
-  e.workers = n;
 }
 
 /** Caps the threads the CPU GEMM uses (1 = the calling thread only), as torch.set_num_threads does. */
