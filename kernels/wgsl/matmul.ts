@@ -135,7 +135,7 @@ export function registerMatmulFits(b: Operand, out: Operand): boolean {
   return n % 4 === 0 && b.strides[r - 1] === 1 && b.strides[r - 2] === n && b.offset % 4 === 0 && b.strides.slice(0, -2).every((s) => s % 4 === 0) && out.shape[out.shape.length - 1]! % 4 === 0;
 }
 
-// Eight rows x one vec4 (32 accumulators) measured 13-14 GFLOP/s at 1024^3 on lavapipe against 10-11 for four rows.
+// Eight rows x one vec4 (32 accumulators) ran the 1024^3 matmul faster than four rows on lavapipe.
 const RB_ROWS = 8;
 const RB_WG = 64;
 
