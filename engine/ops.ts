@@ -240,7 +240,7 @@ export const OPS: { [K in OpName]: OpSpec<K> } = {
   },
   sin: { kind: 'unary', cpu: Math.sin, wgsl: 'sin(a)', infer: unaryFloat('sin'), grad: (g, [x]) => [g.mul(x!.cos())] },
   cos: { kind: 'unary', cpu: Math.cos, wgsl: 'cos(a)', infer: unaryFloat('cos'), grad: (g, [x]) => [g.mul(x!.sin()).neg()] },
-  tanh: { kind: 'unary', cpu: Math.tanh, wgsl: 'tanh(clamp(a, -15.0, 15.0))', infer: unaryFloat('tanh'), grad: (g, _, y) => [g.mul(y.mul(y).neg().add(1))] },
+  tanh: { kind: 'unary', cpu: Math.tanh, wgsl: 'tanh(clampn_f32(a, -15.0, 15.0))', infer: unaryFloat('tanh'), grad: (g, _, y) => [g.mul(y.mul(y).neg().add(1))] },
   sigmoid: {
     kind: 'unary',
     // Two branches keep exp's argument non-positive, so neither overflows.
@@ -254,11 +254,11 @@ export const OPS: { [K in OpName]: OpSpec<K> } = {
     grad: (g, [x]) => [g.mul(x!.mul(x!).neg().exp().mul(2 / Math.sqrt(Math.PI)))],
   },
   relu: {
-    kind: 'unary', cpu: (a) => (a > 0 ? a : Number.isNaN(a) ? a : 0), wgsl: 'max(a, T(0))', infer: unaryNumeric('relu'),
+    kind: 'unary', cpu: (a) => (a > 0 ? a : Number.isNaN(a) ? a : 0), wgsl: 'maxn_T(a, T(0))', infer: unaryNumeric('relu'),
     grad: (g, [x]) => [g.mul(mask(x!.gt(0), g))],
   },
   clamp: {
-    kind: 'unary', cpu: (a, { min, max }) => (a < min ? min : a > max ? max : a), wgsl: 'clamp(a, T(attr_min), T(attr_max))',
+    kind: 'unary', cpu: (a, { min, max }) => (a < min ? min : a > max ? max : a), wgsl: 'clampn_T(a, T(attr_min), T(attr_max))',
     infer: (ins, { min, max }) => {
       if (min > max) throw new GraftShapeError(`clamp: min ${min} is greater than max ${max}`);
       return unaryNumeric('clamp')(ins);
@@ -296,7 +296,7 @@ export const OPS: { [K in OpName]: OpSpec<K> } = {
     ],
   },
   maximum: {
-    kind: 'binary', cpu: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b)), wgsl: 'max(a, b)',
+    kind: 'binary', cpu: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b)), wgsl: 'maxn_T(a, b)',
     infer: binary('maximum', 'numeric'),
     // Ties split the gradient evenly, as PyTorch does.
     grad: (g, [a, b]) => {
@@ -305,7 +305,7 @@ export const OPS: { [K in OpName]: OpSpec<K> } = {
     },
   },
   minimum: {
-    kind: 'binary', cpu: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b)), wgsl: 'min(a, b)',
+    kind: 'binary', cpu: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b)), wgsl: 'minn_T(a, b)',
     infer: binary('minimum', 'numeric'),
     grad: (g, [a, b]) => {
       const share = mask(a!.lt(b!), g).add(mask(a!.eq(b!), g).mul(0.5));

@@ -99,6 +99,15 @@ export function unravel(rank: number, shapeAt: number, sets: { name: string; at:
 
 /** Math WGSL lacks or defines differently from PyTorch, prepended where a snippet uses it. */
 export const PRELUDE: Record<string, string> = {
+  // By bits: WGSL lets a compiler assume no NaN, so x != x may be folded to false.
+  isnan_f32: `fn isnan_f32(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }`,
+  // max/min/clamp that propagate NaN as PyTorch does (WGSL's builtins may return either operand).
+  maxn_f32: `fn maxn_f32(a: f32, b: f32) -> f32 { return select(select(max(a, b), b, isnan_f32(b)), a, isnan_f32(a)); }`,
+  minn_f32: `fn minn_f32(a: f32, b: f32) -> f32 { return select(select(min(a, b), b, isnan_f32(b)), a, isnan_f32(a)); }`,
+  clampn_f32: `fn clampn_f32(a: f32, lo: f32, hi: f32) -> f32 { return select(min(max(a, lo), hi), a, isnan_f32(a)); }`,
+  maxn_i32: `fn maxn_i32(a: i32, b: i32) -> i32 { return max(a, b); }`,
+  minn_i32: `fn minn_i32(a: i32, b: i32) -> i32 { return min(a, b); }`,
+  clampn_i32: `fn clampn_i32(a: i32, lo: i32, hi: i32) -> i32 { return min(max(a, lo), hi); }`,
   erf_f32: `fn erf_f32(x: f32) -> f32 {
   // Abramowitz and Stegun 7.1.26 (|error| < 1.5e-7).
   let t = 1.0 / (1.0 + 0.3275911 * abs(x));
@@ -117,8 +126,8 @@ export const PRELUDE: Record<string, string> = {
 };
 
 export function preludeFor(code: string): string {
-  return Object.entries(PRELUDE)
-    .filter(([name]) => code.includes(`${name}(`))
-    .map(([, src]) => src)
-    .join('\n');
+  const used = new Set(Object.keys(PRELUDE).filter((name) => code.includes(`${name}(`)));
+  // The NaN-aware helpers call isnan_f32.
+  if ([...used].some((n) => n.endsWith('_f32') && PRELUDE[n]!.includes('isnan_f32(') && n !== 'isnan_f32')) used.add('isnan_f32');
+  return Object.keys(PRELUDE).filter((n) => used.has(n)).map((n) => PRELUDE[n]).join('\n');
 }

@@ -16,7 +16,8 @@ function isDense(o: Operand, shape: readonly number[]): boolean {
 /** Expands the op's snippet: `T` for the input value type, `cast(a)` into the output type. */
 export function expression(snippet: string, inDtype: DType, outDtype: DType): string {
   const T = valueType(inDtype);
-  let e = snippet.replace(/\bT\(/g, `${T}(`);
+  // `name_T(` picks the helper for the value type (maxn_f32, maxn_i32).
+  let e = snippet.replace(/\b(\w+)_T\(/g, `$1_${T}(`).replace(/\bT\(/g, `${T}(`);
   if (e.includes('cast(')) {
     const to = outDtype === 'bool' ? (inDtype === 'bool' ? 'a' : `(a != ${T}(0))`) : `${valueType(outDtype)}(a)`;
     e = e.replace('cast(a)', to);

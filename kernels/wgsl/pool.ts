@@ -1,5 +1,5 @@
 /** @file Pooling kernels: average pooling and the argmax window indices max pooling gathers by. */
-import { BUILTINS, type KernelCall, type Operand, grid1d, linearIndex, metaDecl, storageType } from './common.js';
+import { BUILTINS, type KernelCall, type Operand, grid1d, linearIndex, metaDecl, PRELUDE, storageType } from './common.js';
 
 const WG = 256;
 
@@ -20,13 +20,14 @@ export function poolKernel(kind: 'avg' | 'argmax', x: Operand, out: Operand, p: 
   const T = storageType(x.dtype);
   const step = kind === 'avg'
     ? 'acc = acc + f32(v); count = count + 1.0;'
-    : 'if (best_i < 0 || v > best || (v != v && best == best)) { best = v; best_i = ih * W + iw; }';
+    : `if (best_i < 0 || ${T === 'f32' ? '(!isnan_f32(best) && (v > best || isnan_f32(v)))' : 'v > best'}) { best = v; best_i = ih * W + iw; }`;
   const finish = kind === 'avg'
     ? 'out[i] = acc / select(count, f32(m(6u) * m(7u)), m(19u) != 0);'
     : 'out[i] = best_i;';
   const source = () => `${metaDecl(meta.length)}
 @group(0) @binding(1) var<storage, read_write> out: array<${kind === 'avg' ? 'f32' : 'i32'}>;
 @group(0) @binding(2) var<storage, read> x: array<${T}>;
+${T === 'f32' && kind === 'argmax' ? PRELUDE.isnan_f32 : ''}
 @compute @workgroup_size(${WG})
 fn main(${BUILTINS}) {
   let i = ${linearIndex(WG)};

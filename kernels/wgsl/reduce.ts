@@ -1,5 +1,5 @@
 /** @file Reductions (sum, mean, max, argmax): one workgroup per output, strided loads, a workgroup tree. */
-import { BUILTINS, type KernelCall, type Operand, grid1d, metaDecl, storageType, unravel } from './common.js';
+import { BUILTINS, type KernelCall, type Operand, PRELUDE, grid1d, metaDecl, storageType, unravel } from './common.js';
 
 const WG = 64;
 
@@ -31,7 +31,7 @@ export function reduceKernel(kind: ReduceKind, x: Operand, dims: readonly number
   const init = kind === 'max' || isArg ? lowest : `${T}(0)`;
   // NaN wins max and argmax, as in PyTorch; ties keep the first index.
   const better = (v: string, bv: string, i: string, bi: string) =>
-    T === 'f32' ? `(${v} > ${bv} || (${v} != ${v} && ${bv} == ${bv}) || ((${v} == ${bv} || (${v} != ${v} && ${bv} != ${bv})) && ${i} < ${bi}))` : `(${v} > ${bv} || (${v} == ${bv} && ${i} < ${bi}))`;
+    T === 'f32' ? `(${v} > ${bv} || (isnan_f32(${v}) && !isnan_f32(${bv})) || ((${v} == ${bv} || (isnan_f32(${v}) && isnan_f32(${bv}))) && ${i} < ${bi}))` : `(${v} > ${bv} || (${v} == ${bv} && ${i} < ${bi}))`;
   const combine = isArg || kind === 'max'
     ? `if (${better('v', 'acc', 'r', 'acc_i')}) { acc = v; acc_i = r; }`
     : 'acc = acc + v;';
@@ -64,6 +64,7 @@ export function reduceKernel(kind: ReduceKind, x: Operand, dims: readonly number
   const source = () => `${useSubgroups ? 'enable subgroups;\n' : ''}${metaDecl(meta.length)}
 @group(0) @binding(1) var<storage, read_write> out: array<${outT}>;
 @group(0) @binding(2) var<storage, read> x: array<${T}>;
+${T === 'f32' ? PRELUDE.isnan_f32 : ''}
 var<workgroup> sh_v: array<${T}, ${WG}>;
 var<workgroup> sh_i: array<u32, ${WG}>;
 @compute @workgroup_size(${WG})

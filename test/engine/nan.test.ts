@@ -1,0 +1,52 @@
+/** @file NaN propagates through every op that picks a value (relu, clamp, max/min, pooling) on every backend, as in PyTorch. */
+import { describe, expect, it } from 'vitest';
+import { type Tensor, functional as F, tensor } from '../../index.js';
+import { setBackend } from '../../engine/backend.js';
+import { testBackends } from '../backends.js';
+
+const backends = await testBackends();
+
+/** NaN positions and the other values, NaN compared as NaN. */
+async function values(t: Tensor): Promise<(number | 'NaN')[]> {
+  return [...(await t.data())].map((v) => (Number.isNaN(v) ? 'NaN' : v));
+}
+
+describe.each(backends.map((b) => [b.name, b] as const))('NaN propagation on %s', (_, backend) => {
+  const nanRow = [Number.NaN, -1, 2, -3];
+
+  it('relu, clamp and tanh keep NaN', async () => {
+    setBackend(backend);
+    const x = tensor(nanRow);
+    expect(await values(x.relu())).toEqual(['NaN', 0, 2, 0]);
+    expect(await values(x.clamp(-2, 1))).toEqual(['NaN', -1, 1, -2]);
+    const t = await values(x.tanh());
+    expect(t[0]).toBe('NaN');
+    t.slice(1).forEach((v, i) => expect(v as number).toBeCloseTo(Math.tanh(nanRow[i + 1]!), 6));
+  });
+
+  it('maximum and minimum return NaN where either side is NaN', async () => {
+    setBackend(backend);
+    const a = tensor([Number.NaN, 1, 5, Number.NaN]);
+    const b = tensor([0, Number.NaN, 3, Number.NaN]);
+    expect(await values(a.maximum(b))).toEqual(['NaN', 'NaN', 5, 'NaN']);
+    expect(await values(a.minimum(b))).toEqual(['NaN', 'NaN', 3, 'NaN']);
+  });
+
+  it('max, min and argmax reductions pick NaN', async () => {
+    setBackend(backend);
+    const x = tensor([[1, Number.NaN, 3], [4, 5, 6], [Number.NaN, 9, -1]]);
+    expect(await values(x.max(1))).toEqual(['NaN', 6, 'NaN']);
+    expect(await values(x.min(0))).toEqual(['NaN', 'NaN', -1]);
+    expect(await values(x.argmax(1))).toEqual([1, 2, 0]);
+    // A long row, so the reduction runs its workgroup tree and not only one thread's loop.
+    const long = Array.from({ length: 5000 }, (_, i) => i % 97);
+    long[4321] = Number.NaN;
+    expect(await values(tensor(long).max())).toEqual(['NaN']);
+  });
+
+  it('maxPool2d picks NaN in its window', async () => {
+    setBackend(backend);
+    const x = tensor([1, 2, Number.NaN, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], { shape: [1, 1, 4, 4] });
+    expect(await values(F.maxPool2d(x, 2))).toEqual([6, 'NaN', 14, 16]);
+  });
+});
