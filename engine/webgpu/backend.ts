@@ -3,10 +3,10 @@ import type { Backend, BufferHandle, TensorView } from '../backend.js';
 import { type DType, type TypedArray } from '../dtype.js';
 import { GraftDTypeError, GraftError, fmtShape } from '../errors.js';
 import type { OpAttrs, OpName } from '../ops.js';
-import { INDEX_ERROR_OPS } from '../../kernels/wgsl/gather.js';
 import { type KernelCall, type Operand, SCRATCH } from '../../kernels/wgsl/common.js';
 import { BufferPool } from './bufferPool.js';
 import { type GpuAcquired } from './device.js';
+import { ErrorRecords } from './errorRecord.js';
 import { Fuser } from './fusion.js';
 import { type Caps, kernelsFor } from './kernelsFor.js';
 
@@ -49,7 +49,7 @@ export class WebGPUBackend implements Backend {
   private readonly arena: GPUBuffer;
   private readonly arenaCpu = new Int32Array(ARENA_BYTES / 4);
   private arenaUsed = 0;
-  private readonly errorRecord: GPUBuffer;
+  private readonly errors: ErrorRecords;
   private lost: string | null = null;
   private asyncError: string | null = null;
   caps: Caps;
@@ -76,7 +76,7 @@ export class WebGPUBackend implements Backend {
     );
     this.staging = new BufferPool(this.device, U.MAP_READ | U.COPY_DST, 64 * 1024 * 1024);
     this.arena = this.device.createBuffer({ size: ARENA_BYTES, usage: U.UNIFORM | U.COPY_DST | U.COPY_SRC });
-    this.errorRecord = this.device.createBuffer({ size: 16, usage: U.STORAGE | U.COPY_SRC | U.COPY_DST });
+    this.errors = new ErrorRecords(this.device);
     void this.device.lost.then((info) => {
       this.lost = `${info.reason}: ${info.message}`;
     });
@@ -110,6 +110,7 @@ export class WebGPUBackend implements Backend {
   free(buffer: BufferHandle): void {
     const b = (buffer as GpuBuffer).buffer;
     this.constants.delete(b);
+    this.errors.forget(b);
     if (!this.fuser.free(b)) this.pool.release(b);
   }
 
@@ -117,6 +118,7 @@ export class WebGPUBackend implements Backend {
     this.check('write');
     const b = buffer as GpuBuffer;
     if (this.fuser.holds(b.buffer)) this.fuser.flush();
+    this.errors.forget(b.buffer);
     const words = data instanceof Uint8Array ? Uint32Array.from(data) : data;
     if (words instanceof Float64Array) throw new GraftDTypeError('webgpu: f64 data cannot be written (use f32)');
     const bytes = words.byteLength;
@@ -142,49 +144,56 @@ export class WebGPUBackend implements Backend {
     this.fuser.flush();
     const b = buffer as GpuBuffer;
     const bytes = Math.max(4, b.size * 4);
-    const staging = this.staging.acquire(bytes + 16);
+    const pending = this.errors.close();
+    const extra = pending?.bytes ?? 0;
+    const staging = this.staging.acquire(bytes + extra);
     const enc = this.takeEncoder();
     enc.copyBufferToBuffer(b.buffer, 0, staging, 0, bytes);
-    enc.copyBufferToBuffer(this.errorRecord, 0, staging, bytes, 16);
+    if (pending) enc.copyBufferToBuffer(pending.record, 0, staging, bytes, extra);
     this.submit();
     try {
-      await staging.mapAsync(GPUMapMode.READ, 0, bytes + 16);
+      await staging.mapAsync(GPUMapMode.READ, 0, bytes + extra);
     } catch (e) {
       this.staging.release(staging);
       this.check('read');
       throw new GraftError(`webgpu: read back failed: ${(e as Error).message}`);
     }
-    const raw = staging.getMappedRange(0, bytes + 16).slice(0);
+    const raw = staging.getMappedRange(0, bytes + extra).slice(0);
     staging.unmap();
     this.staging.release(staging);
-    this.raiseIndexError(new Uint32Array(raw, bytes, 4));
+    if (pending) pending.resolve(new Uint32Array(raw, bytes, extra / 4));
     this.check('read');
+    // An error belongs to the tensors it spoilt: their reads fail, every time; others read normally.
+    const poison = this.errors.poisonOf(b.buffer);
+    if (poison !== undefined) throw new GraftError(`${poison}; this tensor holds that op's invalid results or values computed from them`);
     const n = b.size;
     if (b.dtype === 'f32') return new Float32Array(raw, 0, n);
     if (b.dtype === 'i32') return new Int32Array(raw, 0, n);
     return Uint8Array.from(new Uint32Array(raw, 0, n));
   }
 
-  private raiseIndexError(rec: Uint32Array): void {
-    if (rec[0] === 0) return;
-    this.device.queue.writeBuffer(this.errorRecord, 0, new Uint32Array(4));
-    const op = INDEX_ERROR_OPS[rec[1]!] ?? 'gather';
-    throw new GraftError(`${op}: index ${rec[2]! | 0} is out of range for a dimension of size ${rec[3]} (found on the GPU; the results of that op are invalid)`);
-  }
-
+  /** Waits for the GPU; raises the first error found since the last read or sync (reads of the tensors it spoilt keep failing). */
   async sync(): Promise<void> {
     this.check('sync');
     this.fuser.flush();
-    const staging = this.staging.acquire(16);
+    const pending = this.errors.close();
+    if (!pending) {
+      this.submit();
+      await this.device.queue.onSubmittedWorkDone();
+      this.check('sync');
+      return;
+    }
+    const staging = this.staging.acquire(pending.bytes);
     const enc = this.takeEncoder();
-    enc.copyBufferToBuffer(this.errorRecord, 0, staging, 0, 16);
+    enc.copyBufferToBuffer(pending.record, 0, staging, 0, pending.bytes);
     this.submit();
-    await staging.mapAsync(GPUMapMode.READ, 0, 16);
-    const rec = new Uint32Array(staging.getMappedRange(0, 16).slice(0));
+    await staging.mapAsync(GPUMapMode.READ, 0, pending.bytes);
+    const rec = new Uint32Array(staging.getMappedRange(0, pending.bytes).slice(0));
     staging.unmap();
     this.staging.release(staging);
-    this.raiseIndexError(rec);
+    const first = pending.resolve(rec);
     this.check('sync');
+    if (first) throw new GraftError(`${first}; the tensors computed from it hold invalid values and fail when read`);
   }
 
   run<K extends OpName>(op: K, inputs: readonly TensorView[], out: TensorView, attrs: OpAttrs[K]): void {
@@ -260,7 +269,8 @@ export class WebGPUBackend implements Backend {
    */
   private bindGroup(call: KernelCall, metaBytes: number, buffers: GPUBuffer[]): GPUBindGroup {
     const layout = this.layout(call);
-    const key = `${layout.key}:${metaBytes}:${buffers.map((b) => this.bufferId(b)).join(',')}`;
+    const bound = call.errors ? [...buffers, this.errors.record] : buffers;
+    const key = `${layout.key}:${metaBytes}:${bound.map((b) => this.bufferId(b)).join(',')}`;
     let bg = this.bindGroups.get(key);
     if (bg) {
       // Refresh the entry's position so the least recently used are dropped first.
@@ -272,7 +282,7 @@ export class WebGPUBackend implements Backend {
       { binding: 0, resource: { buffer: this.arena, offset: 0, size: metaBytes } },
       ...buffers.map((buffer, i) => ({ binding: i + 1, resource: { buffer } })),
     ];
-    if (call.errors) entries.push({ binding: 5, resource: { buffer: this.errorRecord } });
+    if (call.errors) entries.push({ binding: 5, resource: { buffer: this.errors.record } });
     bg = this.device.createBindGroup({ layout: layout.group, entries });
     this.bindGroups.set(key, bg);
     this.bindGroupsCreated++;
@@ -286,6 +296,13 @@ export class WebGPUBackend implements Backend {
       throw new GraftError(`webgpu: ${op} on ${operands()}: grid ${call.grid.join('x')} exceeds ${this.limits.maxComputeWorkgroupsPerDimension} workgroups per dimension`);
     }
     if (call.grid.some((g) => g === 0)) return;
+    const storage = buffers.length + (call.errors ? 1 : 0);
+    if (storage > this.limits.maxStorageBuffersPerShaderStage) {
+      throw new GraftError(`webgpu: ${op} on ${operands()}: the kernel binds ${storage} storage buffers, over the adapter's maxStorageBuffersPerShaderStage of ${this.limits.maxStorageBuffersPerShaderStage}`);
+    }
+    const outputs = call.outputs ?? 1;
+    const slot = this.errors.dispatched(buffers.slice(0, outputs), buffers.slice(outputs), call.errors === true);
+    if (call.errors) call.meta[call.meta.length - 1] = slot;
     const pipeline = this.pipeline(op, call);
     const metaBytes = Math.max(16, Math.ceil(call.meta.length / 4) * 16);
     if (align(this.arenaUsed, META_ALIGN) + metaBytes > ARENA_BYTES) this.flush();

@@ -167,8 +167,13 @@ export class Fuser {
     nodes.forEach((d, k) => d.inputs.forEach((r) => 'node' in r && (lastUse[r.node] = k)));
     for (let start = 0; start < nodes.length;) {
       let end = start + 1;
-      while (end < nodes.length && this.bindings(nodes, lastUse, start, end + 1) <= this.maxBindings) end++;
-      this.segment(nodes, shape, lastUse, start, end);
+      let plan = this.plan(nodes, lastUse, start, end);
+      for (; end < nodes.length; end++) {
+        const next = this.plan(nodes, lastUse, start, end + 1);
+        if (next.bindings > this.maxBindings) break;
+        plan = next;
+      }
+      this.segment(plan, shape);
       start = end;
     }
   }
@@ -177,21 +182,12 @@ export class Fuser {
     return nodes[k]!.store || lastUse[k]! >= end;
   }
 
-  /** Storage bindings a kernel over nodes [start, end) needs: its buffers read, earlier results it reads, results it writes. */
-  private bindings(nodes: Recorded[], lastUse: number[], start: number, end: number): number {
-    const reads = new Set<GPUBuffer>();
-    for (let k = start; k < end; k++) {
-      for (const r of nodes[k]!.inputs) {
-        if ('buffer' in r) reads.add(r.buffer);
-        else if ('node' in r && r.node < start) reads.add(nodes[r.node]!.out);
-      }
-    }
-    let writes = 0;
-    for (let k = start; k < end; k++) if (this.stored(nodes, lastUse, k, end)) writes++;
-    return reads.size + writes;
-  }
-
-  private segment(nodes: Recorded[], shape: readonly number[], lastUse: number[], start: number, end: number): void {
+  /**
+   * The kernel over nodes [start, end): its leaves (one per distinct view of a buffer), its nodes
+   * and the buffers it binds. The binding count is taken from this plan, so a split never
+   * under-counts (one buffer read through two views binds twice).
+   */
+  private plan(nodes: Recorded[], lastUse: number[], start: number, end: number) {
     const leaves: FusedLeaf[] = [];
     const leafBuffers: GPUBuffer[] = [];
     const constants: number[] = [];
@@ -215,13 +211,19 @@ export class Fuser {
       out.push({ ...d, inputs, store });
       if (store) outBuffers.push(d.out);
     }
-    if (!outBuffers.length) return;
     // A leaf this segment also writes (an in-place update) is read through the output's binding.
     leaves.forEach((l, j) => {
       const o = outBuffers.indexOf(leafBuffers[j]!);
       if (o >= 0) l.output = o;
     });
-    this.emit(fusedKernel(leaves, out, shape, constants), [...outBuffers, ...leafBuffers.filter((_, j) => leaves[j]!.output === undefined)]);
+    const bound = [...outBuffers, ...leafBuffers.filter((_, j) => leaves[j]!.output === undefined)];
+    return { leaves, out, constants, outBuffers, bound, bindings: bound.length };
+  }
+
+  private segment(plan: ReturnType<Fuser['plan']>, shape: readonly number[]): void {
+    const { leaves, out, constants, outBuffers, bound } = plan;
+    if (!outBuffers.length) return;
+    this.emit(fusedKernel(leaves, out, shape, constants), bound);
     this.stats.kernels++;
   }
 }

@@ -26,7 +26,11 @@ export interface KernelCall {
   toScratch?: number;
   /** Bind the output as array<atomic<u32>> (scatterAdd's compare-and-swap float adds). */
   atomicOut?: boolean;
-  /** Bind the backend's error record at binding 5 (kernels that validate indices). */
+  /**
+   * Bind the backend's error record at binding 5 (kernels that validate indices). The last meta
+   * word is the dispatch's slot in the record, which the backend fills in, so an error found later
+   * is charged to the tensor this dispatch wrote.
+   */
   errors?: boolean;
 }
 

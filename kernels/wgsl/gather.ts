@@ -3,14 +3,17 @@ import { BUILTINS, type KernelCall, type Operand, grid1d, linearIndex, metaDecl,
 
 const WG = 256;
 
-/** The backend's shared error record, [flag, op code, value, size], read back at the next sync. */
+/** The backend's error record: per dispatch slot [flag, op code, value, size], read back at the next sync. */
 export const ERROR_BINDING = '@group(0) @binding(5) var<storage, read_write> errors: array<atomic<u32>>;';
 
 export const INDEX_ERROR_OPS = ['gather', 'scatterAdd'] as const;
 
-function reportIndex(op: number): string {
-  return `if (atomicCompareExchangeWeak(&errors[0], 0u, 1u).exchanged) {
-      atomicStore(&errors[1], ${op}u); atomicStore(&errors[2], bitcast<u32>(v)); atomicStore(&errors[3], u32(size));
+export const ERROR_SLOT_WORDS = 4;
+
+function reportIndex(op: number, slotAt: number): string {
+  return `let e = u32(m(${slotAt}u)) * ${ERROR_SLOT_WORDS}u;
+    if (atomicCompareExchangeWeak(&errors[e], 0u, 1u).exchanged) {
+      atomicStore(&errors[e + 1u], ${op}u); atomicStore(&errors[e + 2u], bitcast<u32>(v)); atomicStore(&errors[e + 3u], u32(size));
     }`;
 }
 
@@ -34,6 +37,8 @@ export function gatherKernel(kind: 'gather' | 'scatterAdd', x: Operand, index: O
     meta.push(...src.strides, src.offset);
     sets.push({ name: 'os', at: srcAt });
   }
+  // The error slot, written by the backend per dispatch.
+  const slotAt = meta.push(0) - 1;
   const T = storageType(x.dtype);
   const body = kind === 'gather'
     ? `out[i] = x[u32(ot + v * step)];`
@@ -63,7 +68,7 @@ fn main(${BUILTINS}) {
   ${unravel(rank, shapeAt, sets)}
   let v = index[u32(oi)];
   if (v < 0 || v >= size) {
-    ${reportIndex(INDEX_ERROR_OPS.indexOf(kind))}
+    ${reportIndex(INDEX_ERROR_OPS.indexOf(kind), slotAt)}
     return;
   }
   ${body}

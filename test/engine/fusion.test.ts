@@ -181,3 +181,38 @@ describe.runIf(gpu)('webgpu elementwise fusion with in-place writes', () => {
     expect(Array.from(await t.data())).toEqual([5, 6, 7, 8]);
   });
 });
+
+describe.runIf(gpu)('webgpu fusion over random programs', () => {
+  const b = gpu!;
+
+  /** A seeded program of `ops` elementwise ops over `inputs` tensors (dense, transposed, broadcast rows and columns, scalars). */
+  function program(seed: number, inputs: number, ops: number) {
+    let s = seed;
+    const rnd = (n: number) => ((s = (s * 1103515245 + 12345) % 2 ** 31) % n);
+    // One buffer may be read through several views in one kernel, each its own binding.
+    const steps = Array.from({ length: ops }, () => ({ op: rnd(6), a: rnd(inputs + ops), b: rnd(inputs + ops), va: rnd(4), vb: rnd(4) }));
+    const view = (t: Tensor, v: number) => [t, t.transpose(0, 1), t.slice(0, 0, 1), t.slice(1, 2, 3)][v]!;
+    return (leaves: Tensor[]) => {
+      const vals: Tensor[] = [...leaves];
+      for (const st of steps) {
+        const x = view(vals[st.a % vals.length]!, st.va);
+        const y = view(vals[st.b % vals.length]!, st.vb);
+        vals.push([x.add(y), x.mul(y), x.sub(y).tanh(), x.maximum(y), x.mul(0.5).add(y.abs()), where(x.gt(y), x, y.neg())][st.op]!);
+      }
+      return vals.slice(leaves.length);
+    };
+  }
+
+  it('gives the CPU\'s values for every result of 120 random programs, however many buffers they bind', async () => {
+    const limit = b.limits.maxStorageBuffersPerShaderStage;
+    for (let seed = 1; seed <= 120; seed++) {
+      const inputs = 4 + (seed % 20);
+      const run = program(seed, inputs, 6 + (seed % 14));
+      const pairs = Array.from({ length: inputs }, (_, i) => pair([12, 12], i));
+      const want = run(pairs.map(([c]) => c));
+      const got = run(pairs.map(([, g]) => g));
+      for (let k = 0; k < got.length; k++) await same(got[k]!, want[k]!, `program ${seed} (limit ${limit}) result ${k}`);
+      for (const t of [...want, ...got, ...pairs.flat()]) t.dispose();
+    }
+  });
+});

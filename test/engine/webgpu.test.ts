@@ -124,12 +124,25 @@ describe.runIf(gpu)('webgpu runtime', () => {
     expect(() => big.contiguous()).toThrow(new RegExp(`contiguous on \\[${limit / 4 + 1}\\] f32: webgpu: a f32 tensor of ${limit / 4 + 1} elements needs ${limit + 4} bytes, over the device's storage binding limit of ${limit} bytes`));
   });
 
-  it('reports an out-of-range index found on the GPU at the next read, naming the op and the value', async () => {
+  it('charges an out-of-range index found on the GPU to the tensor it spoilt, on every read, and to nothing else', async () => {
     const x = randn([2, 3], { backend });
     const bad = x.gather(1, tensor([[0, 7]], { dtype: 'i32', backend }));
+    const good = x.gather(1, tensor([[2, 1]], { dtype: 'i32', backend }));
+    const derived = bad.mul(2).add(1);
+    const unrelated = tensor([1, 2], { backend }).add(1);
+    // Read an unrelated tensor first: it is not the one at fault.
+    expect(Array.from(await unrelated.data())).toEqual([2, 3]);
     await expect(bad.data()).rejects.toThrow(/gather: index 7 is out of range for a dimension of size 3/);
-    // The record is cleared once reported.
-    expect(Array.from(await tensor([1, 2], { backend }).data())).toEqual([1, 2]);
+    await expect(bad.data()).rejects.toThrow(/gather: index 7 is out of range/);
+    await expect(derived.data()).rejects.toThrow(/gather: index 7 is out of range/);
+    const xs = await x.data();
+    expect(Array.from(await good.data())).toEqual([xs[2], xs[1]]);
+    // A sync reports an error found since the last check once.
+    const bad2 = x.gather(1, tensor([[-1, 0]], { dtype: 'i32', backend }));
+    await expect(backend.sync()).rejects.toThrow(/gather: index -1 is out of range/);
+    await backend.sync();
+    await expect(bad2.data()).rejects.toThrow(/index -1/);
+    for (const t of [x, bad, good, derived, unrelated, bad2]) t.dispose();
   });
 
   it('reads strided and boolean tensors back correctly', async () => {

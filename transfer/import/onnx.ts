@@ -1,5 +1,6 @@
 /** @file ONNX initializers: a bounded protobuf walk over ModelProto.graph.initializer into graft tensors. */
 import { type Backend, type DType, GraftFormatError, type Tensor, tensor } from '../../index.js';
+import { plainBytes } from './bytes.js';
 import { bf16ToF32, f16ToF32 } from './halfFloat.js';
 import type { LoadedStateDict } from './safetensors.js';
 
@@ -55,6 +56,13 @@ class ProtoReader {
     else this.fail(`unsupported wire type ${wire}`);
     if (this.pos > this.end) this.fail('field runs past the end');
   }
+  /** A little-endian float32 (wire type 5), bounds-checked. */
+  f32(): number {
+    if (this.pos + 4 > this.end) this.fail('a 4-byte float runs past the end');
+    const v = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength).getFloat32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
   sub(b: Uint8Array): ProtoReader {
     return new ProtoReader(b, this.file);
   }
@@ -88,7 +96,7 @@ function readTensorProto(r: ProtoReader): RawTensor {
       for (let i = 0; i < b.length; i += width) into.push(read(v, i));
     } else {
       if (r.pos + width > r.end) r.fail(`${what} runs past the end`);
-      into.push(read(new DataView(r.bytes.buffer, r.bytes.byteOffset), r.pos));
+      into.push(read(new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength), r.pos));
       r.pos += width;
     }
   };
@@ -134,6 +142,11 @@ const TYPES: Record<number, { name: string; bytes: number; dtype: DType; read: (
   16: { name: 'BFLOAT16', bytes: 2, dtype: 'f32', read: (v, at) => bf16ToF32(v.getUint16(at, true)) },
 };
 
+const INT_RANGE: Record<string, [number, number]> = {
+  UINT8: [0, 255], INT8: [-128, 127], UINT16: [0, 65535], INT16: [-32768, 32767], BOOL: [0, 1],
+  INT32: [-(2 ** 31), 2 ** 31 - 1], INT64: [-(2 ** 31), 2 ** 31 - 1],
+};
+
 function toTensor(t: RawTensor, r: ProtoReader, backend?: Backend): Tensor {
   const type = TYPES[t.dataType];
   const what = `initializer '${t.name}'`;
@@ -156,6 +169,12 @@ function toTensor(t: RawTensor, r: ProtoReader, backend?: Backend): Tensor {
     // Typed fields: floats for FLOAT, int32_data for the small integer types and FLOAT16 bits, int64_data for INT64.
     const list = t.dataType === 1 ? t.floats : t.dataType === 11 ? t.doubles : t.ints;
     if (list.length !== n) r.fail(`${what}: shape [${t.dims.join(',')}] needs ${n} values, the typed field has ${list.length}`);
+    if (type!.dtype !== 'f32') {
+      // int64_data and int32_data carry any integer; one outside its type (or outside i32, graft's integer) is refused, not wrapped.
+      const [lo, hi] = INT_RANGE[type!.name] ?? [-(2 ** 31), 2 ** 31 - 1];
+      const bad = list.findIndex((x) => x < lo || x > hi);
+      if (bad >= 0) r.fail(`${what}: ${type!.name} value ${list[bad]} at element ${bad} is outside [${lo}, ${hi}]${type!.name === 'INT64' ? ' (graft holds integers as i32)' : ''}`);
+    }
     values = t.dataType === 10 ? list.map(f16ToF32) : t.dataType === 16 ? list.map(bf16ToF32) : list;
   }
   return tensor(values as Float32Array, { shape: t.dims, dtype: type!.dtype, backend });
@@ -186,20 +205,18 @@ function readNode(r: ProtoReader): OnnxNode {
       while (!a.done()) {
         const [af, aw] = a.tag();
         if (af === 1 && aw === 2) name = new TextDecoder().decode(a.bytesField());
-        else if (af === 2 && aw === 5) {
-          if (a.pos + 4 > a.end) a.fail('float attribute runs past the end');
-          value = new DataView(a.bytes.buffer, a.bytes.byteOffset).getFloat32(a.pos, true);
-          a.pos += 4;
-        } else if (af === 3 && aw === 0) value = a.varint();
+        else if (af === 2 && aw === 5) value = a.f32();
+        else if (af === 3 && aw === 0) value = a.varint();
         else if (af === 4 && aw === 2) value = new TextDecoder().decode(a.bytesField());
         else if (af === 8) {
           if (aw === 2) {
             const p = a.sub(a.bytesField());
             while (!p.done()) ints.push(p.varint());
           } else ints.push(a.varint());
-        } else if (af === 7 && aw === 5) {
-          floats.push(new DataView(a.bytes.buffer, a.bytes.byteOffset).getFloat32(a.pos, true));
-          a.pos += 4;
+        } else if (af === 7 && aw === 5) floats.push(a.f32());
+        else if (af === 7 && aw === 2) {
+          const p = a.sub(a.bytesField());
+          while (!p.done()) floats.push(p.f32());
         } else a.skip(aw);
       }
       node.attrs[name] = value ?? (ints.length ? ints : floats);
@@ -209,8 +226,8 @@ function readNode(r: ProtoReader): OnnxNode {
 }
 
 /** The graph's nodes in order, with their attributes (no execution; for mapping weights onto layers). */
-export function loadOnnxNodes(bytes: Uint8Array, opts: { file?: string } = {}): OnnxNode[] {
-  const model = new ProtoReader(bytes, opts.file ?? '<bytes>');
+export function loadOnnxNodes(bytes: Uint8Array | ArrayBuffer, opts: { file?: string } = {}): OnnxNode[] {
+  const model = new ProtoReader(plainBytes(bytes, 'onnx'), opts.file ?? '<bytes>');
   const nodes: OnnxNode[] = [];
   while (!model.done()) {
     const [field, wire] = model.tag();
@@ -227,16 +244,16 @@ export function loadOnnxNodes(bytes: Uint8Array, opts: { file?: string } = {}): 
 }
 
 /** One serialized TensorProto (the test data's input_0.pb and output_0.pb). */
-export function loadOnnxTensor(bytes: Uint8Array, opts: { file?: string; backend?: Backend } = {}): { name: string; tensor: Tensor } {
-  const r = new ProtoReader(bytes, opts.file ?? '<bytes>');
+export function loadOnnxTensor(bytes: Uint8Array | ArrayBuffer, opts: { file?: string; backend?: Backend } = {}): { name: string; tensor: Tensor } {
+  const r = new ProtoReader(plainBytes(bytes, 'onnx'), opts.file ?? '<bytes>');
   const raw = readTensorProto(r);
   return { name: raw.name, tensor: toTensor(raw, r, opts.backend) };
 }
 
 /** The weights (graph initializers) of an .onnx model, by initializer name. */
-export function loadOnnxInitializers(bytes: Uint8Array, opts: { file?: string; backend?: Backend } = {}): LoadedStateDict {
+export function loadOnnxInitializers(bytes: Uint8Array | ArrayBuffer, opts: { file?: string; backend?: Backend } = {}): LoadedStateDict {
   const file = opts.file ?? '<bytes>';
-  const model = new ProtoReader(bytes, file);
+  const model = new ProtoReader(plainBytes(bytes, `onnx: ${file}`), file);
   const tensors = new Map<string, Tensor>();
   const metadata: Record<string, string> = {};
   let sawGraph = false;

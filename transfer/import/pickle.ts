@@ -58,9 +58,14 @@ const MAX_DEPTH = 100_000;
 
 /** Evaluates a pickle (protocols 2 to 5) into plain values, Maps, PyTuples and TensorRefs. */
 export function unpickle(bytes: Uint8Array, file = '<pickle>'): unknown {
+  return unpickleAt(bytes, 0, file).value;
+}
+
+/** Evaluates the pickle starting at byte `start` (files may hold several in a row); `end` is the byte after its STOP. */
+export function unpickleAt(bytes: Uint8Array, start: number, file = '<pickle>'): { value: unknown; end: number } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const text = new TextDecoder('utf-8', { fatal: false });
-  let pos = 0;
+  let pos = start;
   const stack: unknown[] = [];
   const marks: number[] = [];
   const memo = new Map<number, unknown>();
@@ -111,7 +116,7 @@ export function unpickle(bytes: Uint8Array, file = '<pickle>'): unknown {
     switch (op) {
       case 0x80: u8(); break; // PROTO
       case 0x95: u64(); break; // FRAME
-      case 0x2e: return stack.length === 1 ? stack[0] : fail(`stops with ${stack.length} values on the stack`); // STOP
+      case 0x2e: return stack.length === 1 ? { value: stack[0], end: pos } : fail(`stops with ${stack.length} values on the stack`); // STOP
       case 0x28: marks.push(stack.length); break; // MARK
       case 0x4e: push(null); break; // NONE
       case 0x88: push(true); break; // NEWTRUE
@@ -125,8 +130,8 @@ export function unpickle(bytes: Uint8Array, file = '<pickle>'): unknown {
         let v = 0n;
         for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
         if (n && b[n - 1]! & 0x80) v -= 1n << BigInt(8 * n);
-        if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) fail(`integer ${v} is out of range`);
-        push(Number(v));
+        // A big integer stays a bigint (the legacy format's magic number); no size, stride or offset accepts one.
+        push(v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER) ? v : Number(v));
         break;
       }
       case 0x47: need(8); push(view.getFloat64(pos, false)); pos += 8; break; // BINFLOAT (big-endian)
@@ -160,8 +165,10 @@ export function unpickle(bytes: Uint8Array, file = '<pickle>'): unknown {
       case 0x93: { const name = pop(); const mod = pop(); if (typeof mod !== 'string' || typeof name !== 'string') fail('STACK_GLOBAL needs two strings'); push(new PyGlobal(mod as string, name as string)); break; }
       case 0x51: { // BINPERSID
         const pid = pop();
-        if (!(pid instanceof PyTuple) || pid.items[0] !== 'storage' || !(pid.items[1] instanceof PyGlobal)) fail('has a persistent id that is not a storage');
-        const [, type, key, , numel] = (pid as PyTuple).items as [string, PyGlobal, unknown, unknown, unknown];
+        // ('storage', type, key, location, numel), plus view metadata in the legacy format.
+        if (!(pid instanceof PyTuple) || pid.items[0] !== 'storage' || !(pid.items[1] instanceof PyGlobal) || (pid.items.length !== 5 && pid.items.length !== 6)) fail('has a persistent id that is not a storage');
+        const [, type, key, , numel, view] = (pid as PyTuple).items as [string, PyGlobal, unknown, unknown, unknown, unknown];
+        if (view !== undefined && view !== null) fail('has a legacy storage view (re-save the file with a current PyTorch)');
         if (type.module !== 'torch' || !STORAGE_TYPES.has(type.name)) fail(`refuses storage type ${type.path}`);
         if (typeof key !== 'string' || !Number.isSafeInteger(numel) || (numel as number) < 0) fail('has a malformed storage id');
         push(new StorageRef(type.name, key as string, numel as number));

@@ -1,5 +1,6 @@
 /** @file safetensors read and write: an 8-byte header length, a JSON header, then one flat byte buffer. */
 import { type Backend, type DType, type Tensor, GraftFormatError, tensor } from '../../index.js';
+import { alignedCopy, plainBytes } from './bytes.js';
 import { bf16ToF32, f16ToF32 } from './halfFloat.js';
 
 /** The largest JSON header accepted (the reference implementation's cap). */
@@ -28,10 +29,11 @@ export interface SafetensorsOptions {
 }
 
 /** Parses and validates the header: every entry in range, sizes matching shapes, no overlap, no gap. */
-export function parseSafetensorsHeader(bytes: Uint8Array, file = '<bytes>'): { entries: Map<string, SafetensorsEntry>; metadata: Record<string, string>; dataStart: number } {
+export function parseSafetensorsHeader(input: Uint8Array | ArrayBuffer, file = '<bytes>'): { entries: Map<string, SafetensorsEntry>; metadata: Record<string, string>; dataStart: number } {
   const fail = (msg: string): never => {
     throw new GraftFormatError(`safetensors: ${file}: ${msg}`);
   };
+  const bytes = plainBytes(input, `safetensors: ${file}`);
   if (bytes.length < 8) fail(`${bytes.length} bytes is too short for the 8-byte header length at offset 0`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = Number(view.getBigUint64(0, true));
@@ -44,6 +46,8 @@ export function parseSafetensorsHeader(bytes: Uint8Array, file = '<bytes>'): { e
     fail(`header at offset 8 is not valid UTF-8 JSON (${(e as Error).message})`);
   }
   if (!header || typeof header !== 'object' || Array.isArray(header)) fail('header at offset 8 is not a JSON object');
+  const dup = duplicateKey(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
+  if (dup !== null) fail(`header names '${dup}' twice`);
   const dataStart = 8 + n;
   const dataLen = bytes.length - dataStart;
   const entries = new Map<string, SafetensorsEntry>();
@@ -82,9 +86,34 @@ export function parseSafetensorsHeader(bytes: Uint8Array, file = '<bytes>'): { e
   return { entries, metadata, dataStart };
 }
 
+/** The first top-level key of a JSON object text that appears twice (JSON.parse keeps the last silently), or null. */
+function duplicateKey(json: string): string | null {
+  const keys = new Set<string>();
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (j < json.length && json[j] !== '"') j += json[j] === '\\' ? 2 : 1;
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(json.slice(i, j + 1)) as string;
+        if (keys.has(key)) return key;
+        keys.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      expectKey = depth === 1;
+    } else if (c === '}' || c === ']') depth--;
+    else if (c === ',' && depth === 1) expectKey = true;
+  }
+  return null;
+}
+
 function decode(bytes: Uint8Array, e: SafetensorsEntry, name: string, file: string): { values: ArrayLike<number>; dtype: DType } {
-  const buf = bytes.slice(e.begin, e.end); // an aligned copy
-  const v = new DataView(buf.buffer);
+  const v = new DataView(alignedCopy(bytes, e.begin, e.end));
   const n = e.shape.reduce((a, b) => a * b, 1);
   const out = (dtype: DType, read: (i: number) => number): { values: ArrayLike<number>; dtype: DType } => {
     const arr = dtype === 'f32' ? new Float32Array(n) : dtype === 'i32' ? new Int32Array(n) : new Uint8Array(n);
@@ -116,8 +145,9 @@ function decode(bytes: Uint8Array, e: SafetensorsEntry, name: string, file: stri
  * Reads a safetensors file's bytes into graft tensors: F32/F64/F16/BF16 become f32, integer types
  * i32 (I64 checked for range), BOOL bool.
  */
-export function loadSafetensors(bytes: Uint8Array, opts: SafetensorsOptions = {}): LoadedStateDict {
+export function loadSafetensors(input: Uint8Array | ArrayBuffer, opts: SafetensorsOptions = {}): LoadedStateDict {
   const file = opts.file ?? '<bytes>';
+  const bytes = plainBytes(input, `safetensors: ${file}`);
   const { entries, metadata, dataStart } = parseSafetensorsHeader(bytes, file);
   const data = bytes.subarray(dataStart);
   const tensors = new Map<string, Tensor>();
@@ -134,10 +164,15 @@ const OUT_DTYPE: Record<DType, SafetensorsDType> = { f32: 'F32', f64: 'F64', i32
 export async function saveSafetensors(tensors: Map<string, Tensor> | Record<string, Tensor>, metadata: Record<string, string> = {}): Promise<Uint8Array> {
   const list = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   const parts: Uint8Array[] = [];
-  const header: Record<string, unknown> = {};
+  // A null-prototype object: a tensor named '__proto__' is a key like any other.
+  const header: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let at = 0;
+  const names = new Set<string>();
   for (const [name, t] of list) {
+    if (name === '__metadata__') throw new GraftFormatError("saveSafetensors: '__metadata__' is reserved by the format for metadata and cannot name a tensor");
+    if (names.has(name)) throw new GraftFormatError(`saveSafetensors: two tensors are named '${name}'`);
+    names.add(name);
     const data = await t.data();
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
     header[name] = { dtype: OUT_DTYPE[t.dtype], shape: [...t.shape], data_offsets: [at, at + bytes.length] };

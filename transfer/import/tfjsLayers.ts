@@ -1,5 +1,6 @@
 /** @file tfjs layers models: model.json topology plus weight shards (float32, int32, or uint8/uint16/float16 quantized). */
 import { type Backend, GraftFormatError, type Tensor, tensor } from '../../index.js';
+import { plainBytes } from './bytes.js';
 import { f16ToF32 } from './halfFloat.js';
 import { moduleExport } from './jsLiteral.js';
 
@@ -37,8 +38,9 @@ function check(cond: unknown, file: string, msg: string): asserts cond {
 }
 
 /** Decodes the weight bytes (all shards concatenated, in manifest order) against the manifest. */
-export function loadTfjsLayers(model: TfjsModelJson, weightData: Uint8Array, opts: { file?: string; backend?: Backend } = {}): LoadedTfjs {
+export function loadTfjsLayers(model: TfjsModelJson, data: Uint8Array | ArrayBuffer, opts: { file?: string; backend?: Backend } = {}): LoadedTfjs {
   const file = opts.file ?? 'model.json';
+  const weightData = plainBytes(data, `tfjs: ${file}`);
   check(model && typeof model === 'object' && Array.isArray(model.weightsManifest), file, 'no weightsManifest');
   const view = new DataView(weightData.buffer, weightData.byteOffset, weightData.byteLength);
   const weights = new Map<string, Tensor>();
@@ -49,22 +51,26 @@ export function loadTfjsLayers(model: TfjsModelJson, weightData: Uint8Array, opt
       check(typeof w?.name === 'string' && Array.isArray(w.shape) && w.shape.every((d) => Number.isSafeInteger(d) && d >= 0), file, `weight ${JSON.stringify(w?.name)} has a bad shape`);
       const n = w.shape.reduce((a, b) => a * b, 1);
       const q = w.quantization;
-      const bytes = q ? (q.dtype === 'uint8' ? 1 : 2) : 4;
+      // tfjs writes bool weights one byte each.
+      const bytes = q ? (q.dtype === 'uint8' ? 1 : 2) : w.dtype === 'bool' ? 1 : 4;
       check(!q || ['uint8', 'uint16', 'float16'].includes(q.dtype), file, `weight '${w.name}' uses quantization ${JSON.stringify(q?.dtype)}`);
       check(!q || q.dtype === 'float16' || (Number.isFinite(q.min) && Number.isFinite(q.scale)), file, `weight '${w.name}' lacks quantization min/scale`);
       check(at + n * bytes <= weightData.length, file, `weight '${w.name}' needs bytes ${at}..${at + n * bytes}, the shards hold ${weightData.length}`);
       check(['float32', 'int32', 'bool'].includes(w.dtype), file, `weight '${w.name}' has dtype ${JSON.stringify(w.dtype)}`);
+      check(!q || w.dtype === 'float32', file, `weight '${w.name}' is ${w.dtype} but quantized as ${q?.dtype}`);
       const isInt = w.dtype === 'int32';
-      const out = isInt ? new Int32Array(n) : new Float32Array(n);
+      const isBool = w.dtype === 'bool';
+      const out = isInt ? new Int32Array(n) : isBool ? new Uint8Array(n) : new Float32Array(n);
       for (let i = 0; i < n; i++) {
         const o = at + i * bytes;
-        if (!q) out[i] = isInt ? view.getInt32(o, true) : view.getFloat32(o, true);
+        if (isBool) out[i] = view.getUint8(o) ? 1 : 0;
+        else if (!q) out[i] = isInt ? view.getInt32(o, true) : view.getFloat32(o, true);
         else if (q.dtype === 'float16') out[i] = f16ToF32(view.getUint16(o, true));
         else out[i] = (q.dtype === 'uint8' ? view.getUint8(o) : view.getUint16(o, true)) * q.scale! + q.min!;
       }
       at += n * bytes;
       check(!weights.has(w.name), file, `weight '${w.name}' appears twice`);
-      weights.set(w.name, tensor(out, { shape: w.shape, dtype: isInt ? 'i32' : 'f32', backend: opts.backend }));
+      weights.set(w.name, tensor(out, { shape: w.shape, dtype: isInt ? 'i32' : isBool ? 'bool' : 'f32', backend: opts.backend }));
     }
   }
   check(at === weightData.length, file, `the shards hold ${weightData.length} bytes, the manifest describes ${at}`);
@@ -81,7 +87,13 @@ export function loadTfjsLayersFromModules(modelJs: string, shardJs: string[], op
   const shards = shardJs.map((s, i) => {
     const b64 = moduleExport(s, `${file} shard ${i + 1}`);
     check(typeof b64 === 'string' && /^[A-Za-z0-9+/=\s]*$/.test(b64), file, `shard ${i + 1} does not export a base64 string`);
-    return Uint8Array.from(atob(b64.replace(/\s/g, '')), (c) => c.charCodeAt(0));
+    let text: string;
+    try {
+      text = atob(b64.replace(/\s/g, ''));
+    } catch (e) {
+      throw new GraftFormatError(`tfjs: ${file}: shard ${i + 1} is not valid base64 (${(e as Error).message})`);
+    }
+    return Uint8Array.from(text, (c) => c.charCodeAt(0));
   });
   const all = new Uint8Array(shards.reduce((n, s) => n + s.length, 0));
   let at = 0;

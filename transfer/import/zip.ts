@@ -20,10 +20,14 @@ const LOCAL = 0x04034b50;
 export class ZipArchive {
   readonly entries = new Map<string, ZipEntry>();
   private readonly view: DataView;
+  /** Bytes inflated so far, against `maxInflated`. */
+  private inflated = 0;
 
   constructor(
     readonly bytes: Uint8Array,
     readonly file = '<bytes>',
+    /** Most bytes all deflated entries may expand to together (a small archive must not claim gigabytes). */
+    readonly maxInflated = 64 * 2 ** 20 + 8 * bytes.length,
   ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.readDirectory();
@@ -117,6 +121,10 @@ export class ZipArchive {
       if (e.size !== e.compressedSize) this.fail(`stored entry '${name}' has sizes ${e.compressedSize} and ${e.size}`);
       return raw;
     }
+    if (this.inflated + e.size > this.maxInflated) {
+      this.fail(`entry '${name}' declares ${e.size} bytes; with the ${this.inflated} already inflated that passes the limit of ${this.maxInflated} (pass a larger maxBytes to allow it)`);
+    }
+    this.inflated += e.size;
     let out: Uint8Array;
     try {
       out = await inflateRaw(raw, e.size);

@@ -91,10 +91,17 @@ export class KerasModel extends nn.Module {
   private addLayer(layer: KerasLayerConfig, channels: Map<string, number>, weights: Map<string, Tensor>): void {
     const c = layer.config;
     const inputs = (layer.inbound_nodes[0] ?? []).map((n) => n[0]);
+    for (const i of inputs) {
+      if (!channels.has(i)) throw new GraftFormatError(`keras: layer '${layer.name}' takes its input from '${i}', which is not an earlier layer`);
+    }
     const inC = channels.get(inputs[0] ?? '') ?? 0;
-    const w = (suffix: string): Tensor => {
+    // Sizes in the topology are checked against the weights before anything is allocated from them.
+    const w = (suffix: string, shape?: (number | null)[]): Tensor => {
       const t = weights.get(`${layer.name}/${suffix}`);
       if (!t) throw new GraftFormatError(`keras: layer '${layer.name}' has no weight '${layer.name}/${suffix}'`);
+      if (shape && (t.ndim !== shape.length || shape.some((d, i) => d !== null && d !== t.shape[i]))) {
+        throw new GraftFormatError(`keras: layer '${layer.name}': weight '${suffix}' has shape [${t.shape.join(',')}], the layer's config needs [${shape.map((d) => d ?? '?').join(',')}]`);
+      }
       return t;
     };
     let module: nn.Module | null = null;
@@ -115,18 +122,21 @@ export class KerasModel extends nn.Module {
       }
       case 'Conv2D': {
         out = c.filters as number;
+        const k = w('kernel', [null, null, inC, out]);
+        const bias = c.use_bias !== false ? w('bias', [out]) : null;
         module = new KerasConv(inC, out, c, 1);
-        sd.set('weight', w('kernel').permute([3, 2, 0, 1]));
-        if (c.use_bias !== false) sd.set('bias', w('bias'));
+        sd.set('weight', k.permute([3, 2, 0, 1]));
+        if (bias) sd.set('bias', bias);
         break;
       }
       case 'DepthwiseConv2D': {
         const mult = (c.depth_multiplier as number | undefined) ?? 1;
         out = inC * mult;
+        const k = w('depthwise_kernel', [null, null, inC, mult]); // [kh, kw, in, mult] -> [in * mult, 1, kh, kw]
+        const bias = c.use_bias !== false ? w('bias', [out]) : null;
         module = new KerasConv(inC, out, c, inC);
-        const k = w('depthwise_kernel'); // [kh, kw, in, mult] -> [in * mult, 1, kh, kw]
         sd.set('weight', k.permute([2, 3, 0, 1]).reshape([out, 1, k.shape[0]!, k.shape[1]!]));
-        if (c.use_bias !== false) sd.set('bias', w('bias'));
+        if (bias) sd.set('bias', bias);
         break;
       }
       case 'BatchNormalization': {
@@ -165,11 +175,12 @@ export class KerasModel extends nn.Module {
         module = new Lambda((x) => (x.ndim === 4 ? x.permute([0, 2, 3, 1]).flatten(1) : x.flatten(1)), 'channels-last order');
         break;
       case 'Dense': {
-        const k = w('kernel'); // [in, out]
         out = c.units as number;
+        const k = w('kernel', [null, out]); // [in, out]
+        const bias = c.use_bias !== false ? w('bias', [out]) : null;
         module = new KerasDense(k.shape[0]!, out, c.activation, c.use_bias !== false);
         sd.set('weight', k.transpose(0, 1).contiguous());
-        if (c.use_bias !== false) sd.set('bias', w('bias'));
+        if (bias) sd.set('bias', bias);
         break;
       }
       case 'Dropout':
