@@ -65,6 +65,8 @@ odd = {
     'double': torch.randn(2, dtype=torch.float64),
 }
 torch.save({'state_dict': odd, 'epoch': 7, 'name': 'odd'}, os.path.join(OUT, 'nested.pt'))
+# The same checkpoint in the legacy (non-zip) format, which torch.load still reads.
+torch.save(torch.load(os.path.join(OUT, 'nested.pt')), os.path.join(OUT, 'nested-legacy.pt'), _use_new_zipfile_serialization=False)
 with open(os.path.join(OUT, 'nested.pt.json'), 'w') as f:
     json.dump({'state_dict.' + k: values(v) for k, v in odd.items()}, f)
 

@@ -118,6 +118,9 @@ export function unpickleAt(bytes: Uint8Array, start: number, file = '<pickle>'):
       case 0x95: u64(); break; // FRAME
       case 0x2e: return stack.length === 1 ? { value: stack[0], end: pos } : fail(`stops with ${stack.length} values on the stack`); // STOP
       case 0x28: marks.push(stack.length); break; // MARK
+      case 0x30: pop(); break; // POP
+      case 0x31: popMark(); break; // POP_MARK
+      case 0x32: push(top()); break; // DUP
       case 0x4e: push(null); break; // NONE
       case 0x88: push(true); break; // NEWTRUE
       case 0x89: push(false); break; // NEWFALSE
