@@ -12,7 +12,7 @@ export {
 export { noGrad, enableGrad, isGradEnabled, type BackwardOptions } from './engine/autograd.js';
 export { Generator, manualSeed, defaultGenerator } from './engine/random.js';
 export { gradcheck, type GradcheckOptions } from './engine/gradcheck.js';
-export { GraftError, GraftShapeError, GraftDTypeError, GraftStateError, GraftFormatError, fmtShape } from './engine/errors.js';
+export { GraftError, GraftShapeError, GraftDTypeError, GraftStateError, GraftFormatError, GraftValueError, fmtShape } from './engine/errors.js';
 export type { DType, TypedArray } from './engine/dtype.js';
 export { OPS, OP_NAMES, type OpName, type OpAttrs, type OpSpec } from './engine/ops.js';
 export { apply } from './engine/dispatch.js';

@@ -1,7 +1,7 @@
 /** @file Creating tensors: from data, constants, ranges and random distributions. */
 import { type Backend, getBackend } from './backend.js';
 import { type DType, type TypedArray, allocArray, dtypeOfArray, isFloat } from './dtype.js';
-import { GraftDTypeError, GraftShapeError, fmtShape } from './errors.js';
+import { GraftDTypeError, GraftShapeError, GraftValueError, fmtShape } from './errors.js';
 import { Generator, defaultGenerator } from './random.js';
 import { checkShape, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';
@@ -79,11 +79,25 @@ export function tensor(data: NestedData | TypedArray, opts: CreateOptions & { sh
   if (sizeOf(shape) !== values.length) {
     throw new GraftShapeError(`tensor: ${values.length} values do not fill shape ${fmtShape(shape)} (${sizeOf(shape)} elements)`);
   }
+  if (dtype === 'i32' && !(values instanceof Int32Array)) checkInt32('tensor', values);
   return finish(fromArray(values, shape, dtype, opts.backend), opts);
+}
+
+/** Refuses values an i32 cannot hold (PyTorch: "value cannot be converted to type int32 without overflow"). */
+function checkInt32(op: string, values: ArrayLike<number>): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!(v >= -2147483648 && v < 2147483648)) throw new GraftValueError(`${op}: value ${v} at index ${i} cannot be converted to i32 without overflow`);
+  }
+}
+
+function checkCount(op: string, name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 0) throw new GraftValueError(`${op}: ${name} must be a non-negative integer, got ${v}`);
 }
 
 export function full(shape: readonly number[], value: number | boolean, dtype: DType = 'f32', opts: CreateOptions = {}): Tensor {
   checkShape('full', shape);
+  if (dtype === 'i32') checkInt32('full', [Number(value)]);
   const arr = allocArray(dtype, sizeOf(shape));
   arr.fill(Number(value));
   return finish(fromArray(arr, shape, dtype, opts.backend), opts);
@@ -98,8 +112,10 @@ export function ones(shape: readonly number[], dtype: DType = 'f32', opts: Creat
 /** Values start, start+step, ... below end (torch.arange); f32 unless dtype says otherwise. */
 export function arange(start: number, end?: number, step = 1, opts: CreateOptions = {}): Tensor {
   if (end === undefined) [start, end] = [0, start];
+  if (![start, end, step].every(Number.isFinite)) throw new GraftValueError(`arange: start ${start}, end ${end} and step ${step} must be finite`);
   if (step === 0) throw new GraftShapeError('arange: step must be non-zero');
   const n = Math.max(0, Math.ceil((end - start) / step));
+  checkShape('arange', [n]);
   const dtype = opts.dtype ?? 'f32';
   const arr = allocArray(dtype, n);
   for (let i = 0; i < n; i++) arr[i] = start + i * step;
@@ -107,12 +123,17 @@ export function arange(start: number, end?: number, step = 1, opts: CreateOption
 }
 
 export function linspace(start: number, end: number, steps: number, opts: CreateOptions = {}): Tensor {
+  checkCount('linspace', 'steps', steps);
+  checkShape('linspace', [steps]);
   const arr = allocArray(opts.dtype ?? 'f32', steps);
   for (let i = 0; i < steps; i++) arr[i] = steps === 1 ? start : start + ((end - start) * i) / (steps - 1);
   return finish(fromArray(arr, [steps], opts.dtype ?? 'f32', opts.backend), opts);
 }
 
 export function eye(n: number, m = n, opts: CreateOptions = {}): Tensor {
+  checkCount('eye', 'n', n);
+  checkCount('eye', 'm', m);
+  checkShape('eye', [n, m]);
   const dtype = opts.dtype ?? 'f32';
   const arr = allocArray(dtype, n * m);
   for (let i = 0; i < Math.min(n, m); i++) arr[i * m + i] = 1;
@@ -143,6 +164,9 @@ export function uniform(shape: readonly number[], low: number, high: number, opt
 }
 /** Uniform integers in [low, high), i32. */
 export function randint(low: number, high: number, shape: readonly number[], opts: Omit<RandomOptions, 'dtype'> = {}): Tensor {
+  if (!Number.isInteger(low) || !Number.isInteger(high) || low >= high) throw new GraftValueError(`randint: expected integers low < high, got low ${low} and high ${high}`);
+  checkInt32('randint', [low, high - 1]);
+  checkShape('randint', shape);
   const g = opts.generator ?? defaultGenerator;
   const arr = new Int32Array(sizeOf(shape));
   for (let i = 0; i < arr.length; i++) arr[i] = low + g.int(high - low);
@@ -150,6 +174,8 @@ export function randint(low: number, high: number, shape: readonly number[], opt
 }
 /** A random permutation of 0..n-1, i32 (Fisher-Yates). */
 export function randperm(n: number, opts: Omit<RandomOptions, 'dtype'> = {}): Tensor {
+  checkCount('randperm', 'n', n);
+  checkShape('randperm', [n]);
   return fromArray(permutation(n, opts.generator ?? defaultGenerator), [n], 'i32', opts.backend);
 }
 export function permutation(n: number, g: Generator): Int32Array {

@@ -17,6 +17,9 @@ export class GraftDTypeError extends GraftError {}
 /** Use of an object in the wrong state: a disposed tensor, a graph already freed, a bad index. */
 export class GraftStateError extends GraftError {}
 
+/** An argument whose value is out of its domain: a negative size, a rate above 1, a learning rate that is not a finite number >= 0, a value that does not fit its dtype. */
+export class GraftValueError extends GraftError {}
+
 /** Formats a shape the way error messages print it: `[2,3]`. */
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;

@@ -1,7 +1,7 @@
 /** @file torch.nn.functional: composite ops built from primitives, so their gradients come free. */
 import { noGrad } from './autograd.js';
-import { fullLike, rand, tensor } from './creation.js';
-import { GraftDTypeError, GraftShapeError, fmtShape } from './errors.js';
+import { eye, fullLike, rand, tensor } from './creation.js';
+import { GraftDTypeError, GraftShapeError, GraftValueError, fmtShape } from './errors.js';
 import type { Generator } from './random.js';
 import { normAxis } from './shape.js';
 import { Tensor, where } from './tensor.js';
@@ -291,7 +291,7 @@ export function batchNorm(
 
 /** Zeroes each element with probability p while training and scales the rest by 1/(1-p). */
 export function dropout(x: Tensor, p = 0.5, training = true, generator?: Generator): Tensor {
-  if (p < 0 || p > 1) throw new GraftShapeError(`dropout: probability must be in [0, 1], got ${p}`);
+  if (!(p >= 0 && p <= 1)) throw new GraftValueError(`dropout: probability must be in [0, 1], got ${p}`);
   if (!training || p === 0) return x;
   if (p === 1) return x.mul(0);
   const keep = rand(x.shape, { generator, backend: x.storage.backend, dtype: x.dtype }).ge(p);
@@ -306,8 +306,19 @@ export function embedding(indices: Tensor, weight: Tensor): Tensor {
 
 /** One-hot encoding of i32 class indices: [..., numClasses], f32. */
 export function oneHot(indices: Tensor, numClasses: number): Tensor {
-  const classes = tensor(Int32Array.from({ length: numClasses }, (_, i) => i), { backend: indices.storage.backend });
-  return indices.unsqueeze(-1).eq(classes).cast('f32');
+  if (!Number.isInteger(numClasses) || numClasses < 1) throw new GraftValueError(`oneHot: numClasses must be an integer >= 1, got ${numClasses}`);
+  if (indices.dtype !== 'i32') throw new GraftDTypeError(`oneHot: indices must be i32 class indices, got ${indices.dtype}`);
+  if (indices.storage.backend.readSync) {
+    // PyTorch refuses a class outside [0, numClasses); a zero row would hide it.
+    const v = indices.dataSync();
+    const bad = v.findIndex((c) => c < 0 || c >= numClasses);
+    if (bad >= 0) throw new GraftValueError(`oneHot: class ${v[bad]} at index ${bad} is outside [0, ${numClasses})`);
+  }
+  // Rows of the identity by gather: on WebGPU a class out of range is then charged to the result.
+  const table = eye(numClasses, numClasses, { backend: indices.storage.backend });
+  const out = embedding(indices, table);
+  table.dispose();
+  return out;
 }
 
 // -- layout ----------------------------------------------------------------------------------------

@@ -267,7 +267,8 @@ export const OPS: { [K in OpName]: OpSpec<K> } = {
   },
   cast: {
     kind: 'unary',
-    cpu: (a, { dtype }) => (dtype === 'bool' ? (a !== 0 ? 1 : 0) : dtype === 'i32' ? Math.trunc(a) : a),
+    // Float to i32 truncates and saturates (NaN gives 0) on every backend; C leaves it undefined.
+    cpu: (a, { dtype }) => (dtype === 'bool' ? (a !== 0 ? 1 : 0) : dtype === 'i32' ? (a !== a ? 0 : a >= 2147483647 ? 2147483647 : a <= -2147483648 ? -2147483648 : Math.trunc(a)) : a),
     wgsl: 'cast(a)',
     infer: (ins, { dtype }) => ({ shape: ins[0]!.shape, dtype }),
     grad: (g, [x]) => [floatOnly(x!, g.cast(x!.dtype))],

@@ -65,10 +65,15 @@ export function normAxes(op: string, axes: number | readonly number[] | undefine
   return out;
 }
 
+/** The most elements one tensor may hold: typed arrays and WebGPU bindings are indexed by 32-bit integers. */
+export const MAX_ELEMENTS = 2 ** 31 - 1;
+
 export function checkShape(op: string, shape: readonly number[]): void {
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new GraftShapeError(`${op}: invalid shape ${fmtShape(shape)}`);
   }
+  const n = sizeOf(shape);
+  if (n > MAX_ELEMENTS) throw new GraftShapeError(`${op}: shape ${fmtShape(shape)} has ${n} elements, more than the ${MAX_ELEMENTS} a tensor can hold`);
 }
 
 /** True when a strided layout is row-major dense (size-1 dimensions may have any stride). */

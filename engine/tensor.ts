@@ -251,7 +251,8 @@ export class Tensor {
   // -- reductions --------------------------------------------------------------------------------
 
   sum(dims?: number | readonly number[], keepdim = false): Tensor { return reduceOp('sum', this, dims, keepdim); }
-  mean(dims?: number | readonly number[], keepdim = false): Tensor { return reduceOp('mean', floatT(this), dims, keepdim); }
+  /** Mean over `dims`; like PyTorch, an integer tensor must be cast first (`x.cast('f32').mean()`). */
+  mean(dims?: number | readonly number[], keepdim = false): Tensor { return reduceOp('mean', this, dims, keepdim); }
   /** Largest values over `dims` (torch.amax; ties share the gradient). */
   max(dims?: number | readonly number[], keepdim = false): Tensor { return reduceOp('max', this, dims, keepdim); }
   min(dims?: number | readonly number[], keepdim = false): Tensor { return this.neg().max(dims, keepdim).neg(); }

@@ -5,6 +5,7 @@ import type { Tensor } from '../tensor.js';
 import { kaimingUniform_, normal_, uniform_ } from './init.js';
 import { Module, Parameter } from './module.js';
 import { noGrad } from '../autograd.js';
+import { checkRange, checkSize } from './args.js';
 
 type Pair = number | [number, number];
 const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : v);
@@ -19,10 +20,14 @@ export class Linear extends Module {
     opts: { bias?: boolean } = {},
   ) {
     super();
+    checkSize('Linear', 'inFeatures', inFeatures);
+    checkSize('Linear', 'outFeatures', outFeatures);
     this.weight = Parameter.uninit([outFeatures, inFeatures]);
     kaimingUniform_(this.weight, { a: Math.sqrt(5) });
     this.bias = opts.bias === false ? null : Parameter.uninit([outFeatures]);
-    if (this.bias) uniform_(this.bias, -1 / Math.sqrt(inFeatures), 1 / Math.sqrt(inFeatures));
+    // PyTorch's bound is 0 without inputs (an empty layer outputs its bias, zeros).
+    const bound = inFeatures > 0 ? 1 / Math.sqrt(inFeatures) : 0;
+    if (this.bias) uniform_(this.bias, -bound, bound);
   }
   forward(x: Tensor): Tensor {
     if (x.shape[x.ndim - 1] !== this.inFeatures) {
@@ -59,7 +64,11 @@ export class Conv2d extends Module {
     opts: Conv2dOptions = {},
   ) {
     super();
+    checkSize('Conv2d', 'inChannels', inChannels, 1);
+    checkSize('Conv2d', 'outChannels', outChannels, 1);
+    checkSize('Conv2d', 'groups', opts.groups ?? 1, 1);
     this.kernelSize = pair(kernelSize);
+    this.kernelSize.forEach((k) => checkSize('Conv2d', 'kernelSize', k, 1));
     this.stride = pair(opts.stride ?? 1);
     this.padding = typeof opts.padding === 'string' ? opts.padding : pair(opts.padding ?? 0);
     this.dilation = pair(opts.dilation ?? 1);
@@ -91,6 +100,8 @@ export class Embedding extends Module {
     opts: { paddingIdx?: number } = {},
   ) {
     super();
+    checkSize('Embedding', 'numEmbeddings', numEmbeddings);
+    checkSize('Embedding', 'embeddingDim', embeddingDim);
     this.weight = Parameter.uninit([numEmbeddings, embeddingDim]);
     normal_(this.weight);
     if (opts.paddingIdx !== undefined) noGrad(() => this.weight.select(0, opts.paddingIdx!).copy_(0));
@@ -106,6 +117,7 @@ export class Embedding extends Module {
 export class Dropout extends Module {
   constructor(readonly p = 0.5) {
     super();
+    checkRange('Dropout', 'p', p, 0, 1);
   }
   forward(x: Tensor): Tensor {
     return F.dropout(x, this.p, this.training);

@@ -5,6 +5,7 @@ import { GraftShapeError, fmtShape } from '../errors.js';
 import * as F from '../functional.js';
 import type { Tensor } from '../tensor.js';
 import { Module, Parameter } from './module.js';
+import { checkNonNegative, checkRange, checkSize } from './args.js';
 
 export interface BatchNormOptions {
   eps?: number;
@@ -33,7 +34,10 @@ export class BatchNorm extends Module {
     private readonly expectRank: number[] = [2, 3, 4],
   ) {
     super();
+    checkSize(this.constructor.name, 'numFeatures', numFeatures, 1);
     this.eps = opts.eps ?? 1e-5;
+    checkNonNegative(this.constructor.name, 'eps', this.eps);
+    if (opts.momentum !== undefined && opts.momentum !== null) checkRange(this.constructor.name, 'momentum', opts.momentum, 0, 1);
     this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
     this.trackRunningStats = opts.trackRunningStats ?? true;
     const affine = opts.affine ?? true;

@@ -1,6 +1,7 @@
 /** @file Optimizer base: parameter groups with their own hyper-parameters, per-parameter state. */
 import { noGrad } from '../autograd.js';
-import { GraftError } from '../errors.js';
+import { GraftError, GraftShapeError, GraftValueError, fmtShape } from '../errors.js';
+import { checkNonNegative } from '../nn/args.js';
 import { keep } from '../memory.js';
 import { type Tensor, tidy } from '../tensor.js';
 
@@ -26,6 +27,22 @@ export abstract class Optimizer<O extends { lr: number }> {
       return { ...defaults, ...g, params: ps } as ParamGroup<O>;
     });
     if (seen.size === 0) throw new GraftError(`${this.constructor.name}: got an empty parameter list`);
+    this.paramGroups.forEach((g, i) => this.checkGroup(g, `group ${i}`));
+  }
+
+  /** Hyper-parameters must be numbers in their domain: a NaN or negative lr would turn every weight into NaN later. */
+  protected checkGroup(g: Record<string, unknown>, where: string): void {
+    const owner = `${this.constructor.name} (${where})`;
+    for (const k of ['lr', 'momentum', 'dampening', 'weightDecay', 'eps', 'alpha']) {
+      if (k in g) checkNonNegative(owner, k, g[k] as number);
+    }
+    if ('betas' in g) {
+      const b = g.betas as unknown;
+      if (!Array.isArray(b) || b.length !== 2) throw new GraftValueError(`${owner}: betas must be two numbers in [0, 1), got ${JSON.stringify(b)}`);
+      b.forEach((x, i) => {
+        if (typeof x !== 'number' || !(x >= 0 && x < 1)) throw new GraftValueError(`${owner}: betas[${i}] must be a number in [0, 1), got ${String(x)}`);
+      });
+    }
   }
 
   /** Drops every gradient (set to none, PyTorch's default). */
@@ -71,6 +88,7 @@ export abstract class Optimizer<O extends { lr: number }> {
         throw new GraftError(`${this.constructor.name}.loadStateDict: group ${gi} has ${ids.length} parameters saved, ${group.params.length} now`);
       }
       const { params: _, ...hyper } = saved;
+      this.checkGroup({ ...group, ...hyper }, `loadStateDict group ${gi}`);
       Object.assign(group, hyper);
     });
     this.state.clear();
@@ -78,7 +96,21 @@ export abstract class Optimizer<O extends { lr: number }> {
       const p = all[i];
       if (!p) throw new GraftError(`${this.constructor.name}.loadStateDict: state for parameter ${i}, but there are ${all.length}`);
       const copy: Record<string, Tensor | number> = {};
-      for (const [k, v] of Object.entries(st)) copy[k] = typeof v === 'number' ? v : keep(v);
+      for (const [k, v] of Object.entries(st)) {
+        const what = `${this.constructor.name}.loadStateDict: state ${k} of parameter ${i}`;
+        if (typeof v === 'number') {
+          if (k === 'step' && !(Number.isInteger(v) && v >= 0)) throw new GraftValueError(`${what} must be an integer >= 0, got ${v}`);
+          if (!Number.isFinite(v)) throw new GraftValueError(`${what} must be a finite number, got ${v}`);
+          copy[k] = v;
+          continue;
+        }
+        if (!v || typeof v !== 'object' || !('shape' in v)) throw new GraftValueError(`${what} must be a number or a tensor, got ${typeof v}`);
+        // A state of another shape would broadcast silently into the update.
+        if (v.shape.length !== p.shape.length || v.shape.some((d, j) => d !== p.shape[j])) {
+          throw new GraftShapeError(`${what} has shape ${fmtShape(v.shape)}, the parameter ${fmtShape(p.shape)}`);
+        }
+        copy[k] = keep(v);
+      }
       this.state.set(p, copy);
     }
   }

@@ -1,4 +1,5 @@
 /** @file Reduction CPU kernels (sum, mean, max, argmax) over any set of axes. */
+import { GraftValueError } from '../../engine/errors.js';
 import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
 import { type Strided, toDense } from './strided.js';
 
@@ -29,6 +30,10 @@ export function reduce(kind: ReduceKind, x: Strided, dims: readonly number[], ou
       case 'mean': {
         let acc = 0;
         for (let i = 0; i < run; i++) acc += data[base + i]!;
+        // PyTorch sums i32 into int64; graft keeps i32, so a sum it cannot hold is refused, not wrapped.
+        if (out instanceof Int32Array && !(acc >= -2147483648 && acc <= 2147483647)) {
+          throw new GraftValueError(`sum: the i32 sum ${acc} overflows i32 (cast to f32 or f64 first)`);
+        }
         out[o] = kind === 'mean' ? acc / run : acc;
         break;
       }

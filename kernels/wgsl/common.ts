@@ -109,6 +109,13 @@ export const PRELUDE: Record<string, string> = {
   maxn_f32: `fn maxn_f32(a: f32, b: f32) -> f32 { return select(select(max(a, b), b, isnan_f32(b)), a, isnan_f32(a)); }`,
   minn_f32: `fn minn_f32(a: f32, b: f32) -> f32 { return select(select(min(a, b), b, isnan_f32(b)), a, isnan_f32(a)); }`,
   clampn_f32: `fn clampn_f32(a: f32, lo: f32, hi: f32) -> f32 { return select(min(max(a, lo), hi), a, isnan_f32(a)); }`,
+  // i32(x) clamps to the largest f32 below 2^31 (2147483520); saturate to i32's own range as the CPU does.
+  f32_to_i32: `fn f32_to_i32(x: f32) -> i32 {
+  if (isnan_f32(x)) { return 0; }
+  if (x >= 2147483648.0) { return 2147483647; }
+  if (x <= -2147483648.0) { return i32(-2147483647 - 1); }
+  return i32(x);
+}`,
   maxn_i32: `fn maxn_i32(a: i32, b: i32) -> i32 { return max(a, b); }`,
   minn_i32: `fn minn_i32(a: i32, b: i32) -> i32 { return min(a, b); }`,
   clampn_i32: `fn clampn_i32(a: i32, lo: i32, hi: i32) -> i32 { return min(max(a, lo), hi); }`,
@@ -132,6 +139,6 @@ export const PRELUDE: Record<string, string> = {
 export function preludeFor(code: string): string {
   const used = new Set(Object.keys(PRELUDE).filter((name) => code.includes(`${name}(`)));
   // The NaN-aware helpers call isnan_f32.
-  if ([...used].some((n) => n.endsWith('_f32') && PRELUDE[n]!.includes('isnan_f32(') && n !== 'isnan_f32')) used.add('isnan_f32');
+  if ([...used].some((n) => PRELUDE[n]!.includes('isnan_f32(') && n !== 'isnan_f32')) used.add('isnan_f32');
   return Object.keys(PRELUDE).filter((n) => used.has(n)).map((n) => PRELUDE[n]).join('\n');
 }

@@ -19,7 +19,7 @@ export function expression(snippet: string, inDtype: DType, outDtype: DType): st
   // `name_T(` picks the helper for the value type (maxn_f32, maxn_i32).
   let e = snippet.replace(/\b(\w+)_T\(/g, `$1_${T}(`).replace(/\bT\(/g, `${T}(`);
   if (e.includes('cast(')) {
-    const to = outDtype === 'bool' ? (inDtype === 'bool' ? 'a' : `(a != ${T}(0))`) : `${valueType(outDtype)}(a)`;
+    const to = outDtype === 'bool' ? (inDtype === 'bool' ? 'a' : `(a != ${T}(0))`) : outDtype === 'i32' && inDtype === 'f32' ? 'f32_to_i32(a)' : `${valueType(outDtype)}(a)`;
     e = e.replace('cast(a)', to);
   }
   return e;
