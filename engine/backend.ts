@@ -19,6 +19,8 @@ export interface TensorView {
 
 export interface Backend {
   readonly name: string;
+  /** Buffers are plain JavaScript memory the garbage collector frees with the tensor (no finalizer needed). */
+  readonly gcManaged?: boolean;
   /** A buffer of `size` elements of `dtype`; contents unspecified until written or run into. */
   alloc(size: number, dtype: DType): BufferHandle;
   free(buffer: BufferHandle): void;

@@ -9,7 +9,9 @@ const registry = new FinalizationRegistry<Storage>((storage) => storage.release(
 
 /** Internal: called for every new tensor. */
 export function track(t: Tensor): void {
-  registry.register(t, t.storage, t);
+  // The registry holds each storage until its callback runs, which a synchronous loop never lets
+  // happen; memory the collector frees by itself is not registered.
+  if (!t.storage.backend.gcManaged) registry.register(t, t.storage, t);
   scopes[scopes.length - 1]?.push(t);
 }
 

@@ -28,6 +28,7 @@ const POOL_MIN_ELEMENTS = 1024;
 
 export class CpuBackend implements Backend {
   readonly name = 'cpu';
+  readonly gcManaged = true;
   private pool = new Map<string, TypedArray[]>();
   private pooledBytes = 0;
 

@@ -14,3 +14,6 @@ export async function startWorkers(_count: number, _source: string, _data: Recor
 }
 
 export const canBlock = false;
+
+/** Pages cannot trigger a collection; the FinalizationRegistry runs when the browser collects. */
+export function collectGarbage(): void {}

@@ -39,3 +39,28 @@ export async function startWorkers(count: number, source: string, data: Record<s
 
 /** Whether this thread may block in Atomics.wait (Node's main thread may; a browser's may not). */
 export const canBlock = true;
+
+let gcFn: (() => void) | null | undefined;
+
+/**
+ * A full garbage collection, so the FinalizationRegistry can return the GPU buffers of tensors
+ * nobody disposed: their JavaScript objects are small, so the heap alone would not ask for one
+ * before the device runs out. A no-op where V8's gc cannot be reached.
+ */
+export function collectGarbage(): void {
+  if (gcFn === undefined) {
+    try {
+      const get = (process as unknown as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
+      const v8 = get?.('node:v8') as typeof import('node:v8') | undefined;
+      const vm = get?.('node:vm') as typeof import('node:vm') | undefined;
+      if (!v8 || !vm) gcFn = null;
+      else {
+        v8.setFlagsFromString('--expose-gc');
+        gcFn = vm.runInNewContext('gc') as () => void;
+      }
+    } catch {
+      gcFn = null;
+    }
+  }
+  gcFn?.();
+}

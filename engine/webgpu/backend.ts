@@ -6,6 +6,7 @@ import type { OpAttrs, OpName } from '../ops.js';
 import { type KernelCall, type Operand, SCRATCH } from '../../kernels/wgsl/common.js';
 import { BufferPool } from './bufferPool.js';
 import { type GpuAcquired } from './device.js';
+import { collectGarbage } from '../platform/node.js';
 import { ErrorRecords } from './errorRecord.js';
 import { Fuser } from './fusion.js';
 import { type Caps, kernelsFor } from './kernelsFor.js';
@@ -28,6 +29,8 @@ const SMALL_WRITE = 4096;
 const align = (n: number, to: number) => Math.ceil(n / to) * to;
 /** Cached bind groups kept at most (least recently used dropped first). */
 const MAX_BIND_GROUPS = 8192;
+/** Live buffers between forced collections of tensors nobody disposed. */
+const COLLECT_EVERY = 8192;
 
 export class WebGPUBackend implements Backend {
   readonly name = 'webgpu';
@@ -60,6 +63,9 @@ export class WebGPUBackend implements Backend {
   private readonly constants = new Map<GPUBuffer, number>();
   /** Dispatches recorded so far (a measure for benchmarks and tests). */
   dispatches = 0;
+  /** Buffers held by tensors, and the count at which undisposed ones are collected. */
+  private live = 0;
+  private collectAt = COLLECT_EVERY;
 
   constructor(acquired: GpuAcquired) {
     this.device = acquired.device;
@@ -102,6 +108,11 @@ export class WebGPUBackend implements Backend {
     if (bytes > limit) {
       throw new GraftError(`webgpu: a ${dtype} tensor of ${size} elements needs ${bytes} bytes, over the device's storage binding limit of ${limit} bytes`);
     }
+    if (++this.live >= this.collectAt) {
+      // Finalizers of collected tensors run in a later task and give their buffers back.
+      collectGarbage();
+      this.collectAt = this.live + COLLECT_EVERY;
+    }
     const buffer = this.pool.acquire(bytes);
     this.constants.delete(buffer);
     return new GpuBuffer(buffer, size, dtype);
@@ -111,6 +122,8 @@ export class WebGPUBackend implements Backend {
     const b = (buffer as GpuBuffer).buffer;
     this.constants.delete(b);
     this.errors.forget(b);
+    this.live--;
+    if (this.live + 2 * COLLECT_EVERY < this.collectAt) this.collectAt = this.live + COLLECT_EVERY;
     if (!this.fuser.free(b)) this.pool.release(b);
   }
 
