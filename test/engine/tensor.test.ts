@@ -89,7 +89,8 @@ describe('broadcasting and dtypes', () => {
     expect(i.add(0.5).dtype).toBe('f32');
     expect(i.div(2).dtype).toBe('f32');
     expect(Array.from(i.div(2).dataSync())).toEqual([0.5, 1, 1.5]);
-    expect(i.mean().dtype).toBe('f32');
+    expect(() => i.mean()).toThrow(/mean: expected a floating-point tensor, got i32/);
+    expect(i.cast('f32').mean().dtype).toBe('f32');
     expect(i.sum().dtype).toBe('i32');
     expect(i.gt(1).dtype).toBe('bool');
     expect(tensor([true, true, false]).sum().dataSync()[0]).toBe(2);

@@ -92,7 +92,7 @@ export class KerasModel extends nn.Module {
     const c = layer.config;
     const inputs = (layer.inbound_nodes[0] ?? []).map((n) => n[0]);
     for (const i of inputs) {
-      if (!channels.has(i)) throw new GraftFormatError(`keras: layer '${layer.name}' takes its input from '${i}', which is not an earlier layer`);
+      if (!channels.has(i)) throw new GraftFormatError(`keras: layer '${layer.name}' takes its input from layer '${i}', which is not an earlier layer`);
     }
     const inC = channels.get(inputs[0] ?? '') ?? 0;
     // Sizes in the topology are checked against the weights before anything is allocated from them.
