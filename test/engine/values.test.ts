@@ -56,3 +56,20 @@ describe.each(backends.map((b) => [b.name, b] as const))('casts and one-hot on %
     randn([1]).dispose();
   });
 });
+
+describe('optimizer state on load', () => {
+  it('refuses state of another shape, a bad step and hyper-parameters out of their domain', () => {
+    const model = new nn.Linear(3, 2);
+    const opt = new optim.Adam(model.parameters(), { lr: 0.1 });
+    opt.zeroGrad();
+    model.forward(randn([4, 3])).sum().backward();
+    opt.step();
+    const sd = opt.stateDict();
+    const fresh = () => new optim.Adam(model.parameters(), { lr: 0.1 });
+    const withState = (patch: Record<string, unknown>) => ({ ...sd, state: new Map([[0, { ...sd.state.get(0)!, ...patch }]]) as typeof sd.state });
+    expect(() => fresh().loadStateDict(withState({ expAvg: zeros([1]) }))).toThrow(/Adam\.loadStateDict: state expAvg of parameter 0 has shape \[1\], the parameter \[2,3\]/);
+    expect(() => fresh().loadStateDict(withState({ step: -5 }))).toThrow(/state step of parameter 0 must be an integer >= 0, got -5/);
+    expect(() => fresh().loadStateDict({ ...sd, paramGroups: sd.paramGroups.map((g) => ({ ...g, lr: 'abc' })) })).toThrow(/Adam \(loadStateDict group 0\): lr must be a finite number >= 0, got abc/);
+    fresh().loadStateDict(sd);
+  });
+});

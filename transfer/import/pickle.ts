@@ -61,14 +61,18 @@ export function unpickle(bytes: Uint8Array, file = '<pickle>'): unknown {
   return unpickleAt(bytes, 0, file).value;
 }
 
-/** Evaluates the pickle starting at byte `start` (files may hold several in a row); `end` is the byte after its STOP. */
-export function unpickleAt(bytes: Uint8Array, start: number, file = '<pickle>'): { value: unknown; end: number } {
+/**
+ * Evaluates the pickle starting at byte `start` (files may hold several in a row): its value, the
+ * byte after its STOP, and every storage its persistent ids named.
+ */
+export function unpickleAt(bytes: Uint8Array, start: number, file = '<pickle>'): { value: unknown; end: number; storages: StorageRef[] } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const text = new TextDecoder('utf-8', { fatal: false });
   let pos = start;
   const stack: unknown[] = [];
   const marks: number[] = [];
   const memo = new Map<number, unknown>();
+  const storages: StorageRef[] = [];
   const fail = (msg: string): never => {
     throw new GraftFormatError(`pickle: ${file}: ${msg} (at byte ${pos})`);
   };
@@ -116,7 +120,7 @@ export function unpickleAt(bytes: Uint8Array, start: number, file = '<pickle>'):
     switch (op) {
       case 0x80: u8(); break; // PROTO
       case 0x95: u64(); break; // FRAME
-      case 0x2e: return stack.length === 1 ? { value: stack[0], end: pos } : fail(`stops with ${stack.length} values on the stack`); // STOP
+      case 0x2e: return stack.length === 1 ? { value: stack[0], end: pos, storages } : fail(`stops with ${stack.length} values on the stack`); // STOP
       case 0x28: marks.push(stack.length); break; // MARK
       case 0x30: pop(); break; // POP
       case 0x31: popMark(); break; // POP_MARK
@@ -174,7 +178,9 @@ export function unpickleAt(bytes: Uint8Array, start: number, file = '<pickle>'):
         if (view !== undefined && view !== null) fail('has a legacy storage view (re-save the file with a current PyTorch)');
         if (type.module !== 'torch' || !STORAGE_TYPES.has(type.name)) fail(`refuses storage type ${type.path}`);
         if (typeof key !== 'string' || !Number.isSafeInteger(numel) || (numel as number) < 0) fail('has a malformed storage id');
-        push(new StorageRef(type.name, key as string, numel as number));
+        const ref = new StorageRef(type.name, key as string, numel as number);
+        storages.push(ref);
+        push(ref);
         break;
       }
       case 0x52: { // REDUCE

@@ -47,8 +47,9 @@ const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 
 /** Where a load finds its pickle and its storages' raw bytes. */
 interface Archive {
-  pickle: Uint8Array;
-  pickleName: string;
+  /** The unpickled object, and the size of its pickle (the walk's budget is set by it). */
+  root: unknown;
+  pickleBytes: number;
   storage(key: string): Promise<Uint8Array>;
 }
 
@@ -71,7 +72,7 @@ export async function loadPytorch(input: Uint8Array | ArrayBuffer, opts: Pytorch
   };
   const maxBytes = opts.maxBytes ?? 64 * 2 ** 20 + 8 * bytes.length;
   const archive = isLegacyPytorch(bytes) ? legacyArchive(bytes, file, fail) : await zipArchive(bytes, file, maxBytes, fail);
-  const root = unpickle(archive.pickle, `${file}:${archive.pickleName}`);
+  const { root } = archive;
 
   let allocated = 0;
   const bases = new Map<string, { ref: StorageRef; base: Tensor }>();
@@ -126,7 +127,7 @@ export async function loadPytorch(input: Uint8Array | ArrayBuffer, opts: Pytorch
   };
   // Depth-first with an explicit stack: deep nesting cannot overflow the call stack, a container
   // holding itself is refused, and shared containers cannot expand the work past the file's size.
-  const budget = VISITS_PER_BYTE * archive.pickle.length + 10_000;
+  const budget = VISITS_PER_BYTE * archive.pickleBytes + 10_000;
   let visits = 0;
   const open = new Set<object>();
   type Frame = { value: unknown; name: string; depth: number } | { leave: object };
@@ -173,7 +174,8 @@ async function zipArchive(bytes: Uint8Array, file: string, maxBytes: number, fai
     const order = new TextDecoder().decode(await zip.read(`${prefix}byteorder`));
     if (order !== 'little') fail(`byte order '${order}' is not supported`);
   }
-  return { pickle: await zip.read(pkl!), pickleName: pkl!, storage: (key) => zip.read(`${prefix}data/${key}`) };
+  const pickle = await zip.read(pkl!);
+  return { root: unpickle(pickle, `${file}:${pkl}`), pickleBytes: pickle.length, storage: (key) => zip.read(`${prefix}data/${key}`) };
 }
 
 /**
@@ -198,21 +200,7 @@ function legacyArchive(bytes: Uint8Array, file: string, fail: (m: string) => nev
   const storages = new Map<string, Uint8Array>();
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   // Each record's length is its count times the element size of the type the object names for it.
-  const sizes = new Map<string, number>();
-  const scan = (v: unknown) => {
-    const stack: unknown[] = [v];
-    let steps = 0;
-    while (stack.length) {
-      const x = stack.pop();
-      if (++steps > 4 * obj.end + 10_000) fail('the object expands past its size');
-      if (x instanceof TensorRef) sizes.set(x.storage.key, ELEMENT[x.storage.type]!.bytes);
-      else if (x instanceof StorageRef) sizes.set(x.key, ELEMENT[x.type]!.bytes);
-      else if (x instanceof Map) for (const y of x.values()) stack.push(y);
-      else if (Array.isArray(x)) stack.push(...x);
-      else if (x instanceof PyTuple) stack.push(...x.items);
-    }
-  };
-  scan(obj.value);
+  const sizes = new Map(obj.storages.map((r) => [r.key, ELEMENT[r.type]!.bytes]));
   let pos = keys.end;
   for (const key of keys.value as string[]) {
     if (pos + 8 > bytes.length) fail(`storage ${key}: its size at offset ${pos} runs past the end`);
@@ -225,8 +213,8 @@ function legacyArchive(bytes: Uint8Array, file: string, fail: (m: string) => nev
     pos += 8 + len;
   }
   return {
-    pickle: bytes.subarray(objStart, obj.end),
-    pickleName: 'object',
+    root: obj.value,
+    pickleBytes: obj.end - objStart,
     storage: async (key) => storages.get(key) ?? fail(`storage ${key} is not among the file's storages`),
   };
 }
