@@ -1,5 +1,5 @@
 /** @file Pooling kernels: average pooling and the argmax window indices max pooling gathers by. */
-import { BUILTINS, type KernelCall, type Operand, grid1d, linearIndex, metaDecl, PRELUDE, storageType } from './common.js';
+import { BUILTINS, type KernelCall, type Operand, grid1d, linearIndex, metaDecl, preludeFor, storageType } from './common.js';
 
 const WG = 256;
 
@@ -27,7 +27,7 @@ export function poolKernel(kind: 'avg' | 'argmax', x: Operand, out: Operand, p: 
   const source = () => `${metaDecl(meta.length)}
 @group(0) @binding(1) var<storage, read_write> out: array<${kind === 'avg' ? 'f32' : 'i32'}>;
 @group(0) @binding(2) var<storage, read> x: array<${T}>;
-${T === 'f32' && kind === 'argmax' ? PRELUDE.isnan_f32 : ''}
+${preludeFor(step)}
 @compute @workgroup_size(${WG})
 fn main(${BUILTINS}) {
   let i = ${linearIndex(WG)};

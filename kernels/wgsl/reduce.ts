@@ -1,5 +1,5 @@
 /** @file Reductions (sum, mean, max, argmax): one workgroup per output, strided loads, a workgroup tree. */
-import { BUILTINS, type KernelCall, type Operand, PRELUDE, grid1d, metaDecl, storageType, unravel } from './common.js';
+import { BUILTINS, type KernelCall, type Operand, grid1d, metaDecl, preludeFor, storageType, unravel } from './common.js';
 
 const WG = 64;
 
@@ -64,7 +64,7 @@ export function reduceKernel(kind: ReduceKind, x: Operand, dims: readonly number
   const source = () => `${useSubgroups ? 'enable subgroups;\n' : ''}${metaDecl(meta.length)}
 @group(0) @binding(1) var<storage, read_write> out: array<${outT}>;
 @group(0) @binding(2) var<storage, read> x: array<${T}>;
-${T === 'f32' ? PRELUDE.isnan_f32 : ''}
+${preludeFor(combine + treeStep)}
 var<workgroup> sh_v: array<${T}, ${WG}>;
 var<workgroup> sh_i: array<u32, ${WG}>;
 @compute @workgroup_size(${WG})

@@ -142,6 +142,7 @@ const TYPES: Record<number, { name: string; bytes: number; dtype: DType; read: (
   16: { name: 'BFLOAT16', bytes: 2, dtype: 'f32', read: (v, at) => bf16ToF32(v.getUint16(at, true)) },
 };
 
+/** Every integer type's range (INT64's is graft's i32). */
 const INT_RANGE: Record<string, [number, number]> = {
   UINT8: [0, 255], INT8: [-128, 127], UINT16: [0, 65535], INT16: [-32768, 32767], BOOL: [0, 1],
   INT32: [-(2 ** 31), 2 ** 31 - 1], INT64: [-(2 ** 31), 2 ** 31 - 1],
@@ -171,7 +172,7 @@ function toTensor(t: RawTensor, r: ProtoReader, backend?: Backend): Tensor {
     if (list.length !== n) r.fail(`${what}: shape [${t.dims.join(',')}] needs ${n} values, the typed field has ${list.length}`);
     if (type!.dtype !== 'f32') {
       // int64_data and int32_data carry any integer; one outside its type (or outside i32, graft's integer) is refused, not wrapped.
-      const [lo, hi] = INT_RANGE[type!.name] ?? [-(2 ** 31), 2 ** 31 - 1];
+      const [lo, hi] = INT_RANGE[type!.name]!;
       const bad = list.findIndex((x) => x < lo || x > hi);
       if (bad >= 0) r.fail(`${what}: ${type!.name} value ${list[bad]} at element ${bad} is outside [${lo}, ${hi}]${type!.name === 'INT64' ? ' (graft holds integers as i32)' : ''}`);
     }

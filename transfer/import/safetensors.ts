@@ -40,13 +40,15 @@ export function parseSafetensorsHeader(input: Uint8Array | ArrayBuffer, file = '
   if (n > MAX_HEADER_BYTES) fail(`header length ${n} at offset 0 exceeds the ${MAX_HEADER_BYTES}-byte limit`);
   if (8 + n > bytes.length) fail(`header of ${n} bytes at offset 8 runs past the end of the file (${bytes.length} bytes)`);
   let header: unknown;
+  let text = '';
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    header = JSON.parse(text);
   } catch (e) {
     fail(`header at offset 8 is not valid UTF-8 JSON (${(e as Error).message})`);
   }
   if (!header || typeof header !== 'object' || Array.isArray(header)) fail('header at offset 8 is not a JSON object');
-  const dup = duplicateKey(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
+  const dup = duplicateKey(text);
   if (dup !== null) fail(`header names '${dup}' twice`);
   const dataStart = 8 + n;
   const dataLen = bytes.length - dataStart;

@@ -25,9 +25,9 @@ export class ZipArchive {
 
   constructor(
     readonly bytes: Uint8Array,
-    readonly file = '<bytes>',
+    readonly file: string,
     /** Most bytes all deflated entries may expand to together (a small archive must not claim gigabytes). */
-    readonly maxInflated = 64 * 2 ** 20 + 8 * bytes.length,
+    readonly maxInflated: number,
   ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.readDirectory();
