@@ -8,6 +8,8 @@ const META_KEY = 'graft.checkpoint';
 export interface CheckpointParts {
   model: nn.Module;
   optimizer?: optim.Optimizer<{ lr: number }>;
+  /** A learning-rate scheduler: its step count and base rates, so a resume continues the schedule. */
+  scheduler?: optim.LRScheduler;
   /** Random streams to restore (data order, augmentation, dropout). */
   generators?: Record<string, Generator>;
 }
@@ -21,6 +23,7 @@ export interface CheckpointInfo {
 interface Meta extends CheckpointInfo {
   version: 1;
   optim?: { paramGroups: Record<string, unknown>[]; scalars: Record<string, Record<string, number>> };
+  scheduler?: optim.SchedulerState;
   generators: Record<string, number[]>;
 }
 
@@ -40,6 +43,7 @@ export async function checkpointBytes(parts: CheckpointParts, info: Partial<Chec
     }
     meta.optim = { paramGroups: sd.paramGroups, scalars };
   }
+  if (parts.scheduler) meta.scheduler = parts.scheduler.stateDict();
   for (const [name, g] of Object.entries(parts.generators ?? {})) meta.generators[name] = g.getState();
   return saveSafetensors(tensors, { [META_KEY]: JSON.stringify(meta) });
 }
@@ -78,6 +82,15 @@ export async function loadCheckpoint(src: Source, parts: CheckpointParts): Promi
     if (!meta.optim) throw new GraftFormatError(`checkpoint: ${name}: holds no optimizer state`);
     for (const [i, sc] of Object.entries(meta.optim.scalars)) optimTensors.set(Number(i), { ...optimTensors.get(Number(i)), ...sc });
     parts.optimizer.loadStateDict({ state: optimTensors, paramGroups: meta.optim.paramGroups });
+  }
+  // After the optimizer: its loaded groups carry the scheduled rate, which the scheduler then sets again.
+  if (parts.scheduler) {
+    if (!meta.scheduler) throw new GraftFormatError(`checkpoint: ${name}: holds no scheduler state`);
+    try {
+      parts.scheduler.loadStateDict(meta.scheduler);
+    } catch (e) {
+      throw new GraftFormatError(`checkpoint: ${name}: ${(e as Error).message}`);
+    }
   }
   for (const [gName, g] of Object.entries(parts.generators ?? {})) {
     const st = meta.generators[gName];

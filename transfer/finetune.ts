@@ -1,9 +1,9 @@
 /** @file The fine-tuning loop: seeded shuffles, evaluation each epoch, early stopping, best weights, schedules, clipping, feature caching. */
-import { type Backend, GraftError, Generator, type Tensor, functional as F, getBackend, nn, noGrad, optim, permutation, tidy } from '../index.js';
+import { type Backend, GraftError, GraftValueError, Generator, type Tensor, functional as F, getBackend, nn, noGrad, optim, permutation, tidy } from '../index.js';
 
 import { Augment, type AugmentOptions } from './augment.js';
 import { saveCheckpoint } from './checkpoint.js';
-import { type Dataset, batchOf } from './data/dataset.js';
+import { type Dataset, batchOf, sampleSize } from './data/dataset.js';
 import { type GroupSpec, paramGroups } from './freeze.js';
 import { TransferModel, poolFeatures } from './zoo/transferModel.js';
 
@@ -61,14 +61,63 @@ export interface EpochReport {
 
 export interface FinetuneReport {
   epochs: EpochReport[];
+  /** The epoch whose weights the model holds at the end (0: none improved on the weights before training). */
   best: { epoch: number; valAccuracy: number };
   stoppedEarly: boolean;
+  /** Set when training stopped because the loss stopped being finite; the best weights were restored. */
+  stoppedOnNonFinite?: { epoch: number; step: number; loss: number };
+  /** Things that did not stop training but make its numbers doubtful (a validation loss that is not finite). */
+  warnings: string[];
   /** Accuracy of the best weights on `test`, when one was given. */
   testAccuracy?: number;
   cachedFeatures: boolean;
   trainableParameters: number;
   frozenParameters: number;
   seconds: number;
+}
+
+/** Thrown when the loss stops being finite: the model holds the best weights (or those from before training), and `report` what was done. */
+export class FinetuneStoppedError extends GraftError {
+  constructor(
+    message: string,
+    readonly report: FinetuneReport,
+  ) {
+    super(message);
+  }
+}
+
+function checkOptions(o: FinetuneOptions): void {
+  const int = (name: keyof FinetuneOptions, min: number) => {
+    const v = o[name];
+    if (v !== undefined && (!Number.isSafeInteger(v) || (v as number) < min)) throw new GraftValueError(`finetune: ${name} must be an integer >= ${min}, got ${String(v)}`);
+  };
+  const num = (name: keyof FinetuneOptions, ok: (v: number) => boolean, what: string) => {
+    const v = o[name];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || !ok(v))) throw new GraftValueError(`finetune: ${name} must be ${what}, got ${String(v)}`);
+  };
+  int('epochs', 1);
+  int('batchSize', 1);
+  int('patience', 1);
+  int('warmupSteps', 0);
+  int('seed', 0);
+  num('lr', (v) => v > 0, 'a finite number > 0');
+  num('weightDecay', (v) => v >= 0, 'a finite number >= 0');
+  num('momentum', (v) => v >= 0, 'a finite number >= 0');
+  num('clipGradNorm', (v) => v > 0, 'a finite number > 0');
+  num('labelSmoothing', (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
+}
+
+/** A dataset training can use: not empty, finite inputs, labels naming one of its classes. */
+function checkData(d: Dataset, what: string): void {
+  if (d.n === 0) throw new GraftValueError(`finetune: the ${what} set is empty`);
+  const per = sampleSize(d);
+  for (let i = 0; i < d.x.length; i++) {
+    if (!Number.isFinite(d.x[i]!)) throw new GraftValueError(`finetune: ${what} sample ${Math.floor(i / per)} holds ${d.x[i]} at element ${i % per}`);
+  }
+  for (let i = 0; i < d.n; i++) {
+    const c = d.y[i]!;
+    if (c < 0 || c >= d.classes.length) throw new GraftValueError(`finetune: ${what} sample ${i} has label ${c}, outside the ${d.classes.length} classes`);
+  }
 }
 
 /** True when training cannot change what the backbone computes, so its outputs can be computed once. */
@@ -168,6 +217,10 @@ function countParams(model: nn.Module): { trainable: number; frozen: number } {
  * (restored into the model at the end). Parameters that do not require grad are left alone.
  */
 export async function finetune(model: nn.Module, train: Dataset, val: Dataset, o: FinetuneOptions = {}): Promise<FinetuneReport> {
+  checkOptions(o);
+  checkData(train, 'training');
+  checkData(val, 'validation');
+  if (o.test) checkData(o.test, 'test');
   const start = Date.now();
   const epochs = o.epochs ?? 10;
   const batchSize = o.batchSize ?? 32;
@@ -204,12 +257,22 @@ export async function finetune(model: nn.Module, train: Dataset, val: Dataset, o
   const sched = o.schedule === 'constant' ? null : new optim.CosineWithWarmupLR(opt, o.warmupSteps ?? Math.min(50, Math.floor(total / 10)), total);
 
   const order = new Generator(o.seed ?? 0);
-  const report: FinetuneReport = { epochs: [], best: { epoch: -1, valAccuracy: -1 }, stoppedEarly: false, cachedFeatures: cached, ...(() => {
+  const report: FinetuneReport = { epochs: [], best: { epoch: 0, valAccuracy: -1 }, stoppedEarly: false, warnings: [], cachedFeatures: cached, ...(() => {
     const c = countParams(model);
     return { trainableParameters: c.trainable, frozenParameters: c.frozen };
   })(), seconds: 0 };
-  let best: Map<string, Tensor> | null = null;
+  // Only what training changes is kept: the head's state when the backbone's features are cached.
+  const snapshot = () => new Map([...trainable.stateDict()].map(([k, t]) => [k, t.clone()]));
+  let best = snapshot();
   let sinceBest = 0;
+  const stopNonFinite = (loss: number, epoch: number, step: number): never => {
+    trainable.loadStateDict(best);
+    for (const t of best.values()) t.dispose();
+    report.stoppedOnNonFinite = { epoch, step, loss };
+    report.seconds = (Date.now() - start) / 1000;
+    const kept = report.best.epoch > 0 ? `the model holds the weights of epoch ${report.best.epoch} (validation accuracy ${(report.best.valAccuracy * 100).toFixed(1)}%)` : 'the model holds its weights from before training';
+    throw new FinetuneStoppedError(`finetune: the loss became ${loss} at epoch ${epoch}, step ${step}; ${kept}. Lower the learning rate (${lr}) or enable clipGradNorm`, report);
+  };
 
   for (let epoch = 0; epoch < epochs; epoch++) {
     const t0 = Date.now();
@@ -232,23 +295,29 @@ export async function finetune(model: nn.Module, train: Dataset, val: Dataset, o
       if (s % 10 === 9 || s === stepsPerEpoch - 1) {
         const v = (await loss.data())[0]!;
         if (!Number.isFinite(v)) {
-          throw new GraftError(`finetune: the loss became ${v} at epoch ${epoch + 1}, step ${s + 1}; lower the learning rate (${opt.paramGroups[0]!.lr}) or enable clipGradNorm`);
+          losses.forEach((l) => l.dispose());
+          stopNonFinite(v, epoch + 1, s + 1);
         }
         await emit({ phase: 'train', epoch: epoch + 1, step: s + 1, steps: stepsPerEpoch, loss: v });
       }
     }
     const lossValues = await Promise.all(losses.map(async (l) => (await l.data())[0]!));
     losses.forEach((l) => l.dispose());
+    const bad = lossValues.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) stopNonFinite(lossValues[bad]!, epoch + 1, bad + 1);
     const trainLoss = lossValues.reduce((a, b) => a + b, 0) / lossValues.length;
-    if (!Number.isFinite(trainLoss)) throw new GraftError(`finetune: the loss became ${trainLoss} in epoch ${epoch + 1}; lower the learning rate or enable clipGradNorm`);
     model.eval();
     const ev = await evaluate(forward, valData, batchSize * 2, backend);
-    await emit({ phase: 'eval', epoch: epoch + 1, step: stepsPerEpoch, steps: stepsPerEpoch, loss: trainLoss, valLoss: ev.loss, valAccuracy: ev.accuracy });
+    // Finite inputs with a non-finite loss: the model overflows on validation data; that epoch cannot be the best.
+    const valFinite = Number.isFinite(ev.loss);
+    const warning = valFinite ? undefined : `epoch ${epoch + 1}: the validation loss is ${ev.loss} (the model's outputs on validation data are not finite); this epoch is not eligible as the best`;
+    if (warning) report.warnings.push(warning);
+    await emit({ phase: 'eval', epoch: epoch + 1, step: stepsPerEpoch, steps: stepsPerEpoch, loss: trainLoss, valLoss: ev.loss, valAccuracy: ev.accuracy, message: warning });
     report.epochs.push({ epoch: epoch + 1, trainLoss, valLoss: ev.loss, valAccuracy: ev.accuracy, lr: opt.paramGroups[0]!.lr, seconds: (Date.now() - t0) / 1000 });
-    if (ev.accuracy > report.best.valAccuracy) {
+    if (valFinite && ev.accuracy > report.best.valAccuracy) {
       report.best = { epoch: epoch + 1, valAccuracy: ev.accuracy };
-      for (const t of best?.values() ?? []) t.dispose();
-      best = new Map([...model.stateDict()].map(([k, t]) => [k, t.clone()]));
+      for (const t of best.values()) t.dispose();
+      best = snapshot();
       sinceBest = 0;
       if (o.checkpointPath) await saveCheckpoint(o.checkpointPath, { model }, { epoch: epoch + 1, extra: { valAccuracy: ev.accuracy } });
     } else if (o.patience !== undefined && ++sinceBest >= o.patience) {
@@ -256,7 +325,8 @@ export async function finetune(model: nn.Module, train: Dataset, val: Dataset, o
       break;
     }
   }
-  if (best) model.loadStateDict(best);
+  trainable.loadStateDict(best);
+  for (const t of best.values()) t.dispose();
   if (testData) {
     model.eval();
     report.testAccuracy = (await evaluate(forward, testData, batchSize * 2, backend)).accuracy;

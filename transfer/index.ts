@@ -1,11 +1,12 @@
 /** @file graft/transfer: importers, zoo, freezing, fine-tuning, adaptation, augmentation, checkpoints. */
 export { loadSafetensors, saveSafetensors, parseSafetensorsHeader, type LoadedStateDict } from './import/safetensors.js';
-export { loadPytorch } from './import/pytorch.js';
+export { loadPytorch, isLegacyPytorch } from './import/pytorch.js';
+export { detectFormat, loadStateDictFile, type WeightFormat } from './import/detect.js';
 export { loadTfjsLayers, loadTfjsLayersFromModules, type TfjsModelJson, type LoadedTfjs } from './import/tfjsLayers.js';
 export { loadOnnxInitializers, loadOnnxNodes, loadOnnxTensor, type OnnxNode } from './import/onnx.js';
 export { WeightMapper, type Rule, type Transform } from './map.js';
 export { freeze, unfreeze, freezeAllBut, blocksOf, paramGroups, layerwiseLr, GradualUnfreezer, globToRegExp, type Pattern, type GroupSpec } from './freeze.js';
-export { finetune, evaluate, predict, extractFeatures, backboneIsFrozen, type FinetuneOptions, type FinetuneReport, type Progress } from './finetune.js';
+export { finetune, evaluate, predict, extractFeatures, backboneIsFrozen, FinetuneStoppedError, type FinetuneOptions, type FinetuneReport, type Progress } from './finetune.js';
 export { applyLoRA, mergeLoRA, loraStateDict, LoRALinear, LoRAConv1x1, type LoRAOptions } from './lora.js';
 export { adaBN, coralAlign, coralDistance, linearMmd, covariance, domainDiscrepancy, sqrtAndInvSqrt } from './adapt.js';
 export { Augment, randomFlip, randomCrop, randomRotation, rotate, type AugmentOptions } from './augment.js';

@@ -2,5 +2,5 @@
 export { Optimizer, type ParamGroup, type ParamsInput } from './optimizer.js';
 export { SGD, type SGDOptions } from './sgd.js';
 export { Adam, AdamW, type AdamOptions } from './adam.js';
-export { LRScheduler, StepLR, CosineAnnealingLR, LambdaLR, CosineWithWarmupLR, type Schedule } from './scheduler.js';
+export { LRScheduler, StepLR, CosineAnnealingLR, LambdaLR, CosineWithWarmupLR, type Schedule, type SchedulerState } from './scheduler.js';
 export { clipGradNorm } from './clip.js';

@@ -1,5 +1,12 @@
 /** @file Learning-rate schedules stepped once per epoch or iteration, as torch.optim.lr_scheduler. */
+import { GraftValueError } from '../errors.js';
 import type { Optimizer } from './optimizer.js';
+
+/** What a scheduler needs to continue where it stopped (PyTorch's `last_epoch` and `base_lrs`). */
+export interface SchedulerState {
+  lastEpoch: number;
+  baseLrs: number[];
+}
 
 /** The rate for a group with base rate `base` after `epoch` steps. */
 export type Schedule = (base: number, epoch: number) => number;
@@ -7,7 +14,7 @@ export type Schedule = (base: number, epoch: number) => number;
 /** Sets each group's lr from its initial lr by a schedule; the first value applies at once. */
 export class LRScheduler {
   lastEpoch = 0;
-  readonly baseLrs: number[];
+  baseLrs: number[];
 
   constructor(
     protected readonly optimizer: Optimizer<{ lr: number }>,
@@ -28,6 +35,26 @@ export class LRScheduler {
 
   getLastLr(): number[] {
     return this.optimizer.paramGroups.map((g) => g.lr);
+  }
+
+  stateDict(): SchedulerState {
+    return { lastEpoch: this.lastEpoch, baseLrs: [...this.baseLrs] };
+  }
+
+  /** Continues from a saved state: the step count and base rates are checked, then the rate for that step is set. */
+  loadStateDict(state: SchedulerState): void {
+    const name = this.constructor.name;
+    const { lastEpoch, baseLrs } = (state ?? {}) as Partial<SchedulerState>;
+    if (!Number.isSafeInteger(lastEpoch) || lastEpoch! < 0) throw new GraftValueError(`${name}.loadStateDict: lastEpoch must be an integer >= 0, got ${String(lastEpoch)}`);
+    if (!Array.isArray(baseLrs) || baseLrs.length !== this.optimizer.paramGroups.length) {
+      throw new GraftValueError(`${name}.loadStateDict: baseLrs must hold one rate per parameter group (${this.optimizer.paramGroups.length}), got ${JSON.stringify(baseLrs)}`);
+    }
+    baseLrs.forEach((lr, i) => {
+      if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) throw new GraftValueError(`${name}.loadStateDict: baseLrs[${i}] must be a finite number >= 0, got ${JSON.stringify(lr)}`);
+    });
+    this.lastEpoch = lastEpoch!;
+    this.baseLrs = [...baseLrs];
+    this.apply();
   }
 }
 

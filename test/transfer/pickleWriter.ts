@@ -31,12 +31,12 @@ export const POP = 0x30;
 export const SETITEM = 0x73;
 export const REDUCE = 0x52;
 
-/** A float tensor over storage `key` (claiming `numel` elements): shape, strides and offset as given. */
-export function tensorOp(key: string, numel: number, shape: number[], stride: number[], offset = 0): number[] {
+/** A tensor over storage `key` (claiming `numel` elements, FloatStorage unless told): shape, strides and offset as given. */
+export function tensorOp(key: string, numel: number, shape: number[], stride: number[], offset = 0, storage = 'FloatStorage'): number[] {
   const tuple = (xs: number[]) => [MARK, ...xs.flatMap(int), TUPLE];
   return [
     ...global('torch._utils', '_rebuild_tensor_v2'),
-    MARK, MARK, ...str('storage'), ...global('torch', 'FloatStorage'), ...str(key), ...str('cpu'), ...int(numel), TUPLE, 0x51,
+    MARK, MARK, ...str('storage'), ...global('torch', storage), ...str(key), ...str('cpu'), ...int(numel), TUPLE, 0x51,
     ...int(offset), ...tuple(shape), ...tuple(stride), TUPLE, REDUCE,
   ];
 }
@@ -89,4 +89,13 @@ export function ptFile(pickle: Uint8Array, storages: Record<string, Uint8Array> 
     { name: 'archive/data.pkl', data: pickle },
     ...Object.entries(storages).map(([k, data]) => ({ name: `archive/data/${k}`, data, deflate: deflate !== null, declaredSize: deflate?.declaredSize })),
   ]);
+}
+
+/** A torch.save zip of a flat {name: tensor} dict (f32 as FloatStorage, integers as LongStorage), each contiguous over a storage of its own. */
+export function stateDictPt(tensors: [string, Float32Array | Int32Array, number[]][]): Uint8Array {
+  const contiguous = (shape: number[]) => shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
+  const storage = (d: Float32Array | Int32Array) => (d instanceof Int32Array ? 'LongStorage' : 'FloatStorage');
+  const pickle = bytes(PROTO, EMPTY_DICT, MARK, ...tensors.flatMap(([name, d, shape], i) => [str(name), tensorOp(String(i), d.length, shape, contiguous(shape), 0, storage(d))]), 0x75, STOP);
+  const raw = (d: Float32Array | Int32Array) => new Uint8Array(d instanceof Int32Array ? BigInt64Array.from(d, BigInt).buffer : d.slice().buffer);
+  return ptFile(pickle, Object.fromEntries(tensors.map(([, d], i) => [String(i), raw(d)])));
 }

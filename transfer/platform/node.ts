@@ -19,22 +19,57 @@ export async function fileUrlToPath(url: URL): Promise<string> {
 /**
  * Writes `bytes` to `path` so that a reader sees the old file or the new one, never a part: the
  * bytes go to a temporary file in the same folder, are flushed to disk, then renamed over `path`.
+ * Temporary files that killed writers of the same path left behind are removed first.
  */
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
   const fs = await import('node:fs/promises');
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const handle = await fs.open(tmp, 'w');
+  await removeStaleTemporaries(path);
+  const tmp = `${path}${TMP_MARK}${process.pid}-${Math.random().toString(36).slice(2)}`;
   try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
+    const handle = await fs.open(tmp, 'w');
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await fs.rename(tmp, path);
   } catch (e) {
     await fs.rm(tmp, { force: true });
-    throw e;
+    throw new GraftError(`cannot write ${path}: ${(e as Error).message}`);
+  }
+}
+
+const TMP_MARK = '.tmp-';
+
+/** Deletes `<path>.tmp-<pid>-*` files whose writing process no longer runs (a live writer's file is left alone). */
+async function removeStaleTemporaries(path: string): Promise<void> {
+  const fs = await import('node:fs/promises');
+  const { basename, dirname, join } = await import('node:path');
+  const dir = dirname(path);
+  const prefix = basename(path) + TMP_MARK;
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return; // the folder's absence is reported by the write itself
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
+    // This process's own temporaries may belong to a write still under way.
+    if (!Number.isSafeInteger(pid) || pid === process.pid || processRuns(pid)) continue;
+    await fs.rm(join(dir, name), { force: true });
+  }
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it runs under another user.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -1,8 +1,7 @@
 /** @file ResNet-18 (and other basic-block ResNets) with torchvision's names, so torchvision state dicts load as they are. */
 import { type Tensor, nn } from '../../index.js';
-import { type Source, readBytes } from '../io.js';
-import { loadPytorch } from '../import/pytorch.js';
-import { loadSafetensors } from '../import/safetensors.js';
+import type { Source } from '../io.js';
+import { loadStateDictFile } from '../import/detect.js';
 
 class BasicBlock extends nn.Module {
   conv1: nn.Conv2d;
@@ -59,10 +58,9 @@ export class ResNet extends nn.Module {
     this.fc = new nn.Linear(this.fc.inFeatures, numClasses);
     return this;
   }
-  /** A ResNet-18 carrying the weights of a torchvision state dict (.pt, .pth or .safetensors). */
+  /** A ResNet-18 carrying the weights of a torchvision state dict (torch.save, safetensors or ONNX initializers, told apart by their bytes). */
   static async fromPretrained(src: Source, opts: { numClasses?: number } = {}): Promise<ResNet> {
-    const { bytes, name } = await readBytes(src);
-    const sd = /\.(pt|pth|bin)$/.test(name) ? await loadPytorch(bytes, { file: name }) : loadSafetensors(bytes, { file: name });
+    const sd = await loadStateDictFile(src);
     const fc = sd.tensors.get('fc.weight');
     const model = new ResNet([2, 2, 2, 2], fc?.shape[0] ?? 1000, sd.tensors.get('conv1.weight')?.shape[0] ?? 64);
     model.loadStateDict(sd.tensors);
