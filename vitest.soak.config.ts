@@ -5,6 +5,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.soak.ts'],
     pool: 'forks',
+    // A test's GPU errors fail that test, not the next one (test/isolation.ts).
+    setupFiles: ['test/isolation.ts'],
     testTimeout: 600_000,
     hookTimeout: 120_000,
   },

@@ -1,5 +1,5 @@
-/** @file Errors found on the GPU (out-of-range indices) charged to the tensors they spoil: each checking dispatch gets a slot, and what it wrote, or was computed from it, is poisoned. */
-import { ERROR_SLOT_WORDS, INDEX_ERROR_OPS } from '../../kernels/wgsl/gather.js';
+/** @file Errors found on the GPU (out-of-range indices, overflowing i32 sums) charged to the tensors they spoil: each checking dispatch gets a slot, and what it wrote, or was computed from it, is poisoned. */
+import { ERROR_SLOT_WORDS, describeGpuError } from '../../kernels/wgsl/errors.js';
 
 /** Slots per record; past that, the dispatches of one epoch share the last slot (an error there poisons all of them). */
 const SLOTS = 256;
@@ -87,8 +87,7 @@ export class ErrorRecords {
           const at = c.slot * ERROR_SLOT_WORDS;
           c.resolved = true;
           if (words[at] !== 0) {
-            const op = INDEX_ERROR_OPS[words[at + 1]!] ?? 'gather';
-            c.failure = `${op}: index ${words[at + 2]! | 0} is out of range for a dimension of size ${words[at + 3]} (found on the GPU)`;
+            c.failure = describeGpuError(words[at + 1]!, words[at + 2]!, words[at + 3]!);
             first ??= c.failure;
           }
         }

@@ -1,21 +1,8 @@
 /** @file gather and scatterAdd along one dimension; out-of-range indices are reported through the error buffer. */
 import { BUILTINS, type KernelCall, type Operand, grid1d, linearIndex, metaDecl, storageType, unravel } from './common.js';
+import { ERROR_BINDING, reportError } from './errors.js';
 
 const WG = 256;
-
-/** The backend's error record: per dispatch slot [flag, op code, value, size], read back at the next sync. */
-export const ERROR_BINDING = '@group(0) @binding(5) var<storage, read_write> errors: array<atomic<u32>>;';
-
-export const INDEX_ERROR_OPS = ['gather', 'scatterAdd'] as const;
-
-export const ERROR_SLOT_WORDS = 4;
-
-function reportIndex(op: number, slotAt: number): string {
-  return `let e = u32(m(${slotAt}u)) * ${ERROR_SLOT_WORDS}u;
-    if (atomicCompareExchangeWeak(&errors[e], 0u, 1u).exchanged) {
-      atomicStore(&errors[e + 1u], ${op}u); atomicStore(&errors[e + 2u], bitcast<u32>(v)); atomicStore(&errors[e + 3u], u32(size));
-    }`;
-}
 
 /**
  * One thread per index element. gather: out[i] = x[.. index[i] ..]. scatterAdd adds src[i] into
@@ -68,7 +55,7 @@ fn main(${BUILTINS}) {
   ${unravel(rank, shapeAt, sets)}
   let v = index[u32(oi)];
   if (v < 0 || v >= size) {
-    ${reportIndex(INDEX_ERROR_OPS.indexOf(kind), slotAt)}
+    ${reportError(kind, slotAt, 'bitcast<u32>(v)', 'u32(size)')}
     return;
   }
   ${body}

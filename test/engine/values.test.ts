@@ -15,6 +15,21 @@ describe('values that do not fit', () => {
     expect(() => tensor([1, 2], { dtype: 'i32' }).mean()).toThrow(/mean: .*i32/);
   });
 
+  it.each(backends.map((b) => [b.name, b] as const))('%s: an i32 sum that leaves i32 fails when read, and one whose partial sums do but whose total does not is exact', async (_, backend) => {
+    const big = 2147483647;
+    // The CPU refuses when summing, WebGPU when the result is read: both before anyone sees a number.
+    const sumOf = (t: ReturnType<typeof tensor>) => (async () => t.sum().data())();
+    await expect(sumOf(tensor(Array.from({ length: 300 }, () => big), { dtype: 'i32', backend }))).rejects.toThrow(/sum: the i32 sum 644245094100 overflows i32/);
+    // Partial sums past i32 (the halves of the run) whose total fits.
+    const x = tensor([...Array.from({ length: 150 }, () => big), ...Array.from({ length: 150 }, () => -big)], { dtype: 'i32', backend });
+    expect(Array.from(await x.sum().data())).toEqual([0]);
+    const rows = tensor([[big, 1, -2], [-big, -1, 1], [5, 6, 7]], { dtype: 'i32', backend });
+    expect(Array.from(await rows.sum(1).data())).toEqual([big - 1, -big, 18]);
+    expect(Array.from(await rows.sum(0).data())).toEqual([5, 6, 6]);
+    await expect(sumOf(tensor([-big, -big], { dtype: 'i32', backend }))).rejects.toThrow(/sum: the i32 sum -4294967294 overflows i32/);
+    if (backend.name === 'webgpu') await expect(backend.sync()).resolves.toBeUndefined();
+  });
+
   it('refuses sizes and ranges PyTorch refuses', () => {
     expect(() => randint(5, 1, [2])).toThrow(/randint: expected integers low < high, got low 5 and high 1/);
     expect(() => eye(-1)).toThrow(/eye: n must be a non-negative integer, got -1/);
