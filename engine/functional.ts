@@ -263,30 +263,36 @@ export function batchNorm(
   const bshape = x.shape.map((d, i) => (i === 1 ? C : 1));
   const dims = x.shape.map((_, i) => i).filter((i) => i !== 1);
   const eps = opts.eps ?? 1e-5;
-  let mean: Tensor;
-  let v: Tensor;
-  if (opts.training ?? false) {
-    const n = x.size / C;
-    if (n <= 1) throw new GraftShapeError(`batchNorm: expected more than 1 value per channel when training, got input ${fmtShape(x.shape)}`);
-    mean = x.mean(dims, true);
-    const dev = x.sub(mean);
-    v = dev.mul(dev).mean(dims, true);
-    if (runningMean && runningVar) {
-      const m = opts.momentum ?? 0.1;
-      noGrad(() => {
-        runningMean.copy_(runningMean.mul(1 - m).add(mean.reshape([C]).mul(m)));
-        runningVar.copy_(runningVar.mul(1 - m).add(v.reshape([C]).mul((m * n) / (n - 1))));
-      });
-    }
-  } else {
+  if (!(opts.training ?? false)) {
     if (!runningMean || !runningVar) throw new GraftShapeError('batchNorm: evaluation needs running statistics');
-    mean = runningMean.reshape(bshape);
-    v = runningVar.reshape(bshape);
+    // An affine map per channel: its scale and shift are computed on [C], then two passes over x instead of four.
+    const { scale, shift } = batchNormAffine(runningMean, runningVar, weight ?? null, bias ?? null, eps);
+    return x.mul(scale.reshape(bshape)).add(shift.reshape(bshape));
   }
-  let y = x.sub(mean).div(v.add(eps).sqrt());
+  const n = x.size / C;
+  if (n <= 1) throw new GraftShapeError(`batchNorm: expected more than 1 value per channel when training, got input ${fmtShape(x.shape)}`);
+  const mean = x.mean(dims, true);
+  const dev = x.sub(mean);
+  const v = dev.mul(dev).mean(dims, true);
+  if (runningMean && runningVar) {
+    const m = opts.momentum ?? 0.1;
+    noGrad(() => {
+      runningMean.copy_(runningMean.mul(1 - m).add(mean.reshape([C]).mul(m)));
+      runningVar.copy_(runningVar.mul(1 - m).add(v.reshape([C]).mul((m * n) / (n - 1))));
+    });
+  }
+  let y = dev.div(v.add(eps).sqrt());
   if (weight) y = y.mul(weight.reshape(bshape));
   if (bias) y = y.add(bias.reshape(bshape));
   return y;
+}
+
+/** Eval-mode BatchNorm as y = x * scale + shift per channel: scale = weight / sqrt(var + eps), shift = bias - mean * scale. */
+export function batchNormAffine(runningMean: Tensor, runningVar: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): { scale: Tensor; shift: Tensor } {
+  const inv = runningVar.add(eps).rsqrt();
+  const scale = weight ? inv.mul(weight) : inv;
+  const shift = bias ? bias.sub(runningMean.mul(scale)) : runningMean.mul(scale).neg();
+  return { scale, shift };
 }
 
 /** Zeroes each element with probability p while training and scales the rest by 1/(1-p). */

@@ -4,6 +4,8 @@ import type { Backend, BufferHandle } from './backend.js';
 export class Storage {
   private refs = 1;
   freed = false;
+  /** Bumped by every in-place write (PyTorch's `_version`): what a cache of values derived from this storage compares. */
+  version = 0;
   constructor(
     readonly backend: Backend,
     readonly buffer: BufferHandle,

@@ -186,6 +186,7 @@ export class Tensor {
       // Reading and writing one buffer in the same kernel is unsafe when the views overlap.
       if (s.storage === this.storage) s = s.clone();
       this.storage.backend.run('contiguous', [viewOf(s)], viewOf(this), {});
+      this.storage.version++;
     });
     return this;
   }

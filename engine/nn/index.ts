@@ -1,6 +1,8 @@
 /** @file torch.nn: modules, layers and initialisers. */
-export { Module, Parameter, Sequential, ModuleList, type StateDict, type LoadResult } from './module.js';
+export { Module, Parameter, type StateDict, type LoadResult } from './module.js';
+export { Sequential, ModuleList } from './containers.js';
 export { Linear, Conv2d, Embedding, Dropout, Flatten, Identity, type Conv2dOptions } from './layers.js';
 export { BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm, type BatchNormOptions } from './norm.js';
+export { convBatchNorm } from './fold.js';
 export { ReLU, ReLU6, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Softmax, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d } from './activation.js';
 export * as init from './init.js';

@@ -83,7 +83,11 @@ export class Conv2d extends Module {
     if (this.bias) uniform_(this.bias, -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn));
   }
   forward(x: Tensor): Tensor {
-    return F.conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+    return this.convForward(x, this.weight, this.bias);
+  }
+  /** The convolution with this layer's settings and the given weights (PyTorch's `_conv_forward`): what BatchNorm folding calls with folded weights. */
+  convForward(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+    return F.conv2d(x, weight, bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
   }
   override extraRepr(): string {
     return `${this.inChannels}, ${this.outChannels}, kernelSize=[${this.kernelSize}], stride=[${this.stride}], padding=${JSON.stringify(this.padding)}` +

@@ -195,39 +195,3 @@ export abstract class Module {
     return `${head}\n${lines.join('\n')}\n)`;
   }
 }
-
-/** Runs its children in order; children are named '0', '1', ... */
-export class Sequential extends Module {
-  [index: number]: Module;
-  readonly length: number;
-  constructor(...modules: Module[]) {
-    super();
-    modules.forEach((m, i) => (this[i] = m));
-    this.length = modules.length;
-  }
-  forward(x: Tensor): Tensor {
-    let y = x;
-    for (let i = 0; i < this.length; i++) y = this[i]!.forward(y);
-    return y;
-  }
-}
-
-/** Holds submodules in a list, named '0', '1', ...; it has no forward of its own. */
-export class ModuleList extends Module {
-  [index: number]: Module;
-  length = 0;
-  constructor(modules: Module[] = []) {
-    super();
-    for (const m of modules) this.append(m);
-  }
-  append(m: Module): this {
-    this[this.length++] = m;
-    return this;
-  }
-  *[Symbol.iterator](): Iterator<Module> {
-    for (let i = 0; i < this.length; i++) yield this[i]!;
-  }
-  forward(): Tensor {
-    throw new GraftStateError('ModuleList has no forward; iterate over it instead');
-  }
-}

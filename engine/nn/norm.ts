@@ -57,12 +57,17 @@ export class BatchNorm extends Module {
     return this.trackRunningStats ? this.getBuffer('running_var') : null;
   }
 
+  /** True when forward normalises with the running statistics and leaves them alone: an affine map per channel, foldable into a conv before it. */
+  get usesRunningStats(): boolean {
+    return this.statsFrozen || (!this.training && this.trackRunningStats);
+  }
+
   forward(x: Tensor): Tensor {
     if (!this.expectRank.includes(x.ndim) || x.shape[1] !== this.numFeatures) {
       throw new GraftShapeError(`${this.constructor.name}: expected input of rank ${this.expectRank.join(' or ')} with ${this.numFeatures} channels in dim 1, got ${fmtShape(x.shape)}`);
     }
     const update = this.training && this.trackRunningStats && !this.statsFrozen;
-    const useBatch = !this.statsFrozen && (this.training || !this.trackRunningStats);
+    const useBatch = !this.usesRunningStats;
     let momentum = this.momentum ?? 0;
     if (update) {
       const tracked = this.getBuffer('num_batches_tracked')!;

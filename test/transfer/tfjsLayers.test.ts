@@ -50,6 +50,13 @@ describe('tfjs layers import', () => {
       maxRef = Math.max(maxRef, Math.abs(v));
     });
     expect(maxErr / maxRef).toBeLessThan(1e-4);
+    // Asked for by name, a convolution that a BatchNorm reads is not folded into it: its own output comes back.
+    const conv1 = tf.model({ inputs: ref.inputs, outputs: ref.getLayer('Conv1').output as tf.SymbolicTensor }).predict(tf.tensor4d(nhwc, [1, 224, 224, 3])) as tf.Tensor;
+    const ours = noGrad(() => model.outputsOf(x, ['Conv1', 'bn_Conv1']));
+    const conv1Data = await conv1.data();
+    const got = noGrad(() => ours.get('Conv1')!.permute([0, 2, 3, 1]).contiguous()).dataSync();
+    conv1Data.forEach((v, i) => expect(got[i]).toBeCloseTo(v, 3));
+    expect(ours.get('bn_Conv1')!.shape).toEqual(ours.get('Conv1')!.shape);
   });
 
   it('refuses code where data should be, naming the file and position', () => {

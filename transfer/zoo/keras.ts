@@ -34,8 +34,15 @@ export class KerasConv extends nn.Conv2d {
     super(inC, outC, pair(cfg.kernel_size), { stride: pair(cfg.strides ?? 1), dilation: pair(cfg.dilation_rate ?? 1), groups, bias: cfg.use_bias !== false });
   }
   override forward(x: Tensor): Tensor {
+    return activate(super.forward(x), this.cfg.activation);
+  }
+  override convForward(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
     const input = this.cfg.padding === 'same' ? samePad(x, this.kernelSize, this.stride, this.dilation) : x;
-    return activate(super.forward(input), this.cfg.activation);
+    return super.convForward(input, weight, bias);
+  }
+  /** No activation: a BatchNorm after it folds into it. */
+  get linear(): boolean {
+    return (this.cfg.activation ?? 'linear') === 'linear';
   }
 }
 
@@ -77,6 +84,8 @@ export class KerasModel extends nn.Module {
   private readonly _graph: GraphNode[] = [];
   private readonly _outputs: string[];
   private _shapes = new Map<string, number[]>();
+  /** Linear convolutions whose only reader is a BatchNorm, by the BatchNorm's name: run as one folded convolution in eval mode. */
+  private readonly _foldedInto = new Map<string, string>();
 
   constructor(loaded: LoadedTfjs) {
     super();
@@ -86,6 +95,19 @@ export class KerasModel extends nn.Module {
     this._outputs = cfg.config.output_layers.map((o) => o[0]);
     const channels = new Map<string, number>();
     for (const layer of cfg.config.layers) this.addLayer(layer, channels, loaded.weights);
+    const readers = new Map<string, number>();
+    for (const n of this._graph) for (const i of n.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
+    for (const n of this._graph) {
+      const src = this._graph.find((g) => g.name === n.inputs[0]);
+      const conv = src && this.module(src);
+      if (n.className === 'BatchNormalization' && conv instanceof KerasConv && conv.linear && readers.get(src!.name) === 1 && !this._outputs.includes(src!.name)) {
+        this._foldedInto.set(n.name, src!.name);
+      }
+    }
+  }
+
+  private module(node: GraphNode): nn.Module | undefined {
+    return node.key ? (this as unknown as Record<string, nn.Module>)[node.key] : undefined;
   }
 
   private addLayer(layer: KerasLayerConfig, channels: Map<string, number>, weights: Map<string, Tensor>): void {
@@ -221,14 +243,22 @@ export class KerasModel extends nn.Module {
     const wanted = new Set(names.length ? names : [this._outputs[0]!]);
     const last = Math.max(...this._graph.map((g, i) => (wanted.has(g.name) ? i : -1)));
     const values = new Map<string, Tensor>();
+    // A folded convolution runs with its BatchNorm, unless its own output is asked for.
+    const folded = new Map([...this._foldedInto].filter(([, conv]) => !wanted.has(conv)));
+    const skipped = new Set(folded.values());
+    const byName = new Map(this._graph.map((g) => [g.name, g]));
     for (const node of this._graph) {
+      if (skipped.has(node.name)) continue;
       let y: Tensor;
       if (node.className === 'InputLayer') y = x;
-      else {
+      else if (folded.has(node.name)) {
+        const conv = byName.get(folded.get(node.name)!)!;
+        y = nn.convBatchNorm(this.module(conv) as KerasConv, this.module(node) as nn.BatchNorm, values.get(conv.inputs[0]!)!);
+      } else {
         const ins = node.inputs.map((i) => values.get(i)!);
         if (node.className === 'Add') y = ins.slice(1).reduce((a, b) => a.add(b), ins[0]!);
         else if (node.className === 'Concatenate') y = F.concat(ins, 1);
-        else y = (this as unknown as Record<string, nn.Module>)[node.key]!.forward(ins[0]!);
+        else y = this.module(node)!.forward(ins[0]!);
       }
       values.set(node.name, y);
       if (this._graph.indexOf(node) === last) break;

@@ -18,7 +18,7 @@ class BasicBlock extends nn.Module {
     if (stride !== 1 || inC !== outC) this.downsample = new nn.Sequential(new nn.Conv2d(inC, outC, 1, { stride, bias: false }), new nn.BatchNorm2d(outC));
   }
   forward(x: Tensor): Tensor {
-    const y = this.bn2.forward(this.conv2.forward(this.bn1.forward(this.conv1.forward(x)).relu()));
+    const y = nn.convBatchNorm(this.conv2, this.bn2, nn.convBatchNorm(this.conv1, this.bn1, x).relu());
     return y.add(this.downsample ? this.downsample.forward(x) : x).relu();
   }
 }
@@ -47,7 +47,7 @@ export class ResNet extends nn.Module {
   }
   /** Pooled features before the classifier: [N, 8 * width]. */
   features(x: Tensor): Tensor {
-    let y = this.maxpool.forward(this.bn1.forward(this.conv1.forward(x)).relu());
+    let y = this.maxpool.forward(nn.convBatchNorm(this.conv1, this.bn1, x).relu());
     for (const l of [this.layer1, this.layer2, this.layer3, this.layer4]) y = l.forward(y);
     return y.mean([2, 3]);
   }
