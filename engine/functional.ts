@@ -154,9 +154,14 @@ export interface Conv2dOptions {
   padding?: Pair | 'same' | 'valid';
   dilation?: Pair;
   groups?: number;
+  /**
+   * Bounds applied to each output inside the convolution kernel, as tfjs's fused conv2d does:
+   * [0, Infinity] is a fused ReLU, [0, 6] a fused ReLU6 (gradient as hardtanh's: zero at the bounds).
+   */
+  clamp?: [number, number];
 }
 
-/** 2-d convolution of NCHW input with weight [O, C/groups, KH, KW], as torch.nn.functional.conv2d. */
+/** 2-d convolution of NCHW input with weight [O, C/groups, KH, KW], as torch.nn.functional.conv2d; the bias is added inside the kernel. */
 export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {
   const stride = pair(opts.stride ?? 1);
   const dilation = pair(opts.dilation ?? 1);
@@ -171,8 +176,8 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
       input = x.pad([[0, 0], [0, 0], [0, total[0]! % 2], [0, total[1]! % 2]]);
     }
   } else padding = opts.padding === 'valid' || opts.padding === undefined ? [0, 0] : pair(opts.padding);
-  const y = input.conv2d(weight, { stride, padding, dilation, groups: opts.groups ?? 1 });
-  return bias ? y.add(bias.reshape([1, -1, 1, 1])) : y;
+  const attrs = { stride, padding, dilation, groups: opts.groups ?? 1, ...(opts.clamp ? { clamp: [opts.clamp[0], opts.clamp[1]] as [number, number] } : {}) };
+  return input.conv2d(weight, attrs, bias ?? undefined);
 }
 
 export interface Pool2dOptions {

@@ -6,7 +6,7 @@ import { type Tensor, where } from './tensor.js';
 import { erf } from '../kernels/cpu/math.js';
 import type { ReduceKind } from '../kernels/cpu/reduce.js';
 import { matmul as matmulKernel } from '../kernels/cpu/matmul.js';
-import { type Conv2dParams, conv2d as conv2dKernel, convOutSize } from '../kernels/cpu/conv.js';
+import { type Conv2dAttrs, type Conv2dParams, conv2d as conv2dKernel, convOutSize } from '../kernels/cpu/conv.js';
 import { type Pool2dParams, avgPool2d as avgPoolKernel, maxPool2dIndices as maxPoolKernel } from '../kernels/cpu/pool.js';
 import { IndexOutOfRange, gather as gatherKernel, scatterAdd as scatterAddKernel } from '../kernels/cpu/gather.js';
 import { concat as concatKernel, pad as padKernel } from '../kernels/cpu/layout.js';
@@ -21,7 +21,7 @@ export interface ReduceAttrs {
   keepdim: boolean;
 }
 export type AvgPool2dAttrs = Omit<Pool2dParams, 'dilation'> & { countIncludePad: boolean };
-export type { Conv2dParams, Pool2dParams };
+export type { Conv2dAttrs, Conv2dParams, Pool2dParams };
 
 /** Attributes of every primitive; its keys are the op names. */
 export interface OpAttrs {
@@ -41,7 +41,8 @@ export interface OpAttrs {
   slice: { starts: number[]; sizes: number[]; steps: number[] };
   flip: { dims: number[] };
   matmul: None;
-  conv2d: Conv2dParams;
+  /** With a third input, the bias [O]; `clamp` then bounds each output (a fused ReLU or ReLU6). */
+  conv2d: Conv2dAttrs;
   avgPool2d: AvgPool2dAttrs;
   maxPool2dIndices: Pool2dParams;
   gather: { dim: number };
@@ -463,8 +464,8 @@ export const OPS: { [K in OpName]: OpSpec<K> } = {
   conv2d: {
     kind: 'kernel', wgsl: { family: 'conv' },
     infer: (ins, p) => {
-      arity('conv2d', ins, 2);
-      const [x, w] = ins as [Meta, Meta];
+      if (ins.length !== 2 && ins.length !== 3) throw new GraftShapeError(`conv2d: expected 2 inputs (input, weight) or 3 (and bias), got ${ins.length}`);
+      const [x, w, b] = ins as [Meta, Meta, Meta | undefined];
       needFloat('conv2d', sameDtype('conv2d', ins));
       if (x.shape.length !== 4 || w.shape.length !== 4) {
         throw new GraftShapeError(`conv2d: expected 4-d input [N,C,H,W] and weight [O,C/groups,KH,KW], got ${fmtShape(x.shape)} and ${fmtShape(w.shape)}`);
@@ -482,10 +483,18 @@ export const OPS: { [K in OpName]: OpSpec<K> } = {
       if (oh <= 0 || ow <= 0) {
         throw new GraftShapeError(`conv2d: input ${fmtShape(x.shape)} is too small for weight ${fmtShape(w.shape)} (output would be ${oh}x${ow})`);
       }
+      if (b && (b.shape.length !== 1 || b.shape[0] !== o)) throw new GraftShapeError(`conv2d: bias ${fmtShape(b.shape)} does not fit weight ${fmtShape(w.shape)} (expected [${o}])`);
+      if (p.clamp && !(p.clamp[0] <= p.clamp[1])) throw new GraftShapeError(`conv2d: clamp min ${p.clamp[0]} is greater than max ${p.clamp[1]}`);
       return { shape: [n, o, oh, ow], dtype: x.dtype };
     },
-    cpu: ([x, w], out, p, m) => conv2dKernel(x!, w!, out.data, p, m.out.dtype),
-    grad: (g, [x, w], _, p) => [conv2dInputGrad(g, w!, x!.shape, p), conv2dWeightGrad(g, x!, w!.shape, p)],
+    cpu: ([x, w, b], out, p, m) => conv2dKernel(x!, w!, out.data, p, m.out.dtype, b),
+    grad: (g, [x, w, b], out, p) => {
+      // The clamp passes gradient strictly inside its bounds, as hardtanh (ReLU6) does.
+      const gy = p.clamp ? g.mul(mask(out.gt(p.clamp[0]).logicalAnd(out.lt(p.clamp[1])), g)) : g;
+      const win = { stride: p.stride, padding: p.padding, dilation: p.dilation, groups: p.groups };
+      const grads = [conv2dInputGrad(gy, w!, x!.shape, win), conv2dWeightGrad(gy, x!, w!.shape, win)];
+      return b ? [...grads, gy.sum([0, 2, 3])] : grads;
+    },
   },
   avgPool2d: {
     kind: 'kernel', wgsl: { family: 'pool' },

@@ -398,9 +398,9 @@ export class Tensor {
     if (b.ndim === 1) out = out.squeeze(-1);
     return out;
   }
-  /** The conv2d primitive (see F.conv2d for bias and PyTorch-style options). */
-  conv2d(weight: Tensor, attrs: OpAttrs['conv2d']): Tensor {
-    return apply('conv2d', [this, weight], attrs);
+  /** The conv2d primitive (see F.conv2d for PyTorch-style options). */
+  conv2d(weight: Tensor, attrs: OpAttrs['conv2d'], bias?: Tensor): Tensor {
+    return apply('conv2d', bias ? [this, weight, bias] : [this, weight], attrs);
   }
   /** out[i][j][k] = this[i][index[i][j][k]][k] for dim = 1. */
   gather(dim: number, index: Tensor): Tensor {

@@ -29,17 +29,21 @@ function fold(conv: Conv2d, bn: BatchNorm): { weight: Tensor; bias: Tensor } {
 }
 
 /**
- * `bn(conv(x))`, as one convolution when `bn` uses its running statistics (eval mode, or frozen):
+ * `bn(conv(x))` (then clamped, when `clamp` is given: a ReLU or ReLU6 after the pair), as one
+ * convolution when `bn` uses its running statistics (eval mode, or frozen):
  * the folded weights are cached until a parameter or statistic changes, and are built inside the
  * graph (so gradients reach the originals) when autograd records through them. With batch
  * statistics it runs the two layers as written.
  */
-export function convBatchNorm(conv: Conv2d, bn: BatchNorm, x: Tensor): Tensor {
-  if (!bn.usesRunningStats || bn.numFeatures !== conv.outChannels) return bn.forward(conv.forward(x));
+export function convBatchNorm(conv: Conv2d, bn: BatchNorm, x: Tensor, clamp?: [number, number]): Tensor {
+  if (!bn.usesRunningStats || bn.numFeatures !== conv.outChannels) {
+    const y = bn.forward(conv.forward(x));
+    return clamp ? y.clamp(clamp[0], clamp[1]) : y;
+  }
   const sources = [conv.weight, conv.bias, bn.weight, bn.bias];
   if (isGradEnabled() && sources.some((t) => t?.requiresGrad)) {
     const g = fold(conv, bn);
-    return conv.convForward(x, g.weight, g.bias);
+    return conv.convForward(x, g.weight, g.bias, clamp);
   }
   const key = sourceKey(conv, bn);
   let f = cache.get(conv);
@@ -50,5 +54,5 @@ export function convBatchNorm(conv: Conv2d, bn: BatchNorm, x: Tensor): Tensor {
     f = { key, weight: keep(made.weight), bias: keep(made.bias) };
     cache.set(conv, f);
   }
-  return conv.convForward(x, f.weight, f.bias);
+  return conv.convForward(x, f.weight, f.bias, clamp);
 }

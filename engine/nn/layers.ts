@@ -85,9 +85,12 @@ export class Conv2d extends Module {
   forward(x: Tensor): Tensor {
     return this.convForward(x, this.weight, this.bias);
   }
-  /** The convolution with this layer's settings and the given weights (PyTorch's `_conv_forward`): what BatchNorm folding calls with folded weights. */
-  convForward(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
-    return F.conv2d(x, weight, bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+  /**
+   * The convolution with this layer's settings and the given weights (PyTorch's `_conv_forward`),
+   * optionally with a clamp fused into the kernel: what BatchNorm folding calls with folded weights.
+   */
+  convForward(x: Tensor, weight: Tensor, bias: Tensor | null, clamp?: [number, number]): Tensor {
+    return F.conv2d(x, weight, bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups, clamp });
   }
   override extraRepr(): string {
     return `${this.inChannels}, ${this.outChannels}, kernelSize=[${this.kernelSize}], stride=[${this.stride}], padding=${JSON.stringify(this.padding)}` +

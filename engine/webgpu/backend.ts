@@ -314,7 +314,7 @@ export class WebGPUBackend implements Backend {
       throw new GraftError(`webgpu: ${op} on ${operands()}: the kernel binds ${storage} storage buffers, over the adapter's maxStorageBuffersPerShaderStage of ${this.limits.maxStorageBuffersPerShaderStage}`);
     }
     const outputs = call.outputs ?? 1;
-    const slot = this.errors.dispatched(buffers.slice(0, outputs), buffers.slice(outputs), call.errors === true);
+    const slot = this.errors.dispatched(buffers.slice(0, outputs), call.readsOutput ? buffers : buffers.slice(outputs), call.errors === true);
     if (call.errors) call.meta[call.meta.length - 1] = slot;
     const pipeline = this.pipeline(op, call);
     const metaBytes = Math.max(16, Math.ceil(call.meta.length / 4) * 16);

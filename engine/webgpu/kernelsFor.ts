@@ -4,6 +4,7 @@ import { OPS, type OpAttrs, type OpName, type UnarySpec } from '../ops.js';
 import type { KernelCall, Operand } from '../../kernels/wgsl/common.js';
 import { elementwiseKernel } from '../../kernels/wgsl/elementwise.js';
 import { reduceKernel } from '../../kernels/wgsl/reduce.js';
+import { convEpilogueKernel } from '../../kernels/wgsl/epilogue.js';
 import { conv2dAsMatmul, conv2dDepthwiseKernel, conv2dDirectKernel, conv2dKernel, conv2dRegisterKernel, matmulKernel, matmulRegisterKernel, matmulRegisterNTKernel, matmulRegisterStridedKernel, registerMatmulFits, registerMatmulNTFits } from '../../kernels/wgsl/matmul.js';
 import { poolKernel } from '../../kernels/wgsl/pool.js';
 import { gatherKernel } from '../../kernels/wgsl/gather.js';
@@ -47,10 +48,11 @@ export function kernelsFor<K extends OpName>(op: K, ins: readonly Operand[], out
       // Few output channels per group (depthwise and its gradients) leave GEMM tiles mostly empty.
       const a = attrs as OpAttrs['conv2d'];
       const og = ins[1]!.shape[0]! / a.groups;
-      if (og === 1 && a.groups === ins[0]!.shape[1]) return [conv2dDepthwiseKernel(ins[0]!, ins[1]!, out, a)];
-      if (og < 8) return [conv2dDirectKernel(ins[0]!, ins[1]!, out, a)];
-      if (caps.matmul !== 'register') return [conv2dKernel(ins[0]!, ins[1]!, out, a)];
-      return conv2dAsMatmul(ins[0]!, ins[1]!, out, a, caps.maxScratchBytes) ?? [conv2dRegisterKernel(ins[0]!, ins[1]!, out, a)];
+      const conv = og === 1 && a.groups === ins[0]!.shape[1] ? [conv2dDepthwiseKernel(ins[0]!, ins[1]!, out, a)]
+        : og < 8 ? [conv2dDirectKernel(ins[0]!, ins[1]!, out, a)]
+        : caps.matmul !== 'register' ? [conv2dKernel(ins[0]!, ins[1]!, out, a)]
+        : conv2dAsMatmul(ins[0]!, ins[1]!, out, a, caps.maxScratchBytes) ?? [conv2dRegisterKernel(ins[0]!, ins[1]!, out, a)];
+      return ins[2] || a.clamp ? [...conv, convEpilogueKernel(out, ins[2] ?? null, a.clamp)] : conv;
     }
     case 'avgPool2d': {
       const a = attrs as OpAttrs['avgPool2d'];

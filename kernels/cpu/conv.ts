@@ -13,12 +13,17 @@ export interface Conv2dParams {
   groups: number;
 }
 
+/** conv2d's attributes as an op: the window, and a clamp applied to each output after the bias (ReLU is [0, Infinity], ReLU6 [0, 6]). */
+export interface Conv2dAttrs extends Conv2dParams {
+  clamp?: [number, number];
+}
+
 export function convOutSize(size: number, k: number, s: number, p: number, d: number): number {
   return Math.floor((size + 2 * p - d * (k - 1) - 1) / s) + 1;
 }
 
-/** out[N,O,OH,OW] = conv2d(x[N,C,H,W], w[O,C/groups,KH,KW]) in NCHW. */
-export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dParams, dtype: DType): void {
+/** out[N,O,OH,OW] = clamp(conv2d(x[N,C,H,W], w[O,C/groups,KH,KW]) + bias[O]) in NCHW; bias and clamp are optional. */
+export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, dtype: DType, bias?: Strided): void {
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const [O, Cg, KH, KW] = w.shape as [number, number, number, number];
   const [sh, sw] = p.stride;
@@ -29,17 +34,23 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dParams,
   const OH = convOutSize(H, KH, sh, ph, dh);
   const OW = convOutSize(W, KW, sw, pw, dw);
   const L = OH * OW;
-  if (dtype === 'f32' && G === C && O === C && sh === 1 && sw === 1 &&
-    depthwiseF32(x.data as Float32Array, x.strides, x.offset, x.shape, w.data as Float32Array, w.strides, w.offset, [KH, KW], out as Float32Array, [OH, OW], [ph, pw], [dh, dw])) return;
   const make = (n: number) => allocArray(dtype, n);
+  const b = bias ? (toDense(bias, make) as F) : null;
+  const o = out as F;
+  if (dtype === 'f32' && G === C && O === C && sh === 1 && sw === 1 &&
+    depthwiseF32(x.data as Float32Array, x.strides, x.offset, x.shape, w.data as Float32Array, w.strides, w.offset, [KH, KW], out as Float32Array, [OH, OW], [ph, pw], [dh, dw])) {
+    for (let n = 0; n < N; n++) epilogue(o, n * O * L, O, L, b, p.clamp, true);
+    return;
+  }
   const xd = toDense(x, make) as F;
   const wd = toDense(w, make) as F;
-  const o = out as F;
-  o.fill(0);
   const rows = Cg * KH * KW;
   const pointwise = KH === 1 && KW === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0;
   const col = pointwise ? null : (make(rows * L) as F);
   for (let n = 0; n < N; n++) {
+    // The gemm accumulates into the output, so starting from the bias adds it for free.
+    if (b) for (let c = 0; c < O; c++) o.fill(b[c]!, (n * O + c) * L, (n * O + c + 1) * L);
+    else o.fill(0, n * O * L, (n + 1) * O * L);
     for (let g = 0; g < G; g++) {
       const xOff = (n * C + g * Cg) * H * W;
       let src: F = xd;
@@ -50,6 +61,21 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dParams,
         srcOff = 0;
       }
       gemm(Og, L, rows, wd, g * Og * rows, rows, src, srcOff, L, o, (n * O + g * Og) * L, L);
+    }
+    // While this image's outputs are still in cache.
+    if (p.clamp) epilogue(o, n * O * L, O, L, null, p.clamp, false);
+  }
+}
+
+/** Adds the bias (when `addBias`) and clamps, in place, over one image's O planes of L outputs; NaN stays NaN. */
+function epilogue(o: F, at: number, O: number, L: number, bias: F | null, clamp: [number, number] | undefined, addBias: boolean): void {
+  if (!clamp && !(addBias && bias)) return;
+  const [lo, hi] = clamp ?? [-Infinity, Infinity];
+  for (let c = 0; c < O; c++) {
+    const add = addBias && bias ? bias[c]! : 0;
+    for (let i = at + c * L, end = i + L; i < end; i++) {
+      const v = o[i]! + add;
+      o[i] = v < lo ? lo : v > hi ? hi : v;
     }
   }
 }

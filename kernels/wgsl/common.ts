@@ -24,6 +24,8 @@ export interface KernelCall {
   outputs?: number;
   /** Write a scratch buffer of this many f32 instead of the op's output; a later call of the op reads it as input index SCRATCH. */
   toScratch?: number;
+  /** The call reads the output it writes (an epilogue in place): what it writes depends on what was there. */
+  readsOutput?: boolean;
   /** Bind the output as array<atomic<u32>> (scatterAdd's compare-and-swap float adds). */
   atomicOut?: boolean;
   /**

@@ -1,6 +1,6 @@
 /** @file Eval-mode BatchNorm folded into the convolution before it: the same values and gradients as the two layers, on every backend, and never stale. */
 import { describe, expect, it } from 'vitest';
-import { type Backend, type Tensor, manualSeed, nn, noGrad, randn, uniform } from '../../index.js';
+import { type Backend, type Tensor, functional as F, manualSeed, nn, noGrad, randn, uniform } from '../../index.js';
 import { setBackend } from '../../engine/backend.js';
 import { testBackends } from '../backends.js';
 
@@ -36,6 +36,16 @@ describe.each(backends.map((b) => [b.name, b] as const))('%s: conv + BatchNorm f
       bn.eval();
       await close(noGrad(() => nn.convBatchNorm(conv, bn, x)), noGrad(() => unfolded(conv, bn, x)));
       await close(noGrad(() => new nn.Sequential(conv, bn).forward(x)), noGrad(() => unfolded(conv, bn, x)));
+    }
+  });
+
+  it('a clamp fused into the convolution gives the convolution then the clamp, after the bias', async () => {
+    const { conv, x } = layers(backend);
+    for (const [lo, hi] of [[0, Infinity], [0, 0.5], [-0.4, 0.3]] as const) {
+      const fused = noGrad(() => F.conv2d(x, conv.weight, conv.bias, { padding: 1, clamp: [lo, hi] }));
+      await close(fused, noGrad(() => F.conv2d(x, conv.weight, conv.bias, { padding: 1 }).clamp(lo, hi)));
+      const plain = noGrad(() => F.conv2d(x, conv.weight, conv.bias, { padding: 1 }));
+      await close(noGrad(() => nn.convBatchNorm(conv, new nn.BatchNorm2d(6).eval(), x, [lo, hi])), plain.mul(1 / Math.sqrt(1 + 1e-5)).clamp(lo, hi));
     }
   });
 

@@ -49,6 +49,9 @@ function reduceCases(op: 'sum' | 'mean' | 'max' | 'argmax', grad = true): OpCase
 }
 const conv = (stride: [number, number], padding: [number, number], dilation: [number, number], groups: number) => (x: Tensor, w: Tensor) =>
   apply('conv2d', [x, w], { stride, padding, dilation, groups });
+/** With the bias input and a clamp epilogue (bounds chosen so some outputs are clamped, none sits near a bound). */
+const convEpilogue = (stride: [number, number], padding: [number, number], groups: number, clamp?: [number, number]) => (x: Tensor, w: Tensor, b: Tensor) =>
+  apply('conv2d', [x, w, b], { stride, padding, dilation: [1, 1], groups, ...(clamp ? { clamp } : {}) });
 
 export const OP_CASES: { [K in OpName]: OpCase[] } = {
   neg: unaryCases('neg'),
@@ -136,6 +139,13 @@ export const OP_CASES: { [K in OpName]: OpCase[] } = {
     { name: 'conv2d pointwise wide odd', inputs: [f([1, 5, 3, 3], 'strided'), f([8, 5, 1, 1], 'transposed')], run: conv([1, 1], [0, 0], [1, 1], 1) },
     { name: 'conv2d wide dilated', inputs: [f([3, 2, 7, 6]), f([10, 2, 2, 3], 'strided')], run: conv([1, 2], [2, 1], [2, 1], 1) },
     { name: 'conv2d wide groups', inputs: [f([1, 4, 6, 5], 'strided'), f([16, 2, 2, 2])], run: conv([2, 1], [1, 0], [1, 1], 2) },
+    // Each kernel family with the bias and clamp epilogue: depthwise, direct, implicit GEMM, im2col GEMM, pointwise.
+    { name: 'conv2d depthwise bias clamp', inputs: [f([2, 3, 5, 9]), f([3, 1, 3, 3]), f([3])], run: convEpilogue([1, 1], [1, 1], 3, [-0.9, 0.8]) },
+    { name: 'conv2d depthwise strided bias', inputs: [f([1, 3, 6, 6]), f([3, 1, 3, 3]), f([3], 'strided')], run: convEpilogue([2, 2], [1, 1], 3) },
+    { name: 'conv2d bias clamp', inputs: [f([2, 3, 5, 5]), f([4, 3, 3, 3]), f([4])], run: convEpilogue([1, 1], [1, 1], 1, [-1.2, 1.1]) },
+    { name: 'conv2d wide bias relu', inputs: [f([2, 3, 5, 5]), f([9, 3, 3, 3]), f([9])], run: convEpilogue([1, 1], [1, 1], 1, [0, Infinity]) },
+    { name: 'conv2d wide im2col bias clamp', inputs: [f([2, 2, 8, 8]), f([8, 2, 3, 3]), f([8])], run: convEpilogue([1, 1], [1, 1], 1, [-1, 1]) },
+    { name: 'conv2d pointwise wide bias', inputs: [f([2, 6, 3, 4]), f([9, 6, 1, 1]), f([9])], run: convEpilogue([1, 1], [0, 0], 1) },
   ],
   avgPool2d: [
     { name: 'avgPool2d', inputs: [f([2, 2, 6, 6])], run: (x) => F.avgPool2d(x, 2) },

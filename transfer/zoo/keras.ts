@@ -5,6 +5,13 @@ import type { KerasLayerConfig, LoadedTfjs } from '../import/tfjsLayers.js';
 type Cfg = Record<string, unknown>;
 const pair = (v: unknown): [number, number] => (Array.isArray(v) ? [v[0] as number, v[1] as number] : [v as number, v as number]);
 
+/** The clamp a ReLU-family activation is, which a convolution can apply in its kernel; undefined for others. */
+function asClamp(name: unknown, maxValue?: number | null): [number, number] | undefined {
+  if (name === 'relu') return [0, maxValue ?? Infinity];
+  if (name === 'relu6') return [0, 6];
+  return undefined;
+}
+
 function activate(x: Tensor, name: unknown): Tensor {
   switch (name ?? 'linear') {
     case 'linear': return x;
@@ -34,11 +41,12 @@ export class KerasConv extends nn.Conv2d {
     super(inC, outC, pair(cfg.kernel_size), { stride: pair(cfg.strides ?? 1), dilation: pair(cfg.dilation_rate ?? 1), groups, bias: cfg.use_bias !== false });
   }
   override forward(x: Tensor): Tensor {
-    return activate(super.forward(x), this.cfg.activation);
+    const clamp = asClamp(this.cfg.activation);
+    return clamp ? this.convForward(x, this.weight, this.bias, clamp) : activate(super.forward(x), this.cfg.activation);
   }
-  override convForward(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  override convForward(x: Tensor, weight: Tensor, bias: Tensor | null, clamp?: [number, number]): Tensor {
     const input = this.cfg.padding === 'same' ? samePad(x, this.kernelSize, this.stride, this.dilation) : x;
-    return super.convForward(input, weight, bias);
+    return super.convForward(input, weight, bias, clamp);
   }
   /** No activation: a BatchNorm after it folds into it. */
   get linear(): boolean {
@@ -71,6 +79,8 @@ interface GraphNode {
   name: string;
   className: string;
   inputs: string[];
+  /** For ReLU-family activation layers: the clamp they apply (what a folded convolution can apply in its kernel). */
+  clamp?: [number, number];
   /** The layer's property name on the model ('' for layers without a module: Input, Add). */
   key: string;
 }
@@ -84,8 +94,11 @@ export class KerasModel extends nn.Module {
   private readonly _graph: GraphNode[] = [];
   private readonly _outputs: string[];
   private _shapes = new Map<string, number[]>();
-  /** Linear convolutions whose only reader is a BatchNorm, by the BatchNorm's name: run as one folded convolution in eval mode. */
-  private readonly _foldedInto = new Map<string, string>();
+  /**
+   * Linear convolutions whose only reader is a BatchNorm (and that BatchNorm's only reader a ReLU,
+   * when it is): [conv, bn, relu?] by the conv's name, run as one folded convolution.
+   */
+  private readonly _chains = new Map<string, GraphNode[]>();
 
   constructor(loaded: LoadedTfjs) {
     super();
@@ -95,14 +108,15 @@ export class KerasModel extends nn.Module {
     this._outputs = cfg.config.output_layers.map((o) => o[0]);
     const channels = new Map<string, number>();
     for (const layer of cfg.config.layers) this.addLayer(layer, channels, loaded.weights);
-    const readers = new Map<string, number>();
-    for (const n of this._graph) for (const i of n.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
+    const readers = new Map<string, GraphNode[]>();
+    for (const n of this._graph) for (const i of n.inputs) readers.set(i, [...(readers.get(i) ?? []), n]);
+    const only = (n: GraphNode) => (readers.get(n.name)?.length === 1 && !this._outputs.includes(n.name) ? readers.get(n.name)![0]! : undefined);
     for (const n of this._graph) {
-      const src = this._graph.find((g) => g.name === n.inputs[0]);
-      const conv = src && this.module(src);
-      if (n.className === 'BatchNormalization' && conv instanceof KerasConv && conv.linear && readers.get(src!.name) === 1 && !this._outputs.includes(src!.name)) {
-        this._foldedInto.set(n.name, src!.name);
-      }
+      const conv = this.module(n);
+      const bn = only(n);
+      if (!(conv instanceof KerasConv && conv.linear && bn?.className === 'BatchNormalization')) continue;
+      const relu = only(bn);
+      this._chains.set(n.name, relu?.clamp ? [n, bn, relu] : [n, bn]);
     }
   }
 
@@ -127,6 +141,7 @@ export class KerasModel extends nn.Module {
       return t;
     };
     let module: nn.Module | null = null;
+    let clamp: [number, number] | undefined;
     let out = inC;
     const sd = new Map<string, Tensor>();
     switch (layer.class_name) {
@@ -172,11 +187,14 @@ export class KerasModel extends nn.Module {
       }
       case 'ReLU': {
         const max = c.max_value as number | null | undefined;
+        // Keras ReLU's negative_slope and threshold default to 0: otherwise it is not a clamp.
+        if (!c.negative_slope && !c.threshold) clamp = asClamp('relu', max);
         module = new Lambda((x) => (max == null ? x.relu() : x.clamp(0, max)), `max_value=${max ?? 'none'}`);
         break;
       }
       case 'Activation':
         module = new Lambda((x) => activate(x, c.activation), String(c.activation));
+        clamp = asClamp(c.activation);
         break;
       case 'Add':
       case 'Concatenate':
@@ -218,7 +236,7 @@ export class KerasModel extends nn.Module {
       (this as unknown as Record<string, nn.Module>)[key] = module;
       if (sd.size) module.loadStateDict(sd);
     }
-    this._graph.push({ name: layer.name, className: layer.class_name, inputs, key });
+    this._graph.push({ name: layer.name, className: layer.class_name, inputs, key, clamp });
   }
 
   /** Keras layer names in graph order. */
@@ -243,17 +261,24 @@ export class KerasModel extends nn.Module {
     const wanted = new Set(names.length ? names : [this._outputs[0]!]);
     const last = Math.max(...this._graph.map((g, i) => (wanted.has(g.name) ? i : -1)));
     const values = new Map<string, Tensor>();
-    // A folded convolution runs with its BatchNorm, unless its own output is asked for.
-    const folded = new Map([...this._foldedInto].filter(([, conv]) => !wanted.has(conv)));
-    const skipped = new Set(folded.values());
-    const byName = new Map(this._graph.map((g) => [g.name, g]));
+    // A chain runs as one folded convolution at its last layer; it ends early at a layer asked for by name.
+    const runAt = new Map<string, GraphNode[]>();
+    const skipped = new Set<string>();
+    for (const chain of this._chains.values()) {
+      const cut = chain.findIndex((n) => wanted.has(n.name));
+      const used = cut < 0 ? chain : chain.slice(0, cut + 1);
+      if (used.length < 2) continue;
+      for (const n of used.slice(0, -1)) skipped.add(n.name);
+      runAt.set(used[used.length - 1]!.name, used);
+    }
     for (const node of this._graph) {
       if (skipped.has(node.name)) continue;
       let y: Tensor;
+      const chain = runAt.get(node.name);
       if (node.className === 'InputLayer') y = x;
-      else if (folded.has(node.name)) {
-        const conv = byName.get(folded.get(node.name)!)!;
-        y = nn.convBatchNorm(this.module(conv) as KerasConv, this.module(node) as nn.BatchNorm, values.get(conv.inputs[0]!)!);
+      else if (chain) {
+        const [conv, bn, relu] = chain as [GraphNode, GraphNode, GraphNode?];
+        y = nn.convBatchNorm(this.module(conv) as KerasConv, this.module(bn) as nn.BatchNorm, values.get(conv.inputs[0]!)!, relu?.clamp);
       } else {
         const ins = node.inputs.map((i) => values.get(i)!);
         if (node.className === 'Add') y = ins.slice(1).reduce((a, b) => a.add(b), ins[0]!);

@@ -3,6 +3,9 @@ import { type Tensor, nn } from '../../index.js';
 import type { Source } from '../io.js';
 import { loadStateDictFile } from '../import/detect.js';
 
+/** ReLU as the clamp a convolution applies in its kernel. */
+const RELU: [number, number] = [0, Infinity];
+
 class BasicBlock extends nn.Module {
   conv1: nn.Conv2d;
   bn1: nn.BatchNorm2d;
@@ -18,7 +21,7 @@ class BasicBlock extends nn.Module {
     if (stride !== 1 || inC !== outC) this.downsample = new nn.Sequential(new nn.Conv2d(inC, outC, 1, { stride, bias: false }), new nn.BatchNorm2d(outC));
   }
   forward(x: Tensor): Tensor {
-    const y = nn.convBatchNorm(this.conv2, this.bn2, nn.convBatchNorm(this.conv1, this.bn1, x).relu());
+    const y = nn.convBatchNorm(this.conv2, this.bn2, nn.convBatchNorm(this.conv1, this.bn1, x, RELU));
     return y.add(this.downsample ? this.downsample.forward(x) : x).relu();
   }
 }
@@ -47,7 +50,7 @@ export class ResNet extends nn.Module {
   }
   /** Pooled features before the classifier: [N, 8 * width]. */
   features(x: Tensor): Tensor {
-    let y = this.maxpool.forward(nn.convBatchNorm(this.conv1, this.bn1, x).relu());
+    let y = this.maxpool.forward(nn.convBatchNorm(this.conv1, this.bn1, x, RELU));
     for (const l of [this.layer1, this.layer2, this.layer3, this.layer4]) y = l.forward(y);
     return y.mean([2, 3]);
   }

@@ -1,0 +1,27 @@
+/** @file The epilogue of a convolution on WebGPU: the bias per output channel and a clamp (fused ReLU, ReLU6), in place over the output. */
+import { BUILTINS, type KernelCall, type Operand, grid1d, linearIndex, metaDecl, preludeFor } from './common.js';
+
+const WG = 256;
+
+const f32Bits = (v: number): number => new Int32Array(new Float32Array([v]).buffer)[0]!;
+
+/** out[n, c, ...] = clamp(out[n, c, ...] + bias[c]); `out` is the contiguous NCHW result of the kernels before it. */
+export function convEpilogueKernel(out: Operand, bias: Operand | null, clamp: [number, number] | undefined): KernelCall {
+  const [, O, OH, OW] = out.shape as [number, number, number, number];
+  const n = out.shape.reduce((a, b) => a * b, 1);
+  const [lo, hi] = clamp ?? [-Infinity, Infinity];
+  const meta = [n, O, OH * OW, out.offset, bias?.offset ?? 0, bias?.strides[0] ?? 0, f32Bits(lo), f32Bits(hi)];
+  const body = `var v = out[u32(m(3u)) + i];${bias ? '\n  v = v + bias[u32(m(4u) + i32((i / u32(m(2u))) % u32(m(1u))) * m(5u))];' : ''}${clamp ? '\n  v = clampn_f32(v, bitcast<f32>(m(6u)), bitcast<f32>(m(7u)));' : ''}`;
+  const source = () => `${metaDecl(meta.length)}
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+${bias ? '@group(0) @binding(2) var<storage, read> bias: array<f32>;' : ''}
+${preludeFor(body)}
+@compute @workgroup_size(${WG})
+fn main(${BUILTINS}) {
+  let i = ${linearIndex(WG)};
+  if (i >= u32(m(0u))) { return; }
+  ${body}
+  out[u32(m(3u)) + i] = v;
+}`;
+  return { key: `convEpilogue:${bias ? 'b' : ''}${clamp ? 'c' : ''}`, source, meta, grid: grid1d(Math.ceil(n / WG)), inputs: bias ? [2] : [], readsOutput: true };
+}
