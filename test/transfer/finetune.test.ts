@@ -121,6 +121,7 @@ describe('graft finetune (CLI)', () => {
     await main(['finetune', '--labels-per-class', '3', '--epochs', '3', '--image-size', '32', '--out', out, '--quiet']);
     const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
     expect(report.epochs.length).toBe(3);
+    expect(report.totalSeconds).toBeGreaterThanOrEqual(report.seconds);
     expect(report.trainSamples).toBe(30);
     expect(report.cachedFeatures).toBe(true);
     expect(report.testAccuracy).toBeGreaterThan(0.1);

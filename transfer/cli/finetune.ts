@@ -235,7 +235,9 @@ export async function runFinetune(o: Options, given: ReadonlySet<string>): Promi
     report = e.report;
   }
   if (!quiet) process.stderr.write('\n');
-  const full = { command: 'finetune', model: note, data: data.source, targetShift: shift ?? null, adabn: o.adabn, domain, trainSamples: train.n, valSamples: val.n, testSamples: test.n, labelsPerClass: o['labels-per-class'], machine: machine(backend.name), ...report, stopped: stopped?.message };
+  // End to end: from the process's start (module loading, weights, data, features, training) to here.
+  const totalSeconds = Math.round(process.uptime() * 10) / 10;
+  const full = { command: 'finetune', totalSeconds, model: note, data: data.source, targetShift: shift ?? null, adabn: o.adabn, domain, trainSamples: train.n, valSamples: val.n, testSamples: test.n, labelsPerClass: o['labels-per-class'], machine: machine(backend.name), ...report, stopped: stopped?.message };
   await writeRunFolder(out, {
     'best.safetensors': await saveSafetensors(model.stateDict(), { 'graft.valAccuracy': String(report.best.valAccuracy) }),
     'report.json': JSON.stringify(full, null, 2),
@@ -248,5 +250,5 @@ export async function runFinetune(o: Options, given: ReadonlySet<string>): Promi
   for (const w of report.warnings) console.error(`graft: warning: ${w}`);
   if (stopped) throw new GraftError(`${stopped.message}. Wrote ${out}/report.json, best.safetensors, curve.svg`);
   console.log(`test accuracy ${(report.testAccuracy! * 100).toFixed(1)}% with the best epoch (${report.best.epoch}, validation ${(report.best.valAccuracy * 100).toFixed(1)}%)` +
-    `${report.cachedFeatures ? ' (backbone features cached once; head trained on the cache)' : ''}; ${report.seconds.toFixed(1)} s; wrote ${out}/report.json, best.safetensors, curve.svg`);
+    `${report.cachedFeatures ? ' (backbone features cached once; head trained on the cache)' : ''}; ${report.seconds.toFixed(1)} s fine-tuning, ${totalSeconds.toFixed(1)} s in all; wrote ${out}/report.json, best.safetensors, curve.svg`);
 }
