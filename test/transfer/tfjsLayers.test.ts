@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Generator, GraftError, GraftFormatError, noGrad, tensor } from '../../index.js';
 import { type LoadedTfjs, loadTfjsLayers, loadTfjsLayersFromModules } from '../../transfer/import/tfjsLayers.js';
 import { parseLiteral } from '../../transfer/import/jsLiteral.js';
-import { KerasModel } from '../../transfer/zoo/keras.js';
+import { KerasConv, KerasModel } from '../../transfer/zoo/keras.js';
 
 // The package's exports hide package.json; its CommonJS entry sits in dist/cjs.
 const dir = join(dirname(createRequire(import.meta.url).resolve('nsfwjs')), '..', 'models', 'mobilenet_v2');
@@ -57,6 +57,23 @@ describe('tfjs layers import', () => {
     const got = noGrad(() => ours.get('Conv1')!.permute([0, 2, 3, 1]).contiguous()).dataSync();
     conv1Data.forEach((v, i) => expect(got[i]).toBeCloseTo(v, 3));
     expect(ours.get('bn_Conv1')!.shape).toEqual(ours.get('Conv1')!.shape);
+  });
+
+  it("Keras 'same' convolutions match TensorFlow.js at every stride and size parity, with their activation", async () => {
+    const g = new Generator(3);
+    for (const [h, w, stride, k, activation] of [[7, 8, 2, 3, 'relu6'], [8, 8, 2, 3, 'linear'], [6, 5, 1, 3, 'relu'], [9, 9, 2, 5, 'linear'], [6, 7, 1, 2, 'relu6']] as const) {
+      const conv = new KerasConv(2, 3, { kernel_size: k, strides: stride, padding: 'same', activation }, 1);
+      const xs = Float32Array.from({ length: 2 * h * w }, () => g.uniform() * 2 - 1);
+      const x = tensor(xs, { shape: [1, 2, h, w] });
+      const kernel = conv.weight.permute([2, 3, 1, 0]).contiguous().dataSync() as Float32Array; // [kh, kw, in, out]
+      let ref = tf.conv2d(tf.tensor4d(x.permute([0, 2, 3, 1]).contiguous().dataSync() as Float32Array, [1, h, w, 2]), tf.tensor4d(kernel, [k, k, 2, 3]), stride, 'same').add(tf.tensor1d(conv.bias!.dataSync() as Float32Array));
+      if (activation === 'relu6') ref = tf.relu6(ref);
+      if (activation === 'relu') ref = tf.relu(ref);
+      const want = await ref.data();
+      const got = noGrad(() => conv.forward(x).permute([0, 2, 3, 1]).contiguous()).dataSync();
+      expect(got.length, `${h}x${w} stride ${stride}`).toBe(want.length);
+      want.forEach((v, i) => expect(got[i], `${h}x${w} stride ${stride} k ${k}, element ${i}`).toBeCloseTo(v, 5));
+    }
   });
 
   it('refuses code where data should be, naming the file and position', () => {

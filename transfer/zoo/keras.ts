@@ -24,15 +24,15 @@ function activate(x: Tensor, name: unknown): Tensor {
   }
 }
 
-/** TensorFlow's 'same' padding: the total is split with the odd pixel at the bottom and right. */
-function samePad(x: Tensor, kernel: [number, number], stride: [number, number], dilation: [number, number]): Tensor {
+/** TensorFlow's 'same' padding per side, [top, bottom] and [left, right]: the total is split with the odd pixel at the bottom and right. */
+function samePads(x: Tensor, kernel: [number, number], stride: [number, number], dilation: [number, number]): [[number, number], [number, number]] {
   const pads = [0, 1].map((i) => {
     const size = x.shape[2 + i]!;
     const out = Math.ceil(size / stride[i]!);
     const total = Math.max((out - 1) * stride[i]! + (kernel[i]! - 1) * dilation[i]! + 1 - size, 0);
     return [Math.floor(total / 2), total - Math.floor(total / 2)] as [number, number];
   });
-  return pads.every(([a, b]) => a === 0 && b === 0) ? x : x.pad([[0, 0], [0, 0], pads[0]!, pads[1]!]);
+  return [pads[0]!, pads[1]!];
 }
 
 /** Conv2D and DepthwiseConv2D with Keras padding and activation. */
@@ -45,8 +45,11 @@ export class KerasConv extends nn.Conv2d {
     return clamp ? this.convForward(x, this.weight, this.bias, clamp) : activate(super.forward(x), this.cfg.activation);
   }
   override convForward(x: Tensor, weight: Tensor, bias: Tensor | null, clamp?: [number, number]): Tensor {
-    const input = this.cfg.padding === 'same' ? samePad(x, this.kernelSize, this.stride, this.dilation) : x;
-    return super.convForward(input, weight, bias, clamp);
+    if (this.cfg.padding !== 'same') return super.convForward(x, weight, bias, clamp);
+    const [[top, bottom], [left, right]] = samePads(x, this.kernelSize, this.stride, this.dilation);
+    // Even padding is the convolution's own (no padded copy of the input); only the odd pixel needs one.
+    const input = bottom > top || right > left ? x.pad([[0, 0], [0, 0], [0, bottom - top], [0, right - left]]) : x;
+    return F.conv2d(input, weight, bias, { stride: this.stride, padding: [top, left], dilation: this.dilation, groups: this.groups, clamp });
   }
   /** No activation: a BatchNorm after it folds into it. */
   get linear(): boolean {
