@@ -17,6 +17,25 @@ export interface TensorView {
   readonly offset: number;
 }
 
+/** One op of a recorded elementwise program: its arguments index the leaves first, then earlier nodes. */
+export interface ExprNode {
+  readonly op: OpName;
+  readonly attrs: unknown;
+  readonly args: readonly number[];
+  /** The value type of its result (what an unfused run would have stored). */
+  readonly dtype: DType;
+}
+
+/** An elementwise program over one shape, recorded by the engine (lazy.ts) and run in one pass. */
+export interface ExprProgram {
+  readonly shape: readonly number[];
+  /** The views read, each broadcast to `shape`. */
+  readonly leaves: readonly TensorView[];
+  readonly nodes: readonly ExprNode[];
+  /** The nodes whose values are kept, each written densely to its buffer. */
+  readonly outputs: readonly { readonly node: number; readonly buffer: BufferHandle }[];
+}
+
 export interface Backend {
   readonly name: string;
   /** Buffers are plain JavaScript memory the garbage collector frees with the tensor (no finalizer needed). */
@@ -32,6 +51,8 @@ export interface Backend {
   run<K extends OpName>(op: K, inputs: readonly TensorView[], out: TensorView, attrs: OpAttrs[K]): void;
   /** Resolves once all work submitted so far has finished. */
   sync(): Promise<void>;
+  /** Runs a recorded elementwise program; backends that have it receive elementwise ops as programs, never one by one. */
+  runExpr?(program: ExprProgram): void;
 }
 
 let current: Backend | null = null;

@@ -2,7 +2,9 @@
 import { Node, isGradEnabled } from './autograd.js';
 import type { TensorView } from './backend.js';
 import { GraftError, fmtShape } from './errors.js';
+import { recordElementwise } from './lazy.js';
 import { OPS, type OpAttrs, type OpName } from './ops.js';
+import { contiguousStrides, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';
 
 export function viewOf(t: Tensor): TensorView {
@@ -24,6 +26,10 @@ export function apply<K extends OpName>(op: K, inputs: Tensor[], attrs: OpAttrs[
     const v = spec.view({ shape: [...x.shape], strides: [...x.strides], offset: x.offset }, attrs);
     if (v === null) return apply(op, [apply('contiguous', [x], {})], attrs);
     out = Tensor.viewOf(x, v.shape, v.strides, v.offset);
+  } else if ((spec.kind === 'unary' || spec.kind === 'binary' || spec.kind === 'ternary') && backend?.runExpr && sizeOf(meta.shape) > 0) {
+    // Recorded, not run: the backend gets the whole expression when its values are needed.
+    const storage = recordElementwise(op, inputs, meta.shape, meta.dtype, attrs, backend, sizeOf(meta.shape));
+    out = new Tensor(storage, [...meta.shape], contiguousStrides(meta.shape), 0, meta.dtype);
   } else {
     let made: Tensor | undefined;
     try {
@@ -41,6 +47,8 @@ export function apply<K extends OpName>(op: K, inputs: Tensor[], attrs: OpAttrs[
   if (spec.grad && isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
     out.gradFn = new Node(op, inputs, out, attrs);
     out.setRequiresGradInternal();
+    for (const t of inputs) t.storage.saved = true;
+    out.storage.saved = true;
   }
   return out;
 }

@@ -185,7 +185,10 @@ export class Tensor {
       s.assertAlive('copy_');
       // Reading and writing one buffer in the same kernel is unsafe when the views overlap.
       if (s.storage === this.storage) s = s.clone();
-      this.storage.backend.run('contiguous', [viewOf(s)], viewOf(this), {});
+      const source = viewOf(s);
+      // Expressions still to be computed from the old values are computed first.
+      this.storage.beforeWrite();
+      this.storage.backend.run('contiguous', [source], viewOf(this), {});
       this.storage.version++;
     });
     return this;

@@ -1,10 +1,11 @@
 /** @file The CPU backend: the reference every other backend is tested against, and the fallback. */
-import type { Backend, BufferHandle, TensorView } from '../backend.js';
+import type { Backend, BufferHandle, ExprProgram, TensorView } from '../backend.js';
 import { type DType, type TypedArray, allocArray } from '../dtype.js';
 import { GraftError } from '../errors.js';
 import { OPS, type OpAttrs, type OpName } from '../ops.js';
 import { sizeOf } from '../shape.js';
 import { mapBinary, mapTernary, mapUnary } from '../../kernels/cpu/elementwise.js';
+import { type ScalarFn, runProgram } from '../../kernels/cpu/expr.js';
 import { reduce } from '../../kernels/cpu/reduce.js';
 import { type Strided, copyStrided, isContiguous } from '../../kernels/cpu/strided.js';
 
@@ -102,6 +103,11 @@ export class CpuBackend implements Backend {
       case 'view':
         throw new GraftError(`cpu.run: ${op} is a view and runs no kernel`);
     }
+  }
+
+  runExpr(program: ExprProgram): void {
+    const nodes = program.nodes.map((n) => ({ ...n, fn: (OPS[n.op] as { cpu: ScalarFn }).cpu }));
+    runProgram(program.shape, program.leaves.map(strided), nodes, program.outputs.map((o) => ({ node: o.node, data: (o.buffer as CpuBuffer).data })));
   }
 
   async sync(): Promise<void> {}

@@ -48,16 +48,24 @@ export function view(spec: InputSpec, t: Tensor): Tensor {
   return t;
 }
 
-/** Ops that ran: kernels seen by the backend plus every node of the output's graph. */
+/** Ops that ran: kernels and elementwise programs seen by the backend plus every node of the output's graph. */
 export function trace(b: Backend, run: () => Tensor): { out: Tensor; ops: Set<OpName> } {
   const ops = new Set<OpName>();
   const original = b.run;
+  const originalExpr = b.runExpr;
   b.run = function (this: typeof b, op, ...rest) {
     ops.add(op);
     return original.call(this, op, ...rest);
   } as typeof b.run;
+  if (originalExpr) {
+    b.runExpr = function (this: typeof b, program) {
+      for (const n of program.nodes) ops.add(n.op);
+      return originalExpr.call(this, program);
+    };
+  }
   try {
     const out = run();
+    void out.storage.buffer; // a recorded expression runs when its buffer is needed
     const stack: (Node | null)[] = [out.gradFn];
     const seen = new Set<Node>();
     while (stack.length) {
@@ -70,6 +78,7 @@ export function trace(b: Backend, run: () => Tensor): { out: Tensor; ops: Set<Op
     return { out, ops };
   } finally {
     b.run = original;
+    if (originalExpr) b.runExpr = originalExpr;
   }
 }
 
