@@ -1,6 +1,6 @@
 /** @file conv2d on the CPU: im2col per image and group, then the blocked gemm. */
 import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
-import { gemm } from './gemm.js';
+import { gemmShared } from './gemm.js';
 import { depthwiseF32 } from './wasm.js';
 import { type Strided, toDense } from './strided.js';
 
@@ -47,24 +47,22 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, 
   const rows = Cg * KH * KW;
   const pointwise = KH === 1 && KW === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0;
   const col = pointwise ? null : (make(rows * L) as F);
+  // The gemm accumulates into the output, so starting from the bias adds it for free.
   for (let n = 0; n < N; n++) {
-    // The gemm accumulates into the output, so starting from the bias adds it for free.
     if (b) for (let c = 0; c < O; c++) o.fill(b[c]!, (n * O + c) * L, (n * O + c + 1) * L);
     else o.fill(0, n * O * L, (n + 1) * O * L);
-    for (let g = 0; g < G; g++) {
-      const xOff = (n * C + g * Cg) * H * W;
-      let src: F = xd;
-      let srcOff = xOff;
-      if (col) {
-        im2col(xd, xOff, Cg, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, col);
-        src = col;
-        srcOff = 0;
-      }
-      gemm(Og, L, rows, wd, g * Og * rows, rows, src, srcOff, L, o, (n * O + g * Og) * L, L);
-    }
-    // While this image's outputs are still in cache.
-    if (p.clamp) epilogue(o, n * O * L, O, L, null, p.clamp, false);
   }
+  // Per group, every image against the same weights: they are packed once.
+  for (let g = 0; g < G; g++) {
+    const input = (n: number): [F, number] => {
+      const xOff = (n * C + g * Cg) * H * W;
+      if (!col) return [xd, xOff];
+      im2col(xd, xOff, Cg, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, col);
+      return [col, 0];
+    };
+    gemmShared(Og, L, rows, wd, g * Og * rows, rows, N, input, L, o, (n) => (n * O + g * Og) * L, L);
+  }
+  if (p.clamp) for (let n = 0; n < N; n++) epilogue(o, n * O * L, O, L, null, p.clamp, false);
 }
 
 /** Adds the bias (when `addBias`) and clamps, in place, over one image's O planes of L outputs; NaN stays NaN. */

@@ -1,5 +1,5 @@
 /** @file Matrix multiply for the CPU backend, C[M,N] += A[M,K] * B[K,N] row-major: the wasm SIMD kernel for f32, register-blocked TypeScript otherwise. */
-import { gemmF32, wasmGemmApplies } from './wasm.js';
+import { gemmF32, gemmF32Shared, wasmGemmApplies } from './wasm.js';
 
 type F = Float32Array | Float64Array;
 
@@ -17,6 +17,21 @@ export function gemm(
   if (c instanceof Float32Array && a instanceof Float32Array && b instanceof Float32Array && wasmGemmApplies(m, n, k) &&
     gemmF32(m, n, k, a, aOff, lda, 1, b, bOff, ldb, 1, c, cOff, ldc)) return;
   gemmTs(m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);
+}
+
+/** C_t += A * B_t for t < count, with one A (packed once on the wasm path); `bAt(t)` may fill B_t before it is read. */
+export function gemmShared(
+  m: number, n: number, k: number,
+  a: F, aOff: number, lda: number,
+  count: number, bAt: (t: number) => [F, number], ldb: number,
+  c: F, cAt: (t: number) => number, ldc: number,
+): void {
+  if (c instanceof Float32Array && a instanceof Float32Array && wasmGemmApplies(m, n, k) &&
+    gemmF32Shared(m, n, k, a, aOff, lda, 1, count, bAt as (t: number) => [Float32Array, number], ldb, 1, c, cAt, ldc)) return;
+  for (let t = 0; t < count; t++) {
+    const [b, bOff] = bAt(t);
+    gemmTs(m, n, k, a, aOff, lda, b, bOff, ldb, c, cAt(t), ldc);
+  }
 }
 
 /** The TypeScript gemm: f64, small products, and platforms without WebAssembly SIMD. */

@@ -115,6 +115,20 @@ export function gemmF32(
   b: Float32Array, bOff: number, brs: number, bcs: number,
   c: Float32Array, cOff: number, ldc: number,
 ): boolean {
+  return gemmF32Shared(m, n, k, a, aOff, ars, acs, 1, () => [b, bOff], brs, bcs, c, () => cOff, ldc);
+}
+
+/**
+ * `count` products with one A: C_t += A * B_t for t < count, A packed once (the images of a
+ * convolution share its weights). `bAt(t)` gives B_t's array and offset (it may fill the array
+ * first, as im2col does), `cAt(t)` C_t's offset.
+ */
+export function gemmF32Shared(
+  m: number, n: number, k: number,
+  a: Float32Array, aOff: number, ars: number, acs: number,
+  count: number, bAt: (t: number) => [Float32Array, number], brs: number, bcs: number,
+  c: Float32Array, cAt: (t: number) => number, ldc: number,
+): boolean {
   const e = getEngine();
   if (!e || k === 0) return false;
   const mp = Math.ceil(m / MR) * MR;
@@ -125,12 +139,16 @@ export function gemmF32(
   const bp = mp * k;
   const cp = bp + np * k;
   packA(a, aOff, ars, acs, m, k, mem, ap);
-  packB(b, bOff, brs, bcs, k, n, mem, bp);
-  run(e, m * n * k, mp / MR, [4 * ap, 4 * bp, 4 * cp, k], np / NR, 4 * np);
-  for (let i = 0; i < m; i++) {
-    const src = cp + i * np;
-    const dst = cOff + i * ldc;
-    for (let j = 0; j < n; j++) c[dst + j] += mem[src + j]!;
+  for (let t = 0; t < count; t++) {
+    const [b, bOff] = bAt(t);
+    packB(b, bOff, brs, bcs, k, n, mem, bp);
+    run(e, m * n * k, mp / MR, [4 * ap, 4 * bp, 4 * cp, k], np / NR, 4 * np);
+    const cOff = cAt(t);
+    for (let i = 0; i < m; i++) {
+      const src = cp + i * np;
+      const dst = cOff + i * ldc;
+      for (let j = 0; j < n; j++) c[dst + j] += mem[src + j]!;
+    }
   }
   return true;
 }
