@@ -1,7 +1,7 @@
 /** @file Elementwise programs on the CPU: one compiled loop per program shape that reads each leaf once per element and writes only the kept values. */
 import type { DType, TypedArray } from '../../engine/dtype.js';
 import { broadcastStrides } from '../../engine/shape.js';
-import { type Strided, forEachRow } from './strided.js';
+import { type Strided, coalesce, forEachRow } from './strided.js';
 
 /** A node's scalar function: (args..., attrs). */
 export type ScalarFn = (...args: never[]) => number;
@@ -82,30 +82,22 @@ function loopFor(nodes: readonly CpuExprNode[], nLeaves: number, outputs: readon
   return loop;
 }
 
-/** Runs the program over `shape`: one call over all elements when every leaf is dense in that shape, else one per row. */
+/** Runs the program over `shape`: one call over all elements when every leaf is dense in that shape, else one per (coalesced) row. */
 export function runProgram(shape: readonly number[], leaves: readonly Strided[], nodes: readonly CpuExprNode[], outputs: readonly { node: number; data: TypedArray }[]): void {
   const loop = loopFor(nodes, leaves.length, outputs.map((o) => o.node));
   const outs = outputs.map((o) => o.data);
   const attrs = nodes.map((n) => n.attrs);
   const data = leaves.map((l) => l.data);
   const size = outs[0]!.length;
-  const r = shape.length;
-  const strides = leaves.map((l) => broadcastStrides(l, shape));
-  const dense = leaves.every((l, j) => {
-    let expect = 1;
-    for (let d = r - 1; d >= 0; d--) {
-      if (shape[d] !== 1 && strides[j]![d] !== expect) return false;
-      expect *= shape[d]!;
-    }
-    return true;
-  });
-  if (dense) {
-    loop(outs, 0, size, attrs, data, leaves.map((l) => l.offset), leaves.map(() => 1));
+  const c = coalesce(shape, leaves.map((l) => broadcastStrides(l, shape)));
+  const r = c.shape.length;
+  if (r <= 1) {
+    loop(outs, 0, size, attrs, data, leaves.map((l) => l.offset), c.strides.map((s) => (r ? s[0]! : 0)));
     return;
   }
-  const inner = strides.map((s) => (r ? s[r - 1]! : 0));
+  const inner = c.strides.map((s) => s[r - 1]!);
   let p = 0;
-  forEachRow(shape, strides, leaves.map((l) => l.offset), (bases, n) => {
+  forEachRow(c.shape, c.strides, leaves.map((l) => l.offset), (bases, n) => {
     loop(outs, p, n, attrs, data, bases, inner);
     p += n;
   });

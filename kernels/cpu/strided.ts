@@ -49,6 +49,28 @@ export function forEachRow(
   }
 }
 
+/**
+ * Merges neighbouring dimensions that every stride set walks as one (and drops dimensions of size
+ * 1), so rows are as long as the layouts allow: a per-channel operand over [N, C, H, W] gives rows
+ * of H * W, not of W.
+ */
+export function coalesce(shape: readonly number[], strides: readonly (readonly number[])[]): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const last = outShape.length - 1;
+    if (last >= 0 && strides.every((s, j) => outStrides[j]![last] === s[d]! * shape[d]!)) {
+      outShape[last]! *= shape[d]!;
+      strides.forEach((s, j) => (outStrides[j]![last] = s[d]!));
+    } else {
+      outShape.push(shape[d]!);
+      strides.forEach((s, j) => outStrides[j]!.push(s[d]!));
+    }
+  }
+  return { shape: outShape, strides: outStrides };
+}
+
 /** Offsets of every element of a strided view in row-major order. */
 export function offsetsOf(shape: readonly number[], strides: readonly number[], offset: number): Int32Array {
   let size = 1;
@@ -63,15 +85,15 @@ export function offsetsOf(shape: readonly number[], strides: readonly number[], 
   return out;
 }
 
-/** Copies a strided view into another strided view of the same shape. */
+/** Copies a strided view into another strided view of the same shape, over rows as long as both layouts allow. */
 export function copyStrided(src: Strided, dst: Strided): void {
-  const r = dst.shape.length;
-  const ss = broadcastStrides(src, dst.shape);
-  const si = r ? ss[r - 1]! : 0;
-  const di = r ? dst.strides[r - 1]! : 0;
+  const c = coalesce(dst.shape, [broadcastStrides(src, dst.shape), dst.strides]);
+  const r = c.shape.length;
+  const si = r ? c.strides[0]![r - 1]! : 0;
+  const di = r ? c.strides[1]![r - 1]! : 0;
   const s = src.data;
   const d = dst.data;
-  forEachRow(dst.shape, [ss, dst.strides], [src.offset, dst.offset], (b, n) => {
+  forEachRow(c.shape, c.strides, [src.offset, dst.offset], (b, n) => {
     let a = b[0]!;
     let o = b[1]!;
     for (let i = 0; i < n; i++, a += si, o += di) d[o] = s[a]!;
