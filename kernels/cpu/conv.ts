@@ -1,7 +1,8 @@
 /** @file conv2d on the CPU: im2col per image and group, then the blocked gemm. */
 import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
 import { gemmShared } from './gemm.js';
-import { depthwiseF32 } from './wasm.js';
+import { NR } from '../wasm/gemm.js';
+import { depthwiseF32, gemmF32Shared, wasmGemmApplies } from './wasm.js';
 import { type Strided, toDense } from './strided.js';
 
 type F = Float32Array | Float64Array;
@@ -46,23 +47,68 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, 
   const wd = toDense(w, make) as F;
   const rows = Cg * KH * KW;
   const pointwise = KH === 1 && KW === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0;
-  const col = pointwise ? null : (make(rows * L) as F);
+  // The window matrix of one image, made only where the packed path does not run.
+  let col: F | null = null;
   // The gemm accumulates into the output, so starting from the bias adds it for free.
   for (let n = 0; n < N; n++) {
     if (b) for (let c = 0; c < O; c++) o.fill(b[c]!, (n * O + c) * L, (n * O + c + 1) * L);
     else o.fill(0, n * O * L, (n + 1) * O * L);
   }
-  // Per group, every image against the same weights: they are packed once.
+  // Per group, every image against the same weights: they are packed once. On the wasm path the
+  // image's window matrix is written straight into the gemm's packed layout (no im2col copy).
+  const packed = !pointwise && dtype === 'f32' && wasmGemmApplies(Og, L, rows);
   for (let g = 0; g < G; g++) {
+    const xAt = (n: number) => (n * C + g * Cg) * H * W;
+    const cAt = (n: number) => (n * O + g * Og) * L;
+    if (packed && gemmF32Shared(Og, L, rows, wd as Float32Array, g * Og * rows, rows, 1, N,
+      (n) => (mem, at) => im2colPacked(xd as Float32Array, xAt(n), Cg, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, mem, at), L, 1, o as Float32Array, cAt, L)) continue;
     const input = (n: number): [F, number] => {
-      const xOff = (n * C + g * Cg) * H * W;
-      if (!col) return [xd, xOff];
-      im2col(xd, xOff, Cg, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, col);
+      if (pointwise) return [xd, xAt(n)];
+      col ??= make(rows * L) as F;
+      im2col(xd, xAt(n), Cg, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, col);
       return [col, 0];
     };
-    gemmShared(Og, L, rows, wd, g * Og * rows, rows, N, input, L, o, (n) => (n * O + g * Og) * L, L);
+    gemmShared(Og, L, rows, wd, g * Og * rows, rows, N, input, L, o, cAt, L);
   }
   if (p.clamp) for (let n = 0; n < N; n++) epilogue(o, n * O * L, O, L, null, p.clamp, false);
+}
+
+/**
+ * im2col written in the gemm's packed B layout: for each panel of NR output positions, each
+ * (channel, kh, kw) row holds the NR input values those positions see (zero outside the image and
+ * past the last position).
+ */
+function im2colPacked(
+  x: Float32Array, xOff: number, C: number, H: number, W: number, KH: number, KW: number,
+  sh: number, sw: number, ph: number, pw: number, dh: number, dw: number,
+  OH: number, OW: number, out: Float32Array, at: number,
+): void {
+  const L = OH * OW;
+  const K = C * KH * KW;
+  const ih0 = new Int32Array(NR);
+  const iw0 = new Int32Array(NR);
+  for (let j0 = 0; j0 < L; j0 += NR) {
+    const cols = Math.min(NR, L - j0);
+    for (let q = 0; q < cols; q++) {
+      const l = j0 + q;
+      ih0[q] = Math.floor(l / OW) * sh - ph;
+      iw0[q] = (l % OW) * sw - pw;
+    }
+    let dst = at + j0 * K;
+    for (let c = 0; c < C; c++) {
+      const plane = xOff + c * H * W;
+      for (let kh = 0; kh < KH; kh++) {
+        for (let kw = 0; kw < KW; kw++, dst += NR) {
+          for (let q = 0; q < cols; q++) {
+            const ih = ih0[q]! + kh * dh;
+            const iw = iw0[q]! + kw * dw;
+            out[dst + q] = ih >= 0 && ih < H && iw >= 0 && iw < W ? x[plane + ih * W + iw]! : 0;
+          }
+          for (let q = cols; q < NR; q++) out[dst + q] = 0;
+        }
+      }
+    }
+  }
 }
 
 /** Adds the bias (when `addBias`) and clamps, in place, over one image's O planes of L outputs; NaN stays NaN. */

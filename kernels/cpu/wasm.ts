@@ -118,15 +118,18 @@ export function gemmF32(
   return gemmF32Shared(m, n, k, a, aOff, ars, acs, 1, () => [b, bOff], brs, bcs, c, () => cOff, ldc);
 }
 
+/** Writes B_t straight into the packed layout ([panel][k][NR], zero past n) at `at` in `out`: how im2col skips its own copy. */
+export type PackB = (out: Float32Array, at: number) => void;
+
 /**
  * `count` products with one A: C_t += A * B_t for t < count, A packed once (the images of a
  * convolution share its weights). `bAt(t)` gives B_t's array and offset (it may fill the array
- * first, as im2col does), `cAt(t)` C_t's offset.
+ * first), or a function that packs B_t itself; `cAt(t)` gives C_t's offset.
  */
 export function gemmF32Shared(
   m: number, n: number, k: number,
   a: Float32Array, aOff: number, ars: number, acs: number,
-  count: number, bAt: (t: number) => [Float32Array, number], brs: number, bcs: number,
+  count: number, bAt: (t: number) => [Float32Array, number] | PackB, brs: number, bcs: number,
   c: Float32Array, cAt: (t: number) => number, ldc: number,
 ): boolean {
   const e = getEngine();
@@ -140,8 +143,9 @@ export function gemmF32Shared(
   const cp = bp + np * k;
   packA(a, aOff, ars, acs, m, k, mem, ap);
   for (let t = 0; t < count; t++) {
-    const [b, bOff] = bAt(t);
-    packB(b, bOff, brs, bcs, k, n, mem, bp);
+    const src = bAt(t);
+    if (typeof src === 'function') src(mem, bp);
+    else packB(src[0], src[1], brs, bcs, k, n, mem, bp);
     run(e, m * n * k, mp / MR, [4 * ap, 4 * bp, 4 * cp, k], np / NR, 4 * np);
     const cOff = cAt(t);
     for (let i = 0; i < m; i++) {
