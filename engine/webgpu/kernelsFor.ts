@@ -48,11 +48,14 @@ export function kernelsFor<K extends OpName>(op: K, ins: readonly Operand[], out
       // Few output channels per group (depthwise and its gradients) leave GEMM tiles mostly empty.
       const a = attrs as OpAttrs['conv2d'];
       const og = ins[1]!.shape[0]! / a.groups;
-      const conv = og === 1 && a.groups === ins[0]!.shape[1] ? [conv2dDepthwiseKernel(ins[0]!, ins[1]!, out, a)]
-        : og < 8 ? [conv2dDirectKernel(ins[0]!, ins[1]!, out, a)]
-        : caps.matmul !== 'register' ? [conv2dKernel(ins[0]!, ins[1]!, out, a)]
-        : conv2dAsMatmul(ins[0]!, ins[1]!, out, a, caps.maxScratchBytes) ?? [conv2dRegisterKernel(ins[0]!, ins[1]!, out, a)];
-      return ins[2] || a.clamp ? [...conv, convEpilogueKernel(out, ins[2] ?? null, a.clamp)] : conv;
+      // The bias and clamp are applied in the conv kernels' stores; after the matmul route, by one in-place pass.
+      const ep = ins[2] || a.clamp ? { bias: ins[2] ?? null, clamp: a.clamp } : undefined;
+      if (og === 1 && a.groups === ins[0]!.shape[1]) return [conv2dDepthwiseKernel(ins[0]!, ins[1]!, out, a, ep)];
+      if (og < 8) return [conv2dDirectKernel(ins[0]!, ins[1]!, out, a, ep)];
+      if (caps.matmul !== 'register') return [conv2dKernel(ins[0]!, ins[1]!, out, a, ep)];
+      const viaMatmul = conv2dAsMatmul(ins[0]!, ins[1]!, out, a, caps.maxScratchBytes);
+      if (!viaMatmul) return [conv2dRegisterKernel(ins[0]!, ins[1]!, out, a, ep)];
+      return ep ? [...viaMatmul, convEpilogueKernel(out, ep.bias, ep.clamp)] : viaMatmul;
     }
     case 'avgPool2d': {
       const a = attrs as OpAttrs['avgPool2d'];

@@ -1,9 +1,34 @@
-/** @file The epilogue of a convolution on WebGPU: the bias per output channel and a clamp (fused ReLU, ReLU6), in place over the output. */
+/** @file The epilogue of a convolution on WebGPU (the bias per output channel and a clamp: fused ReLU, ReLU6): inside the conv kernels' stores, or as an in-place pass after a conv run as matmul. */
 import { BUILTINS, type KernelCall, type Operand, grid1d, linearIndex, metaDecl, preludeFor } from './common.js';
 
 const WG = 256;
 
 const f32Bits = (v: number): number => new Int32Array(new Float32Array([v]).buffer)[0]!;
+
+export interface ConvEpilogue {
+  bias: Operand | null;
+  clamp?: [number, number];
+}
+
+/** What a conv kernel adds for its epilogue: declarations, the value stored for channel `o`, a key part and the bias input. */
+export interface EpilogueParts {
+  decl: string;
+  apply: (v: string, o: string) => string;
+  key: string;
+  inputs: number[];
+}
+
+/** Appends the epilogue's words to `meta` (bias offset and stride, clamp bounds as f32 bits); the bias binds at `binding`. */
+export function epilogueParts(ep: ConvEpilogue | undefined, meta: number[], binding: number): EpilogueParts {
+  if (!ep || (!ep.bias && !ep.clamp)) return { decl: '', apply: (v) => v, key: '', inputs: [] };
+  const at = meta.length;
+  const [lo, hi] = ep.clamp ?? [-Infinity, Infinity];
+  meta.push(ep.bias?.offset ?? 0, ep.bias?.strides[0] ?? 0, f32Bits(lo), f32Bits(hi));
+  const body = `var r = v;${ep.bias ? ` r = r + bias[u32(m(${at}u) + i32(o) * m(${at + 1}u))];` : ''}${ep.clamp ? ` r = clampn_f32(r, bitcast<f32>(m(${at + 2}u)), bitcast<f32>(m(${at + 3}u)));` : ''} return r;`;
+  const decl = `${ep.bias ? `@group(0) @binding(${binding}) var<storage, read> bias: array<f32>;\n` : ''}${preludeFor(body)}
+fn epi(v: f32, o: u32) -> f32 { ${body} }`;
+  return { decl, apply: (v, o) => `epi(${v}, ${o})`, key: `:e${ep.bias ? 'b' : ''}${ep.clamp ? 'c' : ''}`, inputs: ep.bias ? [2] : [] };
+}
 
 /** out[n, c, ...] = clamp(out[n, c, ...] + bias[c]); `out` is the contiguous NCHW result of the kernels before it. */
 export function convEpilogueKernel(out: Operand, bias: Operand | null, clamp: [number, number] | undefined): KernelCall {

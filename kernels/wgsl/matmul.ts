@@ -1,4 +1,5 @@
 /** @file Tiled GEMM (workgroup-memory tiles, 4x4 register blocks) and the matmul and conv2d kernels built on it. */
+import { type ConvEpilogue, epilogueParts } from './epilogue.js';
 import { broadcastStrides } from '../../engine/shape.js';
 import { type KernelCall, type Operand, MAX_GROUPS, SCRATCH, grid1d, metaDecl, unravel } from './common.js';
 
@@ -191,7 +192,7 @@ export interface ConvParams {
  * conv2d as an implicit GEMM per group: M = out channels of the group, N = N*OH*OW, K = C/g*KH*KW.
  * The B loader computes the im2col address on the fly, so no column matrix is ever stored.
  */
-export function conv2dKernel(x: Operand, w: Operand, out: Operand, p: ConvParams): KernelCall {
+export function conv2dKernel(x: Operand, w: Operand, out: Operand, p: ConvParams, ep?: ConvEpilogue): KernelCall {
   const [, C, H, W] = x.shape as [number, number, number, number];
   const [O, Cg, KH, KW] = w.shape as [number, number, number, number];
   const [Nb, , OH, OW] = out.shape as [number, number, number, number];
@@ -207,6 +208,7 @@ export function conv2dKernel(x: Operand, w: Operand, out: Operand, p: ConvParams
     ...x.strides, x.offset, // 18..22
     ...w.strides, w.offset, // 23..27
   ];
+  const e = epilogueParts(ep, meta, 4);
   const loaders = `
 fn loadA(g: u32, i: u32, k: u32) -> f32 {
   if (i >= u32(m(0u)) || k >= u32(m(2u))) { return 0.0; }
@@ -237,14 +239,14 @@ fn storeC(g: u32, i: u32, j: u32, v: f32) {
   let ohw = u32(m(9u) * m(10u));
   let n = j / ohw;
   let s = j % ohw;
-  out[(n * u32(m(11u)) + g * u32(m(0u)) + i) * ohw + s] = v;
+  out[(n * u32(m(11u)) + g * u32(m(0u)) + i) * ohw + s] = ${e.apply('v', 'g * u32(m(0u)) + i')};
 }`;
   return {
-    key: 'conv2d',
-    source: () => gemmSource(meta.length, CONV_BINDINGS, loaders),
+    key: `conv2d${e.key}`,
+    source: () => gemmSource(meta.length, `${CONV_BINDINGS}\n${e.decl}`, loaders),
     meta,
     grid: gemmGrid(M, N, G, 'conv2d'),
-    inputs: [0, 1],
+    inputs: [0, 1, ...e.inputs],
   };
 }
 
@@ -270,7 +272,7 @@ function windowConsts(KH: number, KW: number, p: ConvParams): { key: string; dec
  * For depthwise and other few-outputs-per-group convolutions, where a GEMM tile would be mostly
  * empty rows.
  */
-export function conv2dDirectKernel(x: Operand, w: Operand, out: Operand, p: ConvParams): KernelCall {
+export function conv2dDirectKernel(x: Operand, w: Operand, out: Operand, p: ConvParams, ep?: ConvEpilogue): KernelCall {
   const [, C, H, W] = x.shape as [number, number, number, number];
   const [O, Cg, KH, KW] = w.shape as [number, number, number, number];
   const [, , OH, OW] = out.shape as [number, number, number, number];
@@ -279,7 +281,9 @@ export function conv2dDirectKernel(x: Operand, w: Operand, out: Operand, p: Conv
   const win = windowConsts(KH, KW, p);
   // meta: n, C, H, W, O, Cg, OH, OW, Og (0-8) | x strides, offset (9-13) | w strides, offset (14-18)
   const meta = [n, C, H, W, O, Cg, OH, OW, Og, ...x.strides, x.offset, ...w.strides, w.offset];
+  const e = epilogueParts(ep, meta, 4);
   const source = () => `${convHeader(meta.length, win.decl)}
+${e.decl}
 @compute @workgroup_size(${DIRECT_WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = (wid.y * nwg.x + wid.x) * ${DIRECT_WG}u + lid.x;
@@ -310,24 +314,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       }
     }
   }
-  out[i] = acc;
+  out[i] = ${e.apply('acc', 'o')};
 }`;
-  return { key: `conv2d-direct:${win.key}`, source, meta, grid: grid1d(Math.ceil(n / DIRECT_WG)), inputs: [0, 1] };
+  return { key: `conv2d-direct:${win.key}${e.key}`, source, meta, grid: grid1d(Math.ceil(n / DIRECT_WG)), inputs: [0, 1, ...e.inputs] };
 }
 
 /**
  * Depthwise conv2d (groups = in = out channels): one invocation per 4 neighbouring outputs of a
  * row, on a (ow, oh, n*c) grid so no index needs an integer division, the window unrolled.
  */
-export function conv2dDepthwiseKernel(x: Operand, w: Operand, out: Operand, p: ConvParams): KernelCall {
+export function conv2dDepthwiseKernel(x: Operand, w: Operand, out: Operand, p: ConvParams, ep?: ConvEpilogue): KernelCall {
   const [, C, H, W] = x.shape as [number, number, number, number];
   const [, , KH, KW] = w.shape as [number, number, number, number];
   const [Nb, , OH, OW] = out.shape as [number, number, number, number];
   const win = windowConsts(KH, KW, p);
   // meta: C, H, W, OH, OW (0-4) | x strides, offset (5-9) | w strides, offset (10-14)
   const meta = [C, H, W, OH, OW, ...x.strides, x.offset, ...w.strides, w.offset];
+  const e = epilogueParts(ep, meta, 4);
   const Q = [0, 1, 2, 3];
   const source = () => `${convHeader(meta.length, win.decl)}
+${e.decl}
 @compute @workgroup_size(16, 4, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let C = u32(m(0u)); let H = m(1u); let W = m(2u); let OH = u32(m(3u)); let OW = u32(m(4u));
@@ -350,11 +356,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
   }
   let ob = (gid.z * OH + oh) * OW + ow0;
-  ${Q.map((q) => `if (ow0 + ${q}u < OW) { out[ob + ${q}u] = acc${q}; }`).join('\n  ')}
+  ${Q.map((q) => `if (ow0 + ${q}u < OW) { out[ob + ${q}u] = ${e.apply(`acc${q}`, 'c')}; }`).join('\n  ')}
 }`;
   const grid: [number, number, number] = [Math.ceil(OW / 64), Math.ceil(OH / 4), Nb * C];
-  if (grid.some((d) => d > MAX_GROUPS)) return conv2dDirectKernel(x, w, out, p);
-  return { key: `conv2d-dw:${win.key}`, source, meta, grid, inputs: [0, 1] };
+  if (grid.some((d) => d > MAX_GROUPS)) return conv2dDirectKernel(x, w, out, p, ep);
+  return { key: `conv2d-dw:${win.key}${e.key}`, source, meta, grid, inputs: [0, 1, ...e.inputs] };
 }
 
 const COL_WG = 64;
@@ -424,7 +430,7 @@ const CRB_WG = 64;
  * matmul: each invocation keeps 8 output channels x 4 consecutive output positions in registers,
  * loading the 4 input values and 8 weights of each window tap once for 32 multiply-adds.
  */
-export function conv2dRegisterKernel(x: Operand, w: Operand, out: Operand, p: ConvParams): KernelCall {
+export function conv2dRegisterKernel(x: Operand, w: Operand, out: Operand, p: ConvParams, ep?: ConvEpilogue): KernelCall {
   const [, , H, W] = x.shape as [number, number, number, number];
   const [O, Cg, KH, KW] = w.shape as [number, number, number, number];
   const [Nb, , OH, OW] = out.shape as [number, number, number, number];
@@ -433,9 +439,11 @@ export function conv2dRegisterKernel(x: Operand, w: Operand, out: Operand, p: Co
   const win = windowConsts(KH, KW, p);
   // meta: L, Og, Cg, H, W, OH, OW, O (0-7) | x strides, offset (8-12) | w strides, offset (13-17)
   const meta = [L, Og, Cg, H, W, OH, OW, O, ...x.strides, x.offset, ...w.strides, w.offset];
+  const e = epilogueParts(ep, meta, 4);
   const R = Array.from({ length: CRB_ROWS }, (_, q) => q);
   const P = Array.from({ length: CRB_COLS }, (_, q) => q);
   const source = () => `${convHeader(meta.length, win.decl)}
+${e.decl}
 @compute @workgroup_size(${CRB_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let L = u32(m(0u)); let Og = u32(m(1u)); let Cg = u32(m(2u));
@@ -464,11 +472,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       }
     }
   }
-  ${R.flatMap((r) => P.map((q) => `if (o0 + ${r}u < Og && jb + ${q}u < L) { out[(n${q} * O + g * Og + o0 + ${r}u) * OH * OW + j${q} % (OH * OW)] = acc${r}_${q}; }`)).join('\n  ')}
+  ${R.flatMap((r) => P.map((q) => `if (o0 + ${r}u < Og && jb + ${q}u < L) { out[(n${q} * O + g * Og + o0 + ${r}u) * OH * OW + j${q} % (OH * OW)] = ${e.apply(`acc${r}_${q}`, `g * Og + o0 + ${r}u`)}; }`)).join('\n  ')}
 }`;
   const grid: [number, number, number] = [Math.ceil(L / CRB_COLS / CRB_WG), Math.ceil(Og / CRB_ROWS), p.groups];
-  if (grid.some((d) => d > MAX_GROUPS)) return conv2dKernel(x, w, out, p);
-  return { key: `conv2d-rb:${win.key}`, source, meta, grid, inputs: [0, 1] };
+  if (grid.some((d) => d > MAX_GROUPS)) return conv2dKernel(x, w, out, p, ep);
+  return { key: `conv2d-rb:${win.key}${e.key}`, source, meta, grid, inputs: [0, 1, ...e.inputs] };
 }
 
 const RS_ROWS = 8;

@@ -1,6 +1,6 @@
 /** @file WebGPU runtime: batching, limits and errors named clearly (memory soaks are in memory.soak.ts). */
 import { describe, expect, it } from 'vitest';
-import { WebGPUBackend, createWebGPUBackend, randn, tensor, zeros } from '../../index.js';
+import { WebGPUBackend, createWebGPUBackend, functional as F, randn, tensor, zeros } from '../../index.js';
 import { CpuBackend } from '../../engine/cpu/backend.js';
 import { webgpuBackend } from '../backends.js';
 
@@ -64,6 +64,30 @@ describe.runIf(gpu)('webgpu runtime', () => {
       expect(keys.some((k) => k.startsWith('matmul-rb-nt'))).toBe(true);
       expect(keys.some((k) => k.startsWith('matmul-rb'))).toBe(true);
       expect(keys.some((k) => k.startsWith('matmul:'))).toBe(true);
+    } finally {
+      backend.caps.matmul = chosen;
+    }
+  });
+
+  it('applies the conv bias and clamp inside every conv kernel family (and after the matmul route), to the CPU result', async () => {
+    const chosen = backend.caps.matmul;
+    const cpu = new CpuBackend();
+    const shapes: [number[], number[], number][] = [[[2, 6, 9, 9], [6, 1, 3, 3], 6], [[2, 4, 7, 7], [6, 2, 3, 3], 2], [[2, 3, 8, 8], [12, 3, 3, 3], 1], [[2, 8, 5, 6], [16, 8, 1, 1], 1]];
+    try {
+      for (const variant of ['tiled', 'register'] as const) {
+        backend.caps.matmul = variant;
+        for (const [xs, ws, groups] of shapes) {
+          const [x, w, b] = [randn(xs, { backend: cpu }), randn(ws, { backend: cpu }), randn([ws[0]!], { backend: cpu })];
+          const opts = { padding: 1 as const, groups, clamp: [-0.5, 0.7] as [number, number] };
+          const want = F.conv2d(x, w, b, opts).dataSync();
+          const on = (t: typeof x) => tensor(t.dataSync(), { shape: [...t.shape], backend });
+          const got = await F.conv2d(on(x), on(w), on(b), opts).data();
+          got.forEach((v, i) => expect(v, `${variant} ${xs} ${ws} element ${i}`).toBeCloseTo(want[i]!, 4));
+        }
+      }
+      const keys = [...(backend as unknown as { pipelines: Map<string, unknown> }).pipelines.keys()];
+      for (const family of ['conv2d:ebc', 'conv2d-direct:', 'conv2d-dw:', 'conv2d-rb:']) expect(keys.some((k) => k.startsWith(family) && k.includes(':ebc')), family).toBe(true);
+      expect(keys.some((k) => k.startsWith('convEpilogue:bc'))).toBe(true);
     } finally {
       backend.caps.matmul = chosen;
     }
