@@ -9,10 +9,10 @@ import { graftImpl } from './peers/graft.js';
 import { jaxImpl } from './peers/jaxjs.js';
 import { onnxruntime } from './peers/onnxruntime.js';
 import { plainJs } from './peers/plainJs.js';
-import { pytorchAvailable, pytorchRun } from './peers/pytorch.js';
+import { pytorchAvailable, pytorchResnet, pytorchRun } from './peers/pytorch.js';
 import { tfjsImpl } from './peers/tfjs.js';
 import { writeReports } from './report.js';
-import type { CnnInit, ConvParams, Impl, MatmulParams, MlpInit, MlpParams, Prepared, Result } from './types.js';
+import type { CnnInit, ConvParams, Impl, MatmulParams, MlpInit, MlpParams, Prepared, ResnetInit, Result } from './types.js';
 
 const { values: args } = parseArgs({
   options: { quick: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' } },
@@ -80,7 +80,8 @@ async function main(): Promise<void> {
   };
   const results: Result[] = [];
   /** Gate each implementation's output against the first one's, then time it. */
-  async function runAll(workload: string, params: Result['params'], prepare: (impl: Impl) => Promise<Prepared> | undefined, tol: number, flops: number | null, gigabytes?: number): Promise<void> {
+  /** Runs and times `workload` on every implementation that has it; returns the first one's output (what the others were checked against). */
+  async function runAll(workload: string, params: Result['params'], prepare: (impl: Impl) => Promise<Prepared> | undefined, tol: number, flops: number | null, gigabytes?: number): Promise<Float32Array | null> {
     let ref: Float32Array | null = null;
     for (const impl of live) {
       let prep: Prepared | undefined;
@@ -103,6 +104,7 @@ async function main(): Promise<void> {
         await prep?.dispose?.();
       }
     }
+    return ref;
   }
   // Every implementation here runs on this CPU (lavapipe executes WebGPU on it too), so all compare
   // with the CPU's instruction-set peak stated in machine.peak (the AVX-512 figure).
@@ -199,6 +201,25 @@ async function main(): Promise<void> {
       fc: random(784 * 10, g, Math.sqrt(1 / 784)),
     };
     await runAll('cnn-train-step', { batch, input: '1x28x28' }, (impl) => impl.cnnStep?.(batch, init), 1e-3, null);
+  }
+
+  if (!only || only.has('resnet18')) {
+    // torchvision's ResNet-18 (10 classes), batch 8 at 64x64: one SGD step with momentum in train mode.
+    const { manualSeed } = await import('../index.js');
+    const { resnet18 } = await import('../transfer/zoo/resnet.js');
+    manualSeed(3);
+    const batch = 8;
+    const size = 64;
+    const state = [...resnet18(10).stateDict()].map(([k, t]): ResnetInit['state'][number] => [k, [...t.shape], t.dataSync() as Float32Array | Int32Array]);
+    const init: ResnetInit = { batch, size, state, x: Float32Array.from({ length: batch * 3 * size * size }, () => g.uniform() * 2 - 1), labels: Int32Array.from({ length: batch }, () => g.int(10)) };
+    const params = { batch, input: `3x${size}x${size}` };
+    const ref = await runAll('resnet18-train-step', params, (impl) => impl.resnetStep?.(init), 1e-3, null);
+    if (!torchWhy && ref) {
+      const t = pytorchResnet(init, 2, quick ? 5 : 10);
+      const sorted = [...t.times_ms].sort((x, y) => x - y);
+      const bad = close(t.output, ref.subarray(0, t.output.length), 1e-3);
+      record({ workload: 'resnet18-train-step', params, impl: 'pytorch-cpu', median_ms: bad ? null : sorted[Math.floor(sorted.length / 2)]!, min_ms: sorted[0]!, max_ms: sorted.at(-1)!, samples: sorted.length, ok: !bad, note: bad ?? undefined });
+    }
   }
 
   if (!only || only.has('conv2d')) {

@@ -47,6 +47,8 @@ export interface Impl {
   elementwise?: (ops: number, x: Float32Array) => Promise<Prepared>;
   /** One SGD step (lr 0.1) of a small CNN: conv3x3(1->8)-relu-maxpool2-conv3x3(8->16)-relu-maxpool2-linear(784->10) on 28x28. */
   cnnStep?: (batch: number, init: CnnInit) => Promise<Prepared>;
+  /** One SGD step (lr 0.01, momentum 0.9) of torchvision's ResNet-18 with 10 classes, in train mode; output: the loss and fc.weight after the step. */
+  resnetStep?: (init: ResnetInit) => Promise<Prepared>;
   /** MobileNetV2 (the nsfwjs weights) on a batch of NCHW images; output: the class probabilities. */
   mobilenet?: (size: number, batch: number, x: Float32Array) => Promise<Prepared>;
   close?: () => Promise<void>;
@@ -67,6 +69,15 @@ export interface CnnInit {
   conv1: Float32Array;
   conv2: Float32Array;
   fc: Float32Array;
+}
+
+/** A ResNet-18 state dict with torchvision's names (integers: num_batches_tracked) and a batch of NCHW images. */
+export interface ResnetInit {
+  batch: number;
+  size: number;
+  x: Float32Array;
+  labels: Int32Array;
+  state: [name: string, shape: number[], values: Float32Array | Int32Array][];
 }
 
 export interface Result {

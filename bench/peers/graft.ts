@@ -1,9 +1,10 @@
 /** @file graft itself, on the CPU reference backend or on WebGPU. */
-import { type Backend, type Tensor, createWebGPUBackend, functional as F, noGrad, tensor, tidy } from '../../index.js';
+import { type Backend, type Tensor, createWebGPUBackend, functional as F, noGrad, optim, tensor, tidy } from '../../index.js';
 import { CpuBackend } from '../../engine/cpu/backend.js';
 import { setBackend } from '../../engine/backend.js';
 import { mobilenetV2 } from '../../transfer/zoo/mobilenetv2.js';
-import type { CnnInit, ConvParams, Impl, MlpInit, MlpParams, MatmulParams, Prepared } from '../types.js';
+import { resnet18 } from '../../transfer/zoo/resnet.js';
+import type { CnnInit, ConvParams, Impl, MlpInit, MlpParams, MatmulParams, Prepared, ResnetInit } from '../types.js';
 
 /** A run that computes `make()` in a tidy scope and reads it back; the last result is kept for the gate. */
 function reading(make: () => Tensor, inputs: Tensor[]): Prepared {
@@ -99,6 +100,30 @@ export function graftImpl(kind: 'cpu' | 'webgpu'): Impl & { backend?: Backend } 
         },
         output: async () => [(await loss!.data())[0]!, ...(await c1.data())],
         dispose: () => [x, y, c1, c2, fc].forEach((t) => t.dispose()),
+      };
+    },
+    async resnetStep(init: ResnetInit): Promise<Prepared> {
+      setBackend(backend!);
+      const model = resnet18(10).train();
+      model.loadStateDict(new Map(init.state.map(([k, shape, v]) => [k, tensor(v, { shape, backend })])));
+      const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+      const x = tensor(init.x, { shape: [init.batch, 3, init.size, init.size], backend });
+      const y = tensor(init.labels, { backend });
+      let loss: Tensor | null = null;
+      return {
+        run: async () => {
+          loss?.dispose();
+          loss = tidy(() => {
+            opt.zeroGrad();
+            const l = F.crossEntropy(model.forward(x), y);
+            l.backward();
+            opt.step();
+            return l.detach();
+          });
+          await loss.data();
+        },
+        output: async () => [(await loss!.data())[0]!, ...Array.from(await model.fc.weight.data()).slice(0, 4095)],
+        dispose: () => [x, y, loss].forEach((t) => t?.dispose()),
       };
     },
     async mlpStep(p: MlpParams, init: MlpInit): Promise<Prepared> {

@@ -1,6 +1,9 @@
 /** @file PyTorch CPU (Debian's python3-torch), timed inside Python so interpreter start-up is not counted. */
 import { execFileSync } from 'node:child_process';
-import type { MlpInit, MlpParams, MatmulParams } from '../types.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MlpInit, MlpParams, MatmulParams, ResnetInit } from '../types.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -31,6 +34,28 @@ if spec['workload'] == 'matmul':
         return a @ b
     def out(r):
         return r.reshape(-1)[:4096].tolist()
+elif spec['workload'] == 'resnet':
+    import math, torchvision
+    raw = bytearray(open(spec['file'], 'rb').read())
+    def part(off, shape, kind):
+        n = math.prod(shape)
+        t = torch.frombuffer(raw, dtype=torch.int32 if kind == 'i32' else torch.float32, count=n, offset=off).reshape(shape)
+        return t.long() if kind == 'i32' else t.clone()
+    model = torchvision.models.resnet18(num_classes=10)
+    model.load_state_dict({name: part(off, shape, kind) for name, shape, kind, off in spec['tensors']})
+    model.train()
+    b, size = spec['batch'], spec['size']
+    x = part(spec['x'], [b, 3, size, size], 'f32')
+    y = part(spec['labels'], [b], 'i32')
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    def run():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+    def out(r):
+        return [r] + model.fc.weight.detach().reshape(-1)[:4095].tolist()
 else:
     sizes, batch = spec['sizes'], spec['batch']
     x = torch.tensor(spec['x'], dtype=torch.float32).reshape(batch, sizes[0])
@@ -65,4 +90,29 @@ print(json.dumps({'times_ms': times, 'output': first}))
 export function pytorchRun(spec: ({ workload: 'matmul' } & MatmulParams & { a: number[]; b: number[] }) | ({ workload: 'mlp' } & MlpParams & Omit<MlpInit, 'x' | 'labels' | 'weights' | 'biases'> & Record<string, unknown>), warmup: number, samples: number): ExternalTiming {
   const out = execFileSync(PYTHON, ['-c', SCRIPT], { input: JSON.stringify({ ...spec, warmup, samples }), maxBuffer: 1 << 28, encoding: 'utf8' });
   return JSON.parse(out) as ExternalTiming;
+}
+
+/** The ResNet-18 step in PyTorch on the same weights and batch, passed as raw little-endian bytes in a temporary file (JSON would be hundreds of MB). */
+export function pytorchResnet(init: ResnetInit, warmup: number, samples: number): ExternalTiming {
+  const dir = mkdtempSync(join(tmpdir(), 'graft-bench-'));
+  try {
+    const parts: Uint8Array[] = [];
+    let at = 0;
+    const put = (v: Float32Array | Int32Array) => {
+      parts.push(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+      const off = at;
+      at += v.byteLength;
+      return off;
+    };
+    const tensors = init.state.map(([name, shape, v]) => [name, shape, v instanceof Int32Array ? 'i32' : 'f32', put(v)]);
+    const x = put(init.x);
+    const labels = put(init.labels);
+    const file = join(dir, 'resnet.bin');
+    writeFileSync(file, Buffer.concat(parts));
+    const spec = { workload: 'resnet', file, tensors, x, labels, batch: init.batch, size: init.size, warmup, samples };
+    const out = execFileSync(PYTHON, ['-c', SCRIPT], { input: JSON.stringify(spec), maxBuffer: 1 << 28, encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
+    return JSON.parse(out) as ExternalTiming;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
