@@ -115,7 +115,8 @@ export function backward(root: Tensor, grad: Tensor | undefined, opts: BackwardO
       grads.delete(node);
       if (!g) continue;
       const spec = OPS[node.op];
-      const inGrads = (spec.grad as (g: Tensor, i: Tensor[], o: Tensor, a: unknown) => (Tensor | null)[])(g, node.inputs, node.out!, node.attrs);
+      const needs = node.inputs.map((x) => x.requiresGrad);
+      const inGrads = (spec.grad as (g: Tensor, i: Tensor[], o: Tensor, a: unknown, n: readonly boolean[]) => (Tensor | null)[])(g, node.inputs, node.out!, node.attrs, needs);
       node.inputs.forEach((x, i) => {
         const gi = inGrads[i];
         if (!gi || !x.requiresGrad) return;

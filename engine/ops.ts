@@ -63,8 +63,12 @@ export interface ViewMeta {
   offset: number;
 }
 
-/** Input gradients for one op, written with tensor ops; null where an input gets none. */
-export type GradRule<K extends OpName> = (g: Tensor, inputs: Tensor[], out: Tensor, attrs: OpAttrs[K]) => (Tensor | null)[];
+/**
+ * Input gradients for one op, written with tensor ops; null where an input gets none. `needs[i]`
+ * says whether input i wants one: a rule may skip the work for the others (a frozen layer's
+ * weights, the network's input), as autograd discards them anyway.
+ */
+export type GradRule<K extends OpName> = (g: Tensor, inputs: Tensor[], out: Tensor, attrs: OpAttrs[K], needs: readonly boolean[]) => (Tensor | null)[];
 
 interface Common<K extends OpName> {
   infer(inputs: readonly Meta[], attrs: OpAttrs[K]): Meta;
@@ -459,7 +463,10 @@ export const OPS: { [K in OpName]: OpSpec<K> } = {
       return { shape: [...batch, a.shape[a.shape.length - 2]!, b.shape[b.shape.length - 1]!], dtype: d };
     },
     cpu: ([a, b], out, _, m) => matmulKernel(a!, b!, out.data, m.out.shape, m.out.dtype),
-    grad: (g, [a, b]) => [sumTo(g.matmul(b!.transpose(-1, -2)), a!.shape), sumTo(a!.transpose(-1, -2).matmul(g), b!.shape)],
+    grad: (g, [a, b], _, __, needs) => [
+      needs[0] ? sumTo(g.matmul(b!.transpose(-1, -2)), a!.shape) : null,
+      needs[1] ? sumTo(a!.transpose(-1, -2).matmul(g), b!.shape) : null,
+    ],
   },
   conv2d: {
     kind: 'kernel', wgsl: { family: 'conv' },
@@ -488,12 +495,12 @@ export const OPS: { [K in OpName]: OpSpec<K> } = {
       return { shape: [n, o, oh, ow], dtype: x.dtype };
     },
     cpu: ([x, w, b], out, p, m) => conv2dKernel(x!, w!, out.data, p, m.out.dtype, b),
-    grad: (g, [x, w, b], out, p) => {
+    grad: (g, [x, w, b], out, p, needs) => {
       // The clamp passes gradient strictly inside its bounds, as hardtanh (ReLU6) does.
       const gy = p.clamp ? g.mul(mask(out.gt(p.clamp[0]).logicalAnd(out.lt(p.clamp[1])), g)) : g;
       const win = { stride: p.stride, padding: p.padding, dilation: p.dilation, groups: p.groups };
-      const grads = [conv2dInputGrad(gy, w!, x!.shape, win), conv2dWeightGrad(gy, x!, w!.shape, win)];
-      return b ? [...grads, gy.sum([0, 2, 3])] : grads;
+      const grads = [needs[0] ? conv2dInputGrad(gy, w!, x!.shape, win) : null, needs[1] ? conv2dWeightGrad(gy, x!, w!.shape, win) : null];
+      return b ? [...grads, needs[2] ? gy.sum([0, 2, 3]) : null] : grads;
     },
   },
   avgPool2d: {

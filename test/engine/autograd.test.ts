@@ -1,8 +1,33 @@
 /** @file Autograd: recording only where needed, accumulation, noGrad, detach, freed graphs. */
 import { describe, expect, it } from 'vitest';
-import { enableGrad, functional as F, noGrad, randn, tensor } from '../../index.js';
+import { enableGrad, functional as F, getBackend, noGrad, randn, tensor } from '../../index.js';
 
 describe('autograd', () => {
+  it('runs no kernel for the gradient of an input that needs none (the network input, frozen weights)', () => {
+    const backend = getBackend();
+    const kernels: string[] = [];
+    const original = backend.run.bind(backend);
+    backend.run = ((op, ...rest) => {
+      kernels.push(op);
+      return original(op, ...rest);
+    }) as typeof backend.run;
+    try {
+      const x = randn([2, 3, 6, 6]);
+      const w = randn([4, 3, 3, 3], { requiresGrad: true });
+      const frozen = randn([4, 5]);
+      const y = F.conv2d(x, w, null, { padding: 1 }).mean([2, 3]).matmul(frozen);
+      kernels.length = 0;
+      y.sum().backward();
+      // The weight's gradient needs one convolution; x's (a second) and frozen's (a matmul) are not computed.
+      expect(kernels.filter((k) => k === 'conv2d')).toHaveLength(1);
+      expect(kernels.filter((k) => k === 'matmul')).toHaveLength(1);
+      expect(w.grad!.shape).toEqual([4, 3, 3, 3]);
+      expect(x.grad).toBeNull();
+    } finally {
+      backend.run = original;
+    }
+  });
+
   it('computes gradients of a small expression', () => {
     const x = tensor([1, 2, 3], { requiresGrad: true });
     const y = x.mul(x).sum(); // dy/dx = 2x
