@@ -7,6 +7,11 @@ import { type Strided, toDense } from './strided.js';
 
 type F = Float32Array | Float64Array;
 
+/** Images with fewer output positions than this run side by side in one product. */
+const NARROW = 256;
+/** The most floats a side-by-side window matrix may take. */
+const TOGETHER_FLOATS = 4 * 2 ** 20;
+
 export interface Conv2dParams {
   stride: [number, number];
   padding: [number, number];
@@ -57,11 +62,27 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, 
   // Per group, every image against the same weights: they are packed once. On the wasm path the
   // image's window matrix is written straight into the gemm's packed layout (no im2col copy).
   const packed = !pointwise && dtype === 'f32' && wasmGemmApplies(Og, L, rows);
+  // Few outputs per image (deep layers, weight gradients): every image's windows side by side in one
+  // product, so the gemm's column panels are full and it runs once.
+  const together = !pointwise && dtype === 'f32' && N > 1 && L < NARROW && rows * Math.ceil((N * L) / NR) * NR <= TOGETHER_FLOATS && wasmGemmApplies(Og, N * L, rows);
+  const scratch = together ? new Float32Array(Og * N * L) : null;
   for (let g = 0; g < G; g++) {
     const xAt = (n: number) => (n * C + g * Cg) * H * W;
     const cAt = (n: number) => (n * O + g * Og) * L;
+    const win = [Cg, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW] as const;
+    if (scratch) {
+      scratch.fill(0);
+      if (gemmF32Shared(Og, N * L, rows, wd as Float32Array, g * Og * rows, rows, 1, 1, () => (mem, at) => im2colPacked(xd as Float32Array, N, xAt, ...win, mem, at), N * L, 1, scratch, () => 0, N * L)) {
+        for (let i = 0; i < Og; i++) for (let n = 0; n < N; n++) {
+          const src = i * N * L + n * L;
+          const dst = cAt(n) + i * L;
+          for (let l = 0; l < L; l++) o[dst + l]! += scratch[src + l]!;
+        }
+        continue;
+      }
+    }
     if (packed && gemmF32Shared(Og, L, rows, wd as Float32Array, g * Og * rows, rows, 1, N,
-      (n) => (mem, at) => im2colPacked(xd as Float32Array, xAt(n), Cg, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, mem, at), L, 1, o as Float32Array, cAt, L)) continue;
+      (n) => (mem, at) => im2colPacked(xd as Float32Array, 1, () => xAt(n), ...win, mem, at), L, 1, o as Float32Array, cAt, L)) continue;
     const input = (n: number): [F, number] => {
       if (pointwise) return [xd, xAt(n)];
       col ??= make(rows * L) as F;
@@ -74,35 +95,39 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, 
 }
 
 /**
- * im2col written in the gemm's packed B layout: for each panel of NR output positions, each
- * (channel, kh, kw) row holds the NR input values those positions see (zero outside the image and
- * past the last position).
+ * im2col written in the gemm's packed B layout, for `images` images side by side (column J is
+ * output position J % L of image J / L): for each panel of NR columns, each (channel, kh, kw) row
+ * holds the NR input values those positions see (zero outside the image and past the last column).
  */
 function im2colPacked(
-  x: Float32Array, xOff: number, C: number, H: number, W: number, KH: number, KW: number,
+  x: Float32Array, images: number, imageAt: (t: number) => number, C: number, H: number, W: number, KH: number, KW: number,
   sh: number, sw: number, ph: number, pw: number, dh: number, dw: number,
   OH: number, OW: number, out: Float32Array, at: number,
 ): void {
   const L = OH * OW;
+  const total = images * L;
   const K = C * KH * KW;
   const ih0 = new Int32Array(NR);
   const iw0 = new Int32Array(NR);
-  for (let j0 = 0; j0 < L; j0 += NR) {
-    const cols = Math.min(NR, L - j0);
+  const base = new Int32Array(NR);
+  for (let j0 = 0; j0 < total; j0 += NR) {
+    const cols = Math.min(NR, total - j0);
     for (let q = 0; q < cols; q++) {
-      const l = j0 + q;
+      const t = Math.floor((j0 + q) / L);
+      const l = j0 + q - t * L;
+      base[q] = imageAt(t);
       ih0[q] = Math.floor(l / OW) * sh - ph;
       iw0[q] = (l % OW) * sw - pw;
     }
     let dst = at + j0 * K;
     for (let c = 0; c < C; c++) {
-      const plane = xOff + c * H * W;
+      const plane = c * H * W;
       for (let kh = 0; kh < KH; kh++) {
         for (let kw = 0; kw < KW; kw++, dst += NR) {
           for (let q = 0; q < cols; q++) {
             const ih = ih0[q]! + kh * dh;
             const iw = iw0[q]! + kw * dw;
-            out[dst + q] = ih >= 0 && ih < H && iw >= 0 && iw < W ? x[plane + ih * W + iw]! : 0;
+            out[dst + q] = ih >= 0 && ih < H && iw >= 0 && iw < W ? x[base[q]! + plane + ih * W + iw]! : 0;
           }
           for (let q = cols; q < NR; q++) out[dst + q] = 0;
         }

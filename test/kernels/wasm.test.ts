@@ -1,7 +1,7 @@
 /** @file The wasm SIMD kernels against f64 references: GEMM edge shapes, K slices, strided operands and the threaded split; depthwise conv with padding and dilation. */
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { Generator } from '../../index.js';
+import { Generator, functional as F, tensor } from '../../index.js';
 import { gemmTs } from '../../kernels/cpu/gemm.js';
 import { cpuThreads, depthwiseF32, gemmF32, setCpuThreads, wasmGemmApplies } from '../../kernels/cpu/wasm.js';
 import { expectCloseArrays } from '../helpers.js';
@@ -101,6 +101,27 @@ describe('wasm SIMD depthwise conv', () => {
       const out = new Float32Array(want.length).fill(NaN);
       expect(depthwiseF32(x, [C * H * W, H * W, W, 1], 0, shape, w, [k[0] * k[1], k[0] * k[1], k[1], 1], 0, k, out, [OH, OW], pad, dil)).toBe(true);
       expectCloseArrays(out, want, 1e-5, 1e-5);
+    });
+  }
+});
+
+describe('cpu conv2d on the wasm gemm', () => {
+  // Each route of the f32 kernel against the f64 one (TypeScript im2col and gemm): images side by
+  // side (few outputs each), one image at a time (many), pointwise, grouped, strided and dilated.
+  const cases: [number[], number[], { stride?: number; padding?: number; dilation?: number; groups?: number }][] = [
+    [[6, 8, 5, 5], [16, 8, 3, 3], { padding: 1 }],
+    [[2, 4, 20, 18], [12, 4, 3, 3], { padding: 1 }],
+    [[3, 8, 6, 6], [10, 8, 1, 1], {}],
+    [[4, 6, 9, 9], [8, 3, 3, 3], { groups: 2, stride: 2 }],
+    [[5, 4, 8, 8], [9, 4, 3, 3], { dilation: 2, padding: 2 }],
+  ];
+  for (const [xs, ws, opts] of cases) {
+    it(`matches the f64 kernel for x ${xs.join('x')}, w ${ws.join('x')}, ${JSON.stringify(opts)}, with bias and clamp`, () => {
+      const x = rand(xs.reduce((a, b) => a * b, 1));
+      const w = rand(ws.reduce((a, b) => a * b, 1));
+      const b = rand(ws[0]!);
+      const run = (dtype: 'f32' | 'f64') => F.conv2d(tensor(x, { shape: xs, dtype }), tensor(w, { shape: ws, dtype }), tensor(b, { dtype }), { ...opts, clamp: [-1.5, 1.2] }).dataSync();
+      expectCloseArrays(run('f32'), run('f64'), 1e-5, 1e-5);
     });
   }
 });
