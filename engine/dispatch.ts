@@ -28,7 +28,7 @@ export function apply<K extends OpName>(op: K, inputs: Tensor[], attrs: OpAttrs[
     out = Tensor.viewOf(x, v.shape, v.strides, v.offset);
   } else if ((spec.kind === 'unary' || spec.kind === 'binary' || spec.kind === 'ternary') && backend?.runExpr && sizeOf(meta.shape) > 0) {
     // Recorded, not run: the backend gets the whole expression when its values are needed.
-    const storage = recordElementwise(op, inputs, meta.shape, meta.dtype, attrs, backend, sizeOf(meta.shape));
+    const storage = recordElementwise(op, inputs, meta.shape, meta.dtype, attrs, backend);
     out = new Tensor(storage, [...meta.shape], contiguousStrides(meta.shape), 0, meta.dtype);
   } else {
     let made: Tensor | undefined;

@@ -2,7 +2,7 @@
 import type { Backend, ExprNode, ExprProgram, TensorView } from './backend.js';
 import type { DType } from './dtype.js';
 import type { OpName } from './ops.js';
-import { contiguousStrides, isContiguous } from './shape.js';
+import { contiguousStrides, isContiguous, sizeOf } from './shape.js';
 import { type Pending, Storage } from './storage.js';
 
 /** Bounds on one program: the nodes of an expression tree, and the views it reads (buffers a kernel binds). */
@@ -179,7 +179,7 @@ function inlinable(v: ViewOfStorage, shape: readonly number[]): Expr | null {
  * values: inputs that are themselves unrealized expressions of the same shape are inlined, within
  * the program bounds; anything else is read as a view.
  */
-export function recordElementwise(op: OpName, inputs: readonly ViewOfStorage[], shape: readonly number[], dtype: DType, attrs: unknown, backend: Backend, size: number): Storage {
+export function recordElementwise(op: OpName, inputs: readonly ViewOfStorage[], shape: readonly number[], dtype: DType, attrs: unknown, backend: Backend): Storage {
   const parts: (Expr | null)[] = [];
   let nodes = 1;
   let leaves = 0;
@@ -199,5 +199,5 @@ export function recordElementwise(op: OpName, inputs: readonly ViewOfStorage[], 
     // The view itself (a tensor) is the leaf: its shape and strides outlive its disposal.
     return v;
   });
-  return new Expr(op, attrs, ins, shape, dtype, size, backend).storage;
+  return new Expr(op, attrs, ins, shape, dtype, sizeOf(shape), backend).storage;
 }

@@ -4,7 +4,6 @@ import { type DType, type TypedArray, allocArray } from '../dtype.js';
 import { GraftError } from '../errors.js';
 import { OPS, type OpAttrs, type OpName } from '../ops.js';
 import { sizeOf } from '../shape.js';
-import { mapBinary, mapTernary, mapUnary } from '../../kernels/cpu/elementwise.js';
 import { type ScalarFn, runProgram } from '../../kernels/cpu/expr.js';
 import { reduce } from '../../kernels/cpu/reduce.js';
 import { type Strided, copyStrided, isContiguous } from '../../kernels/cpu/strided.js';
@@ -81,16 +80,14 @@ export class CpuBackend implements Backend {
     }
     if (!dense) throw new GraftError(`cpu.run: ${op} needs a dense output`);
     switch (spec.kind) {
-      case 'unary': {
-        mapUnary(spec.cpu as (a: number, attrs: never) => number, ins[0]!, o.data, out.shape, attrs);
+      case 'unary':
+      case 'binary':
+      case 'ternary': {
+        // One op run on its own is a program of one node.
+        const node = { op, fn: spec.cpu as ScalarFn, attrs, args: ins.map((_, i) => i), dtype: out.dtype };
+        runProgram(out.shape, ins, [node], [{ node: ins.length, data: o.data }]);
         return;
       }
-      case 'binary':
-        mapBinary(spec.cpu, ins[0]!, ins[1]!, o.data, out.shape);
-        return;
-      case 'ternary':
-        mapTernary(spec.cpu, ins[0]!, ins[1]!, ins[2]!, o.data, out.shape);
-        return;
       case 'reduce':
         reduce(spec.cpu, ins[0]!, (attrs as OpAttrs['sum']).dims, o.data, inputs[0]!.dtype);
         return;

@@ -1,4 +1,4 @@
-/** @file conv2d on the CPU: im2col per image and group, then the blocked gemm. */
+/** @file conv2d on the CPU: per group, the images' window matrices (im2col, packed straight into the wasm gemm's layout where it runs) times the weights, with the bias and clamp as epilogue. */
 import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
 import { gemmShared } from './gemm.js';
 import { NR } from '../wasm/gemm.js';
@@ -45,7 +45,7 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, 
   const o = out as F;
   if (dtype === 'f32' && G === C && O === C && sh === 1 && sw === 1 &&
     depthwiseF32(x.data as Float32Array, x.strides, x.offset, x.shape, w.data as Float32Array, w.strides, w.offset, [KH, KW], out as Float32Array, [OH, OW], [ph, pw], [dh, dw])) {
-    for (let n = 0; n < N; n++) epilogue(o, n * O * L, O, L, b, p.clamp, true);
+    for (let n = 0; n < N; n++) epilogue(o, n * O * L, O, L, b, p.clamp);
     return;
   }
   const xd = toDense(x, make) as F;
@@ -91,7 +91,7 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, 
     };
     gemmShared(Og, L, rows, wd, g * Og * rows, rows, N, input, L, o, cAt, L);
   }
-  if (p.clamp) for (let n = 0; n < N; n++) epilogue(o, n * O * L, O, L, null, p.clamp, false);
+  if (p.clamp) for (let n = 0; n < N; n++) epilogue(o, n * O * L, O, L, null, p.clamp);
 }
 
 /**
@@ -136,12 +136,12 @@ function im2colPacked(
   }
 }
 
-/** Adds the bias (when `addBias`) and clamps, in place, over one image's O planes of L outputs; NaN stays NaN. */
-function epilogue(o: F, at: number, O: number, L: number, bias: F | null, clamp: [number, number] | undefined, addBias: boolean): void {
-  if (!clamp && !(addBias && bias)) return;
+/** Adds the bias (when given) and clamps, in place, over one image's O planes of L outputs; NaN stays NaN. */
+function epilogue(o: F, at: number, O: number, L: number, bias: F | null, clamp: [number, number] | undefined): void {
+  if (!clamp && !bias) return;
   const [lo, hi] = clamp ?? [-Infinity, Infinity];
   for (let c = 0; c < O; c++) {
-    const add = addBias && bias ? bias[c]! : 0;
+    const add = bias ? bias[c]! : 0;
     for (let i = at + c * L, end = i + L; i < end; i++) {
       const v = o[i]! + add;
       o[i] = v < lo ? lo : v > hi ? hi : v;

@@ -1,5 +1,5 @@
 /** @file Matrix multiply for the CPU backend, C[M,N] += A[M,K] * B[K,N] row-major: the wasm SIMD kernel for f32, register-blocked TypeScript otherwise. */
-import { gemmF32, gemmF32Shared, wasmGemmApplies } from './wasm.js';
+import { gemmF32Shared, wasmGemmApplies } from './wasm.js';
 
 type F = Float32Array | Float64Array;
 
@@ -14,9 +14,7 @@ export function gemm(
   b: F, bOff: number, ldb: number,
   c: F, cOff: number, ldc: number,
 ): void {
-  if (c instanceof Float32Array && a instanceof Float32Array && b instanceof Float32Array && wasmGemmApplies(m, n, k) &&
-    gemmF32(m, n, k, a, aOff, lda, 1, b, bOff, ldb, 1, c, cOff, ldc)) return;
-  gemmTs(m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);
+  gemmShared(m, n, k, a, aOff, lda, 1, () => [b, bOff], ldb, c, () => cOff, ldc);
 }
 
 /** C_t += A * B_t for t < count, with one A (packed once on the wasm path); `bAt(t)` may fill B_t before it is read. */
@@ -26,6 +24,7 @@ export function gemmShared(
   count: number, bAt: (t: number) => [F, number], ldb: number,
   c: F, cAt: (t: number) => number, ldc: number,
 ): void {
+  // A, every B_t and C share one dtype: they are one op's operands.
   if (c instanceof Float32Array && a instanceof Float32Array && wasmGemmApplies(m, n, k) &&
     gemmF32Shared(m, n, k, a, aOff, lda, 1, count, bAt as (t: number) => [Float32Array, number], ldb, 1, c, cAt, ldc)) return;
   for (let t = 0; t < count; t++) {
