@@ -55,7 +55,7 @@ export function kernelsFor<K extends OpName>(op: K, ins: readonly Operand[], out
       if (caps.matmul !== 'register') return [conv2dKernel(ins[0]!, ins[1]!, out, a, ep)];
       const viaMatmul = conv2dAsMatmul(ins[0]!, ins[1]!, out, a, caps.maxScratchBytes);
       if (!viaMatmul) return [conv2dRegisterKernel(ins[0]!, ins[1]!, out, a, ep)];
-      return ep ? [...viaMatmul, convEpilogueKernel(out, ep.bias, ep.clamp)] : viaMatmul;
+      return ep ? [...viaMatmul, convEpilogueKernel(out, ep)] : viaMatmul;
     }
     case 'avgPool2d': {
       const a = attrs as OpAttrs['avgPool2d'];

@@ -30,23 +30,21 @@ fn epi(v: f32, o: u32) -> f32 { ${body} }`;
   return { decl, apply: (v, o) => `epi(${v}, ${o})`, key: `:e${ep.bias ? 'b' : ''}${ep.clamp ? 'c' : ''}`, inputs: ep.bias ? [2] : [] };
 }
 
-/** out[n, c, ...] = clamp(out[n, c, ...] + bias[c]); `out` is the contiguous NCHW result of the kernels before it. */
-export function convEpilogueKernel(out: Operand, bias: Operand | null, clamp: [number, number] | undefined): KernelCall {
+/** out[n, c, ...] = clamp(out[n, c, ...] + bias[c]), in place; `out` is the contiguous NCHW result of the kernels before it. */
+export function convEpilogueKernel(out: Operand, ep: ConvEpilogue): KernelCall {
   const [, O, OH, OW] = out.shape as [number, number, number, number];
   const n = out.shape.reduce((a, b) => a * b, 1);
-  const [lo, hi] = clamp ?? [-Infinity, Infinity];
-  const meta = [n, O, OH * OW, out.offset, bias?.offset ?? 0, bias?.strides[0] ?? 0, f32Bits(lo), f32Bits(hi)];
-  const body = `var v = out[u32(m(3u)) + i];${bias ? '\n  v = v + bias[u32(m(4u) + i32((i / u32(m(2u))) % u32(m(1u))) * m(5u))];' : ''}${clamp ? '\n  v = clampn_f32(v, bitcast<f32>(m(6u)), bitcast<f32>(m(7u)));' : ''}`;
+  const meta = [n, O, OH * OW, out.offset];
+  const e = epilogueParts(ep, meta, 2);
   const source = () => `${metaDecl(meta.length)}
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-${bias ? '@group(0) @binding(2) var<storage, read> bias: array<f32>;' : ''}
-${preludeFor(body)}
+${e.decl}
 @compute @workgroup_size(${WG})
 fn main(${BUILTINS}) {
   let i = ${linearIndex(WG)};
   if (i >= u32(m(0u))) { return; }
-  ${body}
-  out[u32(m(3u)) + i] = v;
+  let at = u32(m(3u)) + i;
+  out[at] = ${e.apply('out[at]', '(i / u32(m(2u))) % u32(m(1u))')};
 }`;
-  return { key: `convEpilogue:${bias ? 'b' : ''}${clamp ? 'c' : ''}`, source, meta, grid: grid1d(Math.ceil(n / WG)), inputs: bias ? [2] : [], readsOutput: true };
+  return { key: `convEpilogue${e.key}`, source, meta, grid: grid1d(Math.ceil(n / WG)), inputs: e.inputs, readsOutput: true };
 }

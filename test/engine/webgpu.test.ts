@@ -87,7 +87,7 @@ describe.runIf(gpu)('webgpu runtime', () => {
       }
       const keys = [...(backend as unknown as { pipelines: Map<string, unknown> }).pipelines.keys()];
       for (const family of ['conv2d:ebc', 'conv2d-direct:', 'conv2d-dw:', 'conv2d-rb:']) expect(keys.some((k) => k.startsWith(family) && k.includes(':ebc')), family).toBe(true);
-      expect(keys.some((k) => k.startsWith('convEpilogue:bc'))).toBe(true);
+      expect(keys.some((k) => k.startsWith('convEpilogue:ebc'))).toBe(true);
     } finally {
       backend.caps.matmul = chosen;
     }
