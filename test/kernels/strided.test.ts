@@ -1,5 +1,6 @@
 /** @file The CPU row walker's layout merging: rows as long as the layouts allow, and copies that stay exact through it. */
 import { describe, expect, it } from 'vitest';
+import { contiguousStrides } from '../../engine/shape.js';
 import { coalesce, copyStrided } from '../../kernels/cpu/strided.js';
 
 describe('coalesce', () => {
@@ -23,7 +24,7 @@ describe('coalesce', () => {
     for (const v of cases) {
       const n = v.shape.reduce((a, b) => a * b, 1);
       const out = new Float32Array(n);
-      copyStrided({ data: src, ...v }, { data: out, shape: v.shape, strides: v.shape.map((_, i) => v.shape.slice(i + 1).reduce((a, b) => a * b, 1)), offset: 0 });
+      copyStrided({ data: src, ...v }, { data: out, shape: v.shape, strides: contiguousStrides(v.shape), offset: 0 });
       const want: number[] = [];
       const walk = (d: number, at: number) => {
         if (d === v.shape.length) return void want.push(src[at]!);

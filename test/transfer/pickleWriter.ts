@@ -1,5 +1,6 @@
 /** @file Test helpers that write hostile .pt files by hand: pickle opcodes and a minimal zip writer. */
 import { deflateRawSync } from 'node:zlib';
+import { contiguousStrides } from '../../engine/shape.js';
 
 export type Part = number | number[] | Uint8Array;
 
@@ -93,9 +94,8 @@ export function ptFile(pickle: Uint8Array, storages: Record<string, Uint8Array> 
 
 /** A torch.save zip of a flat {name: tensor} dict (f32 as FloatStorage, integers as LongStorage), each contiguous over a storage of its own. */
 export function stateDictPt(tensors: [string, Float32Array | Int32Array, number[]][]): Uint8Array {
-  const contiguous = (shape: number[]) => shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
   const storage = (d: Float32Array | Int32Array) => (d instanceof Int32Array ? 'LongStorage' : 'FloatStorage');
-  const pickle = bytes(PROTO, EMPTY_DICT, MARK, ...tensors.flatMap(([name, d, shape], i) => [str(name), tensorOp(String(i), d.length, shape, contiguous(shape), 0, storage(d))]), 0x75, STOP);
+  const pickle = bytes(PROTO, EMPTY_DICT, MARK, ...tensors.flatMap(([name, d, shape], i) => [str(name), tensorOp(String(i), d.length, shape, contiguousStrides(shape), 0, storage(d))]), 0x75, STOP);
   const raw = (d: Float32Array | Int32Array) => new Uint8Array(d instanceof Int32Array ? BigInt64Array.from(d, BigInt).buffer : d.slice().buffer);
   return ptFile(pickle, Object.fromEntries(tensors.map(([, d], i) => [String(i), raw(d)])));
 }

@@ -9,7 +9,7 @@ import { mobilenetV2 } from '../zoo/mobilenetv2.js';
 import { MLP, SmallCNN } from '../zoo/small.js';
 import { TransferModel } from '../zoo/transferModel.js';
 import type { Command, Values } from './options.js';
-import { checkOutFolder, machine, runFolderName, splitHeldOut, writeRunFolder } from './runFolder.js';
+import { COMMON_OPTIONS, checkOutFolder, machine, runFolderName, splitHeldOut, writeRunFolder } from './runFolder.js';
 
 const spec = {
   budgets: { type: 'ints', min: 1, metavar: 'N[,N]', default: [10, 50, 100], help: 'label budgets per class' },
@@ -17,8 +17,7 @@ const spec = {
   epochs: { type: 'int', min: 1, metavar: 'N', default: 30, help: 'epochs per run' },
   'image-size': { type: 'int', min: 16, max: 1024, metavar: 'N', default: 64, help: 'MobileNetV2 input size' },
   'pool-grid': { type: 'int', min: 1, max: 16, metavar: 'N', default: 2, help: 'average the feature maps over an N x N grid of cells' },
-  backend: { type: 'choice', choices: ['cpu', 'webgpu', 'auto'], default: 'cpu', help: 'backend' },
-  seed: { type: 'int', min: 0, metavar: 'N', default: 0, help: 'seed of weights, data order and splits' },
+  ...COMMON_OPTIONS,
   out: { type: 'string', metavar: 'DIR', help: 'run folder (default runs/compare-<time>); written only when the run ends' },
 } as const;
 
@@ -32,7 +31,7 @@ export async function runCompare(o: Values<typeof spec>): Promise<void> {
   if (o.out) await checkOutFolder(o.out, 'compare');
   const { seed, epochs, budgets, layers } = o;
   const size = o['image-size'];
-  const backend = await init({ backend: o.backend as 'cpu' | 'webgpu' | 'auto' });
+  const backend = await init({ backend: o.backend });
   const out = o.out ?? runFolderName('compare-');
   const { train: pool, test: heldOut } = await loadMnist(Math.max(...budgets), 70, seed);
   const { val, test } = splitHeldOut(heldOut, 20, seed);

@@ -15,7 +15,7 @@ import { MOBILENET_V2_BLOCKS, mobilenetV2 } from '../zoo/mobilenetv2.js';
 import { MLP, SmallCNN } from '../zoo/small.js';
 import { TransferModel } from '../zoo/transferModel.js';
 import { type Command, UsageError, type Values } from './options.js';
-import { checkOutFolder, machine, runFolderName, splitHeldOut, writeRunFolder } from './runFolder.js';
+import { COMMON_OPTIONS, checkOutFolder, machine, runFolderName, splitHeldOut, writeRunFolder } from './runFolder.js';
 
 const spec = {
   model: { type: 'choice', choices: ['mobilenetv2', 'cnn', 'mlp'], default: 'mobilenetv2', help: 'model: MobileNetV2 pre-trained (nsfwjs weights); cnn and mlp start from scratch' },
@@ -38,8 +38,7 @@ const spec = {
   'target-shift': { type: 'choice', choices: ['invert', 'rotate'], help: 'make validation and test a shifted domain (inverted or rotated images)' },
   'domain-report': { type: 'flag', help: 'measure train-vs-test discrepancy on backbone features (linear MMD, CORAL) first' },
   adabn: { type: 'flag', help: 're-estimate BatchNorm statistics on the validation inputs before training (AdaBN)' },
-  backend: { type: 'choice', choices: ['cpu', 'webgpu', 'auto'], default: 'cpu', help: 'backend' },
-  seed: { type: 'int', min: 0, metavar: 'N', default: 0, help: 'seed of weights, data order and splits' },
+  ...COMMON_OPTIONS,
   out: { type: 'string', metavar: 'DIR', help: 'run folder (default runs/<time>); written only when the run ends' },
   quiet: { type: 'flag', help: 'no progress on stderr' },
 } as const;
@@ -192,11 +191,11 @@ export async function runFinetune(o: Options, given: ReadonlySet<string>): Promi
   await check(o, given);
   const seed = o.seed;
   manualSeed(seed);
-  const backend = await init({ backend: o.backend as 'cpu' | 'webgpu' | 'auto' });
+  const backend = await init({ backend: o.backend });
   const data = await loadData(o, seed);
   const { model, input, note } = await buildModel(o, data.train);
   const fit = (d: Dataset) => (input ? resizeImages(d, [input[1]!, input[2]!], input[0]) : d);
-  const shift = o['target-shift'] as 'invert' | 'rotate' | undefined;
+  const shift = o['target-shift'];
   const shifted = (d: Dataset) => (shift ? shiftDomain(d, shift) : d);
   const [train, val, test] = [fit(data.train), fit(shifted(data.val)), fit(shifted(data.test))];
   let domain: (DomainReport & { before?: string; afterAdaBN?: DomainReport }) | undefined;

@@ -32,6 +32,7 @@ export type Spec = Record<string, OptionSpec>;
 
 type ValueOf<O extends OptionSpec> = O extends { type: 'int' | 'number' } ? number
   : O extends { type: 'flag' } ? boolean
+  : O extends { type: 'choice'; choices: readonly (infer C)[] } ? C
   : O extends { type: 'ints' } ? readonly number[]
   : O extends { type: 'strings' } ? readonly string[]
   : string;

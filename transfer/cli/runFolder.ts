@@ -1,10 +1,16 @@
-/** @file What both subcommands share: the run folder (checked first, written last), the machine line and the held-out split. */
+/** @file What both subcommands share: their backend and seed options, the run folder (checked first, written last), the machine line and the held-out split. */
 import { mkdir, stat } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { type Dataset, splitPerClass } from '../data/dataset.js';
 import { writeFileAtomic } from '../io.js';
 import { UsageError } from './options.js';
+
+/** The options every subcommand takes, declared once. */
+export const COMMON_OPTIONS = {
+  backend: { type: 'choice', choices: ['cpu', 'webgpu', 'auto'], default: 'cpu', help: 'backend' },
+  seed: { type: 'int', min: 0, metavar: 'N', default: 0, help: 'seed of weights, data order and splits' },
+} as const;
 
 /** runs/<prefix><ISO time>, safe as a folder name. */
 export function runFolderName(prefix: string): string {
