@@ -1,4 +1,4 @@
-/** @file The benchmark runner: `npm run bench [-- --quick] [--only matmul,mlp] [--backend cpu,webgpu]`. */
+/** @file The benchmark runner: `npm run bench [-- --quick] [--only matmul,mlp] [--backend cpu,webgpu]`, or `npm run bench -- --compare A.json B.json [...]`. */
 import { readFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -9,14 +9,20 @@ import { graftImpl } from './peers/graft.js';
 import { jaxImpl } from './peers/jaxjs.js';
 import { onnxruntime } from './peers/onnxruntime.js';
 import { plainJs } from './peers/plainJs.js';
-import { pytorchAvailable, pytorchResnet, pytorchRun } from './peers/pytorch.js';
+import { pytorchAvailable, pytorchResnet, pytorchRun, pytorchVersion, setPytorchThreads } from './peers/pytorch.js';
 import { tfjsImpl } from './peers/tfjs.js';
-import { writeReports } from './report.js';
+import { MAX_CPU_WORKERS, cpuThreads } from '../kernels/cpu/wasm.js';
+import { progressLine } from './progress.js';
+import { loadReport } from './report/data.js';
+import { ratioTable } from './report/markdown.js';
+import { runsFromFiles } from './report/compare.js';
+import { writeComparison, writeReports } from './report/write.js';
 import type { CnnInit, ConvParams, Impl, MatmulParams, MlpInit, MlpParams, Prepared, ResnetInit, Result } from './types.js';
 
-const { values: args } = parseArgs({
-  options: { quick: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' } },
+const { values: args, positionals } = parseArgs({
+  options: { quick: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' }, compare: { type: 'boolean' } },
   strict: true,
+  allowPositionals: true,
 });
 const quick = Boolean(args.quick);
 const only = args.only ? new Set(args.only.split(',')) : null;
@@ -45,16 +51,37 @@ function close(got: ArrayLike<number>, ref: ArrayLike<number>, tol: number): str
   return null;
 }
 
-async function time(prep: Prepared, name: string): Promise<{ median: number; min: number; max: number; samples: number }> {
-  const bench = new Bench({ time: quick ? 200 : 1000, iterations: quick ? 5 : 10, warmupTime: quick ? 50 : 200, warmupIterations: 2 });
-  bench.add(name, prep.run);
-  await bench.run();
-  const r = bench.tasks[0]!.result as unknown as { latency?: { p50: number; min: number; max: number; samples?: unknown[] }; error?: Error };
-  if (!r?.latency) throw r?.error ?? new Error(`${name}: no timing result`);
-  return { median: r.latency.p50, min: r.latency.min, max: r.latency.max, samples: Array.isArray(r.latency.samples) ? r.latency.samples.length : 0 };
+interface Stats {
+  median: number;
+  min: number;
+  max: number;
+  p25: number;
+  p75: number;
+  samples: number;
 }
 
+/** Order statistics of raw sample times (the PyTorch peer and graft's own loops report raw times). */
+function stats(times: number[]): Stats {
+  const s = [...times].sort((a, b) => a - b);
+  const q = (f: number) => s[Math.min(s.length - 1, Math.floor(f * s.length))]!;
+  return { median: q(0.5), min: s[0]!, max: s.at(-1)!, p25: q(0.25), p75: q(0.75), samples: s.length };
+}
+
+async function time(prep: Prepared, name: string): Promise<Stats> {
+  const bench = new Bench({ time: quick ? 200 : 1000, iterations: quick ? 5 : 10, warmupTime: quick ? 50 : 200, warmupIterations: 2, retainSamples: true });
+  bench.add(name, prep.run);
+  await bench.run();
+  const r = bench.tasks[0]!.result as unknown as { latency?: { samples?: number[] }; error?: Error };
+  if (!r?.latency?.samples?.length) throw r?.error ?? new Error(`${name}: no timing result`);
+  return stats(r.latency.samples);
+}
+
+const timed = (t: Stats) => ({ median_ms: t.median, min_ms: t.min, max_ms: t.max, p25_ms: t.p25, p75_ms: t.p75, samples: t.samples });
+const failed = (note: string) => ({ median_ms: null, min_ms: null, max_ms: null, samples: 0, ok: false, note });
+
 async function main(): Promise<void> {
+  if (args.compare) return compare(positionals);
+  if (positionals.length) throw new Error(`unexpected argument ${positionals[0]} (files are read only with --compare)`);
   const g = new Generator(42);
   const impls: Impl[] = [
     ...graftBackends.map((b) => graftImpl(b)),
@@ -69,52 +96,77 @@ async function main(): Promise<void> {
   }
   const torchWhy = pytorchAvailable();
   if (torchWhy) skipped['pytorch-cpu'] = torchWhy;
+  // graft's CPU backend uses the calling thread and up to MAX_CPU_WORKERS workers; PyTorch gets as many.
+  const threads = Math.min(1 + MAX_CPU_WORKERS, cpus().length);
+  setPytorchThreads(threads);
   const gpu = live.map((i) => (i as { backend?: unknown }).backend).find((b): b is WebGPUBackend => b instanceof WebGPUBackend);
+  // Every implementation here runs on this CPU (lavapipe executes WebGPU on it too), so all compare
+  // with the CPU's instruction-set peak (the AVX-512 figure).
+  const CPU_PEAK_GFLOPS = 380;
+  const limits = gpu ? Object.fromEntries(['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxStorageBuffersPerShaderStage'].map((k) => [k, (gpu.limits as unknown as Record<string, number>)[k]])) : null;
+  const peakWords = 'f32 peak from the instruction set, not measured: 2 cores x 32 FLOP/cycle (AVX2, 2 FMA ports) x ~3 GHz = ~190 GFLOP/s, or x 64 FLOP/cycle with AVX-512 = ~380 GFLOP/s';
   const machine = {
     cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, host: hostname(), node: process.version, platform: `${process.platform}-${process.arch}`,
     adapter: gpu?.info ?? null,
-    versions: { graft: version('graft'), 'gpu.js': version('gpu.js'), '@tensorflow/tfjs': version('@tensorflow/tfjs'), '@jax-js/jax': version('@jax-js/jax'), 'onnxruntime-node': version('onnxruntime-node'), webgpu: version('webgpu'), tinybench: version('tinybench') },
-    peak: { cpuGflops: 'f32 peak from the instruction set, not measured: 2 cores x 32 FLOP/cycle (AVX2, 2 FMA ports) x ~3 GHz = ~190 GFLOP/s, or x 64 FLOP/cycle with AVX-512 = ~380 GFLOP/s' },
+    adapterLimits: limits,
+    adapterFeatures: gpu ? [...gpu.device.features].sort() : null,
+    versions: { graft: version('graft'), 'gpu.js': version('gpu.js'), '@tensorflow/tfjs': version('@tensorflow/tfjs'), '@jax-js/jax': version('@jax-js/jax'), 'onnxruntime-node': version('onnxruntime-node'), webgpu: version('webgpu'), tinybench: version('tinybench'), ...(torchWhy ? {} : { torch: pytorchVersion() }) },
+    peak: { cpuGflops: peakWords, gflops: CPU_PEAK_GFLOPS, derivation: `${peakWords}; every implementation here, WebGPU on lavapipe included, runs on this CPU, so all use the ${CPU_PEAK_GFLOPS} GFLOP/s figure` },
     timing: 'median of samples; each sample includes a completed read back of the result to JavaScript (await data())',
+    threads: { graftCpu: threads, pytorch: threads, note: 'graft-cpu: the calling thread and its workers; PyTorch: torch.set_num_threads, OMP_WAIT_POLICY=PASSIVE' },
     skipped,
   };
   const results: Result[] = [];
-  /** Gate each implementation's output against the first one's, then time it. */
-  /** Runs and times `workload` on every implementation that has it; returns the first one's output (what the others were checked against). */
+  const started = performance.now();
+  const record = (r: Result, t0?: number) => {
+    if (r.gflops) r.pct_of_peak = (100 * r.gflops) / CPU_PEAK_GFLOPS;
+    results.push(r);
+    const t = r.median_ms === null ? '   -    ' : `${r.median_ms.toFixed(2).padStart(8)} ms`;
+    const took = t0 === undefined ? '' : `  (${r.samples} samples, ${((performance.now() - t0) / 1000).toFixed(1)} s)`;
+    progress.done(`${r.workload.padEnd(16)} ${JSON.stringify(r.params).padEnd(40)} ${r.impl.padEnd(18)} ${t}${r.gflops ? `  ${r.gflops.toFixed(2)} GFLOP/s` : ''}${r.ok ? '' : `  FAILED: ${r.note}`}${took}`);
+  };
+  const progress = progressLine(started);
+
+  /** Runs and times `workload` on every implementation that has it, each gated against the first one's output, which it returns. */
   async function runAll(workload: string, params: Result['params'], prepare: (impl: Impl) => Promise<Prepared> | undefined, tol: number, flops: number | null, gigabytes?: number): Promise<Float32Array | null> {
     let ref: Float32Array | null = null;
     for (const impl of live) {
       let prep: Prepared | undefined;
+      const t0 = performance.now();
       try {
+        progress.start(`${workload} ${JSON.stringify(params)} on ${impl.name}: preparing`);
         prep = await prepare(impl);
-        if (!prep) continue;
+        if (!prep) {
+          progress.clear();
+          continue;
+        }
         await prep.run();
         const out = Float32Array.from(await prep.output());
         ref ??= out;
         const bad = close(out, ref, tol);
-        if (bad) record({ workload, params, impl: impl.name, median_ms: null, min_ms: null, max_ms: null, samples: 0, ok: false, note: `wrong result: ${bad}` });
+        if (bad) record({ workload, params, impl: impl.name, ...failed(`wrong result: ${bad}`) }, t0);
         else {
+          progress.start(`${workload} ${JSON.stringify(params)} on ${impl.name}: timing`);
           const t = await time(prep, impl.name);
-          record({ workload, params, impl: impl.name, median_ms: t.median, min_ms: t.min, max_ms: t.max, samples: t.samples, ok: true,
-            ...(flops ? { gflops: flops / t.median / 1e6 } : {}), ...(gigabytes ? { gbps: gigabytes / (t.median / 1000) } : {}) });
+          record({ workload, params, impl: impl.name, ...timed(t), ok: true,
+            ...(flops ? { gflops: flops / t.median / 1e6 } : {}), ...(gigabytes ? { gbps: gigabytes / (t.median / 1000) } : {}) }, t0);
         }
       } catch (e) {
-        record({ workload, params, impl: impl.name, median_ms: null, min_ms: null, max_ms: null, samples: 0, ok: false, note: (e as Error).message.split('\n')[0] });
+        record({ workload, params, impl: impl.name, ...failed((e as Error).message.split('\n')[0]!) }, t0);
       } finally {
         await prep?.dispose?.();
       }
     }
     return ref;
   }
-  // Every implementation here runs on this CPU (lavapipe executes WebGPU on it too), so all compare
-  // with the CPU's instruction-set peak stated in machine.peak (the AVX-512 figure).
-  const CPU_PEAK_GFLOPS = 380;
-  const record = (r: Result) => {
-    if (r.gflops) r.pct_of_peak = (100 * r.gflops) / CPU_PEAK_GFLOPS;
-    results.push(r);
-    const t = r.median_ms === null ? '   -    ' : `${r.median_ms.toFixed(2).padStart(8)} ms`;
-    console.log(`${r.workload.padEnd(16)} ${JSON.stringify(r.params).padEnd(40)} ${r.impl.padEnd(18)} ${t}${r.gflops ? `  ${r.gflops.toFixed(2)} GFLOP/s` : ''}${r.ok ? '' : `  FAILED: ${r.note}`}`);
-  };
+
+  /** The PyTorch peer on the same inputs, gated against `ref`. */
+  function recordTorch(workload: string, params: Result['params'], times: number[], output: number[], ref: Float32Array, tol: number, flops: number | null, t0: number) {
+    const bad = close(output, ref.subarray(0, output.length), tol);
+    const t = stats(times);
+    if (bad) record({ workload, params, impl: 'pytorch-cpu', ...failed(`wrong result: ${bad}`) }, t0);
+    else record({ workload, params, impl: 'pytorch-cpu', ...timed(t), ok: true, ...(flops ? { gflops: flops / t.median / 1e6 } : {}) }, t0);
+  }
 
   if (!only || only.has('matmul')) {
     const shapes: [number, number, number][] = quick ? [[256, 256, 256], [1024, 1024, 1024], [1024, 64, 1024]] : [[256, 256, 256], [512, 512, 512], [1024, 1024, 1024], [2048, 2048, 2048], [1024, 64, 1024], [64, 1024, 1024]];
@@ -122,35 +174,14 @@ async function main(): Promise<void> {
       const p: MatmulParams = { m, n, k, dtype: 'f32' };
       const a = random(m * k, g);
       const b = random(k * n, g);
-      let ref: Float32Array | null = null;
       const flops = 2 * m * n * k;
-      for (const impl of live) {
-        if (!impl.matmul) continue;
-        // Plain JS at 2048^3 takes minutes a sample; its 1024^3 figure already places it.
-        if (impl.name === 'plain-js' && m * n * k > 1024 ** 3) continue;
-        try {
-          const prep = await impl.matmul(p, a, b);
-          await prep.run();
-          const out = Float32Array.from(await prep.output());
-          ref ??= out;
-          const bad = close(out, ref, 1e-4);
-          if (bad) {
-            record({ workload: 'matmul', params: { ...p }, impl: impl.name, median_ms: null, min_ms: null, max_ms: null, samples: 0, ok: false, note: `wrong result: ${bad}` });
-          } else {
-            const t = await time(prep, impl.name);
-            record({ workload: 'matmul', params: { ...p }, impl: impl.name, median_ms: t.median, min_ms: t.min, max_ms: t.max, samples: t.samples, gflops: flops / t.median / 1e6, ok: true });
-          }
-          await prep.dispose?.();
-        } catch (e) {
-          record({ workload: 'matmul', params: { ...p }, impl: impl.name, median_ms: null, min_ms: null, max_ms: null, samples: 0, ok: false, note: (e as Error).message.split('\n')[0] });
-        }
-      }
+      // Plain JS at 2048^3 takes minutes a sample; its 1024^3 figure already places it.
+      const ref = await runAll('matmul', { ...p }, (impl) => (impl.name === 'plain-js' && m * n * k > 1024 ** 3 ? undefined : impl.matmul?.(p, a, b)), 1e-4, flops);
       if (!torchWhy && ref) {
+        const t0 = performance.now();
+        progress.start(`matmul on pytorch-cpu`);
         const t = pytorchRun({ workload: 'matmul', ...p, a: Array.from(a), b: Array.from(b) }, 2, quick ? 5 : 10);
-        const sorted = [...t.times_ms].sort((x, y) => x - y);
-        const bad = close(t.output, ref.subarray(0, t.output.length), 1e-4);
-        const median = sorted[Math.floor(sorted.length / 2)]!;
-        record({ workload: 'matmul', params: { ...p }, impl: 'pytorch-cpu', median_ms: bad ? null : median, min_ms: sorted[0]!, max_ms: sorted.at(-1)!, samples: sorted.length, gflops: bad ? null : flops / median / 1e6, ok: !bad, note: bad ?? undefined });
+        recordTorch('matmul', { ...p }, t.times_ms, t.output, ref, 1e-4, flops, t0);
       }
     }
   }
@@ -163,31 +194,13 @@ async function main(): Promise<void> {
       weights: [random(784 * 256, g, Math.sqrt(1 / 784)), random(256 * 10, g, Math.sqrt(1 / 256))],
       biases: [new Float32Array(256), new Float32Array(10)],
     };
-    let ref: Float32Array | null = null;
     const params = { batch: p.batch, sizes: p.sizes.join('-') };
-    for (const impl of live) {
-      if (!impl.mlpStep) continue;
-      try {
-        const prep = await impl.mlpStep(p, init);
-        await prep.run();
-        const out = Float32Array.from(await prep.output());
-        ref ??= out;
-        const bad = close(out, ref, 1e-3);
-        if (bad) record({ workload: 'mlp-train-step', params, impl: impl.name, median_ms: null, min_ms: null, max_ms: null, samples: 0, ok: false, note: `wrong result: ${bad}` });
-        else {
-          const t = await time(prep, impl.name);
-          record({ workload: 'mlp-train-step', params, impl: impl.name, median_ms: t.median, min_ms: t.min, max_ms: t.max, samples: t.samples, ok: true });
-        }
-        await prep.dispose?.();
-      } catch (e) {
-        record({ workload: 'mlp-train-step', params, impl: impl.name, median_ms: null, min_ms: null, max_ms: null, samples: 0, ok: false, note: (e as Error).message.split('\n')[0] });
-      }
-    }
+    const ref = await runAll('mlp-train-step', params, (impl) => impl.mlpStep?.(p, init), 1e-3, null);
     if (!torchWhy && ref) {
+      const t0 = performance.now();
+      progress.start(`mlp-train-step on pytorch-cpu`);
       const t = pytorchRun({ workload: 'mlp', ...p, x: Array.from(init.x), labels: Array.from(init.labels), weights: init.weights.map((w) => Array.from(w)), biases: init.biases.map((b) => Array.from(b)) }, 5, quick ? 10 : 30);
-      const sorted = [...t.times_ms].sort((x, y) => x - y);
-      const bad = close(t.output, ref.subarray(0, t.output.length), 1e-3);
-      record({ workload: 'mlp-train-step', params, impl: 'pytorch-cpu', median_ms: bad ? null : sorted[Math.floor(sorted.length / 2)]!, min_ms: sorted[0]!, max_ms: sorted.at(-1)!, samples: sorted.length, ok: !bad, note: bad ?? undefined });
+      recordTorch('mlp-train-step', params, t.times_ms, t.output, ref, 1e-3, null, t0);
     }
   }
 
@@ -215,10 +228,10 @@ async function main(): Promise<void> {
     const params = { batch, input: `3x${size}x${size}` };
     const ref = await runAll('resnet18-train-step', params, (impl) => impl.resnetStep?.(init), 1e-3, null);
     if (!torchWhy && ref) {
+      const t0 = performance.now();
+      progress.start(`resnet18-train-step on pytorch-cpu`);
       const t = pytorchResnet(init, 2, quick ? 5 : 10);
-      const sorted = [...t.times_ms].sort((x, y) => x - y);
-      const bad = close(t.output, ref.subarray(0, t.output.length), 1e-3);
-      record({ workload: 'resnet18-train-step', params, impl: 'pytorch-cpu', median_ms: bad ? null : sorted[Math.floor(sorted.length / 2)]!, min_ms: sorted[0]!, max_ms: sorted.at(-1)!, samples: sorted.length, ok: !bad, note: bad ?? undefined });
+      recordTorch('resnet18-train-step', params, t.times_ms, t.output, ref, 1e-3, null, t0);
     }
   }
 
@@ -283,7 +296,7 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       const r = await finetune(model, tr, va, { epochs: 1, backend });
       const ms = performance.now() - t0;
-      record({ workload: 'finetune-epoch', params: { images: tr.n + va.n, size: 64 }, impl: impl.name, median_ms: ms, min_ms: ms, max_ms: ms, samples: 1, ok: r.cachedFeatures && r.epochs.length === 1, note: 'one sample: feature caching plus one head epoch' });
+      record({ workload: 'finetune-epoch', params: { images: tr.n + va.n, size: 64 }, impl: impl.name, ...timed(stats([ms])), ok: r.cachedFeatures && r.epochs.length === 1, note: 'one sample: feature caching plus one head epoch' });
     }
   }
 
@@ -313,17 +326,29 @@ async function main(): Promise<void> {
             times.push(performance.now() - t0);
           });
         }
-        const sorted = times.slice(1).sort((a, b) => a - b);
         record({ workload: 'backward', params: { model: 'mobilenetv2@block_13', batch: 8, size: 64, backbone: frozen ? 'frozen' : 'trainable' }, impl: 'graft-cpu',
-          median_ms: sorted[Math.floor(sorted.length / 2)]!, min_ms: sorted[0]!, max_ms: sorted.at(-1)!, samples: sorted.length, ok: true, note: 'time of loss.backward() alone' });
+          ...timed(stats(times.slice(1))), ok: true, note: 'time of loss.backward() alone' });
       }
     }
   }
 
+  if (live.some((i) => i.name === 'graft-cpu') && cpuThreads() !== threads) console.warn(`warning: graft-cpu ran with ${cpuThreads()} threads, not ${threads}`);
   const files = await writeReports({ machine, results }, args.out ?? 'bench/results', `npm run bench${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`, only ? [...only].join('+') : '', args.out ? null : 'README.md');
+  console.log(`\ngraft against the fastest peer, ratios of medians from this run (${((performance.now() - started) / 1000).toFixed(0)} s):\n${ratioTable({ machine, results })}\n`);
   console.log(`wrote ${files.join(', ')}`);
   for (const [k, v] of Object.entries(skipped)) console.log(`skipped ${k}: ${v}`);
   process.exit(0);
 }
 
-await main();
+/** `--compare A.json B.json [...]`: one page and a markdown table of the same workloads across runs. */
+async function compare(files: string[]): Promise<void> {
+  if (files.length < 2) throw new Error(`--compare needs at least two results files, got ${files.length}`);
+  const runs = runsFromFiles(files, await Promise.all(files.map(loadReport)));
+  const { files: written, markdown } = await writeComparison(runs, args.out ?? 'bench/results');
+  console.log(`${markdown}\n\nwrote ${written.join(', ')}`);
+}
+
+await main().catch((e: Error) => {
+  console.error(`bench: ${e.message}`);
+  process.exit(1);
+});

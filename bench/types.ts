@@ -87,6 +87,9 @@ export interface Result {
   median_ms: number | null;
   min_ms: number | null;
   max_ms: number | null;
+  /** Interquartile range of the samples (runs since the report page; older runs have min/max only). */
+  p25_ms?: number | null;
+  p75_ms?: number | null;
   samples: number;
   gflops?: number | null;
   /** gflops as a percentage of the machine's stated peak. */

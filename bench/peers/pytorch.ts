@@ -23,8 +23,8 @@ export interface ExternalTiming {
 
 const SCRIPT = String.raw`
 import json, sys, time, torch
-torch.set_num_threads(2)
 spec = json.loads(sys.stdin.read())
+torch.set_num_threads(spec['threads'])
 warmup, samples = spec['warmup'], spec['samples']
 if spec['workload'] == 'matmul':
     m, n, k = spec['m'], spec['n'], spec['k']
@@ -87,9 +87,25 @@ for _ in range(samples):
 print(json.dumps({'times_ms': times, 'output': first}))
 `;
 
-export function pytorchRun(spec: ({ workload: 'matmul' } & MatmulParams & { a: number[]; b: number[] }) | ({ workload: 'mlp' } & MlpParams & Omit<MlpInit, 'x' | 'labels' | 'weights' | 'biases'> & Record<string, unknown>), warmup: number, samples: number): ExternalTiming {
-  const out = execFileSync(PYTHON, ['-c', SCRIPT], { input: JSON.stringify({ ...spec, warmup, samples }), maxBuffer: 1 << 28, encoding: 'utf8' });
+/** The installed torch version, for the report. */
+export function pytorchVersion(): string {
+  return execFileSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }).trim();
+}
+
+/** Threads PyTorch is given: graft's CPU thread count, so both use the same cores. */
+let torchThreads = 2;
+export function setPytorchThreads(n: number): void {
+  torchThreads = n;
+}
+
+/** Runs the timing script on `spec`, idle OpenMP threads sleeping (they would otherwise spin against graft's). */
+function python(spec: Record<string, unknown>): ExternalTiming {
+  const out = execFileSync(PYTHON, ['-c', SCRIPT], { input: JSON.stringify({ ...spec, threads: torchThreads }), maxBuffer: 1 << 28, encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
   return JSON.parse(out) as ExternalTiming;
+}
+
+export function pytorchRun(spec: ({ workload: 'matmul' } & MatmulParams & { a: number[]; b: number[] }) | ({ workload: 'mlp' } & MlpParams & Omit<MlpInit, 'x' | 'labels' | 'weights' | 'biases'> & Record<string, unknown>), warmup: number, samples: number): ExternalTiming {
+  return python({ ...spec, warmup, samples });
 }
 
 /** The ResNet-18 step in PyTorch on the same weights and batch, passed as raw little-endian bytes in a temporary file (JSON would be hundreds of MB). */
@@ -110,8 +126,7 @@ export function pytorchResnet(init: ResnetInit, warmup: number, samples: number)
     const file = join(dir, 'resnet.bin');
     writeFileSync(file, Buffer.concat(parts));
     const spec = { workload: 'resnet', file, tensors, x, labels, batch: init.batch, size: init.size, warmup, samples };
-    const out = execFileSync(PYTHON, ['-c', SCRIPT], { input: JSON.stringify(spec), maxBuffer: 1 << 28, encoding: 'utf8', env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
-    return JSON.parse(out) as ExternalTiming;
+    return python(spec);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

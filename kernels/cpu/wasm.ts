@@ -77,8 +77,11 @@ function getEngine(): Engine | null {
   return engine;
 }
 
+/** Worker threads started at most, beside the calling thread. */
+export const MAX_CPU_WORKERS = 8;
+
 async function spawn(e: Engine, module: WebAssembly.Module): Promise<void> {
-  const n = Math.min(8, (await hardwareThreads()) - 1);
+  const n = Math.min(MAX_CPU_WORKERS, (await hardwareThreads()) - 1);
   if (n < 1) return;
   const ctl = new Int32Array(new SharedArrayBuffer(4 * (SLOTS + n * SLOT_SIZE)));
   e.workers = (await startWorkers(n, WORKER, { module, memory: e.memory, ctl })).length;

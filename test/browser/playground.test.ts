@@ -1,25 +1,17 @@
 /** @file The playground in headless Chromium: WebGPU op parity with the Node CPU reference, fine-tunes driven through the UI, and the page without WebGPU. */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../engine/cpu/backend.js';
 import { type Playground, bundleForPage, startPlayground } from '../../playground/server.js';
 import { allCases, runCase } from '../engine/opInputs.js';
 import { expectSameCase } from '../helpers.js';
+import { FLAGS, chromiumPresent, launchChromium } from './chromium.js';
 import type { PageCase } from './opPage.js';
 
-const CHROMIUM = process.env.GRAFT_CHROMIUM ?? '/usr/bin/chromium';
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const present = existsSync(CHROMIUM);
-if (!present && process.env.GRAFT_REQUIRE_WEBGPU === '1') {
-  throw new Error(`GRAFT_REQUIRE_WEBGPU=1 but there is no Chromium at ${CHROMIUM} for the browser tests (apt-get install chromium, or set GRAFT_CHROMIUM)`);
-}
-if (!present) console.warn(`browser tests not run: no Chromium at ${CHROMIUM}`);
-
-const FLAGS = ['--headless=new', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 interface Browser {
   page: Page;
@@ -29,15 +21,13 @@ interface Browser {
 
 /** The playground in a fresh Chromium profile launched with `flags`. */
 async function openPlayground(url: string, flags: string[]): Promise<Browser> {
-  const profile = mkdtempSync(join(tmpdir(), 'graft-chromium-'));
-  const { chromium } = await import('playwright-core');
-  const context: BrowserContext = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, viewport: { width: 1200, height: 960 }, args: flags });
+  const { context, close } = await launchChromium(flags, { width: 1200, height: 960 });
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(url);
   await page.waitForFunction(() => document.body.dataset.state !== 'idle' || document.getElementById('status')!.textContent!.startsWith('Pick'));
-  return { page, errors, close: async () => { await context.close(); rmSync(profile, { recursive: true, force: true }); } };
+  return { page, errors, close };
 }
 
 /** Loads the model and data on `backend` through the UI (32x32 inputs, 10 labels per class). */
@@ -59,7 +49,7 @@ async function train(page: Page): Promise<{ before: number; after: number }> {
   return { before: Number(await page.getAttribute('#accuracy', 'data-before')), after: Number(await page.getAttribute('#accuracy', 'data-after')) };
 }
 
-describe.skipIf(!present)('playground in headless Chromium', () => {
+describe.skipIf(!chromiumPresent)('playground in headless Chromium', () => {
   let server: Playground;
 
   beforeAll(async () => {
