@@ -1,6 +1,6 @@
 /** @file The small interface every backend implements, and the registry of the current one. */
 import type { DType, TypedArray } from './dtype.js';
-import type { OpAttrs, OpName } from './ops.js';
+import type { ElementwiseOp, OpAttrs, OpName } from './ops.js';
 
 /** A backend's own buffer object; the engine only passes it back. */
 export interface BufferHandle {
@@ -19,7 +19,7 @@ export interface TensorView {
 
 /** One op of a recorded elementwise program: its arguments index the leaves first, then earlier nodes. */
 export interface ExprNode {
-  readonly op: OpName;
+  readonly op: ElementwiseOp;
   readonly attrs: unknown;
   readonly args: readonly number[];
   /** The value type of its result (what an unfused run would have stored). */

@@ -3,7 +3,7 @@ import { Node, isGradEnabled } from './autograd.js';
 import type { TensorView } from './backend.js';
 import { GraftError, fmtShape } from './errors.js';
 import { recordElementwise } from './lazy.js';
-import { OPS, type OpAttrs, type OpName } from './ops.js';
+import { OPS, type OpAttrs, type ElementwiseOp, type OpName, type OpSpec } from './ops.js';
 import { contiguousStrides, sizeOf } from './shape.js';
 import { Tensor } from './tensor.js';
 
@@ -13,7 +13,7 @@ export function viewOf(t: Tensor): TensorView {
 
 /** Applies primitive `op` to `inputs`: checks shapes and dtypes, runs the kernel or makes the view, records the node. */
 export function apply<K extends OpName>(op: K, inputs: Tensor[], attrs: OpAttrs[K]): Tensor {
-  const spec = OPS[op];
+  const spec = OPS[op] as OpSpec<K>; // SpecOf<K> narrowed per name; here K is any op
   for (const t of inputs) t.assertAlive(op);
   const backend = inputs[0]?.storage.backend;
   if (backend && inputs.some((t) => t.storage.backend !== backend)) {
@@ -28,7 +28,7 @@ export function apply<K extends OpName>(op: K, inputs: Tensor[], attrs: OpAttrs[
     out = Tensor.viewOf(x, v.shape, v.strides, v.offset);
   } else if ((spec.kind === 'unary' || spec.kind === 'binary' || spec.kind === 'ternary') && backend?.runExpr && sizeOf(meta.shape) > 0) {
     // Recorded, not run: the backend gets the whole expression when its values are needed.
-    const storage = recordElementwise(op, inputs, meta.shape, meta.dtype, attrs, backend);
+    const storage = recordElementwise(op as ElementwiseOp /* its kind says so */, inputs, meta.shape, meta.dtype, attrs, backend);
     out = new Tensor(storage, [...meta.shape], contiguousStrides(meta.shape), 0, meta.dtype);
   } else {
     let made: Tensor | undefined;

@@ -1,7 +1,7 @@
 /** @file The recorded expression graph: elementwise ops kept as expressions over strided leaves, run as one program when a buffer is needed. */
 import type { Backend, ExprNode, ExprProgram, TensorView } from './backend.js';
 import type { DType } from './dtype.js';
-import type { OpName } from './ops.js';
+import type { ElementwiseOp } from './ops.js';
 import { contiguousStrides, isContiguous, sizeOf } from './shape.js';
 import { type Pending, Storage } from './storage.js';
 
@@ -41,7 +41,7 @@ class Expr implements Pending {
   private done = false;
 
   constructor(
-    readonly op: OpName,
+    readonly op: ElementwiseOp,
     readonly attrs: unknown,
     readonly inputs: readonly Input[],
     readonly shape: readonly number[],
@@ -118,7 +118,7 @@ class ProgramBuilder {
   private leaves: TensorView[] = [];
   private leafKeys = new Map<Storage, { key: string; index: number }[]>();
   /** Arguments as built: a leaf is -1 - its index, a node its index in `nodes`. */
-  private nodes: { op: OpName; attrs: unknown; args: number[]; dtype: DType }[] = [];
+  private nodes: { op: ElementwiseOp; attrs: unknown; args: number[]; dtype: DType }[] = [];
   private index = new Map<Expr, number>();
   readonly outputs: Expr[] = [];
 
@@ -179,7 +179,7 @@ function inlinable(v: ViewOfStorage, shape: readonly number[]): Expr | null {
  * values: inputs that are themselves unrealized expressions of the same shape are inlined, within
  * the program bounds; anything else is read as a view.
  */
-export function recordElementwise(op: OpName, inputs: readonly ViewOfStorage[], shape: readonly number[], dtype: DType, attrs: unknown, backend: Backend): Storage {
+export function recordElementwise(op: ElementwiseOp, inputs: readonly ViewOfStorage[], shape: readonly number[], dtype: DType, attrs: unknown, backend: Backend): Storage {
   const parts: (Expr | null)[] = [];
   let nodes = 1;
   let leaves = 0;

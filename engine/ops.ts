@@ -112,6 +112,15 @@ export interface KernelSpec<K extends OpName> extends Common<K> {
 }
 export type OpSpec<K extends OpName> = UnarySpec<K> | BinarySpec<K> | TernarySpec<K> | ReduceSpec<K> | ViewSpec<K> | KernelSpec<K>;
 
+/** The elementwise ops by arity: what the lazy graph records and each backend's expression compiler renders. */
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'sin' | 'cos' | 'tanh' | 'sigmoid' | 'erf' | 'relu' | 'clamp' | 'cast' | 'contiguous';
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum' | 'lt' | 'gt' | 'eq';
+export type TernaryOp = 'where';
+export type ElementwiseOp = UnaryOp | BinaryOp | TernaryOp;
+
+/** Each op's spec, its kind fixed by its name for the elementwise ops. */
+type SpecOf<K extends OpName> = K extends UnaryOp ? UnarySpec<K> : K extends BinaryOp ? BinarySpec<K> : K extends TernaryOp ? TernarySpec<K> : OpSpec<K>;
+
 // ---------------------------------------------------------------------------------------------
 // Shape and dtype rules shared by several entries.
 
@@ -234,7 +243,7 @@ function avgPoolGrad(g: Tensor, x: Tensor, a: AvgPool2dAttrs): Tensor {
 // ---------------------------------------------------------------------------------------------
 // The table.
 
-export const OPS: { [K in OpName]: OpSpec<K> } = {
+export const OPS: { [K in OpName]: SpecOf<K> } = {
   neg: { kind: 'unary', cpu: (a) => -a, wgsl: '-a', infer: unaryNumeric('neg'), grad: (g) => [g.neg()] },
   exp: { kind: 'unary', cpu: Math.exp, wgsl: 'exp(a)', infer: unaryFloat('exp'), grad: (g, _, y) => [g.mul(y)] },
   log: { kind: 'unary', cpu: Math.log, wgsl: 'log(a)', infer: unaryFloat('log'), grad: (g, [x]) => [g.div(x!)] },

@@ -1,8 +1,11 @@
 /** @file The CPU backend: the reference every other backend is tested against, and the fallback. */
 import type { Backend, BufferHandle, ExprProgram, TensorView } from '../backend.js';
 import { type DType, type TypedArray, allocArray } from '../dtype.js';
+import { tensorHeap } from '../../kernels/cpu/wasm.js';
+import { collectGarbage } from '../platform/node.js';
 import { GraftError } from '../errors.js';
-import { OPS, type OpAttrs, type OpName } from '../ops.js';
+import { type ElementwiseOp, OPS, type OpAttrs, type OpName } from '../ops.js';
+import { SIMD } from './simd.js';
 import { sizeOf } from '../shape.js';
 import { type ScalarFn, runProgram } from '../../kernels/cpu/expr.js';
 import { reduce } from '../../kernels/cpu/reduce.js';
@@ -12,6 +15,8 @@ class CpuBuffer implements BufferHandle {
   constructor(
     readonly data: TypedArray,
     readonly dtype: DType,
+    /** Where the values live in the wasm heap (0: a JavaScript array outside it). */
+    readonly addr: number,
   ) {}
   get size(): number {
     return this.data.length;
@@ -22,37 +27,49 @@ function strided(v: TensorView): Strided {
   return { data: (v.buffer as CpuBuffer).data, shape: v.shape, strides: v.strides, offset: v.offset };
 }
 
-/** Bytes of freed arrays kept for reuse: fresh large typed arrays cost page faults and garbage collections. */
-const POOL_BYTES = 256 * 2 ** 20;
-const POOL_MIN_ELEMENTS = 1024;
+/** Smaller arrays stay JavaScript arrays: the heap's bookkeeping would cost more than a wasm kernel saves on them. */
+const MIN_HEAP_BYTES = 1024;
+
+const CTORS = { f32: Float32Array, f64: Float64Array, i32: Int32Array, bool: Uint8Array } as const;
+
+/**
+ * Heap growth between forced collections. The collector does not see wasm memory, so tensors
+ * nobody disposed would otherwise hold their blocks until the JavaScript heap alone asked for a
+ * collection; the blocks return once the finalizers run.
+ */
+const COLLECT_BYTES = 64 * 2 ** 20;
 
 export class CpuBackend implements Backend {
   readonly name = 'cpu';
   readonly gcManaged = true;
-  private pool = new Map<string, TypedArray[]>();
-  private pooledBytes = 0;
+  /** Heap blocks of buffers the collector reclaimed without free(): they go back to the heap too. */
+  private readonly collected = new FinalizationRegistry<[addr: number, bytes: number]>(([addr, bytes]) => tensorHeap()!.heap.release(addr, bytes));
+  private collectAt = COLLECT_BYTES;
 
+  /**
+   * A zeroed buffer: in the wasm heap where tensors may live there (kernels then read it in place),
+   * else, or when the heap is full, a JavaScript array.
+   */
   alloc(size: number, dtype: DType): BufferHandle {
-    const reused = size >= POOL_MIN_ELEMENTS ? this.pool.get(`${dtype}:${size}`)?.pop() : undefined;
-    if (reused) {
-      this.pooledBytes -= reused.byteLength;
-      // Zeroed like a new array, so no kernel or module can see an earlier tensor's values.
-      reused.fill(0);
-      return new CpuBuffer(reused, dtype);
+    const bytes = size * CTORS[dtype].BYTES_PER_ELEMENT;
+    const h = bytes >= MIN_HEAP_BYTES ? tensorHeap() : null;
+    const addr = h ? h.heap.alloc(bytes) : 0;
+    if (!addr) return new CpuBuffer(allocArray(dtype, size), dtype, 0);
+    if (h!.heap.spanned > this.collectAt) {
+      collectGarbage();
+      this.collectAt = h!.heap.spanned + COLLECT_BYTES;
     }
-    return new CpuBuffer(allocArray(dtype, size), dtype);
+    const buffer = new CpuBuffer(new CTORS[dtype](h!.memory.buffer, addr, size), dtype, addr);
+    this.collected.register(buffer, [addr, bytes], buffer);
+    return buffer;
   }
 
   /** Called once the last tensor viewing the buffer is gone; reads hand out copies, so nothing else holds it. */
   free(buffer: BufferHandle): void {
-    const { data, dtype } = buffer as CpuBuffer;
-    if (data.length < POOL_MIN_ELEMENTS || this.pooledBytes + data.byteLength > POOL_BYTES) return;
-    const key = `${dtype}:${data.length}`;
-    const list = this.pool.get(key) ?? [];
-    if (list.length >= 8) return;
-    list.push(data);
-    this.pool.set(key, list);
-    this.pooledBytes += data.byteLength;
+    const b = buffer as CpuBuffer;
+    if (!b.addr) return;
+    this.collected.unregister(b);
+    tensorHeap()!.heap.release(b.addr, b.data.byteLength);
   }
 
   write(buffer: BufferHandle, data: TypedArray): void {
@@ -84,7 +101,7 @@ export class CpuBackend implements Backend {
       case 'binary':
       case 'ternary': {
         // One op run on its own is a program of one node.
-        const node = { op, fn: spec.cpu as ScalarFn, attrs, args: ins.map((_, i) => i), dtype: out.dtype };
+        const node = { op, fn: spec.cpu as ScalarFn, attrs, args: ins.map((_, i) => i), dtype: out.dtype, simd: SIMD[op as ElementwiseOp] };
         runProgram(out.shape, ins, [node], [{ node: ins.length, data: o.data }]);
         return;
       }
@@ -103,7 +120,7 @@ export class CpuBackend implements Backend {
   }
 
   runExpr(program: ExprProgram): void {
-    const nodes = program.nodes.map((n) => ({ ...n, fn: (OPS[n.op] as { cpu: ScalarFn }).cpu }));
+    const nodes = program.nodes.map((n) => ({ op: n.op, attrs: n.attrs, args: n.args, dtype: n.dtype, fn: OPS[n.op].cpu as ScalarFn, simd: SIMD[n.op] }));
     runProgram(program.shape, program.leaves.map(strided), nodes, program.outputs.map((o) => ({ node: o.node, data: (o.buffer as CpuBuffer).data })));
   }
 

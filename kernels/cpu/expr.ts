@@ -1,6 +1,8 @@
 /** @file Elementwise programs on the CPU: one compiled loop per program shape that reads each leaf once per element and writes only the kept values. */
 import type { DType, TypedArray } from '../../engine/dtype.js';
 import { broadcastStrides } from '../../engine/shape.js';
+import type { SimdLowering } from '../wasm/expr.js';
+import { runSimdProgram } from './exprSimd.js';
 import { type Strided, coalesce, forEachRow } from './strided.js';
 
 /** A node's scalar function: (args..., attrs). */
@@ -13,6 +15,8 @@ export interface CpuExprNode {
   attrs: unknown;
   args: readonly number[];
   dtype: DType;
+  /** The op as WebAssembly SIMD, where it has an exact vector form (the f32 result a JavaScript run rounds to). */
+  simd?: SimdLowering | null;
 }
 
 /** out_k[p + i] for i < n; leaf j read at data_j[base_j + i * stride_j]. */
@@ -82,8 +86,14 @@ function loopFor(nodes: readonly CpuExprNode[], nLeaves: number, outputs: readon
   return loop;
 }
 
-/** Runs the program over `shape`: one call over all elements when every leaf is dense in that shape, else one per (coalesced) row. */
+/** Runs the program over `shape`: as WebAssembly SIMD where every node has an exact vector form and the data allows, else in JavaScript. */
 export function runProgram(shape: readonly number[], leaves: readonly Strided[], nodes: readonly CpuExprNode[], outputs: readonly { node: number; data: TypedArray }[]): void {
+  if (nodes.every((n) => n.simd && n.dtype === 'f32') && runSimdProgram(shape, leaves, nodes as (CpuExprNode & { simd: SimdLowering })[], outputs)) return;
+  runJsProgram(shape, leaves, nodes, outputs);
+}
+
+/** The JavaScript loops: the reference for every dtype, and the path of ops without an exact vector form. */
+export function runJsProgram(shape: readonly number[], leaves: readonly Strided[], nodes: readonly CpuExprNode[], outputs: readonly { node: number; data: TypedArray }[]): void {
   const loop = loopFor(nodes, leaves.length, outputs.map((o) => o.node));
   const outs = outputs.map((o) => o.data);
   const attrs = nodes.map((n) => n.attrs);

@@ -1,6 +1,7 @@
-/** @file The CPU backend's WebAssembly SIMD kernels (f32 GEMM and depthwise conv): operands copied into wasm memory, GEMM row panels split over worker threads where the platform allows. */
+/** @file The CPU backend's WebAssembly engine: one memory holding tensors and scratch (heap.ts), the SIMD GEMM and depthwise kernels, GEMM row panels split over worker threads where the platform allows. */
 import { GraftError } from '../../engine/errors.js';
 import { canBlock, hardwareThreads, startWorkers } from '../../engine/platform/node.js';
+import { WasmHeap } from './heap.js';
 import { MR, NR } from '../wasm/gemm.js';
 import { cpuKernelModule } from '../wasm/module.js';
 
@@ -40,6 +41,9 @@ type DepthwiseFn = (xp: number, wp: number, op: number, wpad: number, oh: number
 
 interface Engine {
   memory: WebAssembly.Memory;
+  heap: WasmHeap;
+  /** Whether tensors may live in the heap: growing a shared memory leaves existing views valid, growing an unshared one detaches them. */
+  shared: boolean;
   gemm: GemmFn;
   depthwise: DepthwiseFn;
   /** Unrolled kernels by window, such as '3x3'. */
@@ -69,7 +73,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), ctl: null, workers: 0 };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), ctl: null, workers: 0 };
     if (isShared) void spawn(engine, module);
   } catch {
     engine = null;
@@ -139,10 +143,24 @@ export function gemmF32Shared(
   if (!e || k === 0) return false;
   const mp = Math.ceil(m / MR) * MR;
   const np = Math.ceil(n / NR) * NR;
-  const mem = workspace(e, 4 * (mp * k + np * k + mp * np));
-  if (!mem) return false;
-  const ap = 0;
-  const bp = mp * k;
+  const ws = workspace(e, 4 * (mp * k + np * k + mp * np));
+  if (!ws) return false;
+  try {
+    gemmIn(e, ws.mem, ws.at, m, n, k, mp, np, a, aOff, ars, acs, count, bAt, brs, bcs, c, cAt, ldc);
+  } finally {
+    ws.release();
+  }
+  return true;
+}
+
+function gemmIn(
+  e: Engine, mem: Float32Array, at: number, m: number, n: number, k: number, mp: number, np: number,
+  a: Float32Array, aOff: number, ars: number, acs: number,
+  count: number, bAt: (t: number) => [Float32Array, number] | PackB, brs: number, bcs: number,
+  c: Float32Array, cAt: (t: number) => number, ldc: number,
+): void {
+  const ap = at;
+  const bp = ap + mp * k;
   const cp = bp + np * k;
   packA(a, aOff, ars, acs, m, k, mem, ap);
   for (let t = 0; t < count; t++) {
@@ -157,7 +175,6 @@ export function gemmF32Shared(
       for (let j = 0; j < n; j++) c[dst + j] += mem[src + j]!;
     }
   }
-  return true;
 }
 
 /** Row panels [0, panels) split over the caller and the ready workers; blocks until all are done. */
@@ -226,14 +243,27 @@ function packB(b: Float32Array, off: number, rs: number, cs: number, k: number, 
   }
 }
 
-/** A Float32Array over wasm memory of at least `bytes` (growing it), or null when that is past the cap. */
-function workspace(e: Engine, bytes: number): Float32Array | null {
-  const have = e.memory.buffer.byteLength;
-  if (bytes > have) {
-    if (bytes > MAX_PAGES * 65536) return null;
-    e.memory.grow(Math.ceil((bytes - have) / 65536));
-  }
-  return new Float32Array(e.memory.buffer);
+/** Scratch of at least `bytes` from the heap, seen as floats over the whole memory from float index `at`; null when the heap is full. */
+function workspace(e: Engine, bytes: number): { mem: Float32Array; at: number; release: () => void } | null {
+  const addr = e.heap.alloc(bytes, false);
+  if (!addr) return null;
+  return { mem: new Float32Array(e.memory.buffer), at: addr / 4, release: () => e.heap.release(addr, bytes) };
+}
+
+/** What a module must import to share the engine's memory. */
+export function memoryImport(): { min: number; max: number; shared: boolean } {
+  return { min: 1, max: MAX_PAGES, shared: getEngine()?.shared ?? false };
+}
+
+/** The engine's memory and heap where tensors may live in it (shared memory), else null. */
+export function tensorHeap(): { memory: WebAssembly.Memory; heap: WasmHeap } | null {
+  const e = getEngine();
+  return e?.shared ? e : null;
+}
+
+/** The engine's memory and heap for kernels that bring their own scratch (any memory), or null without wasm SIMD. */
+export function kernelHeap(): { memory: WebAssembly.Memory; heap: WasmHeap } | null {
+  return getEngine();
 }
 
 /**
@@ -251,31 +281,36 @@ export function depthwiseF32(
   const ow4 = Math.ceil(OW / 4);
   const rows = OH + (KH - 1) * dh;
   const wpad = Math.max(W + 2 * pw, 4 * ow4 + (KW - 1) * dw);
-  const planeAt = 0;
+  const scratch = workspace(e, 4 * (rows * wpad + KH * KW + OH * 4 * ow4));
+  if (!scratch) return false;
+  const { mem } = scratch;
+  const planeAt = scratch.at;
   const tapsAt = planeAt + rows * wpad;
   const outAt = tapsAt + KH * KW;
-  const mem = workspace(e, 4 * (outAt + OH * 4 * ow4));
-  if (!mem) return false;
   const kernel = e.depthwiseFixed.get(`${KH}x${KW}`) ?? e.depthwise;
   // The padding is the same for every plane: zero it once, then overwrite only the interior.
   mem.fill(0, planeAt, tapsAt);
   const denseRows = xs[3] === 1;
-  for (let n = 0; n < N; n++) {
-    for (let c = 0; c < C; c++) {
-      const src = xOff + n * xs[0]! + c * xs[1]!;
-      for (let h = 0; h < H; h++) {
-        const r = h + ph;
-        if (r >= rows) break;
-        const dst = planeAt + r * wpad + pw;
-        const row = src + h * xs[2]!;
-        if (denseRows) mem.set(x.subarray(row, row + W), dst);
-        else for (let v = 0; v < W; v++) mem[dst + v] = x[row + v * xs[3]!]!;
+  try {
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < C; c++) {
+        const src = xOff + n * xs[0]! + c * xs[1]!;
+        for (let h = 0; h < H; h++) {
+          const r = h + ph;
+          if (r >= rows) break;
+          const dst = planeAt + r * wpad + pw;
+          const row = src + h * xs[2]!;
+          if (denseRows) mem.set(x.subarray(row, row + W), dst);
+          else for (let v = 0; v < W; v++) mem[dst + v] = x[row + v * xs[3]!]!;
+        }
+        for (let i = 0; i < KH; i++) for (let j = 0; j < KW; j++) mem[tapsAt + i * KW + j] = w[wOff + c * ws[0]! + i * ws[2]! + j * ws[3]!]!;
+        kernel(4 * planeAt, 4 * tapsAt, 4 * outAt, wpad, OH, ow4, KH, KW, dh, dw);
+        const o = (n * C + c) * OH * OW;
+        for (let h = 0; h < OH; h++) out.set(mem.subarray(outAt + h * 4 * ow4, outAt + h * 4 * ow4 + OW), o + h * OW);
       }
-      for (let i = 0; i < KH; i++) for (let j = 0; j < KW; j++) mem[tapsAt + i * KW + j] = w[wOff + c * ws[0]! + i * ws[2]! + j * ws[3]!]!;
-      kernel(4 * planeAt, 4 * tapsAt, 4 * outAt, wpad, OH, ow4, KH, KW, dh, dw);
-      const o = (n * C + c) * OH * OW;
-      for (let h = 0; h < OH; h++) out.set(mem.subarray(outAt + h * 4 * ow4, outAt + h * 4 * ow4 + OW), o + h * OW);
     }
+  } finally {
+    scratch.release();
   }
   return true;
 }

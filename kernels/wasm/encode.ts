@@ -1,6 +1,7 @@
 /** @file A small WebAssembly binary writer: LEB128, the few sections graft's kernels need, and a body builder with the opcodes they use. */
 
 export const I32 = 0x7f;
+export const F32 = 0x7d;
 export const V128 = 0x7b;
 
 export function uleb(v: number): number[] {
@@ -57,6 +58,8 @@ export class Body {
   end(): this { return this.op(0x0b); }
   br(depth: number): this { return this.op(0x0c, ...uleb(depth)); }
   brIf(depth: number): this { return this.op(0x0d, ...uleb(depth)); }
+  /** memory.fill(address, value, bytes): a native memset (bulk memory). */
+  memoryFill(): this { return this.op(0xfc, ...uleb(11), 0x00); }
   private simd(opcode: number, ...imm: number[]): this { return this.op(0xfd, ...uleb(opcode), ...imm); }
   /** v128.load at address + offset (16-byte alignment hint). */
   load(offset = 0): this { return this.simd(0x00, 4, ...uleb(offset)); }
@@ -64,8 +67,21 @@ export class Body {
   loadSplat(offset = 0): this { return this.simd(0x09, 2, ...uleb(offset)); }
   store(offset = 0): this { return this.simd(0x0b, 4, ...uleb(offset)); }
   zero(): this { return this.simd(0x0c, ...new Array<number>(16).fill(0)); }
+  /** An f32 on the stack to all four lanes. */
+  f32x4Splat(): this { return this.simd(0x13); }
+  f32x4Abs(): this { return this.simd(0xe0); }
+  f32x4Neg(): this { return this.simd(0xe1); }
+  f32x4Sqrt(): this { return this.simd(0xe3); }
   f32x4Add(): this { return this.simd(0xe4); }
+  f32x4Sub(): this { return this.simd(0xe5); }
   f32x4Mul(): this { return this.simd(0xe6); }
+  f32x4Div(): this { return this.simd(0xe7); }
+  /** IEEE minimum and maximum: NaN if either lane is NaN, -0 below +0. */
+  f32x4Min(): this { return this.simd(0xe8); }
+  f32x4Max(): this { return this.simd(0xe9); }
+  /** Pseudo-minimum b < a ? b : a and pseudo-maximum a < b ? b : a (NaN in a passes through). */
+  f32x4Pmin(): this { return this.simd(0xea); }
+  f32x4Pmax(): this { return this.simd(0xeb); }
 }
 
 export interface WasmFunction {

@@ -1,9 +1,14 @@
 /** @file The CPU backend's WebAssembly module: every wasm kernel, over one imported memory. */
 import { depthwiseFixedFunction, depthwiseFunction } from './depthwise.js';
-import { wasmModule } from './encode.js';
+import { Body, I32, type WasmFunction, wasmModule } from './encode.js';
 import { gemmFunction } from './gemm.js';
+
+/** zero(address, bytes): memory.fill with 0, far faster than a typed array's fill over shared memory. */
+function zeroFunction(): WasmFunction {
+  return { name: 'zero', params: [I32, I32], locals: [], body: new Body().get(0).i32(0).get(1).memoryFill() };
+}
 
 /** The module's bytes, importing a memory of `maxPages` 64 KiB pages (shared for worker threads). */
 export function cpuKernelModule(shared: boolean, maxPages: number): Uint8Array<ArrayBuffer> {
-  return wasmModule({ min: 1, max: maxPages, shared }, [gemmFunction(), depthwiseFunction(), depthwiseFixedFunction(3, 3), depthwiseFixedFunction(5, 5)]);
+  return wasmModule({ min: 1, max: maxPages, shared }, [gemmFunction(), depthwiseFunction(), depthwiseFixedFunction(3, 3), depthwiseFixedFunction(5, 5), zeroFunction()]);
 }

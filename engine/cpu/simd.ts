@@ -1,0 +1,31 @@
+/** @file The CPU backend's WebAssembly SIMD table for elementwise ops: each op's exact f32x4 form, or null where it runs as JavaScript (transcendental functions, other dtypes). */
+import type { Body } from '../../kernels/wasm/encode.js';
+import type { SimdLowering } from '../../kernels/wasm/expr.js';
+import type { ElementwiseOp } from '../ops.js';
+
+const unary = (f: (b: Body) => Body): SimdLowering => ({ emit: (b, [a]) => void f(b.get(a!)) });
+const binary = (f: (b: Body) => Body): SimdLowering => ({ emit: (b, [a, c]) => void f(b.get(a!).get(c!)) });
+
+/**
+ * Only ops whose vector instruction gives the same f32 as the JavaScript loop (which computes in
+ * f64 and rounds once) are here: the arithmetic IEEE requires to be correctly rounded, and
+ * selections. The rest stay null until a vector form within a stated error is chosen for them.
+ */
+export const SIMD: { [K in ElementwiseOp]: SimdLowering | null } = {
+  neg: unary((b) => b.f32x4Neg()),
+  abs: unary((b) => b.f32x4Abs()),
+  sqrt: unary((b) => b.f32x4Sqrt()),
+  // max with +0: NaN stays NaN and -0 becomes +0, as the JavaScript relu gives.
+  relu: unary((b) => b.zero().f32x4Max()),
+  // a < min ? min : a, then b > max ? max : b: NaN passes through both.
+  clamp: { attrs: ['min', 'max'], emit: (b, [a], [lo, hi]) => void b.get(a!).get(lo!).f32x4Pmax().get(hi!).f32x4Pmin() },
+  contiguous: unary((b) => b),
+  add: binary((b) => b.f32x4Add()),
+  sub: binary((b) => b.f32x4Sub()),
+  mul: binary((b) => b.f32x4Mul()),
+  div: binary((b) => b.f32x4Div()),
+  maximum: binary((b) => b.f32x4Max()),
+  minimum: binary((b) => b.f32x4Min()),
+  exp: null, log: null, sin: null, cos: null, tanh: null, sigmoid: null, erf: null, pow: null,
+  cast: null, lt: null, gt: null, eq: null, where: null,
+};

@@ -1,0 +1,107 @@
+/** @file Running a fused f32 elementwise program as WebAssembly SIMD over tensors in the wasm heap: one compiled module per program structure, called once per coalesced row. */
+import type { TypedArray } from '../../engine/dtype.js';
+import { broadcastStrides } from '../../engine/shape.js';
+import { type LeafKind, type SimdLowering, exprFunction } from '../wasm/expr.js';
+import { wasmModule } from '../wasm/encode.js';
+import { type Strided, coalesce, forEachRow } from './strided.js';
+import { kernelHeap, memoryImport } from './wasm.js';
+
+export interface SimdExprNode {
+  op: string;
+  simd: SimdLowering;
+  attrs: unknown;
+  args: readonly number[];
+}
+
+type Program = (...args: number[]) => void;
+
+/** Rows shorter than this run in JavaScript: a call into wasm per row would cost more than it saves. */
+const MIN_ROW = 8;
+/** Leaves outside the heap up to this many elements are copied into scratch; larger ones send the program to JavaScript. */
+const MAX_COPIED = 1 << 16;
+
+const programs = new Map<string, Program>();
+
+function programFor(kinds: readonly LeafKind[], nodes: readonly SimdExprNode[], outputs: readonly number[]): Program {
+  const key = `${kinds.join(',')}|${nodes.map((n) => `${n.op}:${n.args.join(',')}`).join(';')}|${outputs.join(',')}`;
+  let p = programs.get(key);
+  if (!p) {
+    const { fn } = exprFunction(kinds, nodes.map((n) => ({ lowering: n.simd, args: n.args })), outputs);
+    const h = kernelHeap()!;
+    const module = new WebAssembly.Module(wasmModule(memoryImport(), [fn]));
+    p = new WebAssembly.Instance(module, { env: { memory: h.memory } }).exports.program as Program;
+    programs.set(key, p);
+  }
+  return p;
+}
+
+/** Pages that are not cross-origin isolated have no SharedArrayBuffer at all. */
+const SAB = (globalThis as { SharedArrayBuffer?: typeof SharedArrayBuffer }).SharedArrayBuffer;
+
+/** The byte address of `a[0]` when `a` views the wasm heap (the only shared memory CPU buffers use), else -1. */
+function addressOf(a: TypedArray): number {
+  return SAB && a.buffer instanceof SAB ? a.byteOffset : -1;
+}
+
+/**
+ * Runs the program when every leaf and output is f32, each output is in the heap, and every leaf's
+ * innermost stride is 0 or 1 after coalescing; returns false (having written nothing) otherwise.
+ */
+export function runSimdProgram(shape: readonly number[], leaves: readonly Strided[], nodes: readonly SimdExprNode[], outputs: readonly { node: number; data: TypedArray }[]): boolean {
+  const h = kernelHeap();
+  if (!h) return false;
+  const outAddr = outputs.map((o) => (o.data instanceof Float32Array ? addressOf(o.data) : -1));
+  if (outAddr.some((a) => a < 0) || leaves.some((l) => !(l.data instanceof Float32Array))) return false;
+  const size = outputs[0]!.data.length;
+  if (size === 0) return true;
+  const c = coalesce(shape, leaves.map((l) => broadcastStrides(l, shape)));
+  const r = c.shape.length;
+  const inner = c.strides.map((s) => (r ? s[r - 1]! : 0));
+  const rowLength = r ? c.shape[r - 1]! : 1;
+  if (inner.some((s) => s !== 0 && s !== 1) || (r > 1 && rowLength < MIN_ROW)) return false;
+  const kinds: LeafKind[] = inner.map((s) => (s === 1 ? 'vector' : 'splat'));
+  // Vector leaves outside the heap (small JavaScript arrays) are copied into scratch.
+  const copies: { at: number; bytes: number }[] = [];
+  const base: number[] = [];
+  try {
+    for (const [j, l] of leaves.entries()) {
+      if (kinds[j] === 'splat') {
+        base.push(-1);
+        continue;
+      }
+      const at = addressOf(l.data);
+      if (at >= 0) {
+        base.push(at);
+        continue;
+      }
+      if (l.data.length > MAX_COPIED) return false;
+      const bytes = 4 * l.data.length;
+      const addr = h.heap.alloc(bytes, false);
+      if (!addr) return false;
+      copies.push({ at: addr, bytes });
+      new Float32Array(h.memory.buffer, addr, l.data.length).set(l.data as Float32Array);
+      base.push(addr);
+    }
+    const program = programFor(kinds, nodes, outputs.map((o) => o.node));
+    const attrs = nodes.flatMap((n) => (n.simd.attrs ?? []).map((a) => (n.attrs as Record<string, number>)[a]!));
+    const args = new Array<number>(1 + outputs.length + leaves.length + attrs.length);
+    for (let a = 0; a < attrs.length; a++) args[1 + outputs.length + leaves.length + a] = attrs[a]!;
+    const call = (bases: readonly number[], n: number, p: number) => {
+      args[0] = Math.ceil(n / 4);
+      for (let k = 0; k < outputs.length; k++) args[1 + k] = outAddr[k]! + 4 * p;
+      for (let j = 0; j < leaves.length; j++) args[1 + outputs.length + j] = kinds[j] === 'vector' ? base[j]! + 4 * bases[j]! : leaves[j]!.data[bases[j]!]!;
+      program(...args);
+    };
+    if (r <= 1) call(leaves.map((l) => l.offset), size, 0);
+    else {
+      let p = 0;
+      forEachRow(c.shape, c.strides, leaves.map((l) => l.offset), (bases, n) => {
+        call(bases, n, p);
+        p += n;
+      });
+    }
+    return true;
+  } finally {
+    for (const { at, bytes } of copies) h.heap.release(at, bytes);
+  }
+}

@@ -1,0 +1,77 @@
+/** @file WebAssembly SIMD elementwise programs give bit for bit what the JavaScript loops give, on every layout they accept, and write nothing outside their outputs. */
+import { describe, expect, it } from 'vitest';
+import { CpuBackend } from '../../engine/cpu/backend.js';
+import { SIMD } from '../../engine/cpu/simd.js';
+import { OPS, type ElementwiseOp } from '../../engine/ops.js';
+import { type CpuExprNode, type ScalarFn, runJsProgram } from '../../kernels/cpu/expr.js';
+import { runSimdProgram } from '../../kernels/cpu/exprSimd.js';
+import type { Strided } from '../../kernels/cpu/strided.js';
+import { Generator } from '../../index.js';
+
+const backend = new CpuBackend();
+const g = new Generator(11);
+/** Values that tell IEEE implementations apart: signed zeros, infinities, NaN, tiny and huge. */
+const SPECIAL = [0, -0, Infinity, -Infinity, NaN, 1e-40, -1e-40, 3.4e38, -3.4e38, 1, -1, 0.5];
+
+function heapArray(n: number, special: boolean): Float32Array {
+  const buf = backend.alloc(n, 'f32');
+  const data = (buf as unknown as { data: Float32Array }).data;
+  for (let i = 0; i < n; i++) data[i] = special && i % 3 === 0 ? SPECIAL[(i / 3) % SPECIAL.length]! : (g.uniform() * 2 - 1) * 10;
+  return data;
+}
+
+const node = (op: ElementwiseOp, args: number[], attrs: unknown = {}): CpuExprNode => ({ op, fn: OPS[op].cpu as ScalarFn, attrs, args, dtype: 'f32', simd: SIMD[op] });
+
+/** Runs `nodes` both ways over `leaves` and compares every output element with Object.is. */
+function same(shape: number[], leaves: Strided[], nodes: CpuExprNode[], keep: number[]): void {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const simd = keep.map((n) => ({ node: n, data: heapArray(size, false) }));
+  const js = keep.map((n) => ({ node: n, data: new Float32Array(size) }));
+  expect(runSimdProgram(shape, leaves, nodes as never, simd), 'took the SIMD path').toBe(true);
+  runJsProgram(shape, leaves, nodes, js);
+  simd.forEach((o, k) => {
+    for (let i = 0; i < size; i++) if (!Object.is(o.data[i], js[k]!.data[i])) expect.fail(`${nodes.map((n) => n.op).join(',')}: output ${k} element ${i} is ${o.data[i]}, JavaScript gives ${js[k]!.data[i]}`);
+  });
+}
+
+describe('wasm SIMD elementwise programs', () => {
+  const simdOps = (Object.keys(SIMD) as ElementwiseOp[]).filter((op) => SIMD[op]);
+
+  it.each(simdOps)('%s matches the JavaScript loop on special values, bit for bit', (op) => {
+    const n = 1003;
+    const arity = OPS[op].kind === 'binary' ? 2 : 1;
+    const leaves = Array.from({ length: arity }, () => ({ data: heapArray(n, true), shape: [n], strides: [1], offset: 0 }));
+    const attrs = op === 'clamp' ? { min: -0.3, max: 2.5 } : {};
+    same([n], leaves, [node(op, leaves.map((_, j) => j), attrs)], [arity]);
+  });
+
+  it('fuses a chain with kept intermediates, broadcast rows, splat leaves and small leaves copied in', () => {
+    const [rows, cols] = [37, 19]; // rows that end between lanes
+    const x = { data: heapArray(rows * cols, true), shape: [rows, cols], strides: [cols, 1], offset: 0 };
+    const bias = { data: Float32Array.from({ length: cols }, (_, i) => i - 9), shape: [cols], strides: [1], offset: 0 }; // a JavaScript array
+    const perRow = { data: heapArray(rows, false), shape: [rows, 1], strides: [1, 0], offset: 0 };
+    const scalar = { data: Float32Array.of(1.5), shape: [], strides: [], offset: 0 };
+    const nodes = [node('add', [0, 1]), node('mul', [4, 2]), node('relu', [5]), node('sub', [6, 3]), node('clamp', [7], { min: -1, max: 6 })];
+    same([rows, cols], [x, bias, perRow, scalar], nodes, [5, 8]);
+  });
+
+  it('writes nothing past its outputs when the last row ends between lanes', () => {
+    const [rows, cols] = [32, 10]; // 1280 bytes: a whole size class, so the last row's spare lanes would land in the next block without the slack
+    const x = { data: heapArray(rows * cols, false), shape: [rows, cols], strides: [cols, 1], offset: 0 };
+    const bias = { data: heapArray(cols, false), shape: [cols], strides: [1], offset: 0 };
+    const out = heapArray(rows * cols, false);
+    const next = heapArray(300, false); // the block after it, most likely adjacent
+    const before = next.slice();
+    expect(runSimdProgram([rows, cols], [x, bias], [node('add', [0, 1])] as never, [{ node: 2, data: out }])).toBe(true);
+    expect(Array.from(next)).toEqual(Array.from(before));
+  });
+
+  it('leaves programs it cannot run exactly to JavaScript, writing nothing', () => {
+    const x = { data: heapArray(1024, false), shape: [32, 32], strides: [1, 32], offset: 0 }; // transposed: inner stride 32
+    const out = heapArray(1024, false);
+    const before = out.slice();
+    expect(runSimdProgram([32, 32], [x], [node('neg', [0])] as never, [{ node: 1, data: out }])).toBe(false);
+    expect(runSimdProgram([1024], [{ ...x, shape: [1024], strides: [1] }], [node('neg', [0])] as never, [{ node: 1, data: new Float32Array(1024) }])).toBe(false); // output outside the heap
+    expect(Array.from(out)).toEqual(Array.from(before));
+  });
+});
