@@ -79,7 +79,11 @@ export class CpuBackend implements Backend {
   }
 
   readSync(buffer: BufferHandle): TypedArray {
-    return (buffer as CpuBuffer).data.slice();
+    // set() into a fresh array: measured faster than slice() of a view over shared memory.
+    const { data, dtype } = buffer as CpuBuffer;
+    const out = allocArray(dtype, data.length);
+    out.set(data as never);
+    return out;
   }
 
   async read(buffer: BufferHandle): Promise<TypedArray> {

@@ -1,15 +1,17 @@
 /** @file The CPU backend's WebAssembly SIMD table for elementwise ops: each op's exact f32x4 form, or null where it runs as JavaScript (transcendental functions, other dtypes). */
 import type { Body } from '../../kernels/wasm/encode.js';
 import type { SimdLowering } from '../../kernels/wasm/expr.js';
+import { expF32x4 } from '../../kernels/wasm/math.js';
 import type { ElementwiseOp } from '../ops.js';
 
 const unary = (f: (b: Body) => Body): SimdLowering => ({ emit: (b, [a]) => void f(b.get(a!)) });
 const binary = (f: (b: Body) => Body): SimdLowering => ({ emit: (b, [a, c]) => void f(b.get(a!).get(c!)) });
 
 /**
- * Only ops whose vector instruction gives the same f32 as the JavaScript loop (which computes in
- * f64 and rounds once) are here: the arithmetic IEEE requires to be correctly rounded, and
- * selections. The rest stay null until a vector form within a stated error is chosen for them.
+ * Arithmetic IEEE requires to be correctly rounded, and selections, give the same f32 as the
+ * JavaScript loop (which computes in f64 and rounds once). exp is within 1 ulp of it (math.ts),
+ * the bound PyTorch's vectorized exp has. The rest stay null, running in JavaScript, until a vector
+ * form within a stated error is chosen for them.
  */
 export const SIMD: { [K in ElementwiseOp]: SimdLowering | null } = {
   neg: unary((b) => b.f32x4Neg()),
@@ -26,6 +28,7 @@ export const SIMD: { [K in ElementwiseOp]: SimdLowering | null } = {
   div: binary((b) => b.f32x4Div()),
   maximum: binary((b) => b.f32x4Max()),
   minimum: binary((b) => b.f32x4Min()),
-  exp: null, log: null, sin: null, cos: null, tanh: null, sigmoid: null, erf: null, pow: null,
+  exp: { temps: 3, emit: (b, [a], _, t) => expF32x4(b, a!, t) },
+  log: null, sin: null, cos: null, tanh: null, sigmoid: null, erf: null, pow: null,
   cast: null, lt: null, gt: null, eq: null, where: null,
 };

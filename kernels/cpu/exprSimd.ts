@@ -4,7 +4,7 @@ import { broadcastStrides } from '../../engine/shape.js';
 import { type LeafKind, type SimdLowering, exprFunction } from '../wasm/expr.js';
 import { wasmModule } from '../wasm/encode.js';
 import { type Strided, coalesce, forEachRow } from './strided.js';
-import { kernelHeap, memoryImport } from './wasm.js';
+import { heapAddress, kernelHeap, memoryImport } from './wasm.js';
 
 export interface SimdExprNode {
   op: string;
@@ -35,14 +35,6 @@ function programFor(kinds: readonly LeafKind[], nodes: readonly SimdExprNode[], 
   return p;
 }
 
-/** Pages that are not cross-origin isolated have no SharedArrayBuffer at all. */
-const SAB = (globalThis as { SharedArrayBuffer?: typeof SharedArrayBuffer }).SharedArrayBuffer;
-
-/** The byte address of `a[0]` when `a` views the wasm heap (the only shared memory CPU buffers use), else -1. */
-function addressOf(a: TypedArray): number {
-  return SAB && a.buffer instanceof SAB ? a.byteOffset : -1;
-}
-
 /**
  * Runs the program when every leaf and output is f32, each output is in the heap, and every leaf's
  * innermost stride is 0 or 1 after coalescing; returns false (having written nothing) otherwise.
@@ -50,7 +42,7 @@ function addressOf(a: TypedArray): number {
 export function runSimdProgram(shape: readonly number[], leaves: readonly Strided[], nodes: readonly SimdExprNode[], outputs: readonly { node: number; data: TypedArray }[]): boolean {
   const h = kernelHeap();
   if (!h) return false;
-  const outAddr = outputs.map((o) => (o.data instanceof Float32Array ? addressOf(o.data) : -1));
+  const outAddr = outputs.map((o) => (o.data instanceof Float32Array ? heapAddress(o.data) : -1));
   if (outAddr.some((a) => a < 0) || leaves.some((l) => !(l.data instanceof Float32Array))) return false;
   const size = outputs[0]!.data.length;
   if (size === 0) return true;
@@ -69,7 +61,7 @@ export function runSimdProgram(shape: readonly number[], leaves: readonly Stride
         base.push(-1);
         continue;
       }
-      const at = addressOf(l.data);
+      const at = heapAddress(l.data);
       if (at >= 0) {
         base.push(at);
         continue;

@@ -2,6 +2,7 @@
 import { GraftValueError } from '../../engine/errors.js';
 import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
 import { type Strided, toDense } from './strided.js';
+import { reduceRowsF32 } from './wasm.js';
 
 export type ReduceKind = 'sum' | 'mean' | 'max' | 'argmax';
 
@@ -22,6 +23,8 @@ export function reduce(kind: ReduceKind, x: Strided, dims: readonly number[], ou
   const data = toDense(permuted, (n) => allocArray(xDtype, n));
   let run = 1;
   for (const d of dims) run *= x.shape[d]!;
+  // Rows long enough to fill vectors: wasm SIMD (f32 sums in f64, as below).
+  if (kind !== 'argmax' && run >= 8 && data instanceof Float32Array && out instanceof Float32Array && reduceRowsF32(kind, data, run, out)) return;
   const nOut = out.length;
   for (let o = 0; o < nOut; o++) {
     const base = o * run;

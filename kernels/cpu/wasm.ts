@@ -37,6 +37,7 @@ for (;;) {
 }`;
 
 type GemmFn = (ap: number, bp: number, cp: number, k: number, i0: number, i1: number, np: number, ldc: number, kc: number) => void;
+type ReduceFn = (x: number, run: number, count: number, out: number, mean: number) => void;
 type DepthwiseFn = (xp: number, wp: number, op: number, wpad: number, oh: number, ow4: number, kh: number, kw: number, dh: number, dw: number) => void;
 
 interface Engine {
@@ -48,6 +49,8 @@ interface Engine {
   depthwise: DepthwiseFn;
   /** Unrolled kernels by window, such as '3x3'. */
   depthwiseFixed: Map<string, DepthwiseFn>;
+  reduceSum: ReduceFn;
+  reduceMax: ReduceFn;
   ctl: Int32Array | null;
   workers: number;
 }
@@ -73,7 +76,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), ctl: null, workers: 0 };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, ctl: null, workers: 0 };
     if (isShared) void spawn(engine, module);
   } catch {
     engine = null;
@@ -248,6 +251,43 @@ function workspace(e: Engine, bytes: number): { mem: Float32Array; at: number; r
   const addr = e.heap.alloc(bytes, false);
   if (!addr) return null;
   return { mem: new Float32Array(e.memory.buffer), at: addr / 4, release: () => e.heap.release(addr, bytes) };
+}
+
+const SAB = (globalThis as { SharedArrayBuffer?: typeof SharedArrayBuffer }).SharedArrayBuffer;
+
+/** The byte address of `a[0]` when `a` views the wasm heap (the only shared memory CPU buffers use), else -1. */
+export function heapAddress(a: ArrayBufferView): number {
+  return SAB && a.buffer instanceof SAB ? a.byteOffset : -1;
+}
+
+/**
+ * out[o] = the sum, mean or max of x[o*run .. (o+1)*run) for each o < out.length, as wasm SIMD;
+ * operands outside the heap pass through scratch. False (nothing written) without the engine or
+ * room in the heap.
+ */
+export function reduceRowsF32(kind: 'sum' | 'mean' | 'max', x: Float32Array, run: number, out: Float32Array): boolean {
+  const e = getEngine();
+  if (!e || run < 4) return false;
+  const count = out.length;
+  let xAt = heapAddress(x);
+  let oAt = heapAddress(out);
+  const scratch: [number, number][] = [];
+  try {
+    if (xAt < 0) {
+      if (!(xAt = e.heap.alloc(4 * count * run, false))) return false;
+      scratch.push([xAt, 4 * count * run]);
+      new Float32Array(e.memory.buffer, xAt, count * run).set(x.subarray(0, count * run));
+    }
+    if (oAt < 0) {
+      if (!(oAt = e.heap.alloc(4 * count, false))) return false;
+      scratch.push([oAt, 4 * count]);
+    }
+    (kind === 'max' ? e.reduceMax : e.reduceSum)(xAt, run, count, oAt, kind === 'mean' ? 1 : 0);
+    if (heapAddress(out) < 0) out.set(new Float32Array(e.memory.buffer, oAt, count));
+    return true;
+  } finally {
+    for (const [at, bytes] of scratch) e.heap.release(at, bytes);
+  }
 }
 
 /** What a module must import to share the engine's memory. */

@@ -2,6 +2,7 @@
 
 export const I32 = 0x7f;
 export const F32 = 0x7d;
+export const F64 = 0x7c;
 export const V128 = 0x7b;
 
 export function uleb(v: number): number[] {
@@ -47,6 +48,16 @@ export class Body {
   sub(): this { return this.op(0x6b); }
   mul(): this { return this.op(0x6c); }
   ltU(): this { return this.op(0x49); }
+  and(): this { return this.op(0x71); }
+  shrU(): this { return this.op(0x76); }
+  f32Load(offset = 0): this { return this.op(0x2a, 2, ...uleb(offset)); }
+  f32Store(offset = 0): this { return this.op(0x38, 2, ...uleb(offset)); }
+  f32Max(): this { return this.op(0x97); }
+  f64Add(): this { return this.op(0xa0); }
+  f64Div(): this { return this.op(0xa3); }
+  f64ConvertI32U(): this { return this.op(0xb8); }
+  f64PromoteF32(): this { return this.op(0xbb); }
+  f32DemoteF64(): this { return this.op(0xb6); }
   gtU(): this { return this.op(0x4b); }
   eqz(): this { return this.op(0x45); }
   ne(): this { return this.op(0x47); }
@@ -67,6 +78,32 @@ export class Body {
   loadSplat(offset = 0): this { return this.simd(0x09, 2, ...uleb(offset)); }
   store(offset = 0): this { return this.simd(0x0b, 4, ...uleb(offset)); }
   zero(): this { return this.simd(0x0c, ...new Array<number>(16).fill(0)); }
+  /** v128.const of four f32 lanes, all `v`. */
+  f32x4Const(v: number): this {
+    const bytes = new Uint8Array(new Float32Array([v, v, v, v]).buffer);
+    return this.simd(0x0c, ...bytes);
+  }
+  /** v128.const of four i32 lanes, all `v`. */
+  i32x4Const(v: number): this {
+    const bytes = new Uint8Array(new Int32Array([v, v, v, v]).buffer);
+    return this.simd(0x0c, ...bytes);
+  }
+  /** Round to nearest, ties to even. */
+  f32x4Nearest(): this { return this.simd(0x6a); }
+  /** f32 lanes to i32, truncating and saturating (NaN gives 0). */
+  i32x4TruncSatF32x4S(): this { return this.simd(0xf8); }
+  /** Shifts by an i32 on the stack. */
+  i32x4Shl(): this { return this.simd(0xab); }
+  i32x4ShrS(): this { return this.simd(0xac); }
+  i32x4Add(): this { return this.simd(0xae); }
+  i32x4Sub(): this { return this.simd(0xb1); }
+  /** Eight bytes into the low lane, zero above (v128.load64_zero). */
+  load64Zero(offset = 0): this { return this.simd(0x5d, 3, ...uleb(offset)); }
+  /** The two low f32 lanes as f64x2. */
+  f64x2PromoteLowF32x4(): this { return this.simd(0x5f); }
+  f64x2Add(): this { return this.simd(0xf0); }
+  f64x2ExtractLane(lane: number): this { return this.simd(0x21, lane); }
+  f32x4ExtractLane(lane: number): this { return this.simd(0x1f, lane); }
   /** An f32 on the stack to all four lanes. */
   f32x4Splat(): this { return this.simd(0x13); }
   f32x4Abs(): this { return this.simd(0xe0); }

@@ -8,7 +8,9 @@ import { Body, F32, I32, V128, type WasmFunction } from './encode.js';
 export interface SimdLowering {
   /** The op's attributes passed as f32 values, in the order `emit` reads them (none for most ops). */
   attrs?: readonly string[];
-  emit: (b: Body, args: readonly number[], attrs: readonly number[]) => void;
+  /** v128 locals `emit` may overwrite (its own temporaries). */
+  temps?: number;
+  emit: (b: Body, args: readonly number[], attrs: readonly number[], temps: readonly number[]) => void;
 }
 
 export interface SimdNode {
@@ -35,6 +37,8 @@ export function exprFunction(leaves: readonly LeafKind[], nodes: readonly SimdNo
   const I = params.length;
   const value = (a: number) => I + 1 + a; // leaf j at value(j), node k at value(leaves.length + k)
   const attrLocal = (a: number) => I + 1 + leaves.length + nodes.length + a;
+  const tempCount = Math.max(0, ...nodes.map((n) => n.lowering.temps ?? 0));
+  const temps = Array.from({ length: tempCount }, (_, t) => attrLocal(attrCount) + t);
   const b = new Body();
   leaves.forEach((k, j) => {
     if (k === 'splat') b.get(leafParam(j)).f32x4Splat().set(value(j));
@@ -49,7 +53,7 @@ export function exprFunction(leaves: readonly LeafKind[], nodes: readonly SimdNo
   nodes.forEach((node, k) => {
     const attrs = Array.from({ length: attrCounts[k]! }, (_, a) => attrLocal(nextAttr + a));
     nextAttr += attrCounts[k]!;
-    node.lowering.emit(b, node.args.map(value), attrs);
+    node.lowering.emit(b, node.args.map(value), attrs, temps);
     b.set(value(leaves.length + k));
   });
   outputs.forEach((node, k) => b.get(outPtr(k)).get(value(node)).store(0));
@@ -57,6 +61,6 @@ export function exprFunction(leaves: readonly LeafKind[], nodes: readonly SimdNo
   for (const p of pointers) b.get(p).i32(16).add().set(p);
   b.get(I).i32(1).add().tee(I).get(N).ltU().brIf(0);
   b.end();
-  const locals = [I32, ...new Array<number>(leaves.length + nodes.length + attrCount).fill(V128)];
+  const locals = [I32, ...new Array<number>(leaves.length + nodes.length + attrCount + tempCount).fill(V128)];
   return { fn: { name: 'program', params, locals, body: b }, attrCount };
 }

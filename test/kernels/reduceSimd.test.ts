@@ -1,0 +1,34 @@
+/** @file WebAssembly SIMD row reductions against the JavaScript loops: sums as exact as an f64 accumulation, max exact with NaN, infinities and every row length. */
+import { describe, expect, it } from 'vitest';
+import { Generator } from '../../index.js';
+import { reduceRowsF32 } from '../../kernels/cpu/wasm.js';
+
+const g = new Generator(5);
+
+/** ulp distance between two finite f32 values of the same sign. */
+const ulps = (a: number, b: number) => Math.abs(new Int32Array(Float32Array.of(a).buffer)[0]! - new Int32Array(Float32Array.of(b).buffer)[0]!);
+
+describe('wasm SIMD row reductions', () => {
+  for (const run of [4, 5, 7, 8, 15, 16, 17, 31, 64, 1000, 1023]) {
+    it(`sum, mean and max over rows of ${run}`, () => {
+      const count = 37;
+      const x = Float32Array.from({ length: count * run }, () => (g.uniform() * 2 - 1) * 100);
+      x[3 * run + (run >> 1)] = NaN; // row 3 holds a NaN
+      x[5 * run] = Infinity; // row 5 an infinity
+      for (let i = 0; i < run; i++) x[7 * run + i] = i % 2 ? -0 : 0; // row 7 only zeros
+      for (const kind of ['sum', 'mean', 'max'] as const) {
+        const out = new Float32Array(count);
+        expect(reduceRowsF32(kind, x, run, out)).toBe(true);
+        for (let o = 0; o < count; o++) {
+          const row = x.subarray(o * run, (o + 1) * run);
+          let want: number;
+          if (kind === 'max') want = row.some(Number.isNaN) ? NaN : Math.max(...row);
+          else want = Math.fround(row.reduce((a, v) => a + v, 0) / (kind === 'mean' ? run : 1));
+          const got = out[o]!;
+          if (!Number.isFinite(want) || want === 0) expect(got === want || (Number.isNaN(got) && Number.isNaN(want)), `${kind} of row ${o}: ${got}, want ${want}`).toBe(true);
+          else expect(ulps(got, want), `${kind} of row ${o}: ${got}, want ${want}`).toBeLessThanOrEqual(kind === 'max' ? 0 : 1);
+        }
+      }
+    });
+  }
+});
