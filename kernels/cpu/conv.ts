@@ -2,7 +2,7 @@
 import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
 import { gemmShared } from './gemm.js';
 import { NR } from '../wasm/gemm.js';
-import { depthwiseF32, gemmF32Shared, wasmGemmApplies } from './wasm.js';
+import { addRowsF32, biasClampF32, depthwiseF32, fillRowsF32, gemmF32Shared, heapScratch, wasmGemmApplies } from './wasm.js';
 import { type Strided, toDense } from './strided.js';
 
 type F = Float32Array | Float64Array;
@@ -56,6 +56,7 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, 
   let col: F | null = null;
   // The gemm accumulates into the output, so starting from the bias adds it for free.
   for (let n = 0; n < N; n++) {
+    if (b && o instanceof Float32Array && fillRowsF32(o, n * O * L, O, L, b as Float32Array)) continue;
     if (b) for (let c = 0; c < O; c++) o.fill(b[c]!, (n * O + c) * L, (n * O + c + 1) * L);
     else o.fill(0, n * O * L, (n + 1) * O * L);
   }
@@ -65,18 +66,20 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, 
   // Few outputs per image (deep layers, weight gradients): every image's windows side by side in one
   // product, so the gemm's column panels are full and it runs once.
   const together = !pointwise && dtype === 'f32' && N > 1 && L < NARROW && rows * Math.ceil((N * L) / NR) * NR <= TOGETHER_FLOATS && wasmGemmApplies(Og, N * L, rows);
-  const scratch = together ? new Float32Array(Og * N * L) : null;
+  const heapScratchBlock = together ? heapScratch(Og * N * L) : null;
+  const scratch = together ? heapScratchBlock?.data ?? new Float32Array(Og * N * L) : null;
   for (let g = 0; g < G; g++) {
     const xAt = (n: number) => (n * C + g * Cg) * H * W;
     const cAt = (n: number) => (n * O + g * Og) * L;
     const win = [Cg, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW] as const;
     if (scratch) {
-      scratch.fill(0);
+      if (heapScratchBlock) heapScratchBlock.clear();
+      else scratch.fill(0);
       if (gemmF32Shared(Og, N * L, rows, wd as Float32Array, g * Og * rows, rows, 1, 1, () => (mem, at) => im2colPacked(xd as Float32Array, N, xAt, ...win, mem, at), N * L, 1, scratch, () => 0, N * L)) {
         for (let i = 0; i < Og; i++) for (let n = 0; n < N; n++) {
           const src = i * N * L + n * L;
           const dst = cAt(n) + i * L;
-          for (let l = 0; l < L; l++) o[dst + l]! += scratch[src + l]!;
+          if (!addRowsF32(o as Float32Array, dst, scratch, src, L)) for (let l = 0; l < L; l++) o[dst + l]! += scratch[src + l]!;
         }
         continue;
       }
@@ -91,6 +94,7 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, 
     };
     gemmShared(Og, L, rows, wd, g * Og * rows, rows, N, input, L, o, cAt, L);
   }
+  heapScratchBlock?.done();
   if (p.clamp) for (let n = 0; n < N; n++) epilogue(o, n * O * L, O, L, null, p.clamp);
 }
 
@@ -140,6 +144,7 @@ function im2colPacked(
 function epilogue(o: F, at: number, O: number, L: number, bias: F | null, clamp: [number, number] | undefined): void {
   if (!clamp && !bias) return;
   const [lo, hi] = clamp ?? [-Infinity, Infinity];
+  if (o instanceof Float32Array && biasClampF32(o, at, O, L, bias as Float32Array | null, lo, hi)) return;
   for (let c = 0; c < O; c++) {
     const add = bias ? bias[c]! : 0;
     for (let i = at + c * L, end = i + L; i < end; i++) {

@@ -33,7 +33,7 @@ export class WasmHeap {
     /** Bytes the heap may span (the memory's maximum, less what other users need). */
     readonly limit: number,
     /** Zeroes `bytes` at an address: the wasm memory.fill where there is one. */
-    private readonly zero: (at: number, bytes: number) => void = (at, bytes) => new Uint8Array(memory.buffer, at, bytes).fill(0),
+    readonly zero: (at: number, bytes: number) => void = (at, bytes) => new Uint8Array(memory.buffer, at, bytes).fill(0),
   ) {}
 
   /** A block of at least `bytes` at a 16-byte aligned address, or 0 when the heap is full. */

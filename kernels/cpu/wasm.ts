@@ -51,6 +51,10 @@ interface Engine {
   depthwiseFixed: Map<string, DepthwiseFn>;
   reduceSum: ReduceFn;
   reduceMax: ReduceFn;
+  biasClamp: (ptr: number, L: number, count: number, bias: number, lo: number, hi: number) => void;
+  addRows: (dst: number, src: number, n: number) => void;
+  fillRows: (ptr: number, L: number, count: number, values: number) => void;
+  copyRows: (dst: number, dstStride: number, src: number, srcStride: number, rowBytes: number, rows: number) => void;
   ctl: Int32Array | null;
   workers: number;
 }
@@ -76,7 +80,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, ctl: null, workers: 0 };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], addRows: exports.addRows as Engine['addRows'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], ctl: null, workers: 0 };
     if (isShared) void spawn(engine, module);
   } catch {
     engine = null;
@@ -172,10 +176,12 @@ function gemmIn(
     else packB(src[0], src[1], brs, bcs, k, n, mem, bp);
     run(e, m * n * k, mp / MR, [4 * ap, 4 * bp, 4 * cp, k], np / NR, 4 * np);
     const cOff = cAt(t);
+    const inHeap = heapAddress(c) >= 0;
     for (let i = 0; i < m; i++) {
       const src = cp + i * np;
       const dst = cOff + i * ldc;
-      for (let j = 0; j < n; j++) c[dst + j] += mem[src + j]!;
+      if (inHeap) e.addRows(c.byteOffset + 4 * dst, 4 * src, n);
+      else for (let j = 0; j < n; j++) c[dst + j] += mem[src + j]!;
     }
   }
 }
@@ -290,6 +296,61 @@ export function reduceRowsF32(kind: 'sum' | 'mean' | 'max', x: Float32Array, run
   }
 }
 
+/** Runs `fn` with the byte address of `values` in the heap, copying it into scratch when it lives outside. */
+function withAddress<T>(e: Engine, values: Float32Array, fn: (at: number) => T): T | false {
+  const at = heapAddress(values);
+  if (at >= 0) return fn(at);
+  const bytes = 4 * values.length;
+  const tmp = e.heap.alloc(bytes, false);
+  if (!tmp) return false;
+  try {
+    new Float32Array(e.memory.buffer, tmp, values.length).set(values);
+    return fn(tmp);
+  } finally {
+    e.heap.release(tmp, bytes);
+  }
+}
+
+/**
+ * For `count` rows of L floats of `o` from index `at`: v = clamp(v + bias[row]) in place (bias null:
+ * + 0; no clamp: the infinities), as wasm SIMD. False, having written nothing, when `o` is outside the heap.
+ */
+export function biasClampF32(o: Float32Array, at: number, count: number, L: number, bias: Float32Array | null, lo: number, hi: number): boolean {
+  const e = getEngine();
+  const oAt = heapAddress(o);
+  if (!e || oAt < 0 || L === 0) return false;
+  if (!bias) {
+    e.biasClamp(oAt + 4 * at, L, count, 0, lo, hi);
+    return true;
+  }
+  return withAddress(e, bias.subarray(0, count), (b) => (e.biasClamp(oAt + 4 * at, L, count, b, lo, hi), true));
+}
+
+/** Row r (r < count) of L floats of `o` from index `at` set to values[r], as wasm SIMD (a typed array's fill over shared memory is slow). */
+export function fillRowsF32(o: Float32Array, at: number, count: number, L: number, values: Float32Array): boolean {
+  const e = getEngine();
+  const oAt = heapAddress(o);
+  if (!e || oAt < 0 || L === 0) return false;
+  return withAddress(e, values.subarray(0, count), (v) => (e.fillRows(oAt + 4 * at, L, count, v), true));
+}
+
+/** dst[dstAt + i] += src[srcAt + i] for i < n, both in the heap; false otherwise. */
+export function addRowsF32(dst: Float32Array, dstAt: number, src: Float32Array, srcAt: number, n: number): boolean {
+  const e = getEngine();
+  const [d, s] = [heapAddress(dst), heapAddress(src)];
+  if (!e || d < 0 || s < 0) return false;
+  if (n > 0) e.addRows(d + 4 * dstAt, s + 4 * srcAt, n);
+  return true;
+}
+
+/** A zeroed scratch Float32Array of `n` floats in the heap (`clear` zeroes it again, `done` releases it), or null. */
+export function heapScratch(n: number): { data: Float32Array; clear: () => void; done: () => void } | null {
+  const e = getEngine();
+  const at = e?.heap.alloc(4 * n) ?? 0;
+  if (!at) return null;
+  return { data: new Float32Array(e!.memory.buffer, at, n), clear: () => e!.heap.zero(at, 4 * n), done: () => e!.heap.release(at, 4 * n) };
+}
+
 /** What a module must import to share the engine's memory. */
 export function memoryImport(): { min: number; max: number; shared: boolean } {
   return { min: 1, max: MAX_PAGES, shared: getEngine()?.shared ?? false };
@@ -331,11 +392,16 @@ export function depthwiseF32(
   // The padding is the same for every plane: zero it once, then overwrite only the interior.
   mem.fill(0, planeAt, tapsAt);
   const denseRows = xs[3] === 1;
+  // Planes in and outputs out by memory.copy where both sides are in the heap (a typed array's set over shared memory is slow).
+  const xAt = denseRows ? heapAddress(x) : -1;
+  const oAt = heapAddress(out);
   try {
     for (let n = 0; n < N; n++) {
       for (let c = 0; c < C; c++) {
         const src = xOff + n * xs[0]! + c * xs[1]!;
-        for (let h = 0; h < H; h++) {
+        const inRows = Math.max(0, Math.min(H, rows - ph));
+        if (xAt >= 0) e.copyRows(4 * (planeAt + ph * wpad + pw), 4 * wpad, xAt + 4 * src, 4 * xs[2]!, 4 * W, inRows);
+        else for (let h = 0; h < H; h++) {
           const r = h + ph;
           if (r >= rows) break;
           const dst = planeAt + r * wpad + pw;
@@ -346,7 +412,8 @@ export function depthwiseF32(
         for (let i = 0; i < KH; i++) for (let j = 0; j < KW; j++) mem[tapsAt + i * KW + j] = w[wOff + c * ws[0]! + i * ws[2]! + j * ws[3]!]!;
         kernel(4 * planeAt, 4 * tapsAt, 4 * outAt, wpad, OH, ow4, KH, KW, dh, dw);
         const o = (n * C + c) * OH * OW;
-        for (let h = 0; h < OH; h++) out.set(mem.subarray(outAt + h * 4 * ow4, outAt + h * 4 * ow4 + OW), o + h * OW);
+        if (oAt >= 0) e.copyRows(oAt + 4 * o, 4 * OW, 4 * outAt, 16 * ow4, 4 * OW, OH);
+        else for (let h = 0; h < OH; h++) out.set(mem.subarray(outAt + h * 4 * ow4, outAt + h * 4 * ow4 + OW), o + h * OW);
       }
     }
   } finally {

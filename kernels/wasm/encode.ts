@@ -53,6 +53,10 @@ export class Body {
   f32Load(offset = 0): this { return this.op(0x2a, 2, ...uleb(offset)); }
   f32Store(offset = 0): this { return this.op(0x38, 2, ...uleb(offset)); }
   f32Max(): this { return this.op(0x97); }
+  f32Add(): this { return this.op(0x92); }
+  f32Const(v: number): this { return this.op(0x43, ...new Uint8Array(Float32Array.of(v).buffer)); }
+  f32Lt(): this { return this.op(0x5d); }
+  f32Gt(): this { return this.op(0x5e); }
   f64Add(): this { return this.op(0xa0); }
   f64Div(): this { return this.op(0xa3); }
   f64ConvertI32U(): this { return this.op(0xb8); }
@@ -69,6 +73,8 @@ export class Body {
   end(): this { return this.op(0x0b); }
   br(depth: number): this { return this.op(0x0c, ...uleb(depth)); }
   brIf(depth: number): this { return this.op(0x0d, ...uleb(depth)); }
+  /** memory.copy(dst, src, bytes): a native memmove (bulk memory). */
+  memoryCopy(): this { return this.op(0xfc, ...uleb(10), 0x00, 0x00); }
   /** memory.fill(address, value, bytes): a native memset (bulk memory). */
   memoryFill(): this { return this.op(0xfc, ...uleb(11), 0x00); }
   private simd(opcode: number, ...imm: number[]): this { return this.op(0xfd, ...uleb(opcode), ...imm); }
@@ -104,6 +110,9 @@ export class Body {
   f64x2Add(): this { return this.simd(0xf0); }
   f64x2ExtractLane(lane: number): this { return this.simd(0x21, lane); }
   f32x4ExtractLane(lane: number): this { return this.simd(0x1f, lane); }
+  f32x4Lt(): this { return this.simd(0x43); }
+  /** Lanes of the first operand where the mask (third) is set, else of the second. */
+  bitselect(): this { return this.simd(0x52); }
   /** An f32 on the stack to all four lanes. */
   f32x4Splat(): this { return this.simd(0x13); }
   f32x4Abs(): this { return this.simd(0xe0); }

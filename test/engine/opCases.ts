@@ -146,6 +146,10 @@ export const OP_CASES: { [K in OpName]: OpCase[] } = {
     { name: 'conv2d wide bias relu', inputs: [f([2, 3, 5, 5]), f([9, 3, 3, 3]), f([9])], run: convEpilogue([1, 1], [1, 1], 1, [0, Infinity]) },
     { name: 'conv2d wide im2col bias clamp', inputs: [f([2, 2, 8, 8]), f([8, 2, 3, 3]), f([8])], run: convEpilogue([1, 1], [1, 1], 1, [-1, 1]) },
     { name: 'conv2d pointwise wide bias', inputs: [f([2, 6, 3, 4]), f([9, 6, 1, 1]), f([9])], run: convEpilogue([1, 1], [0, 0], 1) },
+    // Outputs of 1 KiB or more live in the CPU's wasm heap: its in-place bias fills, row passes and copies.
+    { name: 'conv2d pointwise heap bias', inputs: [f([2, 6, 8, 8]), f([9, 6, 1, 1]), f([9])], run: convEpilogue([1, 1], [0, 0], 1, [-0.5, 0.5]) },
+    { name: 'conv2d deep images together bias clamp', inputs: [f([4, 3, 4, 4]), f([16, 3, 3, 3]), f([16])], run: convEpilogue([1, 1], [1, 1], 1, [-1, 1]) },
+    { name: 'conv2d depthwise heap bias relu', inputs: [f([2, 4, 7, 10]), f([4, 1, 3, 3]), f([4])], run: convEpilogue([1, 1], [1, 1], 4, [0, Infinity]) },
   ],
   avgPool2d: [
     { name: 'avgPool2d', inputs: [f([2, 2, 6, 6])], run: (x) => F.avgPool2d(x, 2) },

@@ -1,0 +1,98 @@
+/** @file WebAssembly SIMD passes over rows of f32 in place, exact to the last element: the convolution's bias and clamp, bias fills and accumulations into its output. */
+import { Body, F32, I32, V128, type WasmFunction } from './encode.js';
+
+/**
+ * Runs `vector` (P: the address, 16 bytes) over floor(n/4) vectors from address `start`, then
+ * `scalar` over the n % 4 elements left; P advances past each. Locals P and END are the caller's.
+ */
+function overRow(b: Body, start: () => void, n: number, P: number, END: number, vector: () => void, scalar: () => void): void {
+  start();
+  b.set(P);
+  b.get(P).get(n).i32(2).shrU().i32(16).mul().add().set(END);
+  for (const [lanes, body] of [[4, vector], [1, scalar]] as const) {
+    b.block();
+    b.loop();
+    b.get(P).get(END).ltU().eqz().brIf(1);
+    body();
+    b.get(P).i32(4 * lanes).add().set(P);
+    b.br(0);
+    b.end();
+    b.end();
+    if (lanes === 4) b.get(P).get(n).i32(3).and().i32(4).mul().add().set(END);
+  }
+}
+
+/**
+ * biasClamp(ptr, L, count, bias, lo, hi): for each of `count` rows of L floats, v = v + bias[row]
+ * (bias 0: no bias, adding +0 as the JavaScript epilogue does), then v < lo ? lo : v > hi ? hi : v
+ * (lo, hi as f32: clamping after rounding gives what clamping before it gives).
+ */
+export function biasClampFunction(): WasmFunction {
+  const [PTR, L, COUNT, BIAS, LO, HI] = [0, 1, 2, 3, 4, 5];
+  const [R, P, END, B, VLO, VHI, T, SB] = [6, 7, 8, 9, 10, 11, 12, 13];
+  const b = new Body();
+  b.get(LO).f32x4Splat().set(VLO);
+  b.get(HI).f32x4Splat().set(VHI);
+  b.i32(0).set(R);
+  b.loop();
+  // The row's bias: bias[row], or +0 without one (the load from near address 0 is then discarded).
+  b.get(BIAS).get(R).i32(4).mul().add().f32Load(0).f32Const(0).get(BIAS).select().tee(SB).f32x4Splat().set(B);
+  overRow(b, () => b.get(PTR).get(R).get(L).mul().i32(4).mul().add(), L, P, END,
+    () => b.get(P).get(P).load(0).get(B).f32x4Add().get(VLO).f32x4Pmax().get(VHI).f32x4Pmin().store(0),
+    () => {
+      b.get(P).f32Load(0).get(SB).f32Add().set(T);
+      // t < lo ? lo : t, then t > hi ? hi : t (NaN passes through both).
+      b.get(LO).get(T).get(T).get(LO).f32Lt().select().set(T);
+      b.get(P).get(HI).get(T).get(T).get(HI).f32Gt().select().f32Store(0);
+    });
+  b.get(R).i32(1).add().tee(R).get(COUNT).ltU().brIf(0);
+  b.end();
+  return { name: 'biasClamp', params: [I32, I32, I32, I32, F32, F32], locals: [I32, I32, I32, V128, V128, V128, F32, F32], body: b };
+}
+
+/** addRows(dst, src, n): dst[i] += src[i] for i < n. */
+export function addRowsFunction(): WasmFunction {
+  const [DST, SRC, N] = [0, 1, 2];
+  const [P, END, D] = [3, 4, 5]; // D: dst - src in bytes, so one pointer walks both
+  const b = new Body();
+  b.get(DST).get(SRC).sub().set(D);
+  overRow(b, () => b.get(SRC), N, P, END,
+    () => b.get(P).get(D).add().get(P).get(D).add().load(0).get(P).load(0).f32x4Add().store(0),
+    () => b.get(P).get(D).add().get(P).get(D).add().f32Load(0).get(P).f32Load(0).f32Add().f32Store(0));
+  return { name: 'addRows', params: [I32, I32, I32], locals: [I32, I32, I32], body: b };
+}
+
+/** fillRows(ptr, L, count, values): row r of L floats set to values[r]. */
+export function fillRowsFunction(): WasmFunction {
+  const [PTR, L, COUNT, VALUES] = [0, 1, 2, 3];
+  const [R, P, END, V, S] = [4, 5, 6, 7, 8];
+  const b = new Body();
+  b.i32(0).set(R);
+  b.loop();
+  b.get(VALUES).get(R).i32(4).mul().add().f32Load(0).tee(S).f32x4Splat().set(V);
+  overRow(b, () => b.get(PTR).get(R).get(L).mul().i32(4).mul().add(), L, P, END,
+    () => b.get(P).get(V).store(0),
+    () => b.get(P).get(S).f32Store(0));
+  b.get(R).i32(1).add().tee(R).get(COUNT).ltU().brIf(0);
+  b.end();
+  return { name: 'fillRows', params: [I32, I32, I32, I32], locals: [I32, I32, I32, V128, F32], body: b };
+}
+
+/** copyRows(dst, dstStride, src, srcStride, rowBytes, rows): `rows` rows of rowBytes, strides in bytes, each a memory.copy. */
+export function copyRowsFunction(): WasmFunction {
+  const [DST, DS, SRC, SS, BYTES, ROWS] = [0, 1, 2, 3, 4, 5];
+  const R = 6;
+  const b = new Body();
+  b.i32(0).set(R);
+  b.block();
+  b.loop();
+  b.get(R).get(ROWS).ltU().eqz().brIf(1);
+  b.get(DST).get(SRC).get(BYTES).memoryCopy();
+  b.get(DST).get(DS).add().set(DST);
+  b.get(SRC).get(SS).add().set(SRC);
+  b.get(R).i32(1).add().set(R);
+  b.br(0);
+  b.end();
+  b.end();
+  return { name: 'copyRows', params: [I32, I32, I32, I32, I32, I32], locals: [I32], body: b };
+}

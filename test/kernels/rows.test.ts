@@ -1,0 +1,51 @@
+/** @file The wasm row passes behind the CPU convolution (bias and clamp, fills, accumulation, row copies) against plain loops, bit for bit, for every tail length. */
+import { describe, expect, it } from 'vitest';
+import { CpuBackend } from '../../engine/cpu/backend.js';
+import { addRowsF32, biasClampF32, fillRowsF32, heapScratch } from '../../kernels/cpu/wasm.js';
+import { Generator } from '../../index.js';
+
+const backend = new CpuBackend();
+const g = new Generator(9);
+const SPECIAL = [0, -0, NaN, Infinity, -Infinity, 5.9999995, 6, 6.0000005, -1e-30];
+const heap = (n: number) => (backend.alloc(Math.max(n, 256), 'f32') as unknown as { data: Float32Array }).data.subarray(0, n);
+const fillRandom = (a: Float32Array) => a.forEach((_, i) => (a[i] = i % 5 === 0 ? SPECIAL[i % SPECIAL.length]! : (g.uniform() * 2 - 1) * 8));
+const sameBits = (a: Float32Array, b: Float32Array) => a.every((v, i) => Object.is(v, b[i]));
+
+describe('wasm row passes', () => {
+  for (const L of [1, 2, 3, 4, 5, 7, 8, 9, 33]) {
+    it(`bias and clamp in place over rows of ${L}, leaving the rest of the buffer alone`, () => {
+      const count = 6;
+      for (const [bias, lo, hi] of [[true, 0, 6], [false, 0, Infinity], [true, -Infinity, Infinity], [true, -0.25, 0.3]] as const) {
+        const o = heap(count * L + 8);
+        fillRandom(o);
+        const want = o.slice();
+        const b = bias ? Float32Array.from({ length: count }, (_, i) => (i % 2 ? -0.5 : 1.25) * i) : null;
+        for (let r = 0; r < count; r++) {
+          for (let i = 1 + r * L; i < 1 + (r + 1) * L; i++) {
+            const v = want[i]! + (b ? b[r]! : 0);
+            want[i] = v < lo ? lo : v > hi ? hi : v;
+          }
+        }
+        expect(biasClampF32(o, 1, count, L, b, lo, hi)).toBe(true);
+        expect(sameBits(o, want), `bias ${bias}, clamp [${lo}, ${hi}]`).toBe(true);
+      }
+    });
+
+    it(`fills and accumulates rows of ${L} exactly`, () => {
+      const count = 5;
+      const o = heap(count * L + 8);
+      fillRandom(o);
+      const want = o.slice();
+      const values = Float32Array.from({ length: count }, (_, i) => i - 2.5);
+      for (let r = 0; r < count; r++) want.fill(values[r]!, 2 + r * L, 2 + (r + 1) * L);
+      expect(fillRowsF32(o, 2, count, L, values)).toBe(true);
+      expect(sameBits(o, want)).toBe(true);
+      const src = heapScratch(L + 3)!;
+      fillRandom(src.data);
+      for (let i = 0; i < L; i++) want[3 + i] = want[3 + i]! + src.data[1 + i]!;
+      expect(addRowsF32(o, 3, src.data, 1, L)).toBe(true);
+      src.done();
+      expect(sameBits(o, want)).toBe(true);
+    });
+  }
+});
