@@ -55,6 +55,7 @@ interface Engine {
   addRows: (dst: number, src: number, n: number) => void;
   fillRows: (ptr: number, L: number, count: number, values: number) => void;
   copyRows: (dst: number, dstStride: number, src: number, srcStride: number, rowBytes: number, rows: number) => void;
+  packB: (src: number, rowBytes: number, k: number, panels: number, dst: number) => void;
   ctl: Int32Array | null;
   workers: number;
 }
@@ -80,7 +81,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], addRows: exports.addRows as Engine['addRows'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], ctl: null, workers: 0 };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], addRows: exports.addRows as Engine['addRows'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], ctl: null, workers: 0 };
     if (isShared) void spawn(engine, module);
   } catch {
     engine = null;
@@ -173,7 +174,7 @@ function gemmIn(
   for (let t = 0; t < count; t++) {
     const src = bAt(t);
     if (typeof src === 'function') src(mem, bp);
-    else packB(src[0], src[1], brs, bcs, k, n, mem, bp);
+    else packB(e, src[0], src[1], brs, bcs, k, n, mem, bp);
     run(e, m * n * k, mp / MR, [4 * ap, 4 * bp, 4 * cp, k], np / NR, 4 * np);
     const cOff = cAt(t);
     const inHeap = heapAddress(c) >= 0;
@@ -239,8 +240,16 @@ function packA(a: Float32Array, off: number, rs: number, cs: number, m: number, 
 }
 
 /** B [k, n] (any strides) into panels of NR columns, [panel][k][NR], zero-padded past n. */
-function packB(b: Float32Array, off: number, rs: number, cs: number, k: number, n: number, out: Float32Array, at: number): void {
-  for (let j0 = 0; j0 < n; j0 += NR) {
+function packB(e: Engine, b: Float32Array, off: number, rs: number, cs: number, k: number, n: number, out: Float32Array, at: number): void {
+  let j0 = 0;
+  // Rows of contiguous floats in the heap: the full panels in wasm, four lanes at a time.
+  const bAt = cs === 1 ? heapAddress(b) : -1;
+  if (bAt >= 0 && n >= NR) {
+    const panels = Math.floor(n / NR);
+    e.packB(bAt + 4 * off, 4 * rs, k, panels, 4 * at);
+    j0 = panels * NR;
+  }
+  for (; j0 < n; j0 += NR) {
     const cols = Math.min(NR, n - j0);
     const base = at + j0 * k;
     for (let p = 0; p < k; p++) {

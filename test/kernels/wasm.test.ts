@@ -2,6 +2,7 @@
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { Generator, functional as F, tensor } from '../../index.js';
+import { CpuBackend } from '../../engine/cpu/backend.js';
 import { gemmTs } from '../../kernels/cpu/gemm.js';
 import { cpuThreads, depthwiseF32, gemmF32, setCpuThreads, wasmGemmApplies } from '../../kernels/cpu/wasm.js';
 import { expectCloseArrays } from '../helpers.js';
@@ -30,6 +31,20 @@ describe('wasm SIMD gemm', () => {
       expectCloseArrays(c, reference(m, n, k, a, b).map((v) => v + 0.5), 1e-5 * Math.sqrt(k), 1e-5);
     });
   }
+
+  it('packs B and accumulates into C in place when both live in the wasm heap, full and partial panels alike', () => {
+    const backend = new CpuBackend();
+    const heap = (n: number) => (backend.alloc(n, 'f32') as unknown as { data: Float32Array }).data;
+    for (const [m, n, k] of [[7, 29, 40], [16, 64, 33], [5, 8, 300]]) {
+      const a = rand(m * k);
+      const b = heap(k * n + 5); // B from element 5, rows of n
+      b.set(rand(k * n), 5);
+      const c = heap(m * n);
+      c.fill(0.25);
+      expect(gemmF32(m, n, k, a, 0, k, 1, b, 5, n, 1, c, 0, n)).toBe(true);
+      expectCloseArrays(c, reference(m, n, k, a, b.slice(5)).map((v) => v + 0.25), 1e-5 * Math.sqrt(k), 1e-5);
+    }
+  });
 
   it('reads transposed and strided operands and writes into a strided block of C', () => {
     const [m, n, k] = [19, 23, 41];
