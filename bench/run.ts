@@ -213,7 +213,14 @@ async function main(): Promise<void> {
       conv2: random(16 * 8 * 9, g, Math.sqrt(1 / 72)),
       fc: random(784 * 10, g, Math.sqrt(1 / 784)),
     };
-    await runAll('cnn-train-step', { batch, input: '1x28x28' }, (impl) => impl.cnnStep?.(batch, init), 1e-3, null);
+    const params = { batch, input: '1x28x28' };
+    const ref = await runAll('cnn-train-step', params, (impl) => impl.cnnStep?.(batch, init), 1e-3, null);
+    if (!torchWhy && ref) {
+      const t0 = performance.now();
+      progress.start('cnn-train-step on pytorch-cpu');
+      const t = pytorchRun({ workload: 'cnn', batch, x: Array.from(init.x), labels: Array.from(init.labels), conv1: Array.from(init.conv1), conv2: Array.from(init.conv2), fc: Array.from(init.fc) }, 3, quick ? 10 : 30);
+      recordTorch('cnn-train-step', params, t.times_ms, t.output, ref, 1e-3, null, t0);
+    }
   }
 
   if (!only || only.has('resnet18')) {

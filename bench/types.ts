@@ -45,7 +45,7 @@ export interface Impl {
   rowwise?: (kind: 'softmax' | 'layernorm', rows: number, cols: number, x: Float32Array) => Promise<Prepared>;
   /** y = exp(log(x * 1.01 + 0.5) ...): a chain of `ops` elementwise ops over x. */
   elementwise?: (ops: number, x: Float32Array) => Promise<Prepared>;
-  /** One SGD step (lr 0.1) of a small CNN: conv3x3(1->8)-relu-maxpool2-conv3x3(8->16)-relu-maxpool2-linear(784->10) on 28x28. */
+  /** One SGD step (lr 0.1) of a small CNN: conv3x3(1->8)-relu-maxpool2-conv3x3(8->16)-relu-maxpool2-linear(784->10) on 28x28 (PyTorch runs the same step in bench/peers/pytorch.ts). */
   cnnStep?: (batch: number, init: CnnInit) => Promise<Prepared>;
   /** One SGD step (lr 0.01, momentum 0.9) of torchvision's ResNet-18 with 10 classes, in train mode; output: the loss and fc.weight after the step. */
   resnetStep?: (init: ResnetInit) => Promise<Prepared>;

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { MlpInit, MlpParams, MatmulParams, ResnetInit } from '../types.js';
+import type { CnnInit, MlpInit, MlpParams, MatmulParams, ResnetInit } from '../types.js';
 
 const PYTHON = '/usr/bin/python3';
 
@@ -56,6 +56,25 @@ elif spec['workload'] == 'resnet':
         return loss.item()
     def out(r):
         return [r] + model.fc.weight.detach().reshape(-1)[:4095].tolist()
+elif spec['workload'] == 'cnn':
+    F = torch.nn.functional
+    b = spec['batch']
+    x = torch.tensor(spec['x'], dtype=torch.float32).reshape(b, 1, 28, 28)
+    y = torch.tensor(spec['labels'], dtype=torch.long)
+    c1 = torch.tensor(spec['conv1'], dtype=torch.float32).reshape(8, 1, 3, 3).requires_grad_()
+    c2 = torch.tensor(spec['conv2'], dtype=torch.float32).reshape(16, 8, 3, 3).requires_grad_()
+    fc = torch.tensor(spec['fc'], dtype=torch.float32).reshape(784, 10).requires_grad_()
+    opt = torch.optim.SGD([c1, c2, fc], lr=0.1)
+    def run():
+        h1 = F.max_pool2d(torch.relu(F.conv2d(x, c1, padding=1)), 2)
+        h2 = F.max_pool2d(torch.relu(F.conv2d(h1, c2, padding=1)), 2)
+        loss = F.cross_entropy(h2.flatten(1) @ fc, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+    def out(r):
+        return [r] + c1.detach().reshape(-1).tolist()
 else:
     sizes, batch = spec['sizes'], spec['batch']
     x = torch.tensor(spec['x'], dtype=torch.float32).reshape(batch, sizes[0])
@@ -104,7 +123,10 @@ function python(spec: Record<string, unknown>): ExternalTiming {
   return JSON.parse(out) as ExternalTiming;
 }
 
-export function pytorchRun(spec: ({ workload: 'matmul' } & MatmulParams & { a: number[]; b: number[] }) | ({ workload: 'mlp' } & MlpParams & Omit<MlpInit, 'x' | 'labels' | 'weights' | 'biases'> & Record<string, unknown>), warmup: number, samples: number): ExternalTiming {
+export function pytorchRun(
+  spec: ({ workload: 'matmul' } & MatmulParams & { a: number[]; b: number[] }) | ({ workload: 'mlp' } & MlpParams & Omit<MlpInit, 'x' | 'labels' | 'weights' | 'biases'> & Record<string, unknown>) | ({ workload: 'cnn'; batch: number } & { [K in keyof CnnInit]: number[] }),
+  warmup: number, samples: number,
+): ExternalTiming {
   return python({ ...spec, warmup, samples });
 }
 
