@@ -2,7 +2,7 @@
 import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
 import { gemmShared } from './gemm.js';
 import { NR } from '../wasm/gemm.js';
-import { addRowsF32, biasClampF32, depthwiseF32, fillRowsF32, gemmF32Shared, heapScratch, wasmGemmApplies } from './wasm.js';
+import { addRowsF32, biasClampF32, depthwiseF32, fillRowsF32, gemmF32Shared, heapScratch, im2colPackedF32, wasmGemmApplies } from './wasm.js';
 import { type Strided, toDense } from './strided.js';
 
 type F = Float32Array | Float64Array;
@@ -108,6 +108,9 @@ function im2colPacked(
   sh: number, sw: number, ph: number, pw: number, dh: number, dw: number,
   OH: number, OW: number, out: Float32Array, at: number,
 ): void {
+  // Both callers place image t at an affine offset, so the wasm pass gets the first and the stride.
+  const x0 = imageAt(0);
+  if (im2colPackedF32(x, x0, images > 1 ? imageAt(1) - x0 : 0, images, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, at)) return;
   const L = OH * OW;
   const total = images * L;
   const K = C * KH * KW;

@@ -56,6 +56,9 @@ interface Engine {
   fillRows: (ptr: number, L: number, count: number, values: number) => void;
   copyRows: (dst: number, dstStride: number, src: number, srcStride: number, rowBytes: number, rows: number) => void;
   packB: (src: number, rowBytes: number, k: number, panels: number, dst: number) => void;
+  im2colPacked: (...args: number[]) => void;
+  /** 3 * NR i32 of scratch for im2colPacked's lane positions. */
+  lanes: number;
   ctl: Int32Array | null;
   workers: number;
 }
@@ -81,7 +84,8 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], addRows: exports.addRows as Engine['addRows'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], ctl: null, workers: 0 };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], addRows: exports.addRows as Engine['addRows'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], lanes: 0, ctl: null, workers: 0 };
+    engine.lanes = engine.heap.alloc(4 * 3 * NR);
     if (isShared) void spawn(engine, module);
   } catch {
     engine = null;
@@ -349,6 +353,22 @@ export function addRowsF32(dst: Float32Array, dstAt: number, src: Float32Array, 
   const [d, s] = [heapAddress(dst), heapAddress(src)];
   if (!e || d < 0 || s < 0) return false;
   if (n > 0) e.addRows(d + 4 * dstAt, s + 4 * srcAt, n);
+  return true;
+}
+
+/**
+ * The window matrix of `images` images (image t from float x0 + t * imageStride of `x`, which must
+ * be in the heap) written by wasm into the GEMM's packed B layout at float `at` of the memory; false
+ * when `x` is outside the heap.
+ */
+export function im2colPackedF32(
+  x: Float32Array, x0: number, imageStride: number, images: number, C: number, H: number, W: number, KH: number, KW: number,
+  sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, OH: number, OW: number, at: number,
+): boolean {
+  const e = getEngine();
+  const xAt = heapAddress(x);
+  if (!e || xAt < 0 || !e.lanes) return false;
+  e.im2colPacked(xAt + 4 * x0, imageStride, images, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, 4 * at, e.lanes);
   return true;
 }
 

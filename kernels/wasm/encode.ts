@@ -48,6 +48,10 @@ export class Body {
   sub(): this { return this.op(0x6b); }
   mul(): this { return this.op(0x6c); }
   ltU(): this { return this.op(0x49); }
+  divU(): this { return this.op(0x6e); }
+  remU(): this { return this.op(0x70); }
+  i32Load(offset = 0): this { return this.op(0x28, 2, ...uleb(offset)); }
+  i32Store(offset = 0): this { return this.op(0x36, 2, ...uleb(offset)); }
   and(): this { return this.op(0x71); }
   shrU(): this { return this.op(0x76); }
   f32Load(offset = 0): this { return this.op(0x2a, 2, ...uleb(offset)); }
