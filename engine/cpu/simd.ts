@@ -30,5 +30,12 @@ export const SIMD: { [K in ElementwiseOp]: SimdLowering | null } = {
   minimum: binary((b) => b.f32x4Min()),
   exp: { temps: 3, emit: (b, [a], _, t) => expF32x4(b, a!, t) },
   log: null, sin: null, cos: null, tanh: null, sigmoid: null, erf: null, pow: null,
-  cast: null, lt: null, gt: null, eq: null, where: null,
+  // Comparisons give lane masks (all ones where true; NaN compares false, -0 equals +0, as in
+  // JavaScript); the program runs in wasm only where a mask is read by a cast to f32 (1 or 0) or a
+  // where (kernels/cpu/exprSimd.ts checks).
+  lt: binary((b) => b.f32x4Lt()),
+  gt: binary((b) => b.f32x4Gt()),
+  eq: binary((b) => b.f32x4Eq()),
+  cast: unary((b) => b.f32x4Const(1).v128And()),
+  where: { emit: (b, [c, x, y]) => void b.get(x!).get(y!).get(c!).bitselect() },
 };

@@ -88,7 +88,7 @@ function loopFor(nodes: readonly CpuExprNode[], nLeaves: number, outputs: readon
 
 /** Runs the program over `shape`: as WebAssembly SIMD where every node has an exact vector form and the data allows, else in JavaScript. */
 export function runProgram(shape: readonly number[], leaves: readonly Strided[], nodes: readonly CpuExprNode[], outputs: readonly { node: number; data: TypedArray }[]): void {
-  if (nodes.every((n) => n.simd && n.dtype === 'f32') && runSimdProgram(shape, leaves, nodes as (CpuExprNode & { simd: SimdLowering })[], outputs)) return;
+  if (nodes.every((n) => n.simd) && runSimdProgram(shape, leaves, nodes as (CpuExprNode & { simd: SimdLowering })[], outputs)) return;
   runJsProgram(shape, leaves, nodes, outputs);
 }
 

@@ -1,5 +1,5 @@
 /** @file Running a fused f32 elementwise program as WebAssembly SIMD over tensors in the wasm heap: one compiled module per program structure, called once per coalesced row. */
-import type { TypedArray } from '../../engine/dtype.js';
+import type { DType, TypedArray } from '../../engine/dtype.js';
 import { broadcastStrides } from '../../engine/shape.js';
 import { type LeafKind, type SimdLowering, exprFunction } from '../wasm/expr.js';
 import { wasmModule } from '../wasm/encode.js';
@@ -11,6 +11,24 @@ export interface SimdExprNode {
   simd: SimdLowering;
   attrs: unknown;
   args: readonly number[];
+  dtype: DType;
+}
+
+const COMPARISONS = new Set(['lt', 'gt', 'eq']);
+
+/**
+ * Whether the program's values are all f32 lanes, but for comparisons: those are lane masks, read
+ * only by a cast to f32 or as the condition of a where, never stored.
+ */
+function lanesFit(nLeaves: number, nodes: readonly SimdExprNode[], outputs: readonly number[]): boolean {
+  const isMask = (a: number) => a >= nLeaves && nodes[a - nLeaves]!.dtype === 'bool';
+  return nodes.every((n, k) => {
+    if (n.dtype === 'bool') return COMPARISONS.has(n.op) && !outputs.includes(nLeaves + k) && n.args.every((a) => !isMask(a));
+    if (n.dtype !== 'f32') return false;
+    if (n.op === 'cast') return isMask(n.args[0]!);
+    if (n.op === 'where') return isMask(n.args[0]!) && !isMask(n.args[1]!) && !isMask(n.args[2]!);
+    return n.args.every((a) => !isMask(a));
+  });
 }
 
 type Program = (...args: number[]) => void;
@@ -36,12 +54,12 @@ function programFor(kinds: readonly LeafKind[], nodes: readonly SimdExprNode[], 
 }
 
 /**
- * Runs the program when every leaf and output is f32, each output is in the heap, and every leaf's
+ * Runs the program when every leaf and output is f32 (comparisons inside it as masks), each output is in the heap, and every leaf's
  * innermost stride is 0 or 1 after coalescing; returns false (having written nothing) otherwise.
  */
 export function runSimdProgram(shape: readonly number[], leaves: readonly Strided[], nodes: readonly SimdExprNode[], outputs: readonly { node: number; data: TypedArray }[]): boolean {
   const h = kernelHeap();
-  if (!h) return false;
+  if (!h || !lanesFit(leaves.length, nodes, outputs.map((o) => o.node))) return false;
   const outAddr = outputs.map((o) => (o.data instanceof Float32Array ? heapAddress(o.data) : -1));
   if (outAddr.some((a) => a < 0) || leaves.some((l) => !(l.data instanceof Float32Array))) return false;
   const size = outputs[0]!.data.length;

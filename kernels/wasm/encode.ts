@@ -114,7 +114,10 @@ export class Body {
   f64x2Add(): this { return this.simd(0xf0); }
   f64x2ExtractLane(lane: number): this { return this.simd(0x21, lane); }
   f32x4ExtractLane(lane: number): this { return this.simd(0x1f, lane); }
+  f32x4Eq(): this { return this.simd(0x41); }
   f32x4Lt(): this { return this.simd(0x43); }
+  f32x4Gt(): this { return this.simd(0x44); }
+  v128And(): this { return this.simd(0x4e); }
   /** Lanes of the first operand where the mask (third) is set, else of the second. */
   bitselect(): this { return this.simd(0x52); }
   /** An f32 on the stack to all four lanes. */

@@ -37,7 +37,20 @@ function same(shape: number[], leaves: Strided[], nodes: CpuExprNode[], keep: nu
 describe('wasm SIMD elementwise programs', () => {
   /** Ops whose vector form is within a few ulp rather than exact, and their bound. */
   const APPROXIMATE: Partial<Record<ElementwiseOp, number>> = { exp: 1 };
-  const simdOps = (Object.keys(SIMD) as ElementwiseOp[]).filter((op) => SIMD[op] && !APPROXIMATE[op]);
+  /** Ops whose lanes are masks or read masks: they run in wasm only inside programs (below). */
+  const MASKS = new Set<ElementwiseOp>(['lt', 'gt', 'eq', 'cast', 'where']);
+  const simdOps = (Object.keys(SIMD) as ElementwiseOp[]).filter((op) => SIMD[op] && !APPROXIMATE[op] && !MASKS.has(op));
+
+  it('runs comparisons as masks read by a cast to f32 or a where, bit for bit, and leaves a stored comparison to JavaScript', () => {
+    const n = 1003;
+    const [a, b, x] = [0, 1, 2].map(() => ({ data: heapArray(n, true), shape: [n], strides: [1], offset: 0 }));
+    const cmp = (op: ElementwiseOp, args: number[]) => ({ ...node(op, args), dtype: 'bool' as const });
+    const cast = (arg: number) => node('cast', [arg], { dtype: 'f32' });
+    // relu's gradient (gt, cast, mul), then where(lt(a, b), x, a) and eq through a cast.
+    same([n], [a!, b!, x!], [cmp('gt', [0, 1]), cast(3), node('mul', [4, 2]), cmp('lt', [0, 1]), node('where', [6, 2, 0]), cmp('eq', [0, 2]), cast(8)], [5, 7, 9]);
+    expect(runSimdProgram([n], [a!, b!], [cmp('gt', [0, 1])] as never, [{ node: 2, data: heapArray(n, false) }]), 'a bool output').toBe(false);
+    expect(runSimdProgram([n], [a!], [node('cast', [0], { dtype: 'f32' })] as never, [{ node: 1, data: heapArray(n, false) }]), 'a cast of f32 values').toBe(false);
+  });
 
   it.each(Object.entries(APPROXIMATE))('%s is within %i ulp of the correctly rounded f32 over its range, with IEEE special values exact', (op, ulps) => {
     const xs = [...SPECIAL, -103.97, -87.34, 88.72, 88.73, -0.3466, 0.3466];
