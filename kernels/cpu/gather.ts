@@ -1,7 +1,7 @@
 /** @file gather and scatterAdd along one dimension (PyTorch semantics), with index bounds checked. */
 import type { TypedArray } from '../../engine/dtype.js';
-import { contiguousStrides } from '../../engine/shape.js';
-import { type Strided, offsetsOf } from './strided.js';
+import { contiguousStrides, sizeOf } from '../../engine/shape.js';
+import { type Strided, isContiguous, offsetsOf } from './strided.js';
 
 /** Reports the first out-of-range index value, so the caller can name it in its error. */
 export class IndexOutOfRange {
@@ -18,8 +18,36 @@ function addressing(x: Strided, index: Strided, dim: number): { xBase: Int32Arra
   return { xBase, idx };
 }
 
+/**
+ * Rows for the common layout (max pooling's indices, a class gathered per sample): dim is the last
+ * axis, both views are dense from their offsets and index's other dimensions equal x's, so index
+ * row r reads x row r. Null where the layout is any other.
+ */
+function lastDimRows(x: Strided, index: Strided, dim: number): { rows: number; size: number; cols: number } | null {
+  const rank = x.shape.length;
+  if (dim !== rank - 1 || index.shape.length !== rank) return null;
+  if (!isContiguous(x.shape, x.strides) || !isContiguous(index.shape, index.strides)) return null;
+  for (let d = 0; d < rank - 1; d++) if (x.shape[d] !== index.shape[d]) return null;
+  const cols = index.shape[rank - 1]!;
+  return { rows: cols ? sizeOf(index.shape) / cols : 0, size: x.shape[rank - 1]!, cols };
+}
+
 /** out[i][j][k] = x[i][index[i][j][k]][k] for dim = 1; out is contiguous with index's shape. */
 export function gather(x: Strided, index: Strided, dim: number, out: TypedArray): IndexOutOfRange | null {
+  const fast = lastDimRows(x, index, dim);
+  if (fast) {
+    const { rows, size, cols } = fast;
+    const [xd, id] = [x.data, index.data];
+    for (let r = 0, o = 0; r < rows; r++) {
+      const xr = x.offset + r * size;
+      for (let j = 0, ip = index.offset + r * cols; j < cols; j++, o++, ip++) {
+        const v = id[ip]!;
+        if (!(v >= 0 && v < size)) return new IndexOutOfRange(v, size);
+        out[o] = xd[xr + v]!;
+      }
+    }
+    return null;
+  }
   const { xBase, idx } = addressing(x, index, dim);
   const size = x.shape[dim]!;
   const step = x.strides[dim]!;
@@ -34,6 +62,21 @@ export function gather(x: Strided, index: Strided, dim: number, out: TypedArray)
 /** out = base; out[i][index[i][j][k]][k] += src[i][j][k] for dim = 1; out is contiguous with base's shape. */
 export function scatterAdd(base: Strided, index: Strided, src: Strided, dim: number, out: TypedArray): IndexOutOfRange | null {
   const shape = base.shape;
+  const fast = lastDimRows(base, index, dim);
+  if (fast && isContiguous(src.shape, src.strides) && src.shape.every((d, i) => d === index.shape[i])) {
+    const { rows, size, cols } = fast;
+    out.set(base.data.subarray(base.offset, base.offset + rows * size) as never);
+    const [id, sd] = [index.data, src.data];
+    for (let r = 0; r < rows; r++) {
+      const or = r * size;
+      for (let j = 0, ip = index.offset + r * cols, sp = src.offset + r * cols; j < cols; j++, ip++, sp++) {
+        const v = id[ip]!;
+        if (!(v >= 0 && v < size)) return new IndexOutOfRange(v, size);
+        out[or + v] += sd[sp]!;
+      }
+    }
+    return null;
+  }
   const outStrides = contiguousStrides(shape);
   const basePos = offsetsOf(shape, base.strides, base.offset);
   for (let i = 0; i < basePos.length; i++) out[i] = base.data[basePos[i]!]!;

@@ -52,6 +52,33 @@ export function maxPool2dIndices(x: Strided, out: TypedArray, p: Pool2dParams, o
   const [ph, pw] = p.padding;
   const [dh, dw] = p.dilation;
   let o = 0;
+  if (KH === 2 && KW === 2 && sh === 2 && sw === 2 && ph === 0 && pw === 0 && dh === 1 && dw === 1) {
+    // The usual 2x2 window, stride 2: every window lies inside the image, so no bounds checks; the
+    // same first-wins, NaN-wins order as the general loop.
+    for (let plane = 0; plane < N * C; plane++) {
+      const base = plane * H * W;
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0, at0 = 2 * oh * W + 2 * ow; ow < OW; ow++, at0 += 2) {
+          let at = at0;
+          let best = xd[base + at0]!;
+          let v = xd[base + at0 + 1]!;
+          if (v > best || (v !== v && best === best)) {
+            best = v;
+            at = at0 + 1;
+          }
+          v = xd[base + at0 + W]!;
+          if (v > best || (v !== v && best === best)) {
+            best = v;
+            at = at0 + W;
+          }
+          v = xd[base + at0 + W + 1]!;
+          if (v > best || (v !== v && best === best)) at = at0 + W + 1;
+          out[o++] = at;
+        }
+      }
+    }
+    return;
+  }
   for (let plane = 0; plane < N * C; plane++) {
     const base = plane * H * W;
     for (let oh = 0; oh < OH; oh++) {

@@ -1,0 +1,34 @@
+/** @file Max-pool indices: the 2x2 stride-2 fast path against a plain reference with ties and NaN (first maximum wins, NaN wins over numbers, first NaN wins). */
+import { describe, expect, it } from 'vitest';
+import { maxPool2dIndices } from '../../kernels/cpu/pool.js';
+import { Generator } from '../../index.js';
+
+const g = new Generator(3);
+
+/** PyTorch's rule, written out: scan the window in order, keep the first maximum, a NaN beats any number. */
+function reference(x: Float32Array, planes: number, H: number, W: number): Int32Array {
+  const [OH, OW] = [Math.floor(H / 2), Math.floor(W / 2)];
+  const out = new Int32Array(planes * OH * OW);
+  let o = 0;
+  for (let p = 0; p < planes; p++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
+    let at = -1;
+    let best = 0;
+    for (const [i, j] of [[0, 0], [0, 1], [1, 0], [1, 1]] as const) {
+      const pos = (2 * oh + i) * W + 2 * ow + j;
+      const v = x[p * H * W + pos]!;
+      if (at < 0 || (Number.isNaN(v) ? !Number.isNaN(best) : v > best)) [at, best] = [pos, v];
+    }
+    out[o++] = at;
+  }
+  return out;
+}
+
+describe('maxPool2d indices, 2x2 stride 2', () => {
+  it('matches the reference on ties, NaN and odd sizes', () => {
+    const [N, C, H, W] = [2, 3, 7, 9];
+    const x = Float32Array.from({ length: N * C * H * W }, (_, i) => (i % 7 === 0 ? NaN : i % 5 === 0 ? 1 : Math.round(g.uniform() * 4)));
+    const out = new Int32Array(N * C * 3 * 4);
+    maxPool2dIndices({ data: x, shape: [N, C, H, W], strides: [C * H * W, H * W, W, 1], offset: 0 }, out, { kernel: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1] }, [N, C, 3, 4], 'f32');
+    expect(Array.from(out)).toEqual(Array.from(reference(x, N * C, H, W)));
+  });
+});
