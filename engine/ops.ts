@@ -201,6 +201,8 @@ function boundsCheck(op: string, r: IndexOutOfRange | null, shape: readonly numb
   }
 }
 function pair(op: string, name: string, v: readonly number[], min: number): void {
+  // Untyped callers reach the primitive too (t.conv2d(w, { padding })): a missing pair is named, not a TypeError.
+  if (!Array.isArray(v)) throw new GraftShapeError(`${op}: ${name} must be two integers >= ${min}, got ${String(v)}`);
   if (v.length !== 2 || v.some((x) => !Number.isInteger(x) || x < min)) {
     throw new GraftShapeError(`${op}: ${name} must be two integers >= ${min}, got [${v.join(',')}]`);
   }

@@ -44,6 +44,8 @@ describe('errors', () => {
   it('convolution and pooling shape problems', () => {
     expect(() => F.conv2d(randn([1, 3, 5, 5]), randn([4, 2, 3, 3]))).toThrow(/conv2d: input \[1,3,5,5\] and weight \[4,2,3,3\] do not fit groups=1/);
     expect(() => F.conv2d(randn([1, 3, 2, 2]), randn([4, 3, 3, 3]))).toThrow(/too small/);
+    // The primitive called from untyped code without its full parameters: a typed error naming the missing one.
+    expect(() => randn([1, 3, 5, 5]).conv2d(randn([4, 3, 3, 3]), { padding: [1, 1] } as never)).toThrow(new GraftShapeError('conv2d: stride must be two integers >= 1, got undefined'));
     expect(() => F.maxPool2d(randn([3, 5, 5]), 2)).toThrow(/expected a 4-d NCHW input, got \[3,5,5\]/);
   });
   it('loadStateDict reports size mismatches with the key and both shapes', () => {
