@@ -2,8 +2,8 @@
 import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
 import { gemmShared } from './gemm.js';
 import { NR } from '../wasm/gemm.js';
-import { addRowsF32, biasClampF32, depthwiseF32, fillRowsF32, gemmF32Shared, heapScratch, im2colPackedF32, wasmGemmApplies } from './wasm.js';
-import { type Strided, toDense } from './strided.js';
+import { addRowsF32, biasClampF32, denseCopyF32, depthwiseF32, fillRowsF32, gemmF32Shared, heapScratch, im2colPackedF32, wasmGemmApplies } from './wasm.js';
+import { type Strided, isContiguous, toDense } from './strided.js';
 
 type F = Float32Array | Float64Array;
 
@@ -48,8 +48,11 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, 
     for (let n = 0; n < N; n++) epilogue(o, n * O * L, O, L, b, p.clamp);
     return;
   }
-  const xd = toDense(x, make) as F;
-  const wd = toDense(w, make) as F;
+  // Strided f32 operands (the permuted views of conv2d's weight gradient) copied densely into the heap by wasm.
+  const xCopy = dtype === 'f32' && !isContiguous(x.shape, x.strides) ? denseCopyF32(x) : null;
+  const wCopy = dtype === 'f32' && !isContiguous(w.shape, w.strides) ? denseCopyF32(w) : null;
+  const xd = (xCopy?.data ?? toDense(x, make)) as F;
+  const wd = (wCopy?.data ?? toDense(w, make)) as F;
   const rows = Cg * KH * KW;
   const pointwise = KH === 1 && KW === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0;
   // The window matrix of one image, made only where the packed path does not run.
@@ -95,6 +98,8 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, 
     gemmShared(Og, L, rows, wd, g * Og * rows, rows, N, input, L, o, cAt, L);
   }
   heapScratchBlock?.done();
+  xCopy?.done();
+  wCopy?.done();
   if (p.clamp) for (let n = 0; n < N; n++) epilogue(o, n * O * L, O, L, null, p.clamp);
 }
 

@@ -2,6 +2,7 @@
 import { GraftError } from '../../engine/errors.js';
 import { canBlock, hardwareThreads, startWorkers } from '../../engine/platform/node.js';
 import { WasmHeap } from './heap.js';
+import { type Strided, coalesce, forEachRow } from './strided.js';
 import { MR, NR } from '../wasm/gemm.js';
 import { cpuKernelModule } from '../wasm/module.js';
 
@@ -370,6 +371,34 @@ export function im2colPackedF32(
   if (!e || xAt < 0 || !e.lanes) return false;
   e.im2colPacked(xAt + 4 * x0, imageStride, images, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, 4 * at, e.lanes);
   return true;
+}
+
+/**
+ * A dense copy of a strided f32 view in heap scratch, rows moved by memory.copy (a JavaScript copy
+ * of a permuted view costs several ns an element); null unless the view is in the heap with rows
+ * of stride 1. Release it with `done`.
+ */
+export function denseCopyF32(src: Strided): { data: Float32Array; done: () => void } | null {
+  const e = getEngine();
+  const at = heapAddress(src.data);
+  if (!e || at < 0 || !(src.data instanceof Float32Array)) return null;
+  const c = coalesce(src.shape, [src.strides]);
+  const r = c.shape.length;
+  if (r === 0 || c.strides[0]![r - 1] !== 1) return null;
+  const size = c.shape.reduce((a, b) => a * b, 1);
+  const scratch = heapScratch(size);
+  if (!scratch) return null;
+  const row = c.shape[r - 1]!;
+  // The two innermost dimensions per call: `rows` rows of `row` floats at the source's row stride.
+  const rows = r > 1 ? c.shape[r - 2]! : 1;
+  const rowStride = r > 1 ? c.strides[0]![r - 2]! : 0;
+  const outer = { shape: c.shape.slice(0, Math.max(0, r - 2)), strides: [c.strides[0]!.slice(0, Math.max(0, r - 2))] };
+  let dst = scratch.data.byteOffset;
+  forEachRow(outer.shape.length ? [...outer.shape, 1] : [1], [[...outer.strides[0]!, 0]], [src.offset], (bases) => {
+    e.copyRows(dst, 4 * row, at + 4 * bases[0]!, 4 * rowStride, 4 * row, rows);
+    dst += 4 * row * rows;
+  });
+  return scratch;
 }
 
 /** A zeroed scratch Float32Array of `n` floats in the heap (`clear` zeroes it again, `done` releases it), or null. */

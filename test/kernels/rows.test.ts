@@ -1,7 +1,8 @@
 /** @file The wasm row passes behind the CPU convolution (bias and clamp, fills, accumulation, row copies) against plain loops, bit for bit, for every tail length. */
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../engine/cpu/backend.js';
-import { addRowsF32, biasClampF32, fillRowsF32, heapScratch } from '../../kernels/cpu/wasm.js';
+import { addRowsF32, biasClampF32, denseCopyF32, fillRowsF32, heapScratch } from '../../kernels/cpu/wasm.js';
+import { toDense } from '../../kernels/cpu/strided.js';
 import { Generator } from '../../index.js';
 
 const backend = new CpuBackend();
@@ -48,4 +49,16 @@ describe('wasm row passes', () => {
       expect(sameBits(o, want)).toBe(true);
     });
   }
+
+  it('copies permuted views densely, rows by memory.copy, as the JavaScript copy does', () => {
+    const [a, b, c, d] = [3, 5, 4, 6];
+    const data = heap(a * b * c * d + 7);
+    fillRandom(data);
+    // [a, b, c, d] from offset 7, viewed as [b, a, c, d] (the weight gradient's permute), and as [d, c, b, a] (no unit-stride rows: refused).
+    const view = { data, shape: [b, a, c, d], strides: [c * d, b * c * d, d, 1], offset: 7 };
+    const copy = denseCopyF32(view)!;
+    expect(sameBits(copy.data, toDense(view, (n) => new Float32Array(n)) as Float32Array)).toBe(true);
+    copy.done();
+    expect(denseCopyF32({ data, shape: [d, c, b, a], strides: [1, d, c * d, b * c * d], offset: 7 })).toBeNull();
+  });
 });
