@@ -2,7 +2,7 @@
 import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
 import { gemmShared } from './gemm.js';
 import { NR } from '../wasm/gemm.js';
-import { addRowsF32, biasClampF32, denseCopyF32, depthwiseF32, fillRowsF32, gemmF32Shared, heapScratch, im2colPackedF32, wasmGemmApplies } from './wasm.js';
+import { addBlocksF32, biasClampF32, denseCopyF32, depthwiseF32, fillRowsF32, gemmF32Shared, heapScratch, im2colPackedF32, wasmGemmApplies } from './wasm.js';
 import { type Strided, isContiguous, toDense } from './strided.js';
 
 type F = Float32Array | Float64Array;
@@ -79,10 +79,13 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, 
       if (heapScratchBlock) heapScratchBlock.clear();
       else scratch.fill(0);
       if (gemmF32Shared(Og, N * L, rows, wd as Float32Array, g * Og * rows, rows, 1, 1, () => (mem, at) => im2colPacked(xd as Float32Array, N, xAt, ...win, mem, at), N * L, 1, scratch, () => 0, N * L)) {
-        for (let i = 0; i < Og; i++) for (let n = 0; n < N; n++) {
-          const src = i * N * L + n * L;
-          const dst = cAt(n) + i * L;
-          if (!addRowsF32(o as Float32Array, dst, scratch, src, L)) for (let l = 0; l < L; l++) o[dst + l]! += scratch[src + l]!;
+        // scratch is [i][n][l], the output [n][O][l]: one wasm pass moves every row back.
+        if (!addBlocksF32(o as Float32Array, cAt(0), L, O * L, scratch, 0, N * L, L, Og, N, L)) {
+          for (let i = 0; i < Og; i++) for (let n = 0; n < N; n++) {
+            const src = i * N * L + n * L;
+            const dst = cAt(n) + i * L;
+            for (let l = 0; l < L; l++) o[dst + l]! += scratch[src + l]!;
+          }
         }
         continue;
       }

@@ -33,8 +33,6 @@ function lanesFit(nLeaves: number, nodes: readonly SimdExprNode[], outputs: read
 
 type Program = (...args: number[]) => void;
 
-/** Rows shorter than this run in JavaScript: a call into wasm per row would cost more than it saves. */
-const MIN_ROW = 8;
 /** Leaves outside the heap up to this many elements are copied into scratch; larger ones send the program to JavaScript. */
 const MAX_COPIED = 1 << 16;
 
@@ -59,26 +57,27 @@ function programFor(kinds: readonly LeafKind[], nodes: readonly SimdExprNode[], 
  */
 export function runSimdProgram(shape: readonly number[], leaves: readonly Strided[], nodes: readonly SimdExprNode[], outputs: readonly { node: number; data: TypedArray }[]): boolean {
   const h = kernelHeap();
-  if (!h || !lanesFit(leaves.length, nodes, outputs.map((o) => o.node))) return false;
+  if (!h) return false;
   const outAddr = outputs.map((o) => (o.data instanceof Float32Array ? heapAddress(o.data) : -1));
   if (outAddr.some((a) => a < 0) || leaves.some((l) => !(l.data instanceof Float32Array))) return false;
+  if (!lanesFit(leaves.length, nodes, outputs.map((o) => o.node))) return false;
   const size = outputs[0]!.data.length;
   if (size === 0) return true;
   const c = coalesce(shape, leaves.map((l) => broadcastStrides(l, shape)));
   const r = c.shape.length;
-  const inner = c.strides.map((s) => (r ? s[r - 1]! : 0));
-  const rowLength = r ? c.shape[r - 1]! : 1;
-  if (inner.some((s) => s !== 0 && s !== 1) || (r > 1 && rowLength < MIN_ROW)) return false;
-  const kinds: LeafKind[] = inner.map((s) => (s === 1 ? 'vector' : 'splat'));
-  // Vector leaves outside the heap (small JavaScript arrays) are copied into scratch.
+  const inner = c.strides.map((st) => (r ? st[r - 1]! : 0));
+  if (inner.some((st) => st !== 0 && st !== 1)) return false;
+  const kinds: LeafKind[] = inner.map((st) => (st === 1 ? 'vector' : 'splat'));
+  // The innermost dimension is a row of vectors, the next one the rows of one call; any outer
+  // dimensions are walked here, one call each.
+  const n = r ? c.shape[r - 1]! : 1;
+  const rows = r > 1 ? c.shape[r - 2]! : 1;
+  const rowStride = c.strides.map((st) => (r > 1 ? st[r - 2]! : 0));
+  // Leaves outside the heap (small JavaScript arrays, scalars) are copied into scratch.
   const copies: { at: number; bytes: number }[] = [];
   const base: number[] = [];
   try {
-    for (const [j, l] of leaves.entries()) {
-      if (kinds[j] === 'splat') {
-        base.push(-1);
-        continue;
-      }
+    for (const l of leaves) {
       const at = heapAddress(l.data);
       if (at >= 0) {
         base.push(at);
@@ -93,23 +92,23 @@ export function runSimdProgram(shape: readonly number[], leaves: readonly Stride
       base.push(addr);
     }
     const program = programFor(kinds, nodes, outputs.map((o) => o.node));
-    const attrs = nodes.flatMap((n) => (n.simd.attrs ?? []).map((a) => (n.attrs as Record<string, number>)[a]!));
-    const args = new Array<number>(1 + outputs.length + leaves.length + attrs.length);
-    for (let a = 0; a < attrs.length; a++) args[1 + outputs.length + leaves.length + a] = attrs[a]!;
-    const call = (bases: readonly number[], n: number, p: number) => {
-      args[0] = Math.ceil(n / 4);
-      for (let k = 0; k < outputs.length; k++) args[1 + k] = outAddr[k]! + 4 * p;
-      for (let j = 0; j < leaves.length; j++) args[1 + outputs.length + j] = kinds[j] === 'vector' ? base[j]! + 4 * bases[j]! : leaves[j]!.data[bases[j]!]!;
+    const [K, J] = [outputs.length, leaves.length];
+    const attrs = nodes.flatMap((nd) => (nd.simd.attrs ?? []).map((a) => (nd.attrs as Record<string, number>)[a]!));
+    const args = new Array<number>(2 + 2 * K + 2 * J + attrs.length);
+    args[0] = Math.ceil(n / 4);
+    args[1] = rows;
+    for (let k = 0; k < K; k++) args[2 + K + k] = 4 * n; // outputs are dense
+    for (let j = 0; j < J; j++) args[2 + 2 * K + J + j] = 4 * rowStride[j]!;
+    for (let a = 0; a < attrs.length; a++) args[2 + 2 * K + 2 * J + a] = attrs[a]!;
+    let p = 0;
+    const call = (bases: readonly number[]) => {
+      for (let k = 0; k < K; k++) args[2 + k] = outAddr[k]! + 4 * p;
+      for (let j = 0; j < J; j++) args[2 + 2 * K + j] = base[j]! + 4 * bases[j]!;
       program(...args);
+      p += n * rows;
     };
-    if (r <= 1) call(leaves.map((l) => l.offset), size, 0);
-    else {
-      let p = 0;
-      forEachRow(c.shape, c.strides, leaves.map((l) => l.offset), (bases, n) => {
-        call(bases, n, p);
-        p += n;
-      });
-    }
+    if (r <= 2) call(leaves.map((l) => l.offset));
+    else forEachRow([...c.shape.slice(0, r - 2), 1], c.strides.map((st) => [...st.slice(0, r - 2), 0]), leaves.map((l) => l.offset), call);
     return true;
   } finally {
     for (const { at, bytes } of copies) h.heap.release(at, bytes);

@@ -58,6 +58,7 @@ interface Engine {
   copyRows: (dst: number, dstStride: number, src: number, srcStride: number, rowBytes: number, rows: number) => void;
   packB: (src: number, rowBytes: number, k: number, panels: number, dst: number) => void;
   im2colPacked: (...args: number[]) => void;
+  addBlocks: (...args: number[]) => void;
   /** 3 * NR i32 of scratch for im2colPacked's lane positions. */
   lanes: number;
   ctl: Int32Array | null;
@@ -85,7 +86,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], addRows: exports.addRows as Engine['addRows'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], lanes: 0, ctl: null, workers: 0 };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], addRows: exports.addRows as Engine['addRows'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], addBlocks: exports.addBlocks as Engine['addBlocks'], lanes: 0, ctl: null, workers: 0 };
     engine.lanes = engine.heap.alloc(4 * 3 * NR);
     if (isShared) void spawn(engine, module);
   } catch {
@@ -399,6 +400,18 @@ export function denseCopyF32(src: Strided): { data: Float32Array; done: () => vo
     dst += 4 * row * rows;
   });
   return scratch;
+}
+
+/**
+ * For a < A, b < B: dst[dstAt + a*dsA + b*dsB + i] += src[srcAt + a*ssA + b*ssB + i], i < n
+ * (strides in floats), in one wasm call; false unless both arrays are in the heap.
+ */
+export function addBlocksF32(dst: Float32Array, dstAt: number, dsA: number, dsB: number, src: Float32Array, srcAt: number, ssA: number, ssB: number, A: number, B: number, n: number): boolean {
+  const e = getEngine();
+  const [d, s] = [heapAddress(dst), heapAddress(src)];
+  if (!e || d < 0 || s < 0) return false;
+  if (n > 0) e.addBlocks(d + 4 * dstAt, 4 * dsA, 4 * dsB, s + 4 * srcAt, 4 * ssA, 4 * ssB, A, B, n);
+  return true;
 }
 
 /** A zeroed scratch Float32Array of `n` floats in the heap (`clear` zeroes it again, `done` releases it), or null. */

@@ -96,3 +96,35 @@ export function copyRowsFunction(): WasmFunction {
   b.end();
   return { name: 'copyRows', params: [I32, I32, I32, I32, I32, I32], locals: [I32], body: b };
 }
+
+/**
+ * addBlocks(dst, dsA, dsB, src, ssA, ssB, A, B, n): for a < A, b < B, the row of n floats at
+ * dst + a*dsA + b*dsB (byte strides) += the row at src + a*ssA + b*ssB. One call for what would be
+ * A*B calls of addRows (a convolution's images side by side, moved back into NCHW).
+ */
+export function addBlocksFunction(): WasmFunction {
+  const [DST, DSA, DSB, SRC, SSA, SSB, A, B, N] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [IA, IB, P, END, D] = [9, 10, 11, 12, 13];
+  const b = new Body();
+  const loop = (v: number, bound: number, body: () => void) => {
+    b.i32(0).set(v);
+    b.block();
+    b.loop();
+    b.get(v).get(bound).ltU().eqz().brIf(1);
+    body();
+    b.get(v).i32(1).add().set(v);
+    b.br(0);
+    b.end();
+    b.end();
+  };
+  loop(IA, A, () => loop(IB, B, () => {
+    // D: this row's dst - src, so one pointer walks both.
+    b.get(DST).get(IA).get(DSA).mul().add().get(IB).get(DSB).mul().add();
+    b.get(SRC).get(IA).get(SSA).mul().add().get(IB).get(SSB).mul().add();
+    b.sub().set(D);
+    overRow(b, () => b.get(SRC).get(IA).get(SSA).mul().add().get(IB).get(SSB).mul().add(), N, P, END,
+      () => b.get(P).get(D).add().get(P).get(D).add().load(0).get(P).load(0).f32x4Add().store(0),
+      () => b.get(P).get(D).add().get(P).get(D).add().f32Load(0).get(P).f32Load(0).f32Add().f32Store(0));
+  }));
+  return { name: 'addBlocks', params: new Array<number>(9).fill(I32), locals: [I32, I32, I32, I32, I32], body: b };
+}

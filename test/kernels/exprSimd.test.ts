@@ -95,6 +95,15 @@ describe('wasm SIMD elementwise programs', () => {
     same([rows, cols], [x, bias, perRow, scalar], nodes, [5, 8]);
   });
 
+  it('runs rank-3 programs with rows shorter than a vector, per-row splats and a transposed leaf', () => {
+    const [a, b, n] = [9, 11, 3]; // 1 KiB and more, so in the heap; rows of 3: each four-lane store spills into the next row, which is written after it
+    const size = a * b * n;
+    const x = { data: heapArray(size, true), shape: [a, b, n], strides: [b * n, n, 1], offset: 0 };
+    const perRow = { data: heapArray(b, false), shape: [b, 1], strides: [1, 0], offset: 0 }; // one value per (., b) row
+    const t = { data: heapArray(size + 64, false), shape: [a, b, n], strides: [n, a * n, 1], offset: 5 }; // [b, a, n] seen as [a, b, n]
+    same([a, b, n], [x, perRow, t], [node('mul', [0, 1]), node('add', [3, 2]), node('relu', [4])], [3, 5]);
+  });
+
   it('writes nothing past its outputs when the last row ends between lanes', () => {
     const [rows, cols] = [32, 10]; // 1280 bytes: a whole size class, so the last row's spare lanes would land in the next block without the slack
     const x = { data: heapArray(rows * cols, false), shape: [rows, cols], strides: [cols, 1], offset: 0 };

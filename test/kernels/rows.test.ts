@@ -1,7 +1,7 @@
 /** @file The wasm row passes behind the CPU convolution (bias and clamp, fills, accumulation, row copies) against plain loops, bit for bit, for every tail length. */
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../engine/cpu/backend.js';
-import { addRowsF32, biasClampF32, denseCopyF32, fillRowsF32, heapScratch } from '../../kernels/cpu/wasm.js';
+import { addBlocksF32, addRowsF32, biasClampF32, denseCopyF32, fillRowsF32, heapScratch } from '../../kernels/cpu/wasm.js';
 import { toDense } from '../../kernels/cpu/strided.js';
 import { Generator } from '../../index.js';
 
@@ -60,5 +60,17 @@ describe('wasm row passes', () => {
     expect(sameBits(copy.data, toDense(view, (n) => new Float32Array(n)) as Float32Array)).toBe(true);
     copy.done();
     expect(denseCopyF32({ data, shape: [d, c, b, a], strides: [1, d, c * d, b * c * d], offset: 7 })).toBeNull();
+  });
+
+  it('adds blocks of rows across two strides in one pass, as the loop does', () => {
+    const [A, B, n] = [5, 7, 9];
+    const src = heap(A * B * n + 3);
+    const dst = heap(B * 13 * n + 2);
+    fillRandom(src);
+    fillRandom(dst);
+    const want = dst.slice();
+    for (let a = 0; a < A; a++) for (let b = 0; b < B; b++) for (let i = 0; i < n; i++) want[2 + a * n + b * 13 * n + i] = want[2 + a * n + b * 13 * n + i]! + src[3 + a * B * n + b * n + i]!;
+    expect(addBlocksF32(dst, 2, n, 13 * n, src, 3, B * n, n, A, B, n)).toBe(true);
+    expect(sameBits(dst, want)).toBe(true);
   });
 });
