@@ -59,6 +59,7 @@ interface Engine {
   packB: (src: number, rowBytes: number, k: number, panels: number, dst: number) => void;
   im2colPacked: (...args: number[]) => void;
   addBlocks: (...args: number[]) => void;
+  gatherRows: (dst: number, src: number, n: number, step: number, rows: number, rowStride: number) => void;
   /** 3 * NR i32 of scratch for im2colPacked's lane positions. */
   lanes: number;
   ctl: Int32Array | null;
@@ -86,7 +87,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], addRows: exports.addRows as Engine['addRows'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], addBlocks: exports.addBlocks as Engine['addBlocks'], lanes: 0, ctl: null, workers: 0 };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], addRows: exports.addRows as Engine['addRows'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], lanes: 0, ctl: null, workers: 0 };
     engine.lanes = engine.heap.alloc(4 * 3 * NR);
     if (isShared) void spawn(engine, module);
   } catch {
@@ -375,9 +376,9 @@ export function im2colPackedF32(
 }
 
 /**
- * A dense copy of a strided f32 view in heap scratch, rows moved by memory.copy (a JavaScript copy
- * of a permuted view costs several ns an element); null unless the view is in the heap with rows
- * of stride 1. Release it with `done`.
+ * A dense copy of a strided f32 view in heap scratch, by wasm (a JavaScript copy of a permuted or
+ * flipped view costs several ns an element): rows of stride 1 by memory.copy, others element by
+ * element. Null unless the view is in the heap. Release it with `done`.
  */
 export function denseCopyF32(src: Strided): { data: Float32Array; done: () => void } | null {
   const e = getEngine();
@@ -385,7 +386,8 @@ export function denseCopyF32(src: Strided): { data: Float32Array; done: () => vo
   if (!e || at < 0 || !(src.data instanceof Float32Array)) return null;
   const c = coalesce(src.shape, [src.strides]);
   const r = c.shape.length;
-  if (r === 0 || c.strides[0]![r - 1] !== 1) return null;
+  if (r === 0) return null;
+  const step = c.strides[0]![r - 1]!;
   const size = c.shape.reduce((a, b) => a * b, 1);
   const scratch = heapScratch(size);
   if (!scratch) return null;
@@ -396,7 +398,8 @@ export function denseCopyF32(src: Strided): { data: Float32Array; done: () => vo
   const outer = { shape: c.shape.slice(0, Math.max(0, r - 2)), strides: [c.strides[0]!.slice(0, Math.max(0, r - 2))] };
   let dst = scratch.data.byteOffset;
   forEachRow(outer.shape.length ? [...outer.shape, 1] : [1], [[...outer.strides[0]!, 0]], [src.offset], (bases) => {
-    e.copyRows(dst, 4 * row, at + 4 * bases[0]!, 4 * rowStride, 4 * row, rows);
+    if (step === 1) e.copyRows(dst, 4 * row, at + 4 * bases[0]!, 4 * rowStride, 4 * row, rows);
+    else e.gatherRows(dst, at + 4 * bases[0]!, row, 4 * step, rows, 4 * rowStride);
     dst += 4 * row * rows;
   });
   return scratch;

@@ -128,3 +128,34 @@ export function addBlocksFunction(): WasmFunction {
   }));
   return { name: 'addBlocks', params: new Array<number>(9).fill(I32), locals: [I32, I32, I32, I32, I32], body: b };
 }
+
+/**
+ * gatherRows(dst, src, n, step, rows, rowStride): `rows` rows of n floats, element i of row r read
+ * at src + r*rowStride + i*step (bytes; either may be negative: a flipped view), written densely
+ * from dst.
+ */
+export function gatherRowsFunction(): WasmFunction {
+  const [DST, SRC, N, STEP, ROWS, RS] = [0, 1, 2, 3, 4, 5];
+  const [R, I, P] = [6, 7, 8];
+  const b = new Body();
+  const loop = (v: number, bound: number, body: () => void) => {
+    b.i32(0).set(v);
+    b.block();
+    b.loop();
+    b.get(v).get(bound).ltU().eqz().brIf(1);
+    body();
+    b.get(v).i32(1).add().set(v);
+    b.br(0);
+    b.end();
+    b.end();
+  };
+  loop(R, ROWS, () => {
+    b.get(SRC).get(R).get(RS).mul().add().set(P);
+    loop(I, N, () => {
+      b.get(DST).get(P).f32Load(0).f32Store(0);
+      b.get(DST).i32(4).add().set(DST);
+      b.get(P).get(STEP).add().set(P);
+    });
+  });
+  return { name: 'gatherRows', params: new Array<number>(6).fill(I32), locals: [I32, I32, I32], body: b };
+}

@@ -50,16 +50,21 @@ describe('wasm row passes', () => {
     });
   }
 
-  it('copies permuted views densely, rows by memory.copy, as the JavaScript copy does', () => {
+  it('copies permuted, transposed and flipped views densely by wasm, as the JavaScript copy does', () => {
     const [a, b, c, d] = [3, 5, 4, 6];
     const data = heap(a * b * c * d + 7);
     fillRandom(data);
-    // [a, b, c, d] from offset 7, viewed as [b, a, c, d] (the weight gradient's permute), and as [d, c, b, a] (no unit-stride rows: refused).
+    // [a, b, c, d] from offset 7, viewed as [b, a, c, d] (the weight gradient's permute).
     const view = { data, shape: [b, a, c, d], strides: [c * d, b * c * d, d, 1], offset: 7 };
     const copy = denseCopyF32(view)!;
     expect(sameBits(copy.data, toDense(view, (n) => new Float32Array(n)) as Float32Array)).toBe(true);
     copy.done();
-    expect(denseCopyF32({ data, shape: [d, c, b, a], strides: [1, d, c * d, b * c * d], offset: 7 })).toBeNull();
+    // No unit-stride rows (fully transposed), and flipped (negative strides, as the input gradient's kernel).
+    for (const v of [{ data, shape: [d, c, b, a], strides: [1, d, c * d, b * c * d], offset: 7 }, { data, shape: [a, b, c, d], strides: [b * c * d, c * d, -d, -1], offset: 7 + (c - 1) * d + d - 1 }]) {
+      const moved = denseCopyF32(v)!;
+      expect(sameBits(moved.data, toDense(v, (k) => new Float32Array(k)) as Float32Array)).toBe(true);
+      moved.done();
+    }
   });
 
   it('adds blocks of rows across two strides in one pass, as the loop does', () => {
