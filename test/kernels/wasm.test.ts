@@ -32,17 +32,25 @@ describe('wasm SIMD gemm', () => {
     });
   }
 
-  it('packs B and accumulates into C in place when both live in the wasm heap, full and partial panels alike', () => {
+  it('packs A and B and accumulates into C in place when they live in the wasm heap, full and partial panels alike', () => {
     const backend = new CpuBackend();
     const heap = (n: number) => (backend.alloc(n, 'f32') as unknown as { data: Float32Array }).data;
     for (const [m, n, k] of [[7, 29, 40], [16, 64, 33], [5, 8, 300]]) {
-      const a = rand(m * k);
+      const values = rand(m * k);
+      const a = heap(m * k + 3); // A in the heap too, from element 3: packed by wasm, the last panel partial when m % 4
+      a.set(values, 3);
       const b = heap(k * n + 5); // B from element 5, rows of n
       b.set(rand(k * n), 5);
       const c = heap(m * n);
       c.fill(0.25);
-      expect(gemmF32(m, n, k, a, 0, k, 1, b, 5, n, 1, c, 0, n)).toBe(true);
-      expectCloseArrays(c, reference(m, n, k, a, b.slice(5)).map((v) => v + 0.25), 1e-5 * Math.sqrt(k), 1e-5);
+      expect(gemmF32(m, n, k, a, 3, k, 1, b, 5, n, 1, c, 0, n)).toBe(true);
+      expectCloseArrays(c, reference(m, n, k, values, b.slice(5)).map((v) => v + 0.25), 1e-5 * Math.sqrt(k), 1e-5);
+      // A read transposed ([k, m] storage seen as [m, k]).
+      const at = heap(m * k);
+      for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) at[p * m + i] = values[i * k + p]!;
+      c.fill(0.25);
+      expect(gemmF32(m, n, k, at, 0, 1, m, b, 5, n, 1, c, 0, n)).toBe(true);
+      expectCloseArrays(c, reference(m, n, k, values, b.slice(5)).map((v) => v + 0.25), 1e-5 * Math.sqrt(k), 1e-5);
     }
   });
 
