@@ -81,6 +81,14 @@ export class Body {
   memoryCopy(): this { return this.op(0xfc, ...uleb(10), 0x00, 0x00); }
   /** memory.fill(address, value, bytes): a native memset (bulk memory). */
   memoryFill(): this { return this.op(0xfc, ...uleb(11), 0x00); }
+  /** for (local v = 0; v < local bound; v++) body(): the counted loop every kernel here needs. */
+  forRange(v: number, bound: number, body: () => void): this {
+    this.i32(0).set(v).block().loop();
+    this.get(v).get(bound).ltU().eqz().brIf(1);
+    body();
+    this.get(v).i32(1).add().set(v).br(0).end().end();
+    return this;
+  }
   private simd(opcode: number, ...imm: number[]): this { return this.op(0xfd, ...uleb(opcode), ...imm); }
   /** v128.load at address + offset (16-byte alignment hint). */
   load(offset = 0): this { return this.simd(0x00, 4, ...uleb(offset)); }

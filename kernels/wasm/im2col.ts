@@ -33,14 +33,7 @@ export function im2colPackedFunction(): WasmFunction {
     g('lanes'); g('l'); g('OW'); b.divU(); g('sh'); b.mul(); g('ph'); b.sub(); b.i32Store(laneAt(1, q));
     g('lanes'); g('l'); g('OW'); b.remU(); g('sw'); b.mul(); g('pw'); b.sub(); b.i32Store(laneAt(2, q));
   }
-  const loop = (v: string, bound: string, body: () => void) => {
-    b.i32(0); set(v);
-    b.block(); b.loop();
-    g(v); g(bound); b.ltU().eqz().brIf(1);
-    body();
-    g(v); b.i32(1).add(); set(v);
-    b.br(0); b.end(); b.end();
-  };
+  const loop = (v: string, bound: string, body: () => void) => b.forRange(V[v]!, P[bound] ?? V[bound]!, body);
   loop('c', 'C', () => {
     g('c'); g('H'); b.mul(); g('W'); b.mul(); set('plane');
     loop('kh', 'KH', () => loop('kw', 'KW', () => {

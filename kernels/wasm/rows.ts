@@ -106,18 +106,7 @@ export function addBlocksFunction(): WasmFunction {
   const [DST, DSA, DSB, SRC, SSA, SSB, A, B, N] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const [IA, IB, P, END, D] = [9, 10, 11, 12, 13];
   const b = new Body();
-  const loop = (v: number, bound: number, body: () => void) => {
-    b.i32(0).set(v);
-    b.block();
-    b.loop();
-    b.get(v).get(bound).ltU().eqz().brIf(1);
-    body();
-    b.get(v).i32(1).add().set(v);
-    b.br(0);
-    b.end();
-    b.end();
-  };
-  loop(IA, A, () => loop(IB, B, () => {
+  b.forRange(IA, A, () => b.forRange(IB, B, () => {
     // D: this row's dst - src, so one pointer walks both.
     b.get(DST).get(IA).get(DSA).mul().add().get(IB).get(DSB).mul().add();
     b.get(SRC).get(IA).get(SSA).mul().add().get(IB).get(SSB).mul().add();
@@ -138,20 +127,9 @@ export function gatherRowsFunction(): WasmFunction {
   const [DST, SRC, N, STEP, ROWS, RS] = [0, 1, 2, 3, 4, 5];
   const [R, I, P] = [6, 7, 8];
   const b = new Body();
-  const loop = (v: number, bound: number, body: () => void) => {
-    b.i32(0).set(v);
-    b.block();
-    b.loop();
-    b.get(v).get(bound).ltU().eqz().brIf(1);
-    body();
-    b.get(v).i32(1).add().set(v);
-    b.br(0);
-    b.end();
-    b.end();
-  };
-  loop(R, ROWS, () => {
+  b.forRange(R, ROWS, () => {
     b.get(SRC).get(R).get(RS).mul().add().set(P);
-    loop(I, N, () => {
+    b.forRange(I, N, () => {
       b.get(DST).get(P).f32Load(0).f32Store(0);
       b.get(DST).i32(4).add().set(DST);
       b.get(P).get(STEP).add().set(P);
