@@ -61,6 +61,7 @@ interface Engine {
   addBlocks: (...args: number[]) => void;
   gatherRows: (dst: number, src: number, n: number, step: number, rows: number, rowStride: number) => void;
   packA: (src: number, rs: number, cs: number, m: number, k: number, dst: number) => void;
+  packA4: (src: number, rs: number, panels: number, k: number, dst: number) => void;
   /** 3 * NR i32 of scratch for im2colPacked's lane positions. */
   lanes: number;
   ctl: Int32Array | null;
@@ -88,7 +89,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], addRows: exports.addRows as Engine['addRows'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], lanes: 0, ctl: null, workers: 0 };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], addRows: exports.addRows as Engine['addRows'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], lanes: 0, ctl: null, workers: 0 };
     engine.lanes = engine.heap.alloc(4 * 3 * NR);
     if (isShared) void spawn(engine, module);
   } catch {
@@ -179,7 +180,12 @@ function gemmIn(
   const bp = ap + mp * k;
   const cp = bp + np * k;
   const aAt = heapAddress(a);
-  if (aAt >= 0) e.packA(aAt + 4 * aOff, 4 * ars, 4 * acs, m, k, 4 * ap);
+  if (aAt >= 0 && acs === 1) {
+    // Full panels of contiguous rows by vectors and shuffles, the partial last one element by element.
+    const panels = Math.floor(m / MR);
+    e.packA4(aAt + 4 * aOff, 4 * ars, panels, k, 4 * ap);
+    if (m % MR) e.packA(aAt + 4 * (aOff + panels * MR * ars), 4 * ars, 4, m - panels * MR, k, 4 * (ap + panels * MR * k));
+  } else if (aAt >= 0) e.packA(aAt + 4 * aOff, 4 * ars, 4 * acs, m, k, 4 * ap);
   else packA(a, aOff, ars, acs, m, k, mem, ap);
   for (let t = 0; t < count; t++) {
     const src = bAt(t);

@@ -128,6 +128,10 @@ export class Body {
   v128And(): this { return this.simd(0x4e); }
   /** Lanes of the first operand where the mask (third) is set, else of the second. */
   bitselect(): this { return this.simd(0x52); }
+  /** i8x16.shuffle of the two vectors on the stack by f32 lanes (0-3 the first, 4-7 the second). */
+  f32x4Shuffle(lanes: readonly [number, number, number, number]): this {
+    return this.simd(0x0d, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]));
+  }
   /** An f32 on the stack to all four lanes. */
   f32x4Splat(): this { return this.simd(0x13); }
   f32x4Abs(): this { return this.simd(0xe0); }

@@ -1,5 +1,5 @@
 /** @file WebAssembly SIMD packing of a GEMM's B operand into the kernel's column panels. */
-import { Body, I32, type WasmFunction } from './encode.js';
+import { Body, I32, V128, type WasmFunction } from './encode.js';
 import { MR, NR } from './gemm.js';
 
 /**
@@ -70,4 +70,49 @@ export function packAFunction(): WasmFunction {
   b.end();
   b.end();
   return { name: 'packA', params: new Array<number>(6).fill(I32), locals: [I32, I32, I32, I32], body: b };
+}
+
+/**
+ * packA4(src, rs, panels, k, dst): the full panels of an A whose rows are contiguous (row i at
+ * src + i*rs bytes), four rows at a time: four columns of them loaded as vectors and transposed by
+ * shuffles into four packed [MR] groups; the last k % 4 columns one by one.
+ */
+export function packA4Function(): WasmFunction {
+  const [SRC, RS, PANELS, K, DST] = [0, 1, 2, 3, 4];
+  const [PN, P, ROW, K4] = [5, 6, 7, 8];
+  const [R0, R1, R2, R3, T0, T1, T2, T3] = [9, 10, 11, 12, 13, 14, 15, 16];
+  const b = new Body();
+  b.get(K).i32(-4).and().set(K4);
+  b.forRange(PN, PANELS, () => {
+    b.get(SRC).get(PN).i32(MR).mul().get(RS).mul().add().set(ROW);
+    b.i32(0).set(P);
+    b.block();
+    b.loop();
+    b.get(P).get(K4).ltU().eqz().brIf(1);
+    [R0, R1, R2, R3].forEach((r, i) => b.get(ROW).get(P).i32(4).mul().add().i32(i).get(RS).mul().add().load(0).set(r));
+    b.get(R0).get(R1).f32x4Shuffle([0, 4, 1, 5]).set(T0);
+    b.get(R0).get(R1).f32x4Shuffle([2, 6, 3, 7]).set(T1);
+    b.get(R2).get(R3).f32x4Shuffle([0, 4, 1, 5]).set(T2);
+    b.get(R2).get(R3).f32x4Shuffle([2, 6, 3, 7]).set(T3);
+    b.get(DST).get(T0).get(T2).f32x4Shuffle([0, 1, 4, 5]).store(0);
+    b.get(DST).get(T0).get(T2).f32x4Shuffle([2, 3, 6, 7]).store(16);
+    b.get(DST).get(T1).get(T3).f32x4Shuffle([0, 1, 4, 5]).store(32);
+    b.get(DST).get(T1).get(T3).f32x4Shuffle([2, 3, 6, 7]).store(48);
+    b.get(DST).i32(64).add().set(DST);
+    b.get(P).i32(4).add().set(P);
+    b.br(0);
+    b.end();
+    b.end();
+    // The last k % 4 columns.
+    b.block();
+    b.loop();
+    b.get(P).get(K).ltU().eqz().brIf(1);
+    for (let r = 0; r < MR; r++) b.get(DST).get(ROW).get(P).i32(4).mul().add().i32(r).get(RS).mul().add().f32Load(0).f32Store(4 * r);
+    b.get(DST).i32(4 * MR).add().set(DST);
+    b.get(P).i32(1).add().set(P);
+    b.br(0);
+    b.end();
+    b.end();
+  });
+  return { name: 'packA4', params: new Array<number>(5).fill(I32), locals: [I32, I32, I32, I32, V128, V128, V128, V128, V128, V128, V128, V128], body: b };
 }
