@@ -281,6 +281,18 @@ async function main(): Promise<void> {
       const x = Float32Array.from({ length: 3 * size * size }, () => g.uniform());
       await runAll('mobilenetv2-forward', { size, batch: 1, until: size === 224 ? 'output' : 'out_relu' }, (impl) => impl.mobilenet?.(size, 1, x), 1e-3, null);
     }
+    // The trunk `npm start` caches features from: 64x64 images to block_13_expand_relu.
+    const [size, batch, until] = [64, quick ? 16 : 64, 'block_13_expand_relu'];
+    const x = Float32Array.from({ length: batch * 3 * size * size }, () => g.uniform());
+    const params = { size, batch, until };
+    const ref = await runAll('mobilenetv2-trunk', params, (impl) => impl.mobilenet?.(size, batch, x, until), 1e-3, null);
+    if (!torchWhy && ref) {
+      const t0 = performance.now();
+      progress.start('mobilenetv2-trunk on pytorch-cpu');
+      const t = pytorchRun({ workload: 'mobilenet-trunk', batch, size }, 2, quick ? 5 : 10);
+      const st = stats(t.times_ms);
+      record({ workload: 'mobilenetv2-trunk', params, impl: 'pytorch-cpu', ...timed(st), ok: true, note: `timing only: torchvision's MobileNetV2 with its own random weights (output ${JSON.stringify(t.output)}), not checked against graft's` }, t0);
+    }
   }
 
   if (!only || only.has('finetune')) {

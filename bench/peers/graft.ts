@@ -65,12 +65,13 @@ export function graftImpl(kind: 'cpu' | 'webgpu'): Impl & { backend?: Backend } 
         return y;
       }, [tx]);
     },
-    async mobilenet(size: number, batch: number, x: Float32Array): Promise<Prepared> {
+    async mobilenet(size: number, batch: number, x: Float32Array, until?: string): Promise<Prepared> {
       setBackend(backend!);
       const model = (await mobilenetV2()).eval();
       const tx = tensor(x, { shape: [batch, 3, size, size], backend });
       // Below 224x224 the classifier's fixed 7x7 pooling does not fit: time the backbone to out_relu.
-      return reading(() => (size === 224 ? model.forward(tx) : model.forward(tx, 'out_relu')), [tx]);
+      const cut = until ?? (size === 224 ? undefined : 'out_relu');
+      return reading(() => (cut ? model.forward(tx, cut) : model.forward(tx)), [tx]);
     },
     async cnnStep(batch: number, init: CnnInit): Promise<Prepared> {
       const x = tensor(init.x, { shape: [batch, 1, 28, 28], backend });

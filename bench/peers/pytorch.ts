@@ -56,6 +56,18 @@ elif spec['workload'] == 'resnet':
         return loss.item()
     def out(r):
         return [r] + model.fc.weight.detach().reshape(-1)[:4095].tolist()
+elif spec['workload'] == 'mobilenet-trunk':
+    import torchvision
+    # Timing only: torchvision's MobileNetV2 with its own random weights, to the expand ReLU6 of
+    # block 13 (features[14].conv[0]), the cut graft's fine-tuning caches, in eval mode.
+    model = torchvision.models.mobilenet_v2().eval()
+    trunk = torch.nn.Sequential(*model.features[:14], model.features[14].conv[0])
+    x = torch.rand(spec['batch'], 3, spec['size'], spec['size'])
+    def run():
+        with torch.no_grad():
+            return trunk(x)
+    def out(r):
+        return list(r.shape)
 elif spec['workload'] == 'cnn':
     F = torch.nn.functional
     b = spec['batch']
@@ -124,7 +136,7 @@ function python(spec: Record<string, unknown>): ExternalTiming {
 }
 
 export function pytorchRun(
-  spec: ({ workload: 'matmul' } & MatmulParams & { a: number[]; b: number[] }) | ({ workload: 'mlp' } & MlpParams & Omit<MlpInit, 'x' | 'labels' | 'weights' | 'biases'> & Record<string, unknown>) | ({ workload: 'cnn'; batch: number } & { [K in keyof CnnInit]: number[] }),
+  spec: ({ workload: 'matmul' } & MatmulParams & { a: number[]; b: number[] }) | ({ workload: 'mlp' } & MlpParams & Omit<MlpInit, 'x' | 'labels' | 'weights' | 'biases'> & Record<string, unknown>) | ({ workload: 'cnn'; batch: number } & { [K in keyof CnnInit]: number[] }) | { workload: 'mobilenet-trunk'; batch: number; size: number },
   warmup: number, samples: number,
 ): ExternalTiming {
   return python({ ...spec, warmup, samples });

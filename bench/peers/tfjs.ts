@@ -85,7 +85,7 @@ export function tfjsImpl(backend: 'cpu' | 'wasm' | 'webgpu'): Impl {
         return y;
       }, [tx]);
     },
-    async mobilenet(size: number, batch: number, x: Float32Array): Promise<Prepared> {
+    async mobilenet(size: number, batch: number, x: Float32Array, until?: string): Promise<Prepared> {
       await use();
       // The same model JSON and weight bytes graft reads, handed to tfjs's own loader.
       const { nsfwjsMobileNetDir } = await import('../../transfer/zoo/mobilenetv2.js');
@@ -95,16 +95,18 @@ export function tfjsImpl(backend: 'cpu' | 'wasm' | 'webgpu'): Impl {
       const json = moduleExport(await readFile(`${dir}/model.min.js`, 'utf8')) as { modelTopology: object; weightsManifest: { weights: import('@tensorflow/tfjs').io.WeightsManifestEntry[] }[] };
       const b64 = moduleExport(await readFile(`${dir}/group1-shard1of1.min.js`, 'utf8')) as string;
       const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-      // Below 224 the classifier does not fit: keep the layers up to out_relu and their weights only.
+      // Below 224 the classifier does not fit: keep the layers up to out_relu (or `until`) and their weights only.
       const topology = JSON.parse(JSON.stringify(json.modelTopology).replace('[null,224,224,3]', `[null,${size},${size},3]`));
       let specs = json.weightsManifest[0]!.weights;
       let data: ArrayBuffer = bytes.buffer;
-      if (size !== 224) {
+      const last = until ?? (size === 224 ? null : 'out_relu');
+      if (last) {
         const cfg = topology.model_config.config;
-        const cut = cfg.layers.findIndex((l: { name: string }) => l.name === 'out_relu');
+        const cut = cfg.layers.findIndex((l: { name: string }) => l.name === last);
+        if (cut < 0) throw new Error(`MobileNetV2 has no layer ${last}`);
         const keep = new Set(cfg.layers.slice(0, cut + 1).map((l: { name: string }) => l.name));
         cfg.layers = cfg.layers.slice(0, cut + 1);
-        cfg.output_layers = [['out_relu', 0, 0]];
+        cfg.output_layers = [[last, 0, 0]];
         const parts: Uint8Array[] = [];
         let at = 0;
         const kept: typeof specs = [];
