@@ -126,6 +126,10 @@ export class Body {
   f32x4Lt(): this { return this.simd(0x43); }
   f32x4Gt(): this { return this.simd(0x44); }
   v128And(): this { return this.simd(0x4e); }
+  v128Or(): this { return this.simd(0x50); }
+  f32x4Ne(): this { return this.simd(0x42); }
+  /** i32 lanes to f32, exactly for |v| < 2^24. */
+  f32x4ConvertI32x4S(): this { return this.simd(0xfa); }
   /** Lanes of the first operand where the mask (third) is set, else of the second. */
   bitselect(): this { return this.simd(0x52); }
   /** i8x16.shuffle of the two vectors on the stack by f32 lanes (0-3 the first, 4-7 the second). */

@@ -26,3 +26,37 @@ export function expF32x4(b: Body, a: number, [t0, t1, t2]: readonly number[]): v
   b.i32x4Const(127).i32x4Add().i32(23).i32x4Shl().f32x4Mul();
   b.get(t2!).get(t0!).i32x4Sub().i32x4Const(127).i32x4Add().i32(23).i32x4Shl().f32x4Mul();
 }
+
+// logf's constants (the minimax coefficients of the Cephes/musl single-precision log).
+const LG = [0.66666662693, 0.40000972152, 0.28498786688, 0.24279078841];
+const LOG_LN2_HI = 6.9313812256e-1;
+const LOG_LN2_LO = 9.0580006145e-6;
+
+/**
+ * ln a for the v128 in local `a`, left on the stack; temps t0..t5. a = 2^k m with m in
+ * [sqrt(1/2), sqrt(2)) by integer operations on the bits (subnormals scaled by 2^25 first), then
+ * ln m = 2 atanh(f / (2 + f)) with f = m - 1 by a degree-4 minimax polynomial in s^2, as the
+ * single-precision C logf does. Within 1 ulp of the correctly rounded result (measured in the
+ * tests); ln 0 = -Infinity, ln of a negative number or NaN is NaN, ln +Infinity = +Infinity.
+ */
+export function logF32x4(b: Body, a: number, [x, k, f, s, z, r]: readonly number[]): void {
+  // Subnormals times 2^25 (exact), with 25 taken off k below.
+  b.get(a).f32x4Const(33554432).f32x4Mul().get(a).get(a).f32x4Const(1.17549435e-38).f32x4Lt().bitselect().set(x!);
+  // ix = bits + (1 - sqrt(1/2)) in bits, so its exponent is k and its mantissa m's offset from sqrt(1/2).
+  b.get(x!).i32x4Const(0x3f800000 - 0x3f3504f3).i32x4Add().tee(k!);
+  b.i32x4Const(0x007fffff).v128And().i32x4Const(0x3f3504f3).i32x4Add().f32x4Const(1).f32x4Sub().set(f!);
+  b.get(k!).i32(23).i32x4ShrS().i32x4Const(127).i32x4Sub();
+  b.i32x4Const(25).i32x4Const(0).get(a).f32x4Const(1.17549435e-38).f32x4Lt().bitselect().i32x4Sub().f32x4ConvertI32x4S().set(k!);
+  // s = f / (2 + f), z = s^2, w = z^2; R = z (Lg1 + w Lg3) + w (Lg2 + w Lg4).
+  b.get(f!).get(f!).f32x4Const(2).f32x4Add().f32x4Div().tee(s!).get(s!).f32x4Mul().set(z!);
+  b.get(z!).get(z!).f32x4Mul().set(r!); // w
+  b.get(z!).f32x4Const(LG[0]!).get(r!).f32x4Const(LG[2]!).f32x4Mul().f32x4Add().f32x4Mul();
+  b.get(r!).f32x4Const(LG[1]!).get(r!).f32x4Const(LG[3]!).f32x4Mul().f32x4Add().f32x4Mul().f32x4Add().set(r!);
+  // hfsq = f^2 / 2 (in z); ln = s (hfsq + R) + k ln2_lo - hfsq + f + k ln2_hi.
+  b.get(f!).get(f!).f32x4Mul().f32x4Const(0.5).f32x4Mul().set(z!);
+  b.get(s!).get(z!).get(r!).f32x4Add().f32x4Mul().get(k!).f32x4Const(LOG_LN2_LO).f32x4Mul().f32x4Add().get(z!).f32x4Sub().get(f!).f32x4Add().get(k!).f32x4Const(LOG_LN2_HI).f32x4Mul().f32x4Add().set(x!);
+  // The special values: +Infinity and NaN stay, 0 gives -Infinity, negatives NaN.
+  b.get(a).get(x!).get(a).f32x4Const(Infinity).f32x4Eq().get(a).get(a).f32x4Ne().v128Or().bitselect().set(x!);
+  b.f32x4Const(-Infinity).get(x!).get(a).f32x4Const(0).f32x4Eq().bitselect().set(x!);
+  b.f32x4Const(NaN).get(x!).get(a).f32x4Const(0).f32x4Lt().bitselect();
+}
