@@ -128,6 +128,7 @@ export class Body {
   v128And(): this { return this.simd(0x4e); }
   v128Or(): this { return this.simd(0x50); }
   f32x4Ne(): this { return this.simd(0x42); }
+  f32x4Ge(): this { return this.simd(0x46); }
   /** i32 lanes to f32, exactly for |v| < 2^24. */
   f32x4ConvertI32x4S(): this { return this.simd(0xfa); }
   /** Lanes of the first operand where the mask (third) is set, else of the second. */
