@@ -14,7 +14,8 @@ export type ArrayFor<D extends DType> = D extends 'f32'
       ? Int32Array
       : Uint8Array;
 
-const CTORS = {
+/** Each dtype's storage array. */
+export const ARRAY_TYPES = {
   f32: Float32Array,
   f64: Float64Array,
   i32: Int32Array,
@@ -22,7 +23,7 @@ const CTORS = {
 } as const;
 
 export function allocArray(dtype: DType, size: number): TypedArray {
-  return new CTORS[dtype](size);
+  return new ARRAY_TYPES[dtype](size);
 }
 
 export function isFloat(dtype: DType): boolean {

@@ -1,6 +1,6 @@
 /** @file The CPU backend: the reference every other backend is tested against, and the fallback. */
 import type { Backend, BufferHandle, ExprProgram, TensorView } from '../backend.js';
-import { type DType, type TypedArray, allocArray } from '../dtype.js';
+import { ARRAY_TYPES, type DType, type TypedArray, allocArray } from '../dtype.js';
 import { tensorHeap } from '../../kernels/cpu/wasm.js';
 import { collectGarbage } from '../platform/node.js';
 import { GraftError } from '../errors.js';
@@ -30,8 +30,6 @@ function strided(v: TensorView): Strided {
 /** Smaller arrays stay JavaScript arrays: the heap's bookkeeping would cost more than a wasm kernel saves on them. */
 const MIN_HEAP_BYTES = 1024;
 
-const CTORS = { f32: Float32Array, f64: Float64Array, i32: Int32Array, bool: Uint8Array } as const;
-
 /**
  * Heap growth between forced collections. The collector does not see wasm memory, so tensors
  * nobody disposed would otherwise hold their blocks until the JavaScript heap alone asked for a
@@ -51,7 +49,7 @@ export class CpuBackend implements Backend {
    * else, or when the heap is full, a JavaScript array.
    */
   alloc(size: number, dtype: DType): BufferHandle {
-    const bytes = size * CTORS[dtype].BYTES_PER_ELEMENT;
+    const bytes = size * ARRAY_TYPES[dtype].BYTES_PER_ELEMENT;
     const h = bytes >= MIN_HEAP_BYTES ? tensorHeap() : null;
     const addr = h ? h.heap.alloc(bytes) : 0;
     if (!addr) return new CpuBuffer(allocArray(dtype, size), dtype, 0);
@@ -59,7 +57,7 @@ export class CpuBackend implements Backend {
       collectGarbage();
       this.collectAt = h!.heap.spanned + COLLECT_BYTES;
     }
-    const buffer = new CpuBuffer(new CTORS[dtype](h!.memory.buffer, addr, size), dtype, addr);
+    const buffer = new CpuBuffer(new ARRAY_TYPES[dtype](h!.memory.buffer, addr, size), dtype, addr);
     this.collected.register(buffer, [addr, bytes], buffer);
     return buffer;
   }

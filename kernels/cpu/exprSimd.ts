@@ -1,10 +1,10 @@
-/** @file Running a fused f32 elementwise program as WebAssembly SIMD over tensors in the wasm heap: one compiled module per program structure, called once per coalesced row. */
+/** @file Running a fused f32 elementwise program as WebAssembly SIMD over tensors in the wasm heap: one compiled module per program structure, called once per coalesced 2-d block. */
 import type { DType, TypedArray } from '../../engine/dtype.js';
 import { broadcastStrides } from '../../engine/shape.js';
 import { type LeafKind, type SimdLowering, exprFunction } from '../wasm/expr.js';
 import { wasmModule } from '../wasm/encode.js';
 import { type Strided, coalesce, forEachRow } from './strided.js';
-import { heapAddress, kernelHeap, memoryImport } from './wasm.js';
+import { heapAddress, inHeap, kernelHeap, memoryImport } from './wasm.js';
 
 export interface SimdExprNode {
   op: string;
@@ -52,8 +52,9 @@ function programFor(kinds: readonly LeafKind[], nodes: readonly SimdExprNode[], 
 }
 
 /**
- * Runs the program when every leaf and output is f32 (comparisons inside it as masks), each output is in the heap, and every leaf's
- * innermost stride is 0 or 1 after coalescing; returns false (having written nothing) otherwise.
+ * Runs the program when every leaf and output is f32 (comparisons inside it as masks), each output
+ * is in the heap, and every leaf's innermost stride is 0 or 1 after coalescing; returns false
+ * (having written nothing) otherwise.
  */
 export function runSimdProgram(shape: readonly number[], leaves: readonly Strided[], nodes: readonly SimdExprNode[], outputs: readonly { node: number; data: TypedArray }[]): boolean {
   const h = kernelHeap();
@@ -74,23 +75,14 @@ export function runSimdProgram(shape: readonly number[], leaves: readonly Stride
   const rows = r > 1 ? c.shape[r - 2]! : 1;
   const rowStride = c.strides.map((st) => (r > 1 ? st[r - 2]! : 0));
   // Leaves outside the heap (small JavaScript arrays, scalars) are copied into scratch.
-  const copies: { at: number; bytes: number }[] = [];
-  const base: number[] = [];
+  const placed: { at: number; done: () => void }[] = [];
   try {
     for (const l of leaves) {
-      const at = heapAddress(l.data);
-      if (at >= 0) {
-        base.push(at);
-        continue;
-      }
-      if (l.data.length > MAX_COPIED) return false;
-      const bytes = 4 * l.data.length;
-      const addr = h.heap.alloc(bytes, false);
-      if (!addr) return false;
-      copies.push({ at: addr, bytes });
-      new Float32Array(h.memory.buffer, addr, l.data.length).set(l.data as Float32Array);
-      base.push(addr);
+      const v = l.data.length <= MAX_COPIED || heapAddress(l.data) >= 0 ? inHeap(l.data as Float32Array) : null;
+      if (!v) return false;
+      placed.push(v);
     }
+    const base = placed.map((v) => v.at);
     const program = programFor(kinds, nodes, outputs.map((o) => o.node));
     const [K, J] = [outputs.length, leaves.length];
     const attrs = nodes.flatMap((nd) => (nd.simd.attrs ?? []).map((a) => (nd.attrs as Record<string, number>)[a]!));
@@ -111,6 +103,6 @@ export function runSimdProgram(shape: readonly number[], leaves: readonly Stride
     else forEachRow([...c.shape.slice(0, r - 2), 1], c.strides.map((st) => [...st.slice(0, r - 2), 0]), leaves.map((l) => l.offset), call);
     return true;
   } finally {
-    for (const { at, bytes } of copies) h.heap.release(at, bytes);
+    for (const v of placed) v.done();
   }
 }

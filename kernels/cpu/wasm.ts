@@ -53,7 +53,6 @@ interface Engine {
   reduceSum: ReduceFn;
   reduceMax: ReduceFn;
   biasClamp: (ptr: number, L: number, count: number, bias: number, lo: number, hi: number) => void;
-  addRows: (dst: number, src: number, n: number) => void;
   fillRows: (ptr: number, L: number, count: number, values: number) => void;
   copyRows: (dst: number, dstStride: number, src: number, srcStride: number, rowBytes: number, rows: number) => void;
   packB: (src: number, rowBytes: number, k: number, panels: number, dst: number) => void;
@@ -89,7 +88,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], addRows: exports.addRows as Engine['addRows'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], lanes: 0, ctl: null, workers: 0 };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], lanes: 0, ctl: null, workers: 0 };
     engine.lanes = engine.heap.alloc(4 * 3 * NR);
     if (isShared) void spawn(engine, module);
   } catch {
@@ -187,18 +186,21 @@ function gemmIn(
     if (m % MR) e.packA(aAt + 4 * (aOff + panels * MR * ars), 4 * ars, 4, m - panels * MR, k, 4 * (ap + panels * MR * k));
   } else if (aAt >= 0) e.packA(aAt + 4 * aOff, 4 * ars, 4 * acs, m, k, 4 * ap);
   else packA(a, aOff, ars, acs, m, k, mem, ap);
+  const cAt0 = heapAddress(c);
   for (let t = 0; t < count; t++) {
     const src = bAt(t);
     if (typeof src === 'function') src(mem, bp);
     else packB(e, src[0], src[1], brs, bcs, k, n, mem, bp);
     run(e, m * n * k, mp / MR, [4 * ap, 4 * bp, 4 * cp, k], np / NR, 4 * np);
     const cOff = cAt(t);
-    const inHeap = heapAddress(c) >= 0;
-    for (let i = 0; i < m; i++) {
-      const src = cp + i * np;
-      const dst = cOff + i * ldc;
-      if (inHeap) e.addRows(c.byteOffset + 4 * dst, 4 * src, n);
-      else for (let j = 0; j < n; j++) c[dst + j] += mem[src + j]!;
+    // C's rows of the padded product added back: one wasm pass where C is in the heap.
+    if (cAt0 >= 0) e.addBlocks(cAt0 + 4 * cOff, 4 * ldc, 0, 4 * cp, 4 * np, 0, m, 1, n);
+    else {
+      for (let i = 0; i < m; i++) {
+        const src = cp + i * np;
+        const dst = cOff + i * ldc;
+        for (let j = 0; j < n; j++) c[dst + j] += mem[src + j]!;
+      }
     }
   }
 }
@@ -300,39 +302,46 @@ export function reduceRowsF32(kind: 'sum' | 'mean' | 'max', x: Float32Array, run
   const e = getEngine();
   if (!e || run < 4) return false;
   const count = out.length;
-  let xAt = heapAddress(x);
-  let oAt = heapAddress(out);
-  const scratch: [number, number][] = [];
+  const xs = inHeap(x.subarray(0, count * run));
+  if (!xs) return false;
+  // An output outside the heap is written to scratch and copied out.
+  const oHeap = heapAddress(out);
+  const oAt = oHeap >= 0 ? oHeap : e.heap.alloc(4 * count, false);
   try {
-    if (xAt < 0) {
-      if (!(xAt = e.heap.alloc(4 * count * run, false))) return false;
-      scratch.push([xAt, 4 * count * run]);
-      new Float32Array(e.memory.buffer, xAt, count * run).set(x.subarray(0, count * run));
-    }
-    if (oAt < 0) {
-      if (!(oAt = e.heap.alloc(4 * count, false))) return false;
-      scratch.push([oAt, 4 * count]);
-    }
-    (kind === 'max' ? e.reduceMax : e.reduceSum)(xAt, run, count, oAt, kind === 'mean' ? 1 : 0);
-    if (heapAddress(out) < 0) out.set(new Float32Array(e.memory.buffer, oAt, count));
+    if (!oAt) return false;
+    (kind === 'max' ? e.reduceMax : e.reduceSum)(xs.at, run, count, oAt, kind === 'mean' ? 1 : 0);
+    if (oHeap < 0) out.set(new Float32Array(e.memory.buffer, oAt, count));
     return true;
   } finally {
-    for (const [at, bytes] of scratch) e.heap.release(at, bytes);
+    xs.done();
+    if (oHeap < 0 && oAt) e.heap.release(oAt, 4 * count);
   }
 }
 
-/** Runs `fn` with the byte address of `values` in the heap, copying it into scratch when it lives outside. */
-function withAddress<T>(e: Engine, values: Float32Array, fn: (at: number) => T): T | false {
+/**
+ * The byte address of `values` in the heap, copying it into scratch when it lives outside (a small
+ * JavaScript array, a scalar); `done` releases the copy. Null when the heap has no room.
+ */
+export function inHeap(values: Float32Array): { at: number; done: () => void } | null {
+  const e = getEngine();
+  if (!e) return null;
   const at = heapAddress(values);
-  if (at >= 0) return fn(at);
+  if (at >= 0) return { at, done: () => {} };
   const bytes = 4 * values.length;
   const tmp = e.heap.alloc(bytes, false);
-  if (!tmp) return false;
+  if (!tmp) return null;
+  new Float32Array(e.memory.buffer, tmp, values.length).set(values);
+  return { at: tmp, done: () => e.heap.release(tmp, bytes) };
+}
+
+/** Runs `fn` with `values` in the heap (see inHeap); false when there is no room. */
+function withAddress<T>(values: Float32Array, fn: (at: number) => T): T | false {
+  const v = inHeap(values);
+  if (!v) return false;
   try {
-    new Float32Array(e.memory.buffer, tmp, values.length).set(values);
-    return fn(tmp);
+    return fn(v.at);
   } finally {
-    e.heap.release(tmp, bytes);
+    v.done();
   }
 }
 
@@ -348,7 +357,7 @@ export function biasClampF32(o: Float32Array, at: number, count: number, L: numb
     e.biasClamp(oAt + 4 * at, L, count, 0, lo, hi);
     return true;
   }
-  return withAddress(e, bias.subarray(0, count), (b) => (e.biasClamp(oAt + 4 * at, L, count, b, lo, hi), true));
+  return withAddress(bias.subarray(0, count), (b) => (e.biasClamp(oAt + 4 * at, L, count, b, lo, hi), true));
 }
 
 /** Row r (r < count) of L floats of `o` from index `at` set to values[r], as wasm SIMD (a typed array's fill over shared memory is slow). */
@@ -356,16 +365,7 @@ export function fillRowsF32(o: Float32Array, at: number, count: number, L: numbe
   const e = getEngine();
   const oAt = heapAddress(o);
   if (!e || oAt < 0 || L === 0) return false;
-  return withAddress(e, values.subarray(0, count), (v) => (e.fillRows(oAt + 4 * at, L, count, v), true));
-}
-
-/** dst[dstAt + i] += src[srcAt + i] for i < n, both in the heap; false otherwise. */
-export function addRowsF32(dst: Float32Array, dstAt: number, src: Float32Array, srcAt: number, n: number): boolean {
-  const e = getEngine();
-  const [d, s] = [heapAddress(dst), heapAddress(src)];
-  if (!e || d < 0 || s < 0) return false;
-  if (n > 0) e.addRows(d + 4 * dstAt, s + 4 * srcAt, n);
-  return true;
+  return withAddress(values.subarray(0, count), (v) => (e.fillRows(oAt + 4 * at, L, count, v), true));
 }
 
 /**

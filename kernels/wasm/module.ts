@@ -5,7 +5,7 @@ import { gemmFunction } from './gemm.js';
 import { im2colPackedFunction } from './im2col.js';
 import { packA4Function, packAFunction, packBFunction } from './pack.js';
 import { reduceMaxFunction, reduceSumFunction } from './reduce.js';
-import { addBlocksFunction, addRowsFunction, biasClampFunction, copyRowsFunction, fillRowsFunction, gatherRowsFunction } from './rows.js';
+import { addBlocksFunction, biasClampFunction, copyRowsFunction, fillRowsFunction, gatherRowsFunction } from './rows.js';
 
 /** zero(address, bytes): memory.fill with 0, far faster than a typed array's fill over shared memory. */
 function zeroFunction(): WasmFunction {
@@ -14,5 +14,5 @@ function zeroFunction(): WasmFunction {
 
 /** The module's bytes, importing a memory of `maxPages` 64 KiB pages (shared for worker threads). */
 export function cpuKernelModule(shared: boolean, maxPages: number): Uint8Array<ArrayBuffer> {
-  return wasmModule({ min: 1, max: maxPages, shared }, [gemmFunction(), depthwiseFunction(), depthwiseFixedFunction(3, 3), depthwiseFixedFunction(5, 5), zeroFunction(), reduceSumFunction(), reduceMaxFunction(), biasClampFunction(), addRowsFunction(), fillRowsFunction(), copyRowsFunction(), packBFunction(), im2colPackedFunction(), addBlocksFunction(), gatherRowsFunction(), packAFunction(), packA4Function()]);
+  return wasmModule({ min: 1, max: maxPages, shared }, [gemmFunction(), depthwiseFunction(), depthwiseFixedFunction(3, 3), depthwiseFixedFunction(5, 5), zeroFunction(), reduceSumFunction(), reduceMaxFunction(), biasClampFunction(), fillRowsFunction(), copyRowsFunction(), packBFunction(), im2colPackedFunction(), addBlocksFunction(), gatherRowsFunction(), packAFunction(), packA4Function()]);
 }

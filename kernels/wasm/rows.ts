@@ -50,18 +50,6 @@ export function biasClampFunction(): WasmFunction {
   return { name: 'biasClamp', params: [I32, I32, I32, I32, F32, F32], locals: [I32, I32, I32, V128, V128, V128, F32, F32], body: b };
 }
 
-/** addRows(dst, src, n): dst[i] += src[i] for i < n. */
-export function addRowsFunction(): WasmFunction {
-  const [DST, SRC, N] = [0, 1, 2];
-  const [P, END, D] = [3, 4, 5]; // D: dst - src in bytes, so one pointer walks both
-  const b = new Body();
-  b.get(DST).get(SRC).sub().set(D);
-  overRow(b, () => b.get(SRC), N, P, END,
-    () => b.get(P).get(D).add().get(P).get(D).add().load(0).get(P).load(0).f32x4Add().store(0),
-    () => b.get(P).get(D).add().get(P).get(D).add().f32Load(0).get(P).f32Load(0).f32Add().f32Store(0));
-  return { name: 'addRows', params: [I32, I32, I32], locals: [I32, I32, I32], body: b };
-}
-
 /** fillRows(ptr, L, count, values): row r of L floats set to values[r]. */
 export function fillRowsFunction(): WasmFunction {
   const [PTR, L, COUNT, VALUES] = [0, 1, 2, 3];
@@ -100,7 +88,8 @@ export function copyRowsFunction(): WasmFunction {
 /**
  * addBlocks(dst, dsA, dsB, src, ssA, ssB, A, B, n): for a < A, b < B, the row of n floats at
  * dst + a*dsA + b*dsB (byte strides) += the row at src + a*ssA + b*ssB. One call for what would be
- * A*B calls of addRows (a convolution's images side by side, moved back into NCHW).
+ * A*B calls over single rows (a convolution's images side by side moved back into NCHW, a GEMM's
+ * padded product added into C).
  */
 export function addBlocksFunction(): WasmFunction {
   const [DST, DSA, DSB, SRC, SSA, SSB, A, B, N] = [0, 1, 2, 3, 4, 5, 6, 7, 8];

@@ -1,7 +1,7 @@
 /** @file The wasm row passes behind the CPU convolution (bias and clamp, fills, accumulation, row copies) against plain loops, bit for bit, for every tail length. */
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../engine/cpu/backend.js';
-import { addBlocksF32, addRowsF32, biasClampF32, denseCopyF32, fillRowsF32, heapScratch } from '../../kernels/cpu/wasm.js';
+import { addBlocksF32, biasClampF32, denseCopyF32, fillRowsF32, heapScratch } from '../../kernels/cpu/wasm.js';
 import { toDense } from '../../kernels/cpu/strided.js';
 import { Generator } from '../../index.js';
 
@@ -44,7 +44,7 @@ describe('wasm row passes', () => {
       const src = heapScratch(L + 3)!;
       fillRandom(src.data);
       for (let i = 0; i < L; i++) want[3 + i] = want[3 + i]! + src.data[1 + i]!;
-      expect(addRowsF32(o, 3, src.data, 1, L)).toBe(true);
+      expect(addBlocksF32(o, 3, 0, 0, src.data, 1, 0, 0, 1, 1, L)).toBe(true); // one row
       src.done();
       expect(sameBits(o, want)).toBe(true);
     });
