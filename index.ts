@@ -12,10 +12,12 @@ export {
 export { noGrad, enableGrad, isGradEnabled, type BackwardOptions } from './engine/autograd.js';
 export { Generator, manualSeed, defaultGenerator } from './engine/random.js';
 export { gradcheck, type GradcheckOptions } from './engine/gradcheck.js';
-export { GraftError, GraftShapeError, GraftDTypeError, GraftStateError, GraftFormatError, GraftValueError, fmtShape } from './engine/errors.js';
-export type { DType, TypedArray } from './engine/dtype.js';
-export { OPS, OP_NAMES, type OpName, type OpAttrs, type OpSpec } from './engine/ops.js';
-export { apply } from './engine/dispatch.js';
+export { GraftError, GraftShapeError, GraftDTypeError, GraftStateError, GraftFormatError, GraftValueError, fmtShape } from './core/errors.js';
+export type { DType, TypedArray } from './core/dtype.js';
+export { SCHEMA, VIEWS, OP_NAMES, type OpName, type OpAttrs, type OpKind, type ElementwiseOp, type KernelOp, type ViewOp, type ReduceOp } from './ops/schema.js';
+export type { Conv2dAttrs, Conv2dParams, Pool2dParams, AvgPool2dAttrs, ReduceAttrs } from './core/params.js';
+export { GRADS, type GradRule } from './engine/grad.js';
+export { apply } from './engine/tensor.js';
 export { setCpuThreads, cpuThreads } from './kernels/cpu/wasm.js';
 export type { Backend, BufferHandle, TensorView } from './engine/backend.js';
 export { getBackend } from './engine/backend.js';

@@ -1,18 +1,24 @@
 /** @file Reverse-mode autograd: graph nodes, the grad-mode switch and backward(). */
-import { GraftShapeError, GraftStateError, fmtShape } from './errors.js';
-import type { OpAttrs, OpName } from './ops.js';
-import { OPS } from './ops.js';
+import { GraftShapeError, GraftStateError, fmtShape } from '../core/errors.js';
+import type { OpAttrs, OpName } from '../ops/schema.js';
+import { GRADS, type GradRule } from './grad.js';
 import type { Tensor } from './tensor.js';
 
 /** One recorded op application: what backward needs to call its gradient rule. */
-export class Node {
+export class Node<K extends OpName = OpName> {
   released = false;
   constructor(
-    readonly op: OpName,
+    readonly op: K,
     public inputs: Tensor[],
     public out: Tensor | null,
-    readonly attrs: OpAttrs[OpName],
+    readonly attrs: OpAttrs[K],
   ) {}
+
+  /** The gradients of the inputs, from the op's rule (nodes are recorded only for ops that have one). */
+  gradient(g: Tensor, needs: readonly boolean[]): (Tensor | null)[] {
+    const rule: GradRule<K> | null = GRADS[this.op];
+    return rule!(g, this.inputs, this.out!, this.attrs, needs);
+  }
 
   /** Drops the saved tensors so their memory can go; a second backward then fails clearly. */
   release(): void {
@@ -114,9 +120,8 @@ export function backward(root: Tensor, grad: Tensor | undefined, opts: BackwardO
       const g = grads.get(node);
       grads.delete(node);
       if (!g) continue;
-      const spec = OPS[node.op];
       const needs = node.inputs.map((x) => x.requiresGrad);
-      const inGrads = (spec.grad as (g: Tensor, i: Tensor[], o: Tensor, a: unknown, n: readonly boolean[]) => (Tensor | null)[])(g, node.inputs, node.out!, node.attrs, needs);
+      const inGrads = node.gradient(g, needs);
       node.inputs.forEach((x, i) => {
         const gi = inGrads[i];
         if (!gi || !x.requiresGrad) return;

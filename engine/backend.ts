@@ -1,6 +1,6 @@
 /** @file The small interface every backend implements, and the registry of the current one. */
-import type { DType, TypedArray } from './dtype.js';
-import type { ElementwiseOp, OpAttrs, OpName } from './ops.js';
+import type { DType, TypedArray } from '../core/dtype.js';
+import type { ElementwiseOp, OpAttrs, OpName } from '../ops/schema.js';
 
 /** A backend's own buffer object; the engine only passes it back. */
 export interface BufferHandle {

@@ -1,5 +1,5 @@
 /** @file conv2d's input and weight gradients, written as conv2d itself over views and padding. */
-import type { Conv2dParams } from '../kernels/cpu/conv.js';
+import type { Conv2dParams } from '../core/params.js';
 import type { Tensor } from './tensor.js';
 
 /**

@@ -1,9 +1,9 @@
 /** @file Creating tensors: from data, constants, ranges and random distributions. */
 import { type Backend, getBackend } from './backend.js';
-import { type DType, type TypedArray, allocArray, dtypeOfArray, isFloat } from './dtype.js';
-import { GraftDTypeError, GraftShapeError, GraftValueError, fmtShape } from './errors.js';
+import { type DType, type TypedArray, allocArray, dtypeOfArray, isFloat } from '../core/dtype.js';
+import { GraftDTypeError, GraftShapeError, GraftValueError, fmtShape } from '../core/errors.js';
 import { Generator, defaultGenerator } from './random.js';
-import { checkShape, sizeOf } from './shape.js';
+import { checkShape, sizeOf } from '../core/shape.js';
 import { Tensor } from './tensor.js';
 
 export type NestedData = number | boolean | readonly NestedData[];
@@ -49,12 +49,7 @@ function finish(t: Tensor, opts: CreateOptions): Tensor {
 
 /** Internal: a tensor holding `values` (converted to dtype). */
 export function fromArray(values: ArrayLike<number>, shape: readonly number[], dtype: DType, backend: Backend = getBackend()): Tensor {
-  const t = Tensor.empty(shape, dtype, backend);
-  const own = ArrayBuffer.isView(values) && dtypeOfArray(values as TypedArray) === dtype;
-  const arr = own ? (values as TypedArray) : allocArray(dtype, values.length);
-  if (!own) for (let i = 0; i < values.length; i++) arr[i] = dtype === 'bool' ? (values[i] ? 1 : 0) : values[i]!;
-  backend.write(t.storage.buffer, arr);
-  return t;
+  return Tensor.fromArray(values, shape, dtype, backend);
 }
 
 /**

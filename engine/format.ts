@@ -1,5 +1,5 @@
 /** @file Printing tensors the way PyTorch prints them. */
-import type { DType, TypedArray } from './dtype.js';
+import type { DType, TypedArray } from '../core/dtype.js';
 
 const EDGE = 3;
 const SUMMARIZE_OVER = 1000;

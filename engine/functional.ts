@@ -1,11 +1,11 @@
 /** @file torch.nn.functional: composite ops built from primitives, so their gradients come free. */
 import { noGrad } from './autograd.js';
 import { eye, fullLike, rand, tensor } from './creation.js';
-import { GraftDTypeError, GraftShapeError, GraftValueError, fmtShape } from './errors.js';
+import { GraftDTypeError, GraftShapeError, GraftValueError, fmtShape } from '../core/errors.js';
 import type { Generator } from './random.js';
-import { normAxis } from './shape.js';
-import { Tensor, where } from './tensor.js';
-import { apply } from './dispatch.js';
+import { normAxis } from '../core/shape.js';
+import { Tensor, apply, where } from './tensor.js';
+
 
 export { fullLike };
 
@@ -48,14 +48,10 @@ export function gelu(x: Tensor, opts: { approximate?: 'none' | 'tanh' } = {}): T
 
 /** softmax along dim; the max is subtracted first (and detached: it cancels in the gradient). */
 export function softmax(x: Tensor, dim: number): Tensor {
-  const d = normAxis('softmax', dim, x.ndim);
-  const e = x.sub(x.max(d, true).detach()).exp();
-  return e.div(e.sum(d, true));
+  return x.softmax(dim);
 }
 export function logSoftmax(x: Tensor, dim: number): Tensor {
-  const d = normAxis('logSoftmax', dim, x.ndim);
-  const shifted = x.sub(x.max(d, true).detach());
-  return shifted.sub(shifted.exp().sum(d, true).log());
+  return x.logSoftmax(dim);
 }
 
 // -- losses ----------------------------------------------------------------------------------------

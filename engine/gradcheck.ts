@@ -1,7 +1,7 @@
 /** @file gradcheck: analytical gradients against f64 central differences, on the CPU path. */
 import { noGrad } from './autograd.js';
 import { fromArray } from './creation.js';
-import { GraftError } from './errors.js';
+import { GraftError } from '../core/errors.js';
 import { Generator } from './random.js';
 import type { Tensor } from './tensor.js';
 

@@ -1,7 +1,7 @@
 /** @file Choosing the backend new tensors are created on: the CPU reference, WebGPU, or the best available. */
 import { type Backend, getBackend, setBackend, setDefaultBackendFactory } from './backend.js';
 import { CpuBackend } from './cpu/backend.js';
-import { GraftError } from './errors.js';
+import { GraftError } from '../core/errors.js';
 import { acquireDevice } from './webgpu/device.js';
 import { WebGPUBackend } from './webgpu/backend.js';
 import { tuneMatmul } from './webgpu/autotune.js';

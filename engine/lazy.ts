@@ -1,8 +1,8 @@
 /** @file The recorded expression graph: elementwise ops kept as expressions over strided leaves, run as one program when a buffer is needed. */
 import type { Backend, ExprNode, ExprProgram, TensorView } from './backend.js';
-import type { DType } from './dtype.js';
-import type { ElementwiseOp } from './ops.js';
-import { contiguousStrides, isContiguous, sizeOf } from './shape.js';
+import type { DType } from '../core/dtype.js';
+import type { ElementwiseOp } from '../ops/schema.js';
+import { contiguousStrides, isContiguous, sizeOf } from '../core/shape.js';
 import { type Pending, Storage } from './storage.js';
 
 /** Bounds on one program: the nodes of an expression tree, and the views it reads (buffers a kernel binds). */

@@ -1,16 +1,15 @@
 /** @file The Tensor: a strided view of a backend buffer, with PyTorch-named methods over the op table. */
-import { type BackwardOptions, type Node, backward as runBackward, isGradEnabled, noGrad } from './autograd.js';
-import { type Backend, getBackend } from './backend.js';
-import { type DType, type TypedArray, allocArray, floatOf, isFloat, promote } from './dtype.js';
-import { GraftDTypeError, GraftShapeError, GraftStateError, fmtShape } from './errors.js';
+import { type BackwardOptions, Node, backward as runBackward, isGradEnabled, noGrad } from './autograd.js';
+import { type Backend, type TensorView, getBackend } from './backend.js';
+import { type DType, type TypedArray, allocArray, dtypeOfArray, floatOf, isFloat, promote } from '../core/dtype.js';
+import { GraftDTypeError, GraftError, GraftShapeError, GraftStateError, fmtShape } from '../core/errors.js';
 import { formatTensor } from './format.js';
-import { contiguousStrides, isContiguous, normAxes, normAxis, sizeOf } from './shape.js';
+import { checkShape, contiguousStrides, isContiguous, normAxes, normAxis, sizeOf } from '../core/shape.js';
 import { Storage } from './storage.js';
 import { keep, tidy as tidyScope, track, untrack } from './memory.js';
-import type { OpAttrs, OpName } from './ops.js';
-import * as F from './functional.js';
-import { fullLike } from './creation.js';
-import { apply, viewOf } from './dispatch.js';
+import { type OpAttrs, type OpName, SCHEMA, type Schema, VIEWS, type ViewOp, isElementwise } from '../ops/schema.js';
+import { GRADS } from './grad.js';
+import { recordElementwise } from './lazy.js';
 
 export type Scalar = number | boolean;
 export type TensorLike = Tensor | Scalar;
@@ -46,9 +45,35 @@ export class Tensor {
     return new Tensor(new Storage(backend, backend.alloc(size, dtype)), [...shape], contiguousStrides(shape), 0, dtype);
   }
 
+  /** Internal: a tensor holding `values` (converted to dtype). */
+  static fromArray(values: ArrayLike<number>, shape: readonly number[], dtype: DType, backend: Backend = getBackend()): Tensor {
+    const t = Tensor.empty(shape, dtype, backend);
+    const own = ArrayBuffer.isView(values) && dtypeOfArray(values as TypedArray) === dtype;
+    const arr = own ? (values as TypedArray) : allocArray(dtype, values.length);
+    if (!own) for (let i = 0; i < values.length; i++) arr[i] = dtype === 'bool' ? (values[i] ? 1 : 0) : values[i]!;
+    backend.write(t.storage.buffer, arr);
+    return t;
+  }
+
   /** Internal: a view sharing `base`'s storage. */
   static viewOf(base: Tensor, shape: readonly number[], strides: readonly number[], offset: number): Tensor {
     return new Tensor(base.storage.retain(), shape, strides, offset, base.dtype);
+  }
+
+  /** A tensor of `shape` filled with `value`, of this one's dtype (or `dtype`) and backend (torch's new_full). */
+  newFull(shape: readonly number[], value: number | boolean, dtype: DType = this.dtype): Tensor {
+    checkShape('newFull', shape);
+    const arr = allocArray(dtype, sizeOf(shape));
+    arr.fill(Number(value));
+    return Tensor.fromArray(arr, shape, dtype, this.storage.backend);
+  }
+  newZeros(shape: readonly number[], dtype: DType = this.dtype): Tensor { return this.newFull(shape, 0, dtype); }
+  newOnes(shape: readonly number[], dtype: DType = this.dtype): Tensor { return this.newFull(shape, 1, dtype); }
+  /** A tensor of `values` in `shape` (1-d by default), of this one's dtype (or `dtype`) and backend (torch's new_tensor). */
+  newTensor(values: ArrayLike<number>, shape: readonly number[] = [values.length], dtype: DType = this.dtype): Tensor {
+    checkShape('newTensor', shape);
+    if (sizeOf(shape) !== values.length) throw new GraftShapeError(`newTensor: ${values.length} values do not fill shape ${fmtShape(shape)}`);
+    return Tensor.fromArray(values, shape, dtype, this.storage.backend);
   }
 
   get ndim(): number {
@@ -157,7 +182,7 @@ export class Tensor {
 
   /** Computes gradients of this tensor with respect to every leaf that requires grad. */
   backward(grad?: Tensor, opts: BackwardOptions = {}): void {
-    runBackward(this, grad, opts, (like) => fullLike(like, 1));
+    runBackward(this, grad, opts, (like) => like.newOnes(like.shape));
   }
 
   /** Internal: adds a gradient into `.grad`. */
@@ -201,7 +226,7 @@ export class Tensor {
   log(): Tensor { return unary('log', floatT(this)); }
   sqrt(): Tensor { return unary('sqrt', floatT(this)); }
   rsqrt(): Tensor { return this.sqrt().reciprocal(); }
-  reciprocal(): Tensor { return fullLike(floatT(this), 1).div(this); }
+  reciprocal(): Tensor { return toTensor(1, floatT(this).dtype, this.storage.backend).div(this); }
   square(): Tensor { return this.mul(this); }
   abs(): Tensor { return unary('abs', this); }
   sin(): Tensor { return unary('sin', floatT(this)); }
@@ -421,8 +446,66 @@ export class Tensor {
     const idx = index.reshape(this.shape.map((_, i) => (i === d ? index.shape[0]! : 1))).expand(shape);
     return this.gather(d, idx);
   }
-  softmax(dim: number): Tensor { return F.softmax(this, dim); }
-  logSoftmax(dim: number): Tensor { return F.logSoftmax(this, dim); }
+  /** exp(x) / sum(exp(x)) along `dim`, shifted by the (constant) row maximum so exp cannot overflow. */
+  softmax(dim: number): Tensor {
+    const d = normAxis('softmax', dim, this.ndim);
+    const e = this.sub(this.max(d, true).detach()).exp();
+    return e.div(e.sum(d, true));
+  }
+  logSoftmax(dim: number): Tensor {
+    const d = normAxis('logSoftmax', dim, this.ndim);
+    const shifted = this.sub(this.max(d, true).detach());
+    return shifted.sub(shifted.exp().sum(d, true).log());
+  }
+}
+
+// -- the path every primitive takes ------------------------------------------------------------------
+
+export function viewOf(t: Tensor): TensorView {
+  return { buffer: t.storage.buffer, dtype: t.dtype, shape: t.shape, strides: t.strides, offset: t.offset };
+}
+
+/** Applies primitive `op` to `inputs`: checks shapes and dtypes, runs the kernel or makes the view, records the node. */
+export function apply<K extends OpName>(op: K, inputs: Tensor[], attrs: OpAttrs[K]): Tensor {
+  const spec: Schema<K> = SCHEMA[op];
+  for (const t of inputs) t.assertAlive(op);
+  const backend = inputs[0]?.storage.backend;
+  if (backend && inputs.some((t) => t.storage.backend !== backend)) {
+    throw new GraftError(`${op}: inputs live on different backends (${inputs.map((t) => t.storage.backend.name).join(', ')})`);
+  }
+  const meta = spec.infer(inputs, attrs);
+  let out: Tensor;
+  if (spec.kind === 'view') {
+    const x = inputs[0]!;
+    // The kind names the table; TypeScript cannot carry K's attributes through that test.
+    const v = VIEWS[op as ViewOp]({ shape: [...x.shape], strides: [...x.strides], offset: x.offset }, attrs as never);
+    if (v === null) return apply(op, [apply('contiguous', [x], {})], attrs);
+    out = Tensor.viewOf(x, v.shape, v.strides, v.offset);
+  } else if (isElementwise(op) && backend?.runExpr && sizeOf(meta.shape) > 0) {
+    // Recorded, not run: the backend gets the whole expression when its values are needed.
+    const storage = recordElementwise(op, inputs, meta.shape, meta.dtype, attrs, backend);
+    out = new Tensor(storage, [...meta.shape], contiguousStrides(meta.shape), 0, meta.dtype);
+  } else {
+    let made: Tensor | undefined;
+    try {
+      made = Tensor.empty(meta.shape, meta.dtype, backend);
+      if (made.size > 0) backend!.run(op, inputs.map(viewOf), viewOf(made), attrs);
+    } catch (e) {
+      made?.dispose();
+      if (e instanceof GraftError && !e.message.startsWith(`${op}:`)) {
+        e.message = `${op} on ${inputs.map((t) => `${fmtShape(t.shape)} ${t.dtype}`).join(', ')}: ${e.message}`;
+      }
+      throw e;
+    }
+    out = made;
+  }
+  if (GRADS[op] && isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
+    out.gradFn = new Node(op, inputs, out, attrs);
+    out.setRequiresGradInternal();
+    for (const t of inputs) t.storage.saved = true;
+    out.storage.saved = true;
+  }
+  return out;
 }
 
 // -- helpers shared by the methods -----------------------------------------------------------------

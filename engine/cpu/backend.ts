@@ -1,12 +1,13 @@
 /** @file The CPU backend: the reference every other backend is tested against, and the fallback. */
 import type { Backend, BufferHandle, ExprProgram, TensorView } from '../backend.js';
-import { ARRAY_TYPES, type DType, type TypedArray, allocArray } from '../dtype.js';
+import { ARRAY_TYPES, type DType, type TypedArray, allocArray } from '../../core/dtype.js';
 import { tensorHeap } from '../../kernels/cpu/wasm.js';
-import { collectGarbage } from '../platform/node.js';
-import { GraftError } from '../errors.js';
-import { type ElementwiseOp, OPS, type OpAttrs, type OpName } from '../ops.js';
+import { collectGarbage } from '../../core/platform/node.js';
+import { GraftError } from '../../core/errors.js';
+import { type KernelOp, type OpAttrs, type OpName, type ReduceOp, SCHEMA, isElementwise } from '../../ops/schema.js';
+import { type CpuKernel, KERNELS, SCALAR } from './kernels.js';
 import { SIMD } from './simd.js';
-import { sizeOf } from '../shape.js';
+import { sizeOf } from '../../core/shape.js';
 import { type ScalarFn, runProgram } from '../../kernels/cpu/expr.js';
 import { reduce } from '../../kernels/cpu/reduce.js';
 import { type Strided, copyStrided, isContiguous } from '../../kernels/cpu/strided.js';
@@ -89,7 +90,6 @@ export class CpuBackend implements Backend {
   }
 
   run<K extends OpName>(op: K, inputs: readonly TensorView[], out: TensorView, attrs: OpAttrs[K]): void {
-    const spec = OPS[op] as (typeof OPS)[OpName];
     const ins = inputs.map(strided);
     const o = strided(out);
     const dense = o.offset === 0 && isContiguous(o.shape, o.strides) && o.data.length === sizeOf(o.shape);
@@ -98,31 +98,30 @@ export class CpuBackend implements Backend {
       return;
     }
     if (!dense) throw new GraftError(`cpu.run: ${op} needs a dense output`);
-    switch (spec.kind) {
-      case 'unary':
-      case 'binary':
-      case 'ternary': {
-        // One op run on its own is a program of one node.
-        const node = { op, fn: spec.cpu as ScalarFn, attrs, args: ins.map((_, i) => i), dtype: out.dtype, simd: SIMD[op as ElementwiseOp] };
-        runProgram(out.shape, ins, [node], [{ node: ins.length, data: o.data }]);
-        return;
-      }
+    if (isElementwise(op)) {
+      // One op run on its own is a program of one node.
+      const node = { op, fn: SCALAR[op] as ScalarFn, attrs, args: ins.map((_, i) => i), dtype: out.dtype, simd: SIMD[op] };
+      runProgram(out.shape, ins, [node], [{ node: ins.length, data: o.data }]);
+      return;
+    }
+    // The kind names the table; TypeScript cannot carry K's attributes through that test.
+    switch (SCHEMA[op].kind) {
       case 'reduce':
-        reduce(spec.cpu, ins[0]!, (attrs as OpAttrs['sum']).dims, o.data, inputs[0]!.dtype);
+        reduce(op as ReduceOp, ins[0]!, (attrs as OpAttrs[ReduceOp]).dims, o.data, inputs[0]!.dtype);
         return;
       case 'kernel':
-        (spec.cpu as (i: Strided[], o: Strided, a: unknown, m: unknown) => void)(ins, o, attrs, {
+        (KERNELS[op as KernelOp] as CpuKernel<KernelOp>)(ins, o, attrs as never, {
           inputs: inputs.map((v) => ({ shape: v.shape, dtype: v.dtype })),
           out: { shape: out.shape, dtype: out.dtype },
         });
         return;
-      case 'view':
+      default:
         throw new GraftError(`cpu.run: ${op} is a view and runs no kernel`);
     }
   }
 
   runExpr(program: ExprProgram): void {
-    const nodes = program.nodes.map((n) => ({ op: n.op, attrs: n.attrs, args: n.args, dtype: n.dtype, fn: OPS[n.op].cpu as ScalarFn, simd: SIMD[n.op] }));
+    const nodes = program.nodes.map((n) => ({ op: n.op, attrs: n.attrs, args: n.args, dtype: n.dtype, fn: SCALAR[n.op] as ScalarFn, simd: SIMD[n.op] }));
     runProgram(program.shape, program.leaves.map(strided), nodes, program.outputs.map((o) => ({ node: o.node, data: (o.buffer as CpuBuffer).data })));
   }
 

@@ -2,7 +2,7 @@
 import type { Body } from '../../kernels/wasm/encode.js';
 import type { SimdLowering } from '../../kernels/wasm/expr.js';
 import { expF32x4, logF32x4, sigmoidF32x4 } from '../../kernels/wasm/math.js';
-import type { ElementwiseOp } from '../ops.js';
+import type { ElementwiseOp } from '../../ops/schema.js';
 
 const unary = (f: (b: Body) => Body): SimdLowering => ({ emit: (b, [a]) => void f(b.get(a!)) });
 const binary = (f: (b: Body) => Body): SimdLowering => ({ emit: (b, [a, c]) => void f(b.get(a!).get(c!)) });

@@ -1,5 +1,5 @@
 /** @file Checks of module and optimizer arguments, so a bad value fails where it is given, naming the class and the argument. */
-import { GraftValueError } from '../errors.js';
+import { GraftValueError } from '../../core/errors.js';
 
 /** A size: a non-negative integer (PyTorch allows 0-sized layers). */
 export function checkSize(owner: string, name: string, v: number, min = 0): void {

@@ -1,5 +1,5 @@
 /** @file Containers: Sequential (which runs a Conv2d and the BatchNorm after it as one folded convolution in eval mode) and ModuleList. */
-import { GraftStateError } from '../errors.js';
+import { GraftStateError } from '../../core/errors.js';
 import type { Tensor } from '../tensor.js';
 import { convBatchNorm } from './fold.js';
 import { Conv2d } from './layers.js';

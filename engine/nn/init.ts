@@ -1,7 +1,7 @@
 /** @file torch.nn.init: in-place initialisers for parameters. */
 import { noGrad } from '../autograd.js';
 import { full, randn, uniform } from '../creation.js';
-import { GraftShapeError, fmtShape } from '../errors.js';
+import { GraftShapeError, fmtShape } from '../../core/errors.js';
 import type { Generator } from '../random.js';
 import { type Tensor, tidy } from '../tensor.js';
 

@@ -1,6 +1,6 @@
 /** @file Linear, Conv2d, Embedding, Dropout, Flatten and Identity layers. */
 import * as F from '../functional.js';
-import { GraftShapeError, fmtShape } from '../errors.js';
+import { GraftShapeError, fmtShape } from '../../core/errors.js';
 import type { Tensor } from '../tensor.js';
 import { kaimingUniform_, normal_, uniform_ } from './init.js';
 import { Module, Parameter } from './module.js';

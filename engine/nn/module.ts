@@ -1,6 +1,6 @@
 /** @file Module and Parameter with PyTorch's semantics: dotted names, state dicts, train/eval. */
 import { noGrad } from '../autograd.js';
-import { GraftError, GraftStateError, fmtShape } from '../errors.js';
+import { GraftError, GraftStateError, fmtShape } from '../../core/errors.js';
 import { keep } from '../memory.js';
 import { Tensor } from '../tensor.js';
 

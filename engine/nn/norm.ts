@@ -1,7 +1,7 @@
 /** @file BatchNorm and LayerNorm layers with PyTorch's buffers and defaults. */
 import { noGrad } from '../autograd.js';
 import { full, zeros } from '../creation.js';
-import { GraftShapeError, fmtShape } from '../errors.js';
+import { GraftShapeError, fmtShape } from '../../core/errors.js';
 import * as F from '../functional.js';
 import type { Tensor } from '../tensor.js';
 import { Module, Parameter } from './module.js';

@@ -1,7 +1,7 @@
 /** @file Gradient clipping by global norm, without a read back to the host. */
 import { noGrad } from '../autograd.js';
 import { zeros } from '../creation.js';
-import { GraftError } from '../errors.js';
+import { GraftError } from '../../core/errors.js';
 import type { Tensor } from '../tensor.js';
 import { concat } from '../functional.js';
 

@@ -1,6 +1,6 @@
 /** @file Optimizer base: parameter groups with their own hyper-parameters, per-parameter state. */
 import { noGrad } from '../autograd.js';
-import { GraftError, GraftShapeError, GraftValueError, fmtShape } from '../errors.js';
+import { GraftError, GraftShapeError, GraftValueError, fmtShape } from '../../core/errors.js';
 import { checkNonNegative } from '../nn/args.js';
 import { keep } from '../memory.js';
 import { type Tensor, tidy } from '../tensor.js';

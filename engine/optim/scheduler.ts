@@ -1,5 +1,5 @@
 /** @file Learning-rate schedules stepped once per epoch or iteration, as torch.optim.lr_scheduler. */
-import { GraftValueError } from '../errors.js';
+import { GraftValueError } from '../../core/errors.js';
 import type { Optimizer } from './optimizer.js';
 
 /** What a scheduler needs to continue where it stopped (PyTorch's `last_epoch` and `base_lrs`). */

@@ -1,7 +1,7 @@
 /** @file Per-adapter kernel choice: time the candidate matmul kernels once and remember the faster, by adapter. */
 import { randn } from '../creation.js';
 import type { WebGPUBackend } from './backend.js';
-import type { Caps } from './kernelsFor.js';
+import type { Caps } from './kernels.js';
 
 const chosen = new Map<string, Caps['matmul']>();
 

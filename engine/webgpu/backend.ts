@@ -1,15 +1,15 @@
 /** @file The WebGPU backend: pooled buffers, cached pipelines, dispatches batched into one encoder, async readback. */
 import type { Backend, BufferHandle, TensorView } from '../backend.js';
-import { type DType, type TypedArray } from '../dtype.js';
-import { GraftDTypeError, GraftError, fmtShape } from '../errors.js';
-import type { OpAttrs, OpName } from '../ops.js';
+import { type DType, type TypedArray } from '../../core/dtype.js';
+import { GraftDTypeError, GraftError, fmtShape } from '../../core/errors.js';
+import type { OpAttrs, OpName } from '../../ops/schema.js';
 import { type KernelCall, type Operand, SCRATCH } from '../../kernels/wgsl/common.js';
 import { BufferPool } from './bufferPool.js';
 import { type GpuAcquired } from './device.js';
-import { collectGarbage } from '../platform/node.js';
+import { collectGarbage } from '../../core/platform/node.js';
 import { ErrorRecords } from './errorRecord.js';
 import { Fuser } from './fusion.js';
-import { type Caps, kernelsFor } from './kernelsFor.js';
+import { type Caps, kernelsFor } from './kernels.js';
 
 class GpuBuffer implements BufferHandle {
   constructor(

@@ -1,5 +1,5 @@
 /** @file Finding a WebGPU adapter (navigator.gpu in browsers, Dawn through the `webgpu` package in Node) and a device with its higher limits. */
-import { platformGpu } from '../platform/node.js';
+import { platformGpu } from '../../core/platform/node.js';
 
 export interface GpuAcquired {
   device: GPUDevice;

@@ -1,8 +1,9 @@
 /** @file Elementwise fusion for the WebGPU backend: chains of elementwise ops producing one shape are recorded and run as one kernel. */
 import type { TensorView } from '../backend.js';
-import type { DType } from '../dtype.js';
-import { OPS, type OpName } from '../ops.js';
-import { broadcastStrides, isContiguous, sizeOf } from '../shape.js';
+import type { DType } from '../../core/dtype.js';
+import { type OpName, isElementwise } from '../../ops/schema.js';
+import { WGSL } from './kernels.js';
+import { broadcastStrides, isContiguous, sizeOf } from '../../core/shape.js';
 import type { KernelCall } from '../../kernels/wgsl/common.js';
 import { type FusedLeaf, type FusedNode, type FusedRef, fusedKernel } from '../../kernels/wgsl/fused.js';
 
@@ -55,8 +56,7 @@ export class Fuser {
 
   /** Records `op` (running the group first when `op` cannot join it); false when `op` is not fusable. */
   record(op: OpName, inputs: readonly TensorView[], out: TensorView, attrs: unknown, buffer: (v: TensorView) => GPUBuffer): boolean {
-    const spec = OPS[op];
-    if (spec.kind !== 'unary' && spec.kind !== 'binary' && spec.kind !== 'ternary') return false;
+    if (!isElementwise(op)) return false;
     const n = sizeOf(out.shape);
     const outBuf = buffer(out);
     if (n === 0 || out.offset !== 0 || !isContiguous(out.shape, out.strides)) return false;
@@ -94,7 +94,7 @@ export class Fuser {
     }
     for (const r of refs) if ('buffer' in r) this.involved.add(r.buffer);
     const numeric = Object.entries((attrs ?? {}) as Record<string, unknown>).filter((e): e is [string, number] => typeof e[1] === 'number').sort(([a], [b]) => (a < b ? -1 : 1));
-    group.nodes.push({ op, snippet: spec.wgsl as string, inputs: refs, inDtypes: inputs.map((v) => v.dtype), dtype: out.dtype, attrs: numeric, store: true, out: outBuf });
+    group.nodes.push({ op, snippet: WGSL[op], inputs: refs, inDtypes: inputs.map((v) => v.dtype), dtype: out.dtype, attrs: numeric, store: true, out: outBuf });
     this.involved.add(outBuf);
     this.stats.ops++;
     if (group.nodes.length >= MAX_NODES) this.flushGroup(key);

@@ -1,9 +1,10 @@
 /** @file conv2d on the CPU: per group, the images' window matrices (im2col, packed straight into the wasm gemm's layout where it runs) times the weights, with the bias and clamp as epilogue. */
-import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
+import { allocArray, type DType, type TypedArray } from '../../core/dtype.js';
 import { gemmShared } from './gemm.js';
 import { NR } from '../wasm/gemm.js';
 import { addBlocksF32, biasClampF32, denseCopyF32, depthwiseF32, fillRowsF32, gemmF32Shared, heapScratch, im2colPackedF32, wasmGemmApplies } from './wasm.js';
 import { type Strided, isContiguous, toDense } from './strided.js';
+import { type Conv2dAttrs, convOutSize } from '../../core/params.js';
 
 type F = Float32Array | Float64Array;
 
@@ -11,22 +12,6 @@ type F = Float32Array | Float64Array;
 const NARROW = 256;
 /** The most floats a side-by-side window matrix may take. */
 const TOGETHER_FLOATS = 4 * 2 ** 20;
-
-export interface Conv2dParams {
-  stride: [number, number];
-  padding: [number, number];
-  dilation: [number, number];
-  groups: number;
-}
-
-/** conv2d's attributes as an op: the window, and a clamp applied to each output after the bias (ReLU is [0, Infinity], ReLU6 [0, 6]). */
-export interface Conv2dAttrs extends Conv2dParams {
-  clamp?: [number, number];
-}
-
-export function convOutSize(size: number, k: number, s: number, p: number, d: number): number {
-  return Math.floor((size + 2 * p - d * (k - 1) - 1) / s) + 1;
-}
 
 /** out[N,O,OH,OW] = clamp(conv2d(x[N,C,H,W], w[O,C/groups,KH,KW]) + bias[O]) in NCHW; bias and clamp are optional. */
 export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, dtype: DType, bias?: Strided): void {

@@ -1,6 +1,6 @@
 /** @file Elementwise programs on the CPU: one compiled loop per program shape that reads each leaf once per element and writes only the kept values. */
-import type { DType, TypedArray } from '../../engine/dtype.js';
-import { broadcastStrides } from '../../engine/shape.js';
+import type { DType, TypedArray } from '../../core/dtype.js';
+import { broadcastStrides } from '../../core/shape.js';
 import type { SimdLowering } from '../wasm/expr.js';
 import { runSimdProgram } from './exprSimd.js';
 import { type Strided, coalesce, forEachRow } from './strided.js';

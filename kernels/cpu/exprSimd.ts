@@ -1,6 +1,6 @@
 /** @file Running a fused f32 elementwise program as WebAssembly SIMD over tensors in the wasm heap: one compiled module per program structure, called once per coalesced 2-d block. */
-import type { DType, TypedArray } from '../../engine/dtype.js';
-import { broadcastStrides } from '../../engine/shape.js';
+import type { DType, TypedArray } from '../../core/dtype.js';
+import { broadcastStrides } from '../../core/shape.js';
 import { type LeafKind, type SimdLowering, exprFunction } from '../wasm/expr.js';
 import { wasmModule } from '../wasm/encode.js';
 import { type Strided, coalesce, forEachRow } from './strided.js';

@@ -1,6 +1,6 @@
 /** @file gather and scatterAdd along one dimension (PyTorch semantics), with index bounds checked. */
-import type { TypedArray } from '../../engine/dtype.js';
-import { contiguousStrides, sizeOf } from '../../engine/shape.js';
+import type { TypedArray } from '../../core/dtype.js';
+import { contiguousStrides, sizeOf } from '../../core/shape.js';
 import { type Strided, isContiguous, offsetsOf } from './strided.js';
 
 /** Reports the first out-of-range index value, so the caller can name it in its error. */

@@ -1,6 +1,6 @@
 /** @file Layout CPU kernels: concatenation and constant padding (negative pads crop). */
-import type { TypedArray } from '../../engine/dtype.js';
-import { contiguousStrides } from '../../engine/shape.js';
+import type { TypedArray } from '../../core/dtype.js';
+import { contiguousStrides } from '../../core/shape.js';
 import { type Strided, copyStrided } from './strided.js';
 
 export function concat(inputs: readonly Strided[], dim: number, out: TypedArray, outShape: readonly number[]): void {

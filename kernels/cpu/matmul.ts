@@ -1,8 +1,8 @@
 /** @file Batched matmul on the CPU: broadcast batch dimensions, pack strided operands, then gemm. */
-import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
+import { allocArray, type DType, type TypedArray } from '../../core/dtype.js';
 import { gemm } from './gemm.js';
 import { gemmF32, wasmGemmApplies } from './wasm.js';
-import { broadcastStrides } from '../../engine/shape.js';
+import { broadcastStrides } from '../../core/shape.js';
 import { type Strided, forEachRow, toDense } from './strided.js';
 
 type F = Float32Array | Float64Array;

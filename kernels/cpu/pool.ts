@@ -1,13 +1,7 @@
 /** @file Pooling CPU kernels: average pooling and the argmax window indices max pooling gathers by. */
-import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
+import { allocArray, type DType, type TypedArray } from '../../core/dtype.js';
 import { type Strided, toDense } from './strided.js';
-
-export interface Pool2dParams {
-  kernel: [number, number];
-  stride: [number, number];
-  padding: [number, number];
-  dilation: [number, number];
-}
+import type { Pool2dParams } from '../../core/params.js';
 
 /** out[N,C,OH,OW] = mean over each window; `countIncludePad` divides by the full window as PyTorch's default does. */
 export function avgPool2d(x: Strided, out: TypedArray, p: Pool2dParams & { countIncludePad: boolean }, outShape: readonly number[], dtype: DType): void {

@@ -1,10 +1,9 @@
 /** @file Reduction CPU kernels (sum, mean, max, argmax) over any set of axes. */
-import { GraftValueError } from '../../engine/errors.js';
-import { allocArray, type DType, type TypedArray } from '../../engine/dtype.js';
+import { GraftValueError } from '../../core/errors.js';
+import { allocArray, type DType, type TypedArray } from '../../core/dtype.js';
 import { type Strided, toDense } from './strided.js';
 import { reduceRowsF32 } from './wasm.js';
-
-export type ReduceKind = 'sum' | 'mean' | 'max' | 'argmax';
+import type { ReduceKind } from '../../core/params.js';
 
 /**
  * Reduces `x` over `dims` into the contiguous `out`. The kept axes are moved first and the input

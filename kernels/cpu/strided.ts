@@ -1,6 +1,6 @@
 /** @file Strided array views for the CPU kernels and the row walker they share. */
-import type { TypedArray } from '../../engine/dtype.js';
-import { broadcastStrides, contiguousStrides, isContiguous } from '../../engine/shape.js';
+import type { TypedArray } from '../../core/dtype.js';
+import { broadcastStrides, contiguousStrides, isContiguous } from '../../core/shape.js';
 
 export { isContiguous };
 

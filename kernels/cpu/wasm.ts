@@ -1,6 +1,6 @@
 /** @file The CPU backend's WebAssembly engine: one memory holding tensors and scratch (heap.ts), the SIMD GEMM and depthwise kernels, GEMM row panels split over worker threads where the platform allows. */
-import { GraftError } from '../../engine/errors.js';
-import { canBlock, hardwareThreads, startWorkers } from '../../engine/platform/node.js';
+import { GraftError } from '../../core/errors.js';
+import { canBlock, hardwareThreads, startWorkers } from '../../core/platform/node.js';
 import { WasmHeap } from './heap.js';
 import { type Strided, coalesce, forEachRow } from './strided.js';
 import { MR, NR } from '../wasm/gemm.js';

@@ -1,5 +1,5 @@
 /** @file Pieces every WGSL kernel shares: the kernel-call shape, storage types, meta access, dispatch grids. */
-import type { DType } from '../../engine/dtype.js';
+import type { DType } from '../../core/dtype.js';
 
 /** How a kernel sees one tensor operand: the engine's view, with its dtype. */
 export interface Operand {

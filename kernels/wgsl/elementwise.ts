@@ -1,6 +1,6 @@
 /** @file The one template behind every elementwise op: broadcast, strided inputs read in-kernel, no copy first. */
-import type { DType } from '../../engine/dtype.js';
-import { broadcastStrides, isContiguous } from '../../engine/shape.js';
+import type { DType } from '../../core/dtype.js';
+import { broadcastStrides, isContiguous } from '../../core/shape.js';
 import { BUILTINS, type KernelCall, type Operand, grid1d, linearIndex, load, metaDecl, preludeFor, storageType, store, unravel, valueType } from './common.js';
 
 const WG = 256;

@@ -1,5 +1,5 @@
 /** @file One kernel for a recorded chain of elementwise ops over dense tensors of one size: each op a WGSL function, intermediates in registers. */
-import type { DType } from '../../engine/dtype.js';
+import type { DType } from '../../core/dtype.js';
 import { type KernelCall, grid1d, load, metaDecl, preludeFor, storageType, store, valueType } from './common.js';
 import { expression } from './elementwise.js';
 

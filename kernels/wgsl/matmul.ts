@@ -1,6 +1,7 @@
 /** @file Tiled GEMM (workgroup-memory tiles, 4x4 register blocks) and the matmul and conv2d kernels built on it. */
 import { type ConvEpilogue, epilogueParts } from './epilogue.js';
-import { broadcastStrides } from '../../engine/shape.js';
+import { broadcastStrides } from '../../core/shape.js';
+import type { Conv2dParams } from '../../core/params.js';
 import { type KernelCall, type Operand, MAX_GROUPS, SCRATCH, grid1d, metaDecl, unravel } from './common.js';
 
 const TS = 32; // output tile edge
@@ -181,18 +182,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   return { key: `matmul-rb:b${br}`, source, meta, grid, inputs: [0, 1] };
 }
 
-export interface ConvParams {
-  stride: [number, number];
-  padding: [number, number];
-  dilation: [number, number];
-  groups: number;
-}
-
 /**
  * conv2d as an implicit GEMM per group: M = out channels of the group, N = N*OH*OW, K = C/g*KH*KW.
  * The B loader computes the im2col address on the fly, so no column matrix is ever stored.
  */
-export function conv2dKernel(x: Operand, w: Operand, out: Operand, p: ConvParams, ep?: ConvEpilogue): KernelCall {
+export function conv2dKernel(x: Operand, w: Operand, out: Operand, p: Conv2dParams, ep?: ConvEpilogue): KernelCall {
   const [, C, H, W] = x.shape as [number, number, number, number];
   const [O, Cg, KH, KW] = w.shape as [number, number, number, number];
   const [Nb, , OH, OW] = out.shape as [number, number, number, number];
@@ -262,7 +256,7 @@ ${windowDecl}
 }
 
 /** The window's constants, baked into conv sources (and their pipeline keys) so loops over it unroll. */
-function windowConsts(KH: number, KW: number, p: ConvParams): { key: string; decl: string } {
+function windowConsts(KH: number, KW: number, p: Conv2dParams): { key: string; decl: string } {
   const v = { KH, KW, SH: p.stride[0], SW: p.stride[1], PH: p.padding[0], PW: p.padding[1], DH: p.dilation[0], DW: p.dilation[1] };
   return { key: Object.values(v).join(','), decl: Object.entries(v).map(([k, x]) => `const ${k} = ${x};`).join(' ') };
 }
@@ -272,7 +266,7 @@ function windowConsts(KH: number, KW: number, p: ConvParams): { key: string; dec
  * For depthwise and other few-outputs-per-group convolutions, where a GEMM tile would be mostly
  * empty rows.
  */
-export function conv2dDirectKernel(x: Operand, w: Operand, out: Operand, p: ConvParams, ep?: ConvEpilogue): KernelCall {
+export function conv2dDirectKernel(x: Operand, w: Operand, out: Operand, p: Conv2dParams, ep?: ConvEpilogue): KernelCall {
   const [, C, H, W] = x.shape as [number, number, number, number];
   const [O, Cg, KH, KW] = w.shape as [number, number, number, number];
   const [, , OH, OW] = out.shape as [number, number, number, number];
@@ -323,7 +317,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
  * Depthwise conv2d (groups = in = out channels): one invocation per 4 neighbouring outputs of a
  * row, on a (ow, oh, n*c) grid so no index needs an integer division, the window unrolled.
  */
-export function conv2dDepthwiseKernel(x: Operand, w: Operand, out: Operand, p: ConvParams, ep?: ConvEpilogue): KernelCall {
+export function conv2dDepthwiseKernel(x: Operand, w: Operand, out: Operand, p: Conv2dParams, ep?: ConvEpilogue): KernelCall {
   const [, C, H, W] = x.shape as [number, number, number, number];
   const [, , KH, KW] = w.shape as [number, number, number, number];
   const [Nb, , OH, OW] = out.shape as [number, number, number, number];
@@ -369,7 +363,7 @@ const COL_WG = 64;
  * im2col into a scratch buffer: col[n][k][l] for k = (c, kh, kw) and l = (oh, ow), zeros where the
  * window leaves the image. Grid (l, k, n): neighbouring lanes write neighbouring columns.
  */
-export function im2colKernel(x: Operand, KH: number, KW: number, out: Operand, p: ConvParams): KernelCall {
+export function im2colKernel(x: Operand, KH: number, KW: number, out: Operand, p: Conv2dParams): KernelCall {
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const [, , OH, OW] = out.shape as [number, number, number, number];
   const K = C * KH * KW;
@@ -405,7 +399,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
  * kernels: out[n] = W[O, K] @ col[n][K, L] with col an im2col scratch matrix. Null when the
  * weights cannot be read as an [O, K] matrix, the output rows are short, or the matrix would be too big.
  */
-export function conv2dAsMatmul(x: Operand, w: Operand, out: Operand, p: ConvParams, maxScratchBytes: number): KernelCall[] | null {
+export function conv2dAsMatmul(x: Operand, w: Operand, out: Operand, p: Conv2dParams, maxScratchBytes: number): KernelCall[] | null {
   const [N, C] = x.shape as [number, number, number, number];
   const [O, , KH, KW] = w.shape as [number, number, number, number];
   const [, , OH, OW] = out.shape as [number, number, number, number];
@@ -430,7 +424,7 @@ const CRB_WG = 64;
  * matmul: each invocation keeps 8 output channels x 4 consecutive output positions in registers,
  * loading the 4 input values and 8 weights of each window tap once for 32 multiply-adds.
  */
-export function conv2dRegisterKernel(x: Operand, w: Operand, out: Operand, p: ConvParams, ep?: ConvEpilogue): KernelCall {
+export function conv2dRegisterKernel(x: Operand, w: Operand, out: Operand, p: Conv2dParams, ep?: ConvEpilogue): KernelCall {
   const [, , H, W] = x.shape as [number, number, number, number];
   const [O, Cg, KH, KW] = w.shape as [number, number, number, number];
   const [Nb, , OH, OW] = out.shape as [number, number, number, number];

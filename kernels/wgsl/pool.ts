@@ -1,17 +1,11 @@
 /** @file Pooling kernels: average pooling and the argmax window indices max pooling gathers by. */
 import { BUILTINS, type KernelCall, type Operand, grid1d, linearIndex, metaDecl, preludeFor, storageType } from './common.js';
+import type { Pool2dParams } from '../../core/params.js';
 
 const WG = 256;
 
-export interface PoolParams {
-  kernel: [number, number];
-  stride: [number, number];
-  padding: [number, number];
-  dilation: [number, number];
-}
-
 /** One thread per output: `avg` writes the window mean, `argmax` the flat index ih*W+iw of its maximum. */
-export function poolKernel(kind: 'avg' | 'argmax', x: Operand, out: Operand, p: PoolParams, countIncludePad: boolean): KernelCall {
+export function poolKernel(kind: 'avg' | 'argmax', x: Operand, out: Operand, p: Pool2dParams, countIncludePad: boolean): KernelCall {
   const [, C, H, W] = x.shape as [number, number, number, number];
   const [, , OH, OW] = out.shape as [number, number, number, number];
   const n = out.shape.reduce((a, b) => a * b, 1);

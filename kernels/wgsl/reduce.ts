@@ -1,10 +1,9 @@
 /** @file Reductions (sum, mean, max, argmax): one workgroup per output, strided loads, a workgroup tree. */
 import { BUILTINS, type KernelCall, type Operand, grid1d, metaDecl, preludeFor, storageType, unravel } from './common.js';
+import type { ReduceKind } from '../../core/params.js';
 import { ERROR_BINDING, reportError } from './errors.js';
 
 const WG = 64;
-
-export type ReduceKind = 'sum' | 'mean' | 'max' | 'argmax';
 
 /**
  * With `subgroups` (the adapter's feature), sums first combine within each subgroup, leaving one

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../engine/cpu/backend.js';
 import { SIMD } from '../../engine/cpu/simd.js';
-import { OPS, type ElementwiseOp } from '../../engine/ops.js';
+import { SCHEMA, type ElementwiseOp } from '../../ops/schema.js';
+import { SCALAR } from '../../engine/cpu/kernels.js';
 import { type CpuExprNode, type ScalarFn, runJsProgram } from '../../kernels/cpu/expr.js';
 import { runSimdProgram } from '../../kernels/cpu/exprSimd.js';
 import type { Strided } from '../../kernels/cpu/strided.js';
@@ -20,7 +21,7 @@ function heapArray(n: number, special: boolean): Float32Array {
   return data;
 }
 
-const node = (op: ElementwiseOp, args: number[], attrs: unknown = {}): CpuExprNode => ({ op, fn: OPS[op].cpu as ScalarFn, attrs, args, dtype: 'f32', simd: SIMD[op] });
+const node = (op: ElementwiseOp, args: number[], attrs: unknown = {}): CpuExprNode => ({ op, fn: SCALAR[op] as ScalarFn, attrs, args, dtype: 'f32', simd: SIMD[op] });
 
 /** Runs `nodes` both ways over `leaves` and compares every output element with Object.is. */
 function same(shape: number[], leaves: Strided[], nodes: CpuExprNode[], keep: number[]): void {
@@ -80,7 +81,7 @@ describe('wasm SIMD elementwise programs', () => {
 
   it.each(simdOps)('%s matches the JavaScript loop on special values, bit for bit', (op) => {
     const n = 1003;
-    const arity = OPS[op].kind === 'binary' ? 2 : 1;
+    const arity = SCHEMA[op].kind === 'binary' ? 2 : 1;
     const leaves = Array.from({ length: arity }, () => ({ data: heapArray(n, true), shape: [n], strides: [1], offset: 0 }));
     const attrs = op === 'clamp' ? { min: -0.3, max: 2.5 } : {};
     same([n], leaves, [node(op, leaves.map((_, j) => j), attrs)], [arity]);

@@ -1,6 +1,6 @@
 /** @file The CPU row walker's layout merging: rows as long as the layouts allow, and copies that stay exact through it. */
 import { describe, expect, it } from 'vitest';
-import { contiguousStrides } from '../../engine/shape.js';
+import { contiguousStrides } from '../../core/shape.js';
 import { coalesce, copyStrided } from '../../kernels/cpu/strided.js';
 
 describe('coalesce', () => {

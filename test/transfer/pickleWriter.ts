@@ -1,6 +1,6 @@
 /** @file Test helpers that write hostile .pt files by hand: pickle opcodes and a minimal zip writer. */
 import { deflateRawSync } from 'node:zlib';
-import { contiguousStrides } from '../../engine/shape.js';
+import { contiguousStrides } from '../../core/shape.js';
 
 export type Part = number | number[] | Uint8Array;
 

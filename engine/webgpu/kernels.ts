@@ -1,0 +1,109 @@
+/** @file The WebGPU backend's kernel tables: each elementwise op's WGSL expression and the kernel calls of each reduction and kernel op, exhaustive over the op names. */
+import { GraftDTypeError } from '../../core/errors.js';
+import { contiguousStrides } from '../../core/shape.js';
+import type { ElementwiseOp, KernelOp, OpAttrs, OpName, ReduceOp } from '../../ops/schema.js';
+import { SCHEMA } from '../../ops/schema.js';
+import type { KernelCall, Operand } from '../../kernels/wgsl/common.js';
+import { elementwiseKernel } from '../../kernels/wgsl/elementwise.js';
+import { reduceKernel } from '../../kernels/wgsl/reduce.js';
+import { convEpilogueKernel } from '../../kernels/wgsl/epilogue.js';
+import { conv2dAsMatmul, conv2dDepthwiseKernel, conv2dDirectKernel, conv2dKernel, conv2dRegisterKernel, matmulKernel, matmulRegisterKernel, matmulRegisterNTKernel, matmulRegisterStridedKernel, registerMatmulFits, registerMatmulNTFits } from '../../kernels/wgsl/matmul.js';
+import { poolKernel } from '../../kernels/wgsl/pool.js';
+import { gatherKernel } from '../../kernels/wgsl/gather.js';
+import { padKernel } from '../../kernels/wgsl/layout.js';
+
+/**
+ * Each elementwise op as a WGSL expression over the inputs `a`, `b`, `c`: `T` is the inputs' value
+ * type, `attr_<name>` a numeric attribute, and `cast(a)` converts to the output type.
+ */
+export const WGSL: { [K in ElementwiseOp]: string } = {
+  neg: '-a',
+  exp: 'exp(a)',
+  log: 'log(a)',
+  sqrt: 'sqrt(a)',
+  abs: 'abs(a)',
+  sin: 'sin(a)',
+  cos: 'cos(a)',
+  tanh: 'tanh(clampn_f32(a, -15.0, 15.0))',
+  sigmoid: 'select(exp(a) / (1.0 + exp(a)), 1.0 / (1.0 + exp(-a)), a >= 0.0)',
+  erf: 'erf_f32(a)',
+  relu: 'maxn_T(a, T(0))',
+  clamp: 'clampn_T(a, T(attr_min), T(attr_max))',
+  cast: 'cast(a)',
+  contiguous: 'a',
+  add: 'a + b',
+  sub: 'a - b',
+  mul: 'a * b',
+  div: 'a / b',
+  pow: 'pow_f32(a, b)',
+  maximum: 'maxn_T(a, b)',
+  minimum: 'minn_T(a, b)',
+  lt: 'a < b',
+  gt: 'a > b',
+  eq: 'a == b',
+  where: 'select(c, b, a)',
+};
+
+/** What the device offers that kernels may use. */
+export interface Caps {
+  subgroups: boolean;
+  /** Which matmul kernel this adapter runs faster, chosen by timing both once per adapter. */
+  matmul: 'tiled' | 'register';
+  /** The largest scratch buffer (an im2col matrix) a kernel may ask for. */
+  maxScratchBytes: number;
+}
+
+type WgslKernel<K extends OpName> = (ins: readonly Operand[], out: Operand, attrs: OpAttrs[K], caps: Caps) => KernelCall[];
+
+const copy = (src: number, x: Operand, out: Operand): KernelCall => ({ ...elementwiseKernel('contiguous', WGSL.contiguous, [x], out, {}), inputs: [src] });
+const reduce = <K extends ReduceOp>(op: K): WgslKernel<K> => (ins, out, a, caps) => [reduceKernel(op, ins[0]!, a.dims, out, caps.subgroups)];
+
+export const KERNELS: { [K in KernelOp | ReduceOp]: WgslKernel<K> } = {
+  sum: reduce('sum'),
+  mean: reduce('mean'),
+  max: reduce('max'),
+  argmax: reduce('argmax'),
+  matmul: ([a, b], out, _, caps) => {
+    if (caps.matmul === 'register' && registerMatmulFits(b!, out)) return [matmulRegisterKernel(a!, b!, out)];
+    if (caps.matmul === 'register' && registerMatmulNTFits(a!, b!)) return [matmulRegisterNTKernel(a!, b!, out)];
+    if (caps.matmul === 'register') return [matmulRegisterStridedKernel(a!, b!, out)];
+    return [matmulKernel(a!, b!, out)];
+  },
+  conv2d: ([x, w, bias], out, a, caps) => {
+    // Few output channels per group (depthwise and its gradients) leave GEMM tiles mostly empty.
+    const og = w!.shape[0]! / a.groups;
+    // The bias and clamp are applied in the conv kernels' stores; after the matmul route, by one in-place pass.
+    const ep = bias || a.clamp ? { bias: bias ?? null, clamp: a.clamp } : undefined;
+    if (og === 1 && a.groups === x!.shape[1]) return [conv2dDepthwiseKernel(x!, w!, out, a, ep)];
+    if (og < 8) return [conv2dDirectKernel(x!, w!, out, a, ep)];
+    if (caps.matmul !== 'register') return [conv2dKernel(x!, w!, out, a, ep)];
+    const viaMatmul = conv2dAsMatmul(x!, w!, out, a, caps.maxScratchBytes);
+    if (!viaMatmul) return [conv2dRegisterKernel(x!, w!, out, a, ep)];
+    return ep ? [...viaMatmul, convEpilogueKernel(out, ep)] : viaMatmul;
+  },
+  avgPool2d: ([x], out, a) => [poolKernel('avg', x!, out, { ...a, dilation: [1, 1] }, a.countIncludePad)],
+  maxPool2dIndices: ([x], out, a) => [poolKernel('argmax', x!, out, a, false)],
+  gather: ([x, i], out, { dim }) => [gatherKernel('gather', x!, i!, dim, out)],
+  scatterAdd: ([base, i, src], out, { dim }) => {
+    if (out.dtype !== 'f32') throw new GraftDTypeError(`scatterAdd: the webgpu backend adds f32 only, got ${out.dtype}`);
+    return [copy(0, base!, out), gatherKernel('scatterAdd', base!, i!, dim, out, src!)];
+  },
+  concat: (ins, out, { dim }) => {
+    const strides = contiguousStrides(out.shape);
+    let at = 0;
+    return ins.map((x, k) => {
+      const part: Operand = { dtype: out.dtype, shape: x.shape, strides, offset: at * strides[dim]! };
+      at += x.shape[dim]!;
+      return copy(k, x, part);
+    });
+  },
+  pad: ([x], out, { pads, value }) => [padKernel(x!, out, pads, value)],
+};
+
+/** The kernel calls that compute `op`; none for a view. */
+export function kernelsFor<K extends OpName>(op: K, ins: readonly Operand[], out: Operand, attrs: OpAttrs[K], caps: Caps): KernelCall[] {
+  const kind = SCHEMA[op].kind;
+  if (kind === 'view') return [];
+  if (kind === 'unary' || kind === 'binary' || kind === 'ternary') return [elementwiseKernel(op, WGSL[op as ElementwiseOp], ins, out, attrs as Record<string, unknown>)];
+  return (KERNELS[op as KernelOp | ReduceOp] as WgslKernel<K>)(ins, out, attrs, caps);
+}
