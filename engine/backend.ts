@@ -42,6 +42,8 @@ export interface Backend {
   readonly gcManaged?: boolean;
   /** A buffer of `size` elements of `dtype`; contents unspecified until written or run into. */
   alloc(size: number, dtype: DType): BufferHandle;
+  /** Throws the error alloc would give for this size and dtype, without allocating (present where alloc can refuse). */
+  checkAlloc?(size: number, dtype: DType): void;
   free(buffer: BufferHandle): void;
   write(buffer: BufferHandle, data: TypedArray): void;
   read(buffer: BufferHandle): Promise<TypedArray>;

@@ -1,11 +1,15 @@
 /** @file The recorded expression graph: elementwise ops kept as expressions over strided leaves, run as one program when a buffer is needed. */
-import type { Backend, ExprNode, ExprProgram, TensorView } from './backend.js';
+import type { Backend, BufferHandle, ExprNode, ExprProgram, TensorView } from './backend.js';
 import type { DType } from '../core/dtype.js';
 import type { ElementwiseOp } from '../ops/schema.js';
 import { contiguousStrides, isContiguous, sizeOf } from '../core/shape.js';
 import { type Pending, Storage } from './storage.js';
 
-/** Bounds on one program: the nodes of an expression tree, and the views it reads (buffers a kernel binds). */
+/**
+ * Bounds on one program: the nodes of an expression tree, and the views of more than one element
+ * it reads (one-element views are scalars: constants or a single load, never a stream of memory).
+ * A backend that can bind fewer splits the program itself.
+ */
 const MAX_NODES = 64;
 const MAX_LEAVES = 8;
 
@@ -48,37 +52,40 @@ class Expr implements Pending {
     readonly dtype: DType,
     readonly size: number,
     backend: Backend,
+    /** The program's size: its distinct nodes and multi-element leaves. */
+    count: { nodes: number; leaves: number },
   ) {
     this.storage = new Storage(backend, null, this);
-    let nodes = 1;
-    let leaves = 0;
     for (const i of inputs) {
-      if (i instanceof Expr) {
-        i.users.add(this);
-        nodes += i.nodes;
-        leaves += i.leafCount;
-      } else {
-        i.storage.readers.add(this);
-        leaves++;
-      }
+      if (i instanceof Expr) i.users.add(this);
+      else i.storage.readers.add(this);
     }
-    this.nodes = nodes;
-    this.leafCount = leaves;
+    this.nodes = count.nodes;
+    this.leafCount = count.leaves;
   }
 
-  realize(): void {
+  /** Computes the values; `also`, a dense buffer of the same size, gets the root's values too (copy_ writing in place). */
+  realize(also?: BufferHandle): void {
     const program = new ProgramBuilder(this);
     const outs = program.outputs;
     const backend = this.storage.backend;
     const buffers = outs.map((e) => backend.alloc(e.size, e.dtype));
+    const extra = also ? [{ node: program.nodeIndex(this), buffer: also }] : [];
     try {
-      backend.runExpr!({ ...program.finish(), outputs: outs.map((e, k) => ({ node: program.nodeIndex(e), buffer: buffers[k]! })) });
+      backend.runExpr!({ ...program.finish(), outputs: [...outs.map((e, k) => ({ node: program.nodeIndex(e), buffer: buffers[k]! })), ...extra] });
     } catch (e) {
       for (const b of buffers) backend.free(b);
       throw e;
     }
     outs.forEach((e, k) => e.storage.fill(buffers[k]!));
     for (const e of outs) e.check();
+  }
+
+  /** This expression and every unrealized one it inlines. */
+  tree(into = new Set<Expr>()): Set<Expr> {
+    into.add(this);
+    for (const i of this.inputs) if (i instanceof Expr && !i.storage.realized) i.tree(into);
+    return into;
   }
 
   orphaned(): void {
@@ -180,16 +187,17 @@ function inlinable(v: ViewOfStorage, shape: readonly number[]): Expr | null {
  * the program bounds; anything else is read as a view.
  */
 export function recordElementwise(op: ElementwiseOp, inputs: readonly ViewOfStorage[], shape: readonly number[], dtype: DType, attrs: unknown, backend: Backend): Storage {
-  const parts: (Expr | null)[] = [];
-  let nodes = 1;
-  let leaves = 0;
-  for (const v of inputs) {
-    const e = inlinable(v, shape);
-    parts.push(e);
-    nodes += e ? e.nodes : 0;
-    leaves += e ? e.leafCount : 1;
-  }
-  const fits = nodes <= MAX_NODES && leaves <= MAX_LEAVES;
+  const parts = inputs.map((v) => inlinable(v, shape));
+  // Summed, a subexpression read twice counts twice; only a sum over the bounds is counted exactly.
+  let count = { nodes: 1, leaves: 0 };
+  inputs.forEach((v, k) => {
+    const e = parts[k];
+    count.nodes += e ? e.nodes : 0;
+    count.leaves += e ? e.leafCount : sizeOf(v.shape) > 1 ? 1 : 0;
+  });
+  if (count.nodes > MAX_NODES || count.leaves > MAX_LEAVES) count = distinct(inputs.map((v, k) => parts[k] ?? v));
+  const fits = count.nodes <= MAX_NODES && count.leaves <= MAX_LEAVES;
+  if (!fits) count = { nodes: 1, leaves: inputs.filter((v) => sizeOf(v.shape) > 1).length };
   const ins: Input[] = inputs.map((v, k) => {
     const e = fits ? parts[k] : null;
     if (e) return e;
@@ -199,5 +207,45 @@ export function recordElementwise(op: ElementwiseOp, inputs: readonly ViewOfStor
     // The view itself (a tensor) is the leaf: its shape and strides outlive its disposal.
     return v;
   });
-  return new Expr(op, attrs, ins, shape, dtype, sizeOf(shape), backend).storage;
+  return new Expr(op, attrs, ins, shape, dtype, sizeOf(shape), backend, count).storage;
+}
+
+/** The distinct nodes (one more for the op being recorded) and multi-element leaves of a program over `inputs`. */
+function distinct(inputs: readonly Input[]): { nodes: number; leaves: number } {
+  const exprs = new Set<Expr>();
+  const leaves = new Set<Leaf>();
+  const visit = (i: Input): void => {
+    if (!(i instanceof Expr)) {
+      if (sizeOf(i.shape) > 1) leaves.add(i);
+      return;
+    }
+    if (exprs.has(i)) return;
+    exprs.add(i);
+    for (const j of i.inputs) visit(j);
+  };
+  inputs.forEach(visit);
+  return { nodes: exprs.size + 1, leaves: leaves.size };
+}
+
+/**
+ * copy_ of a pending expression into the whole of `target` (dense, same shape and dtype): the
+ * program computing the values writes them into target's buffer as well, in one pass, where a
+ * copy would take a second. Other pending readers of target's old values are computed first. Safe
+ * only while the program reads target element by element (each element read before it is written,
+ * by the same invocation); false, with nothing written, otherwise.
+ */
+export function writeInto(source: ViewOfStorage, target: ViewOfStorage): boolean {
+  const e = source.storage.pending;
+  if (!(e instanceof Expr) || source.storage.realized || !target.storage.realized || e.storage.backend !== target.storage.backend) return false;
+  const whole = (v: ViewOfStorage, size: number) => v.offset === 0 && isContiguous(v.shape, v.strides) && v.size === size;
+  if (!whole(target, target.storage.buffer.size) || !whole(source, e.size) || source.dtype !== target.dtype || source.shape.length !== target.shape.length || source.shape.some((d, i) => d !== target.shape[i])) return false;
+  const tree = e.tree();
+  const readers = [...target.storage.readers] as Expr[];
+  // An inlined intermediate reading target may be kept and recomputed later, from the new values.
+  if (readers.some((r) => r !== e && tree.has(r))) return false;
+  if (e.inputs.some((i) => !(i instanceof Expr) && i.storage === target.storage && !(i.offset === 0 && isContiguous(i.shape, i.strides) && i.shape.length === e.shape.length && i.shape.every((d, k) => d === e.shape[k])))) return false;
+  for (const r of readers) if (r !== e) r.settle();
+  if (source.storage.realized) return false;
+  e.realize(target.storage.buffer);
+  return true;
 }

@@ -9,7 +9,7 @@ import { Storage } from './storage.js';
 import { keep, tidy as tidyScope, track, untrack } from './memory.js';
 import { type OpAttrs, type OpName, SCHEMA, type Schema, VIEWS, type ViewOp, isElementwise } from '../ops/schema.js';
 import { GRADS } from './grad.js';
-import { recordElementwise } from './lazy.js';
+import { recordElementwise, writeInto } from './lazy.js';
 
 export type Scalar = number | boolean;
 export type TensorLike = Tensor | Scalar;
@@ -208,12 +208,14 @@ export class Tensor {
     tidy(() => {
       let s = toTensor(src, this.dtype, this.storage.backend).cast(this.dtype).expand(this.shape);
       s.assertAlive('copy_');
-      // Reading and writing one buffer in the same kernel is unsafe when the views overlap.
-      if (s.storage === this.storage) s = s.clone();
-      const source = viewOf(s);
-      // Expressions still to be computed from the old values are computed first.
-      this.storage.beforeWrite();
-      this.storage.backend.run('contiguous', [source], viewOf(this), {});
+      if (!writeInto(s, this)) {
+        // Reading and writing one buffer in the same kernel is unsafe when the views overlap.
+        if (s.storage === this.storage) s = s.clone();
+        const source = viewOf(s);
+        // Expressions still to be computed from the old values are computed first.
+        this.storage.beforeWrite();
+        this.storage.backend.run('contiguous', [source], viewOf(this), {});
+      }
       this.storage.version++;
     });
     return this;
@@ -481,15 +483,19 @@ export function apply<K extends OpName>(op: K, inputs: Tensor[], attrs: OpAttrs[
     const v = VIEWS[op as ViewOp]({ shape: [...x.shape], strides: [...x.strides], offset: x.offset }, attrs as never);
     if (v === null) return apply(op, [apply('contiguous', [x], {})], attrs);
     out = Tensor.viewOf(x, v.shape, v.strides, v.offset);
-  } else if (isElementwise(op) && backend?.runExpr && sizeOf(meta.shape) > 0) {
-    // Recorded, not run: the backend gets the whole expression when its values are needed.
-    const storage = recordElementwise(op, inputs, meta.shape, meta.dtype, attrs, backend);
-    out = new Tensor(storage, [...meta.shape], contiguousStrides(meta.shape), 0, meta.dtype);
   } else {
     let made: Tensor | undefined;
     try {
-      made = Tensor.empty(meta.shape, meta.dtype, backend);
-      if (made.size > 0) backend!.run(op, inputs.map(viewOf), viewOf(made), attrs);
+      if (isElementwise(op) && backend?.runExpr && sizeOf(meta.shape) > 0) {
+        // Recorded, not run: the backend gets the whole expression when its values are needed. A
+        // buffer it could not allocate then is refused now, where the op was written.
+        backend.checkAlloc?.(sizeOf(meta.shape), meta.dtype);
+        const storage = recordElementwise(op, inputs, meta.shape, meta.dtype, attrs, backend);
+        made = new Tensor(storage, [...meta.shape], contiguousStrides(meta.shape), 0, meta.dtype);
+      } else {
+        made = Tensor.empty(meta.shape, meta.dtype, backend);
+        if (made.size > 0) backend!.run(op, inputs.map(viewOf), viewOf(made), attrs);
+      }
     } catch (e) {
       made?.dispose();
       if (e instanceof GraftError && !e.message.startsWith(`${op}:`)) {

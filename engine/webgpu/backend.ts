@@ -1,5 +1,5 @@
 /** @file The WebGPU backend: pooled buffers, cached pipelines, dispatches batched into one encoder, async readback. */
-import type { Backend, BufferHandle, TensorView } from '../backend.js';
+import type { Backend, BufferHandle, ExprProgram, TensorView } from '../backend.js';
 import { type DType, type TypedArray } from '../../core/dtype.js';
 import { GraftDTypeError, GraftError, fmtShape } from '../../core/errors.js';
 import type { OpAttrs, OpName } from '../../ops/schema.js';
@@ -8,7 +8,7 @@ import { BufferPool } from './bufferPool.js';
 import { type GpuAcquired } from './device.js';
 import { collectGarbage } from '../../core/platform/node.js';
 import { ErrorRecords } from './errorRecord.js';
-import { Fuser } from './fusion.js';
+import { renderProgram } from './render.js';
 import { type Caps, kernelsFor } from './kernels.js';
 
 class GpuBuffer implements BufferHandle {
@@ -56,9 +56,10 @@ export class WebGPUBackend implements Backend {
   private lost: string | null = null;
   private asyncError: string | null = null;
   caps: Caps;
-  /** Whether elementwise chains are fused (on by default; off gives one dispatch per op, for comparison). */
-  fusion = true;
-  readonly fuser: Fuser;
+  /** Elementwise programs run, their nodes, and the fused kernels that ran them (for tests and the bench report). */
+  readonly stats = { programs: 0, nodes: 0, kernels: 0 };
+  /** Storage buffers a fused kernel may bind. */
+  private readonly maxFusedBindings: number;
   /** One-element buffers holding a value the host wrote and no kernel has overwritten (i32 bits): fused kernels take them as constants. */
   private readonly constants = new Map<GPUBuffer, number>();
   /** Dispatches recorded so far (a measure for benchmarks and tests). */
@@ -74,12 +75,7 @@ export class WebGPUBackend implements Backend {
     this.caps = { subgroups: acquired.device.features.has('subgroups'), matmul: 'tiled', maxScratchBytes: Math.min(256 * 2 ** 20, this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize) };
     const U = GPUBufferUsage;
     this.pool = new BufferPool(this.device, U.STORAGE | U.COPY_SRC | U.COPY_DST);
-    this.fuser = new Fuser(
-      Math.min(16, this.limits.maxStorageBuffersPerShaderStage),
-      (call, buffers) => this.dispatchBuffers('fused', call, buffers, () => 'a fused elementwise chain'),
-      (b) => this.pool.release(b),
-      (b) => this.constants.get(b),
-    );
+    this.maxFusedBindings = Math.min(16, this.limits.maxStorageBuffersPerShaderStage);
     this.staging = new BufferPool(this.device, U.MAP_READ | U.COPY_DST, 64 * 1024 * 1024);
     this.arena = this.device.createBuffer({ size: ARENA_BYTES, usage: U.UNIFORM | U.COPY_DST | U.COPY_SRC });
     this.errors = new ErrorRecords(this.device);
@@ -100,14 +96,19 @@ export class WebGPUBackend implements Backend {
     }
   }
 
-  alloc(size: number, dtype: DType): BufferHandle {
+  checkAlloc(size: number, dtype: DType): void {
     if (dtype === 'f64') throw new GraftDTypeError('webgpu: f64 tensors are not supported on WebGPU (use f32)');
-    this.check('alloc');
     const bytes = Math.max(4, size * 4);
     const limit = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
     if (bytes > limit) {
       throw new GraftError(`webgpu: a ${dtype} tensor of ${size} elements needs ${bytes} bytes, over the device's storage binding limit of ${limit} bytes`);
     }
+  }
+
+  alloc(size: number, dtype: DType): BufferHandle {
+    this.checkAlloc(size, dtype);
+    this.check('alloc');
+    const bytes = Math.max(4, size * 4);
     if (++this.live >= this.collectAt) {
       // Finalizers of collected tensors run in a later task and give their buffers back.
       collectGarbage();
@@ -124,13 +125,12 @@ export class WebGPUBackend implements Backend {
     this.errors.forget(b);
     this.live--;
     if (this.live + 2 * COLLECT_EVERY < this.collectAt) this.collectAt = this.live + COLLECT_EVERY;
-    if (!this.fuser.free(b)) this.pool.release(b);
+    this.pool.release(b);
   }
 
   write(buffer: BufferHandle, data: TypedArray): void {
     this.check('write');
     const b = buffer as GpuBuffer;
-    if (this.fuser.holds(b.buffer)) this.fuser.flush();
     this.errors.forget(b.buffer);
     const words = data instanceof Uint8Array ? Uint32Array.from(data) : data;
     if (words instanceof Float64Array) throw new GraftDTypeError('webgpu: f64 data cannot be written (use f32)');
@@ -154,7 +154,6 @@ export class WebGPUBackend implements Backend {
 
   async read(buffer: BufferHandle): Promise<TypedArray> {
     this.check('read');
-    this.fuser.flush();
     const b = buffer as GpuBuffer;
     const bytes = Math.max(4, b.size * 4);
     const pending = this.errors.close();
@@ -188,7 +187,6 @@ export class WebGPUBackend implements Backend {
   /** Waits for the GPU; raises the first error found since the last read or sync (reads of the tensors it spoilt keep failing). */
   async sync(): Promise<void> {
     this.check('sync');
-    this.fuser.flush();
     const pending = this.errors.close();
     if (!pending) {
       this.submit();
@@ -211,8 +209,6 @@ export class WebGPUBackend implements Backend {
 
   run<K extends OpName>(op: K, inputs: readonly TensorView[], out: TensorView, attrs: OpAttrs[K]): void {
     this.check(op);
-    if (this.fusion && this.fuser.record(op, inputs, out, attrs, (v) => (v.buffer as GpuBuffer).buffer)) return;
-    this.fuser.flush();
     const operand = (v: TensorView): Operand => ({ dtype: v.dtype, shape: v.shape, strides: v.strides, offset: v.offset });
     const calls = kernelsFor(op, inputs.map(operand), operand(out), attrs, this.caps);
     const scratchSize = Math.max(0, ...calls.map((c) => c.toScratch ?? 0));
@@ -228,6 +224,39 @@ export class WebGPUBackend implements Backend {
       if (scratch) this.pool.release(scratch);
     }
   }
+
+  /**
+   * Whether elementwise ops arrive as recorded programs, each run as one fused kernel or a few (on by
+   * default); off, each op runs as its own kernel, for comparison.
+   */
+  get fusion(): boolean {
+    return this.runExpr !== undefined;
+  }
+  set fusion(on: boolean) {
+    this.runExpr = on ? this.runProgram : undefined;
+  }
+
+  runExpr?: (program: ExprProgram) => void = (program) => this.runProgram(program);
+
+  private readonly runProgram = (program: ExprProgram): void => {
+    this.check('elementwise');
+    const temps: GPUBuffer[] = [];
+    const kernels = renderProgram(program, {
+      maxBindings: this.maxFusedBindings,
+      buffer: (b) => (b as GpuBuffer).buffer,
+      constantOf: (b) => this.constants.get(b),
+      temp: (bytes) => temps[temps.push(this.pool.acquire(bytes)) - 1]!,
+    });
+    try {
+      for (const k of kernels) this.dispatchBuffers(program.nodes.map((n) => n.op).join('+'), k.call, k.buffers, () => fmtShape(program.shape));
+    } finally {
+      // Released once the dispatches that use them are recorded: commands run in order, so a kernel that reuses one writes it after these read it.
+      for (const t of temps) this.pool.release(t);
+    }
+    this.stats.programs++;
+    this.stats.nodes += program.nodes.length;
+    this.stats.kernels += kernels.length;
+  };
 
   /**
    * The bind group layout for a kernel's bindings: the meta uniform with a dynamic offset (so one
@@ -358,7 +387,6 @@ export class WebGPUBackend implements Backend {
 
   /** Submits whatever has been recorded. */
   flush(): void {
-    this.fuser.flush();
     if (this.encoder || this.pass) this.submit();
   }
 

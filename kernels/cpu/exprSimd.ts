@@ -74,6 +74,9 @@ export function runSimdProgram(shape: readonly number[], leaves: readonly Stride
   const n = r ? c.shape[r - 1]! : 1;
   const rows = r > 1 ? c.shape[r - 2]! : 1;
   const rowStride = c.strides.map((st) => (r > 1 ? st[r - 2]! : 0));
+  // A row's last vector stores up to 3 lanes past its end, into the next row, before that row is
+  // read: harmless for a fresh output, wrong for one that is also a leaf (written in place).
+  if (n % 4 !== 0 && size > n && leaves.some((l) => outputs.some((o) => o.data.buffer === l.data.buffer && overlaps(o.data, l.data)))) return false;
   // Leaves outside the heap (small JavaScript arrays, scalars) are copied into scratch.
   const placed: { at: number; done: () => void }[] = [];
   try {
@@ -105,4 +108,8 @@ export function runSimdProgram(shape: readonly number[], leaves: readonly Stride
   } finally {
     for (const v of placed) v.done();
   }
+}
+
+function overlaps(a: TypedArray, b: TypedArray): boolean {
+  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
