@@ -4,7 +4,8 @@ import { broadcastStrides } from '../../core/shape.js';
 import { type LeafKind, type SimdLowering, exprFunction } from '../wasm/expr.js';
 import { wasmModule } from '../wasm/encode.js';
 import { type Strided, coalesce, forEachRow } from './strided.js';
-import { heapAddress, inHeap, kernelHeap, memoryImport } from './wasm.js';
+import { MIN_PARALLEL_ELEMENTS, heapAddress, inHeap, kernelHeap, memoryImport, threadPool } from './wasm.js';
+import { FIRST_PROGRAM, type Job, parallel } from './threads.js';
 
 export interface SimdExprNode {
   op: string;
@@ -31,21 +32,22 @@ function lanesFit(nLeaves: number, nodes: readonly SimdExprNode[], outputs: read
   });
 }
 
-type Program = (...args: number[]) => void;
 
 /** Leaves outside the heap up to this many elements are copied into scratch; larger ones send the program to JavaScript. */
 const MAX_COPIED = 1 << 16;
 
-const programs = new Map<string, Program>();
+const programs = new Map<string, Job>();
 
-function programFor(kinds: readonly LeafKind[], nodes: readonly SimdExprNode[], outputs: readonly number[]): Program {
+/** The compiled program, with its bytes so worker threads can compile it too. */
+function programFor(kinds: readonly LeafKind[], nodes: readonly SimdExprNode[], outputs: readonly number[]): Job {
   const key = `${kinds.join(',')}|${nodes.map((n) => `${n.op}:${n.args.join(',')}`).join(';')}|${outputs.join(',')}`;
   let p = programs.get(key);
   if (!p) {
     const { fn } = exprFunction(kinds, nodes.map((n) => ({ lowering: n.simd, args: n.args })), outputs);
     const h = kernelHeap()!;
-    const module = new WebAssembly.Module(wasmModule(memoryImport(), [fn]));
-    p = new WebAssembly.Instance(module, { env: { memory: h.memory } }).exports.program as Program;
+    const bytes = wasmModule(memoryImport(), [fn]);
+    const module = new WebAssembly.Module(bytes);
+    p = { id: FIRST_PROGRAM + programs.size, fn: new WebAssembly.Instance(module, { env: { memory: h.memory } }).exports.program as Job['fn'], bytes };
     programs.set(key, p);
   }
   return p;
@@ -99,9 +101,35 @@ export function runSimdProgram(shape: readonly number[], leaves: readonly Stride
     const call = (bases: readonly number[]) => {
       for (let k = 0; k < K; k++) args[2 + k] = outAddr[k]! + 4 * p;
       for (let j = 0; j < J; j++) args[2 + 2 * K + j] = base[j]! + 4 * bases[j]!;
-      program(...args);
+      program.fn(...args);
       p += n * rows;
     };
+    if (r <= 2 && size >= MIN_PARALLEL_ELEMENTS && (rows === 1 || n % 4 === 0)) {
+      // Split over the threads: one row by whole vectors, or whole rows of whole vectors (a row's
+      // last vector would otherwise store into the next row, which another thread may have written).
+      for (let j = 0; j < J; j++) args[2 + 2 * K + j] = base[j]! + 4 * leaves[j]!.offset;
+      for (let k = 0; k < K; k++) args[2 + k] = outAddr[k]!;
+      const at = (lo: number, byOut: number, byLeaf: (j: number) => number) => {
+        const a = [...args];
+        for (let k = 0; k < K; k++) a[2 + k] = args[2 + k]! + lo * byOut;
+        for (let j = 0; j < J; j++) a[2 + 2 * K + j] = args[2 + 2 * K + j]! + lo * byLeaf(j);
+        return a;
+      };
+      if (rows === 1) {
+        parallel(threadPool(), program, n, n, MIN_PARALLEL_ELEMENTS, (lo, hi) => {
+          const a = at(lo, 4, (j) => (kinds[j] === 'vector' ? 4 : 0));
+          a[0] = Math.ceil((hi - lo) / 4);
+          return a;
+        }, 4, 'elementwise');
+      } else {
+        parallel(threadPool(), program, rows, size, MIN_PARALLEL_ELEMENTS, (lo, hi) => {
+          const a = at(lo, 4 * n, (j) => 4 * rowStride[j]!);
+          a[1] = hi - lo;
+          return a;
+        }, 1, 'elementwise');
+      }
+      return true;
+    }
     if (r <= 2) call(leaves.map((l) => l.offset));
     else forEachRow([...c.shape.slice(0, r - 2), 1], c.strides.map((st) => [...st.slice(0, r - 2), 0]), leaves.map((l) => l.offset), call);
     return true;

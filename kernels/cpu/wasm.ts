@@ -1,6 +1,7 @@
 /** @file The CPU backend's WebAssembly engine: one memory holding tensors and scratch (heap.ts), the SIMD GEMM and depthwise kernels, GEMM row panels split over worker threads where the platform allows. */
 import { GraftError } from '../../core/errors.js';
-import { canBlock, hardwareThreads, startWorkers } from '../../core/platform/node.js';
+import { canBlock } from '../../core/platform/node.js';
+import { JOB, type Pool, parallel, poolThreads, setThreadLimit, startPool } from './threads.js';
 import { WasmHeap } from './heap.js';
 import { type Strided, coalesce, forEachRow } from './strided.js';
 import { MR, NR } from '../wasm/gemm.js';
@@ -13,29 +14,13 @@ const MIN_WORK = 16 * 16 * 16;
 /** Below this many multiply-adds one thread is faster than waking the others. */
 const MIN_PARALLEL_WORK = 1 << 18;
 
-// Control block shared with the workers (Int32 slots).
-const GEN = 0; // bumped to start a job
-const DONE = 1; // workers that finished it
-const ERR = 2; // set when a worker's kernel trapped
-const SLOTS = 8; // per worker, from SLOTS * (id + 1): ready, active, then the nine gemm arguments
-const SLOT_SIZE = 12;
+/** Elementwise programs and reductions over fewer elements run on the calling thread: waking a worker costs more. */
+export const MIN_PARALLEL_ELEMENTS = 1 << 16;
 
-// A worker's script: workerData is given to it by the platform's startWorkers.
-const WORKER = `
-const { module, memory, ctl, id } = workerData;
-const gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm;
-const o = ${SLOTS} + id * ${SLOT_SIZE};
-let gen = Atomics.load(ctl, ${GEN});
-Atomics.store(ctl, o, 1);
-for (;;) {
-  Atomics.wait(ctl, ${GEN}, gen);
-  gen = Atomics.load(ctl, ${GEN});
-  if (Atomics.load(ctl, o + 1) !== 1) continue;
-  try { gemm(ctl[o + 2], ctl[o + 3], ctl[o + 4], ctl[o + 5], ctl[o + 6], ctl[o + 7], ctl[o + 8], ctl[o + 9], ctl[o + 10]); }
-  catch { Atomics.store(ctl, ${ERR}, 1); }
-  Atomics.add(ctl, ${DONE}, 1);
-  Atomics.notify(ctl, ${DONE});
-}`;
+/** The worker threads, where they have started (for the generated programs to run on them too). */
+export function threadPool(): Pool | null {
+  return getEngine()?.pool ?? null;
+}
 
 type GemmFn = (ap: number, bp: number, cp: number, k: number, i0: number, i1: number, np: number, ldc: number, kc: number) => void;
 type ReduceFn = (x: number, run: number, count: number, out: number, mean: number) => void;
@@ -63,12 +48,11 @@ interface Engine {
   packA4: (src: number, rs: number, panels: number, k: number, dst: number) => void;
   /** 3 * NR i32 of scratch for im2colPacked's lane positions. */
   lanes: number;
-  ctl: Int32Array | null;
-  workers: number;
+  /** The worker threads, once started. */
+  pool: Pool | null;
 }
 
 let engine: Engine | null | undefined;
-let threadLimit = Infinity;
 
 function shared(): boolean {
   try {
@@ -88,39 +72,26 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], lanes: 0, ctl: null, workers: 0 };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], lanes: 0, pool: null };
     engine.lanes = engine.heap.alloc(4 * 3 * NR);
-    if (isShared) void spawn(engine, module);
+    if (isShared) void startPool(module, memory).then((pool) => (engine!.pool = pool));
   } catch {
     engine = null;
   }
   return engine;
 }
 
-/** Worker threads started at most, beside the calling thread. */
-export const MAX_CPU_WORKERS = 8;
-
-async function spawn(e: Engine, module: WebAssembly.Module): Promise<void> {
-  const n = Math.min(MAX_CPU_WORKERS, (await hardwareThreads()) - 1);
-  if (n < 1) return;
-  const ctl = new Int32Array(new SharedArrayBuffer(4 * (SLOTS + n * SLOT_SIZE)));
-  e.workers = (await startWorkers(n, WORKER, { module, memory: e.memory, ctl })).length;
-  e.ctl = ctl;
-}
+export { MAX_CPU_WORKERS } from './threads.js';
 
 /** Caps the threads the CPU GEMM uses (1 = the calling thread only), as torch.set_num_threads does. */
 export function setCpuThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new GraftError(`setCpuThreads: expected a positive integer, got ${n}`);
-  threadLimit = n;
+  setThreadLimit(n);
 }
 
-/** Threads the next large GEMM would use: the caller plus the workers that are ready. */
+/** Threads the next large kernel would use: the caller plus the workers that are ready. */
 export function cpuThreads(): number {
-  const e = getEngine();
-  if (!e?.ctl) return 1;
-  let ready = 0;
-  for (let w = 0; w < e.workers; w++) ready += Atomics.load(e.ctl, SLOTS + w * SLOT_SIZE);
-  return Math.min(threadLimit, 1 + ready);
+  return poolThreads(getEngine()?.pool ?? null);
 }
 
 /** Whether gemmF32 will take the wasm path for this product. */
@@ -207,38 +178,7 @@ function gemmIn(
 
 /** Row panels [0, panels) split over the caller and the ready workers; blocks until all are done. */
 function run(e: Engine, work: number, panels: number, [ap, bp, cp, k]: number[], np: number, ldc: number): void {
-  const ctl = e.ctl;
-  const helpers: number[] = [];
-  if (ctl && work >= MIN_PARALLEL_WORK) {
-    for (let w = 0; w < e.workers && helpers.length + 1 < threadLimit; w++) if (Atomics.load(ctl, SLOTS + w * SLOT_SIZE) === 1) helpers.push(w);
-  }
-  const parts = Math.min(panels, helpers.length + 1);
-  const cut = (p: number) => Math.round((p * panels) / parts);
-  if (!ctl || parts === 1) {
-    e.gemm(ap!, bp!, cp!, k!, 0, panels, np, ldc, KC);
-    return;
-  }
-  Atomics.store(ctl, DONE, 0);
-  for (let h = 0; h < parts - 1; h++) {
-    const o = SLOTS + helpers[h]! * SLOT_SIZE;
-    ctl.set([ap!, bp!, cp!, k!, cut(h + 1), cut(h + 2), np, ldc, KC], o + 2);
-    Atomics.store(ctl, o + 1, 1);
-  }
-  Atomics.add(ctl, GEN, 1);
-  Atomics.notify(ctl, GEN);
-  let trapped: unknown = null;
-  try {
-    e.gemm(ap!, bp!, cp!, k!, 0, cut(1), np, ldc, KC);
-  } catch (err) {
-    trapped = err;
-  }
-  const started = Date.now();
-  for (let d = Atomics.load(ctl, DONE); d < parts - 1; d = Atomics.load(ctl, DONE)) {
-    Atomics.wait(ctl, DONE, d, 1000);
-    if (Date.now() - started > 120_000) throw new GraftError('cpu gemm: a worker thread did not finish in 120 s');
-  }
-  for (const w of helpers) Atomics.store(ctl, SLOTS + w * SLOT_SIZE + 1, 0);
-  if (trapped || Atomics.exchange(ctl, ERR, 0)) throw new GraftError(`cpu gemm: the wasm kernel trapped (${String(trapped ?? 'in a worker')})`);
+  parallel(e.pool, { id: JOB.gemm, fn: e.gemm as (...a: number[]) => void }, panels, work, MIN_PARALLEL_WORK, (lo, hi) => [ap!, bp!, cp!, k!, lo, hi, np, ldc, KC], 1, 'gemm');
 }
 
 /** A [m, k] (any strides) into panels of MR rows, [panel][k][MR], zero-padded past m. */
@@ -309,7 +249,9 @@ export function reduceRowsF32(kind: 'sum' | 'mean' | 'max', x: Float32Array, run
   const oAt = oHeap >= 0 ? oHeap : e.heap.alloc(4 * count, false);
   try {
     if (!oAt) return false;
-    (kind === 'max' ? e.reduceMax : e.reduceSum)(xs.at, run, count, oAt, kind === 'mean' ? 1 : 0);
+    const job = kind === 'max' ? { id: JOB.reduceMax, fn: e.reduceMax as (...a: number[]) => void } : { id: JOB.reduceSum, fn: e.reduceSum as (...a: number[]) => void };
+    const mean = kind === 'mean' ? 1 : 0;
+    parallel(e.pool, job, count, count * run, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xs.at + 4 * run * lo, run, hi - lo, oAt + 4 * lo, mean], 1, 'reduction');
     if (oHeap < 0) out.set(new Float32Array(e.memory.buffer, oAt, count));
     return true;
   } finally {

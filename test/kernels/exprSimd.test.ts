@@ -7,7 +7,8 @@ import { SCALAR } from '../../engine/cpu/kernels.js';
 import { type CpuExprNode, type ScalarFn, runJsProgram } from '../../kernels/cpu/expr.js';
 import { runSimdProgram } from '../../kernels/cpu/exprSimd.js';
 import type { Strided } from '../../kernels/cpu/strided.js';
-import { Generator } from '../../index.js';
+import { Generator, cpuThreads, setCpuThreads } from '../../index.js';
+import { availableParallelism } from 'node:os';
 
 const backend = new CpuBackend();
 const g = new Generator(11);
@@ -115,6 +116,30 @@ describe('wasm SIMD elementwise programs', () => {
     const before = next.slice();
     expect(runSimdProgram([rows, cols], [x, bias], [node('add', [0, 1])] as never, [{ node: 2, data: out }])).toBe(true);
     expect(Array.from(next)).toEqual(Array.from(before));
+  });
+
+  it('splits large programs over worker threads, by whole vectors or by rows of whole vectors, with the single-thread bits', async () => {
+    const want = Math.min(2, availableParallelism());
+    for (let t = 0; t < 100 && cpuThreads() < want; t++) await new Promise((r) => setTimeout(r, 50));
+    expect(cpuThreads()).toBeGreaterThanOrEqual(want);
+    // 1-d, a length that ends between lanes; rows of whole vectors with a per-row splat; rows that end between lanes (one thread).
+    for (const [rows, cols] of [[1, (1 << 17) + 3], [300, 512], [301, 517]] as const) {
+      const size = rows * cols;
+      const x = { data: heapArray(size, true), shape: [rows, cols], strides: [cols, 1], offset: 0 };
+      const perRow = { data: heapArray(Math.max(rows, 256), false), shape: [rows, 1], strides: [1, 0], offset: 0 };
+      const nodes = [node('mul', [0, 1]), node('exp', [2]), node('add', [3, 0])];
+      const outs = (n: number) => [{ node: 3, data: heapArray(n, false) }, { node: 4, data: heapArray(n, false) }];
+      const many = outs(size);
+      const one = outs(size);
+      expect(runSimdProgram([rows, cols], [x, perRow], nodes as never, many)).toBe(true);
+      setCpuThreads(1);
+      try {
+        expect(runSimdProgram([rows, cols], [x, perRow], nodes as never, one)).toBe(true);
+      } finally {
+        setCpuThreads(64);
+      }
+      many.forEach((o, k) => expect(Array.from(o.data), `${rows}x${cols} output ${k}`).toEqual(Array.from(one[k]!.data)));
+    }
   });
 
   it('leaves programs it cannot run exactly to JavaScript, writing nothing', () => {

@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { Generator } from '../../index.js';
 import { reduceRowsF32 } from '../../kernels/cpu/wasm.js';
+import { cpuThreads, setCpuThreads } from '../../index.js';
+import { availableParallelism } from 'node:os';
 
 const g = new Generator(5);
 
@@ -31,4 +33,22 @@ describe('wasm SIMD row reductions', () => {
       }
     });
   }
+  it('splits many rows over worker threads with the single-thread bits', async () => {
+    const want = Math.min(2, availableParallelism());
+    for (let t = 0; t < 100 && cpuThreads() < want; t++) await new Promise((r) => setTimeout(r, 50));
+    expect(cpuThreads()).toBeGreaterThanOrEqual(want);
+    const [count, run] = [513, 257];
+    const x = Float32Array.from({ length: count * run }, () => (g.uniform() * 2 - 1) * 100);
+    for (const kind of ['sum', 'mean', 'max'] as const) {
+      const [many, one] = [new Float32Array(count), new Float32Array(count)];
+      expect(reduceRowsF32(kind, x, run, many)).toBe(true);
+      setCpuThreads(1);
+      try {
+        expect(reduceRowsF32(kind, x, run, one)).toBe(true);
+      } finally {
+        setCpuThreads(64);
+      }
+      expect(Array.from(many), kind).toEqual(Array.from(one));
+    }
+  });
 });
