@@ -28,8 +28,8 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, 
   const make = (n: number) => allocArray(dtype, n);
   const b = bias ? (toDense(bias, make) as F) : null;
   const o = out as F;
-  if (dtype === 'f32' && G === C && O === C && sh === 1 && sw === 1 &&
-    depthwiseF32(x.data as Float32Array, x.strides, x.offset, x.shape, w.data as Float32Array, w.strides, w.offset, [KH, KW], out as Float32Array, [OH, OW], [ph, pw], [dh, dw])) {
+  if (dtype === 'f32' && G === C && O === C &&
+    depthwiseF32(x.data as Float32Array, x.strides, x.offset, x.shape, w.data as Float32Array, w.strides, w.offset, [KH, KW], out as Float32Array, [OH, OW], [ph, pw], [dh, dw], [sh, sw])) {
     for (let n = 0; n < N; n++) epilogue(o, n * O * L, O, L, b, p.clamp);
     return;
   }

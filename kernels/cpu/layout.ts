@@ -2,19 +2,25 @@
 import type { TypedArray } from '../../core/dtype.js';
 import { contiguousStrides } from '../../core/shape.js';
 import { type Strided, copyStrided } from './strided.js';
+import { copyViewF32, zeroF32 } from './wasm.js';
+
+/** A view copied by wasm where both sides are f32 in the heap, else by the strided JavaScript copy. */
+function copy(src: Strided, dst: Strided): void {
+  if (!copyViewF32(src, dst)) copyStrided(src, dst);
+}
 
 export function concat(inputs: readonly Strided[], dim: number, out: TypedArray, outShape: readonly number[]): void {
   const strides = contiguousStrides(outShape);
   let at = 0;
   for (const x of inputs) {
-    copyStrided(x, { data: out, shape: x.shape, strides, offset: at * strides[dim]! });
+    copy(x, { data: out, shape: x.shape, strides, offset: at * strides[dim]! });
     at += x.shape[dim]!;
   }
 }
 
 /** out = x padded by pads[d] = [before, after] per dimension with `value`; negative amounts crop. */
 export function pad(x: Strided, pads: readonly (readonly [number, number])[], value: number, out: TypedArray, outShape: readonly number[]): void {
-  out.fill(value);
+  if (!(value === 0 && out instanceof Float32Array && zeroF32(out))) out.fill(value);
   const strides = contiguousStrides(outShape);
   const shape: number[] = [];
   let srcOff = x.offset;
@@ -29,5 +35,5 @@ export function pad(x: Strided, pads: readonly (readonly [number, number])[], va
     srcOff += srcStart * x.strides[d]!;
     dstOff += dstStart * strides[d]!;
   }
-  copyStrided({ data: x.data, shape, strides: x.strides, offset: srcOff }, { data: out, shape, strides, offset: dstOff });
+  copy({ data: x.data, shape, strides: x.strides, offset: srcOff }, { data: out, shape, strides, offset: dstOff });
 }

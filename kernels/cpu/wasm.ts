@@ -43,7 +43,7 @@ interface Engine {
   packB: (src: number, rowBytes: number, k: number, panels: number, dst: number) => void;
   im2colPacked: (...args: number[]) => void;
   addBlocks: (...args: number[]) => void;
-  gatherRows: (dst: number, src: number, n: number, step: number, rows: number, rowStride: number) => void;
+  gatherRows: (dst: number, src: number, n: number, step: number, rows: number, rowStride: number, dstRowStride: number) => void;
   packA: (src: number, rs: number, cs: number, m: number, k: number, dst: number) => void;
   packA4: (src: number, rs: number, panels: number, k: number, dst: number) => void;
   /** 3 * NR i32 of scratch for im2colPacked's lane positions. */
@@ -72,7 +72,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], lanes: 0, pool: null };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], lanes: 0, pool: null };
     engine.lanes = engine.heap.alloc(4 * 3 * NR);
     if (isShared) void startPool(module, memory).then((pool) => (engine!.pool = pool));
   } catch {
@@ -350,10 +350,39 @@ export function denseCopyF32(src: Strided): { data: Float32Array; done: () => vo
   let dst = scratch.data.byteOffset;
   forEachRow(outer.shape.length ? [...outer.shape, 1] : [1], [[...outer.strides[0]!, 0]], [src.offset], (bases) => {
     if (step === 1) e.copyRows(dst, 4 * row, at + 4 * bases[0]!, 4 * rowStride, 4 * row, rows);
-    else e.gatherRows(dst, at + 4 * bases[0]!, row, 4 * step, rows, 4 * rowStride);
+    else e.gatherRows(dst, at + 4 * bases[0]!, row, 4 * step, rows, 4 * rowStride, 4 * row);
     dst += 4 * row * rows;
   });
   return scratch;
+}
+
+/**
+ * dst = src over their (common) shape: f32 views both in the heap whose rows have stride 1, copied
+ * by memory.copy a block of rows at a time (a JavaScript strided copy costs several ns an element).
+ * False, with nothing written, for other views.
+ */
+export function copyViewF32(src: Strided, dst: Strided): boolean {
+  const e = getEngine();
+  const [sa, da] = [heapAddress(src.data), heapAddress(dst.data)];
+  if (!e || sa < 0 || da < 0 || !(src.data instanceof Float32Array) || !(dst.data instanceof Float32Array)) return false;
+  const c = coalesce(src.shape, [src.strides, dst.strides]);
+  const r = c.shape.length;
+  if (r === 0 || c.strides[0]![r - 1] !== 1 || c.strides[1]![r - 1] !== 1) return false;
+  const row = c.shape[r - 1]!;
+  const rows = r > 1 ? c.shape[r - 2]! : 1;
+  const [srs, drs] = r > 1 ? [c.strides[0]![r - 2]!, c.strides[1]![r - 2]!] : [0, 0];
+  const outer = Math.max(0, r - 2);
+  forEachRow([...c.shape.slice(0, outer), 1], c.strides.map((st) => [...st.slice(0, outer), 0]), [src.offset, dst.offset], ([s, d]) => e.copyRows(da + 4 * d!, 4 * drs, sa + 4 * s!, 4 * srs, 4 * row, rows));
+  return true;
+}
+
+/** Zeroes an f32 array in the heap by memory.fill (a typed array's fill over shared memory is slow); false where it is not in the heap. */
+export function zeroF32(a: Float32Array): boolean {
+  const e = getEngine();
+  const at = heapAddress(a);
+  if (!e || at < 0) return false;
+  e.heap.zero(at, a.byteLength);
+  return true;
 }
 
 /**
@@ -393,49 +422,66 @@ export function kernelHeap(): { memory: WebAssembly.Memory; heap: WasmHeap } | n
 }
 
 /**
- * Depthwise conv2d, stride 1 (one filter per channel): out[n, c] = x[n, c] (zero-padded) correlated
- * with w[c]. Each plane is copied into wasm memory with its padding, convolved four outputs at a
- * time, and copied out. Returns false when the wasm path cannot run.
+ * Depthwise conv2d (one filter per channel): out[n, c] = x[n, c] (zero-padded) correlated with
+ * w[c]. Each plane is copied into wasm memory with its padding, convolved four outputs at a time,
+ * and copied out. Stride 1 takes any window and dilation; stride 2 across (3x3 and 5x5 windows,
+ * dilation 1, any row stride) splits the padded plane into its two column phases as it copies it
+ * in. Returns false when the wasm path cannot run.
  */
 export function depthwiseF32(
   x: Float32Array, xs: readonly number[], xOff: number, [N, C, H, W]: readonly number[],
   w: Float32Array, ws: readonly number[], wOff: number, [KH, KW]: readonly number[],
   out: Float32Array, [OH, OW]: readonly number[], [ph, pw]: readonly number[], [dh, dw]: readonly number[],
+  [sh, sw]: readonly number[] = [1, 1],
 ): boolean {
   const e = getEngine();
   if (!e || OH <= 0 || OW <= 0) return false;
+  const strided = sh !== 1 || sw !== 1;
+  const kernel = strided ? (sw === 2 && dh === 1 && dw === 1 ? e.depthwiseFixed.get(`${KH}x${KW}s2`) : undefined) : e.depthwiseFixed.get(`${KH}x${KW}`) ?? e.depthwise;
+  if (!kernel) return false;
   const ow4 = Math.ceil(OW / 4);
-  const rows = OH + (KH - 1) * dh;
-  const wpad = Math.max(W + 2 * pw, 4 * ow4 + (KW - 1) * dw);
-  const scratch = workspace(e, 4 * (rows * wpad + KH * KW + OH * 4 * ow4));
+  const rows = (OH - 1) * sh + (KH - 1) * dh + 1;
+  // Floats a (phase) row: the padded columns it holds, and enough past them for the last vector's taps.
+  const wpad = strided ? Math.max(Math.ceil((W + 2 * pw) / sw), 4 * ow4 + Math.floor((KW - 1) / sw)) : Math.max(W + 2 * pw, 4 * ow4 + (KW - 1) * dw);
+  const phases = strided ? sw : 1;
+  const phase = rows * wpad;
+  const scratch = workspace(e, 4 * (phases * phase + KH * KW + OH * 4 * ow4));
   if (!scratch) return false;
   const { mem } = scratch;
   const planeAt = scratch.at;
-  const tapsAt = planeAt + rows * wpad;
+  const tapsAt = planeAt + phases * phase;
   const outAt = tapsAt + KH * KW;
-  const kernel = e.depthwiseFixed.get(`${KH}x${KW}`) ?? e.depthwise;
   // The padding is the same for every plane: zero it once, then overwrite only the interior.
   mem.fill(0, planeAt, tapsAt);
   const denseRows = xs[3] === 1;
   // Planes in and outputs out by memory.copy where both sides are in the heap (a typed array's set over shared memory is slow).
-  const xAt = denseRows ? heapAddress(x) : -1;
+  const xAt = heapAddress(x);
   const oAt = heapAddress(out);
+  const inRows = Math.max(0, Math.min(H, rows - ph));
   try {
     for (let n = 0; n < N; n++) {
       for (let c = 0; c < C; c++) {
         const src = xOff + n * xs[0]! + c * xs[1]!;
-        const inRows = Math.max(0, Math.min(H, rows - ph));
-        if (xAt >= 0) e.copyRows(4 * (planeAt + ph * wpad + pw), 4 * wpad, xAt + 4 * src, 4 * xs[2]!, 4 * W, inRows);
-        else for (let h = 0; h < H; h++) {
-          const r = h + ph;
-          if (r >= rows) break;
-          const dst = planeAt + r * wpad + pw;
-          const row = src + h * xs[2]!;
-          if (denseRows) mem.set(x.subarray(row, row + W), dst);
-          else for (let v = 0; v < W; v++) mem[dst + v] = x[row + v * xs[3]!]!;
+        if (!strided && xAt >= 0 && denseRows) e.copyRows(4 * (planeAt + ph * wpad + pw), 4 * wpad, xAt + 4 * src, 4 * xs[2]!, 4 * W, inRows);
+        else if (strided && xAt >= 0) {
+          for (let p = 0; p < sw; p++) {
+            // Input columns c0, c0 + sw, ... land in phase p from column k0 on.
+            const c0 = (((p - pw) % sw) + sw) % sw;
+            if (c0 >= W) continue;
+            e.gatherRows(4 * (planeAt + p * phase + ph * wpad + (c0 + pw - p) / sw), xAt + 4 * (src + c0 * xs[3]!), Math.ceil((W - c0) / sw), 4 * sw * xs[3]!, inRows, 4 * xs[2]!, 4 * wpad);
+          }
+        } else {
+          for (let h = 0; h < inRows; h++) {
+            const row = src + h * xs[2]!;
+            for (let v = 0; v < W; v++) {
+              const col = v + pw;
+              mem[planeAt + (col % phases) * phase + (h + ph) * wpad + Math.floor(col / phases)] = x[row + v * xs[3]!]!;
+            }
+          }
         }
         for (let i = 0; i < KH; i++) for (let j = 0; j < KW; j++) mem[tapsAt + i * KW + j] = w[wOff + c * ws[0]! + i * ws[2]! + j * ws[3]!]!;
-        kernel(4 * planeAt, 4 * tapsAt, 4 * outAt, wpad, OH, ow4, KH, KW, dh, dw);
+        if (strided) kernel(4 * planeAt, 4 * tapsAt, 4 * outAt, wpad, OH, ow4, sh, 4 * phase, 1, 1);
+        else kernel(4 * planeAt, 4 * tapsAt, 4 * outAt, wpad, OH, ow4, KH, KW, dh, dw);
         const o = (n * C + c) * OH * OW;
         if (oAt >= 0) e.copyRows(oAt + 4 * o, 4 * OW, 4 * outAt, 16 * ow4, 4 * OW, OH);
         else for (let h = 0; h < OH; h++) out.set(mem.subarray(outAt + h * 4 * ow4, outAt + h * 4 * ow4 + OW), o + h * OW);

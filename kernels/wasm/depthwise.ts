@@ -1,4 +1,4 @@
-/** @file The WebAssembly SIMD depthwise-convolution kernels (stride 1): four neighbouring outputs of a row per f32x4, over a zero-padded plane. */
+/** @file The WebAssembly SIMD depthwise-convolution kernels: four neighbouring outputs of a row per f32x4, over a zero-padded plane (stride 1) or its column phases (stride 2). */
 import { Body, I32, V128, type WasmFunction } from './encode.js';
 
 // Parameters, then loop state, then vectors.
@@ -71,4 +71,28 @@ export function depthwiseFixedFunction(kh: number, kw: number): WasmFunction {
     }
   });
   return { name: `depthwise${kh}x${kw}`, params: PARAMS, locals: [...LOCALS, ...new Array<number>(kh * kw).fill(V128)], body: b };
+}
+
+/**
+ * depthwise{kh}x{kw}s{sw}(xp, wp, op, wpad, oh, ow4, sh, phaseBytes, -, -): a fixed window with
+ * column stride `sw` (and row stride `sh`), dilation 1. The padded plane arrives split into sw
+ * column phases (phase p holds padded columns p, p + sw, ...; `wpad` floats a row, `phaseBytes`
+ * apart), so the four inputs a tap reads for four neighbouring outputs are contiguous again:
+ * tap j reads phase j % sw from column q + floor(j / sw).
+ */
+export function depthwiseStridedFunction(kh: number, kw: number, sw: number): WasmFunction {
+  const [SH, PHASE] = [KH, KW];
+  const b = new Body();
+  const TAP = ACC + 1;
+  for (let t = 0; t < kh * kw; t++) b.get(WP).loadSplat(4 * t).set(TAP + t);
+  planeLoops(b, () => {
+    for (let i = 0; i < kh; i++) {
+      // xrow = xp + ((ohi*sh + i) * wpad + owi*4) * 4
+      b.get(XP).get(OHI).get(SH).mul().i32(i).add().get(WPAD).mul().get(OWI).i32(4).mul().add().i32(4).mul().add().set(XROW);
+      for (let j = 0; j < kw; j++) {
+        b.get(ACC).get(XROW).get(PHASE).i32(j % sw).mul().add().i32(4 * Math.floor(j / sw)).add().load(0).get(TAP + i * kw + j).f32x4Mul().f32x4Add().set(ACC);
+      }
+    }
+  });
+  return { name: `depthwise${kh}x${kw}s${sw}`, params: PARAMS, locals: [...LOCALS, ...new Array<number>(kh * kw).fill(V128)], body: b };
 }

@@ -1,5 +1,5 @@
 /** @file The CPU backend's WebAssembly module: every wasm kernel, over one imported memory. */
-import { depthwiseFixedFunction, depthwiseFunction } from './depthwise.js';
+import { depthwiseFixedFunction, depthwiseFunction, depthwiseStridedFunction } from './depthwise.js';
 import { Body, I32, type WasmFunction, wasmModule } from './encode.js';
 import { gemmFunction } from './gemm.js';
 import { im2colPackedFunction } from './im2col.js';
@@ -14,5 +14,5 @@ function zeroFunction(): WasmFunction {
 
 /** The module's bytes, importing a memory of `maxPages` 64 KiB pages (shared for worker threads). */
 export function cpuKernelModule(shared: boolean, maxPages: number): Uint8Array<ArrayBuffer> {
-  return wasmModule({ min: 1, max: maxPages, shared }, [gemmFunction(), depthwiseFunction(), depthwiseFixedFunction(3, 3), depthwiseFixedFunction(5, 5), zeroFunction(), reduceSumFunction(), reduceMaxFunction(), biasClampFunction(), fillRowsFunction(), copyRowsFunction(), packBFunction(), im2colPackedFunction(), addBlocksFunction(), gatherRowsFunction(), packAFunction(), packA4Function()]);
+  return wasmModule({ min: 1, max: maxPages, shared }, [gemmFunction(), depthwiseFunction(), depthwiseFixedFunction(3, 3), depthwiseFixedFunction(5, 5), depthwiseStridedFunction(3, 3, 2), depthwiseStridedFunction(5, 5, 2), zeroFunction(), reduceSumFunction(), reduceMaxFunction(), biasClampFunction(), fillRowsFunction(), copyRowsFunction(), packBFunction(), im2colPackedFunction(), addBlocksFunction(), gatherRowsFunction(), packAFunction(), packA4Function()]);
 }

@@ -108,21 +108,22 @@ export function addBlocksFunction(): WasmFunction {
 }
 
 /**
- * gatherRows(dst, src, n, step, rows, rowStride): `rows` rows of n floats, element i of row r read
- * at src + r*rowStride + i*step (bytes; either may be negative: a flipped view), written densely
- * from dst.
+ * gatherRows(dst, src, n, step, rows, rowStride, dstRowStride): `rows` rows of n floats, element i
+ * of row r read at src + r*rowStride + i*step (bytes; either may be negative: a flipped view),
+ * written at dst + r*dstRowStride + 4i.
  */
 export function gatherRowsFunction(): WasmFunction {
-  const [DST, SRC, N, STEP, ROWS, RS] = [0, 1, 2, 3, 4, 5];
-  const [R, I, P] = [6, 7, 8];
+  const [DST, SRC, N, STEP, ROWS, RS, DRS] = [0, 1, 2, 3, 4, 5, 6];
+  const [R, I, P, D] = [7, 8, 9, 10];
   const b = new Body();
   b.forRange(R, ROWS, () => {
     b.get(SRC).get(R).get(RS).mul().add().set(P);
+    b.get(DST).get(R).get(DRS).mul().add().set(D);
     b.forRange(I, N, () => {
-      b.get(DST).get(P).f32Load(0).f32Store(0);
-      b.get(DST).i32(4).add().set(DST);
+      b.get(D).get(P).f32Load(0).f32Store(0);
+      b.get(D).i32(4).add().set(D);
       b.get(P).get(STEP).add().set(P);
     });
   });
-  return { name: 'gatherRows', params: new Array<number>(6).fill(I32), locals: [I32, I32, I32], body: b };
+  return { name: 'gatherRows', params: new Array<number>(7).fill(I32), locals: [I32, I32, I32, I32], body: b };
 }

@@ -1,8 +1,8 @@
 /** @file The wasm row passes behind the CPU convolution (bias and clamp, fills, accumulation, row copies) against plain loops, bit for bit, for every tail length. */
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../engine/cpu/backend.js';
-import { addBlocksF32, biasClampF32, denseCopyF32, fillRowsF32, heapScratch } from '../../kernels/cpu/wasm.js';
-import { toDense } from '../../kernels/cpu/strided.js';
+import { addBlocksF32, biasClampF32, copyViewF32, denseCopyF32, fillRowsF32, heapScratch, zeroF32 } from '../../kernels/cpu/wasm.js';
+import { copyStrided, toDense } from '../../kernels/cpu/strided.js';
 import { Generator } from '../../index.js';
 
 const backend = new CpuBackend();
@@ -77,5 +77,27 @@ describe('wasm row passes', () => {
     for (let a = 0; a < A; a++) for (let b = 0; b < B; b++) for (let i = 0; i < n; i++) want[2 + a * n + b * 13 * n + i] = want[2 + a * n + b * 13 * n + i]! + src[3 + a * B * n + b * n + i]!;
     expect(addBlocksF32(dst, 2, n, 13 * n, src, 3, B * n, n, A, B, n)).toBe(true);
     expect(sameBits(dst, want)).toBe(true);
+  });
+  it('copies a view into a view (padding, concatenation) bit for bit, refusing what it cannot copy by rows', () => {
+    // [2, 3, 5, 7] at an offset into the interior of a [2, 3, 8, 9] buffer, and a permuted source read by rows of its last dimension.
+    const src = heap(2 * 3 * 5 * 7 + 3);
+    fillRandom(src);
+    const from = { data: src, shape: [2, 3, 5, 7], strides: [105, 35, 7, 1], offset: 3 };
+    const into = (dst: Float32Array) => ({ data: dst, shape: [2, 3, 5, 7], strides: [216, 72, 9, 1], offset: 9 * 2 + 1 });
+    const [a, b] = [heap(2 * 3 * 8 * 9), heap(2 * 3 * 8 * 9)];
+    fillRandom(a);
+    b.set(a);
+    expect(copyViewF32(from, into(a))).toBe(true);
+    copyStrided(from, into(b));
+    expect(sameBits(a, b)).toBe(true);
+    const swapped = { ...from, shape: [3, 2, 5, 7], strides: [35, 105, 7, 1] };
+    const [c, d] = [heap(210), heap(210)];
+    expect(copyViewF32(swapped, { data: c, shape: [3, 2, 5, 7], strides: [70, 35, 7, 1], offset: 0 })).toBe(true);
+    copyStrided(swapped, { data: d, shape: [3, 2, 5, 7], strides: [70, 35, 7, 1], offset: 0 });
+    expect(sameBits(c, d)).toBe(true);
+    expect(copyViewF32({ ...from, shape: [2, 3, 7, 5], strides: [105, 35, 1, 7] }, { data: c, shape: [2, 3, 7, 5], strides: [105, 35, 5, 1], offset: 0 })).toBe(false);
+    expect(copyViewF32(from, { ...into(a), data: new Float32Array(a.length) })).toBe(false); // outside the heap
+    expect(zeroF32(a)).toBe(true);
+    expect(a.every((v) => Object.is(v, 0))).toBe(true);
   });
 });

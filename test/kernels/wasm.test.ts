@@ -98,16 +98,16 @@ describe('wasm SIMD gemm', () => {
 });
 
 describe('wasm SIMD depthwise conv', () => {
-  /** Direct f64 reference of a depthwise conv, stride 1. */
-  function reference(x: Float32Array, [N, C, H, W]: number[], w: Float32Array, [KH, KW]: number[], [ph, pw]: number[], [dh, dw]: number[]): { out: Float64Array; OH: number; OW: number } {
-    const OH = H + 2 * ph - dh * (KH - 1);
-    const OW = W + 2 * pw - dw * (KW - 1);
+  /** Direct f64 reference of a depthwise conv. */
+  function reference(x: Float32Array, [N, C, H, W]: number[], w: Float32Array, [KH, KW]: number[], [ph, pw]: number[], [dh, dw]: number[], [sh, sw] = [1, 1]): { out: Float64Array; OH: number; OW: number } {
+    const OH = Math.floor((H + 2 * ph - dh * (KH - 1) - 1) / sh) + 1;
+    const OW = Math.floor((W + 2 * pw - dw * (KW - 1) - 1) / sw) + 1;
     const out = new Float64Array(N * C * OH * OW);
     for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let oh = 0; oh < OH; oh++) for (let ow = 0; ow < OW; ow++) {
       let s = 0;
       for (let i = 0; i < KH; i++) for (let j = 0; j < KW; j++) {
-        const ih = oh - ph + i * dh;
-        const iw = ow - pw + j * dw;
+        const ih = oh * sh - ph + i * dh;
+        const iw = ow * sw - pw + j * dw;
         if (ih >= 0 && ih < H && iw >= 0 && iw < W) s += x[((n * C + c) * H + ih) * W + iw]! * w[(c * KH + i) * KW + j]!;
       }
       out[((n * C + c) * OH + oh) * OW + ow] = s;
@@ -123,6 +123,24 @@ describe('wasm SIMD depthwise conv', () => {
       const { out: want, OH, OW } = reference(x, [...shape], w, [...k], [...pad], [...dil]);
       const out = new Float32Array(want.length).fill(NaN);
       expect(depthwiseF32(x, [C * H * W, H * W, W, 1], 0, shape, w, [k[0] * k[1], k[0] * k[1], k[1], 1], 0, k, out, [OH, OW], pad, dil)).toBe(true);
+      expectCloseArrays(out, want, 1e-5, 1e-5);
+    });
+  }
+
+  // Stride 2 across over the two column phases: odd and even widths and paddings, row strides 1 and 2, inputs in the heap and not.
+  for (const [shape, k, pad, stride, heap] of [
+    [[2, 3, 9, 11], [3, 3], [1, 1], [2, 2], true], [[1, 5, 8, 8], [3, 3], [0, 0], [2, 2], true], [[1, 4, 7, 10], [5, 5], [2, 2], [2, 2], true],
+    [[1, 3, 6, 9], [3, 3], [1, 0], [1, 2], true], [[2, 2, 5, 6], [3, 3], [1, 1], [2, 2], false], [[1, 2, 3, 3], [3, 3], [1, 1], [2, 2], true],
+  ] as const) {
+    it(`matches the f64 reference for x ${shape.join('x')}, kernel ${k.join('x')}, padding ${pad.join(',')}, stride ${stride.join(',')}${heap ? '' : ', input outside the heap'}`, () => {
+      const [N, C, H, W] = shape;
+      const size = N * C * H * W;
+      const x = heap ? (new CpuBackend().alloc(size, 'f32') as unknown as { data: Float32Array }).data : new Float32Array(size);
+      x.set(rand(size));
+      const w = rand(C * k[0] * k[1]);
+      const { out: want, OH, OW } = reference(x, [...shape], w, [...k], [...pad], [1, 1], [...stride]);
+      const out = new Float32Array(want.length).fill(NaN);
+      expect(depthwiseF32(x, [C * H * W, H * W, W, 1], 0, shape, w, [k[0] * k[1], k[0] * k[1], k[1], 1], 0, k, out, [OH, OW], pad, [1, 1], stride)).toBe(true);
       expectCloseArrays(out, want, 1e-5, 1e-5);
     });
   }
