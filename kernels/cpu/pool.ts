@@ -1,6 +1,7 @@
 /** @file Pooling CPU kernels: average pooling and the argmax window indices max pooling gathers by. */
 import { allocArray, type DType, type TypedArray } from '../../core/dtype.js';
 import { type Strided, toDense } from './strided.js';
+import { maxPool2x2F32 } from './wasm.js';
 import type { Pool2dParams } from '../../core/params.js';
 
 /** out[N,C,OH,OW] = mean over each window; `countIncludePad` divides by the full window as PyTorch's default does. */
@@ -47,6 +48,7 @@ export function maxPool2dIndices(x: Strided, out: TypedArray, p: Pool2dParams, o
   const [dh, dw] = p.dilation;
   let o = 0;
   if (KH === 2 && KW === 2 && sh === 2 && sw === 2 && ph === 0 && pw === 0 && dh === 1 && dw === 1) {
+    if (xd instanceof Float32Array && out instanceof Int32Array && maxPool2x2F32(xd, 0, N * C, H, W, OH, OW, out)) return;
     // The usual 2x2 window, stride 2: every window lies inside the image, so no bounds checks; the
     // same first-wins, NaN-wins order as the general loop.
     for (let plane = 0; plane < N * C; plane++) {

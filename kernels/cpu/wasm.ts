@@ -46,6 +46,7 @@ interface Engine {
   gatherRows: (dst: number, src: number, n: number, step: number, rows: number, rowStride: number, dstRowStride: number) => void;
   packA: (src: number, rs: number, cs: number, m: number, k: number, dst: number) => void;
   packA4: (src: number, rs: number, panels: number, k: number, dst: number) => void;
+  maxPool2x2: (xp: number, op: number, W: number, OH: number, OW: number, planes: number, planeIn: number, planeOut: number) => void;
   /** 3 * NR i32 of scratch for im2colPacked's lane positions. */
   lanes: number;
   /** The worker threads, once started. */
@@ -72,7 +73,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], lanes: 0, pool: null };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], lanes: 0, pool: null };
     engine.lanes = engine.heap.alloc(4 * 3 * NR);
     if (isShared) void startPool(module, memory).then((pool) => (engine!.pool = pool));
   } catch {
@@ -373,6 +374,25 @@ export function copyViewF32(src: Strided, dst: Strided): boolean {
   const [srs, drs] = r > 1 ? [c.strides[0]![r - 2]!, c.strides[1]![r - 2]!] : [0, 0];
   const outer = Math.max(0, r - 2);
   forEachRow([...c.shape.slice(0, outer), 1], c.strides.map((st) => [...st.slice(0, outer), 0]), [src.offset, dst.offset], ([s, d]) => e.copyRows(da + 4 * d!, 4 * drs, sa + 4 * s!, 4 * srs, 4 * row, rows));
+  return true;
+}
+
+/**
+ * The 2x2, stride-2 max-pooling argmax of `planes` dense planes of H x W f32 values from x[xOff],
+ * written to `out` (i32, in the heap) as each window's flat index within its plane. False (nothing
+ * written) without the engine, or with `out` outside the heap.
+ */
+export function maxPool2x2F32(x: Float32Array, xOff: number, planes: number, H: number, W: number, OH: number, OW: number, out: Int32Array): boolean {
+  const e = getEngine();
+  const oAt = heapAddress(out);
+  if (!e || oAt < 0 || OH * OW === 0) return false;
+  const xs = inHeap(x.subarray(xOff, xOff + planes * H * W));
+  if (!xs) return false;
+  try {
+    e.maxPool2x2(xs.at, oAt, W, OH, OW, planes, 4 * H * W, 4 * OH * OW);
+  } finally {
+    xs.done();
+  }
   return true;
 }
 

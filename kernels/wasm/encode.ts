@@ -61,6 +61,9 @@ export class Body {
   f32Const(v: number): this { return this.op(0x43, ...new Uint8Array(Float32Array.of(v).buffer)); }
   f32Lt(): this { return this.op(0x5d); }
   f32Gt(): this { return this.op(0x5e); }
+  f32Eq(): this { return this.op(0x5b); }
+  f32Ne(): this { return this.op(0x5c); }
+  or(): this { return this.op(0x72); }
   f64Add(): this { return this.op(0xa0); }
   f64Div(): this { return this.op(0xa3); }
   f64ConvertI32U(): this { return this.op(0xb8); }
@@ -106,6 +109,12 @@ export class Body {
     const bytes = new Uint8Array(new Int32Array([v, v, v, v]).buffer);
     return this.simd(0x0c, ...bytes);
   }
+  /** v128.const of four i32 lanes. */
+  i32x4Lanes(lanes: readonly [number, number, number, number]): this {
+    return this.simd(0x0c, ...new Uint8Array(Int32Array.from(lanes).buffer));
+  }
+  /** An i32 on the stack to all four lanes. */
+  i32x4Splat(): this { return this.simd(0x11); }
   /** Round to nearest, ties to even. */
   f32x4Nearest(): this { return this.simd(0x6a); }
   /** f32 lanes to i32, truncating and saturating (NaN gives 0). */

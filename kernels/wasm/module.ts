@@ -4,6 +4,7 @@ import { Body, I32, type WasmFunction, wasmModule } from './encode.js';
 import { gemmFunction } from './gemm.js';
 import { im2colPackedFunction } from './im2col.js';
 import { packA4Function, packAFunction, packBFunction } from './pack.js';
+import { maxPool2x2Function } from './pool.js';
 import { reduceMaxFunction, reduceSumFunction } from './reduce.js';
 import { addBlocksFunction, biasClampFunction, copyRowsFunction, fillRowsFunction, gatherRowsFunction } from './rows.js';
 
@@ -14,5 +15,5 @@ function zeroFunction(): WasmFunction {
 
 /** The module's bytes, importing a memory of `maxPages` 64 KiB pages (shared for worker threads). */
 export function cpuKernelModule(shared: boolean, maxPages: number): Uint8Array<ArrayBuffer> {
-  return wasmModule({ min: 1, max: maxPages, shared }, [gemmFunction(), depthwiseFunction(), depthwiseFixedFunction(3, 3), depthwiseFixedFunction(5, 5), depthwiseStridedFunction(3, 3, 2), depthwiseStridedFunction(5, 5, 2), zeroFunction(), reduceSumFunction(), reduceMaxFunction(), biasClampFunction(), fillRowsFunction(), copyRowsFunction(), packBFunction(), im2colPackedFunction(), addBlocksFunction(), gatherRowsFunction(), packAFunction(), packA4Function()]);
+  return wasmModule({ min: 1, max: maxPages, shared }, [gemmFunction(), depthwiseFunction(), depthwiseFixedFunction(3, 3), depthwiseFixedFunction(5, 5), depthwiseStridedFunction(3, 3, 2), depthwiseStridedFunction(5, 5, 2), zeroFunction(), reduceSumFunction(), reduceMaxFunction(), biasClampFunction(), fillRowsFunction(), copyRowsFunction(), packBFunction(), im2colPackedFunction(), addBlocksFunction(), gatherRowsFunction(), packAFunction(), packA4Function(), maxPool2x2Function()]);
 }

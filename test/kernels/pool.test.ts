@@ -2,6 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import { maxPool2dIndices } from '../../kernels/cpu/pool.js';
 import { Generator } from '../../index.js';
+import { CpuBackend } from '../../engine/cpu/backend.js';
+
+const backend = new CpuBackend();
+const heapOf = <T extends Float32Array | Int32Array>(n: number, dtype: 'f32' | 'i32'): T => (backend.alloc(Math.max(n, 256), dtype) as unknown as { data: T }).data.subarray(0, n) as T;
 
 const g = new Generator(3);
 
@@ -30,5 +34,17 @@ describe('maxPool2d indices, 2x2 stride 2', () => {
     const out = new Int32Array(N * C * 3 * 4);
     maxPool2dIndices({ data: x, shape: [N, C, H, W], strides: [C * H * W, H * W, W, 1], offset: 0 }, out, { kernel: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1] }, [N, C, 3, 4], 'f32');
     expect(Array.from(out)).toEqual(Array.from(reference(x, N * C, H, W)));
+  });
+
+  it('runs as wasm SIMD over tensors in the heap with the indices of the reference: whole vectors, row tails, ties and NaN', () => {
+    for (const [N, C, H, W] of [[4, 8, 28, 28], [2, 3, 29, 31], [1, 16, 8, 6], [3, 2, 2, 2]] as const) {
+      const [OH, OW] = [Math.floor(H / 2), Math.floor(W / 2)];
+      const x = heapOf<Float32Array>(N * C * H * W, 'f32');
+      x.forEach((_, i) => (x[i] = i % 11 === 0 ? NaN : i % 3 === 0 ? 2 : Math.round(g.uniform() * 4)));
+      const out = heapOf<Int32Array>(N * C * OH * OW, 'i32');
+      out.fill(-7);
+      maxPool2dIndices({ data: x, shape: [N, C, H, W], strides: [C * H * W, H * W, W, 1], offset: 0 }, out, { kernel: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1] }, [N, C, OH, OW], 'f32');
+      expect(Array.from(out), `${N}x${C}x${H}x${W}`).toEqual(Array.from(reference(x, N * C, H, W)));
+    }
   });
 });
