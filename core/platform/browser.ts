@@ -13,6 +13,11 @@ export async function startWorkers(_count: number, _source: string, _data: Recor
   return [];
 }
 
+/** A page starts no workers (see startWorkers). */
+export function startWorkersNow(_source: string, _data: Record<string, unknown>, _most: number): { terminate(): void }[] | null {
+  return [];
+}
+
 export const canBlock = false;
 
 /** Pages cannot trigger a collection; the FinalizationRegistry runs when the browser collects. */

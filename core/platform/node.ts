@@ -25,13 +25,39 @@ export async function hardwareThreads(): Promise<number> {
 }
 
 /**
+ * A worker's script around `source`: the workers take none of the process's flags (execArgv: []),
+ * so an eval'd script is CommonJS even under --input-type=module and no loader runs again in them.
+ */
+function workerScript(source: string): string {
+  return `const { workerData } = require('node:worker_threads');\n${source}`;
+}
+
+/**
  * Starts `count` worker threads running `source` (a script that sees `workerData`: `data` plus
  * its index as `id`). They are unref'd: an idle pool never keeps the process alive.
  */
 export async function startWorkers(count: number, source: string, data: Record<string, unknown>): Promise<{ terminate(): void }[]> {
   const { Worker } = await import('node:worker_threads');
   return Array.from({ length: count }, (_, id) => {
-    const w = new Worker(`const { workerData } = require('node:worker_threads');\n${source}`, { eval: true, workerData: { ...data, id } });
+    const w = new Worker(workerScript(source), { eval: true, workerData: { ...data, id }, execArgv: [] });
+    w.unref();
+    return { terminate: () => void w.terminate() };
+  });
+}
+
+/**
+ * startWorkers without waiting for a promise, with the hardware thread count: where Node hands out
+ * its modules synchronously (process.getBuiltinModule), the threads exist when this returns, so a
+ * program that never yields still gets them; null where it cannot.
+ */
+export function startWorkersNow(source: string, data: Record<string, unknown>, most: number): { terminate(): void }[] | null {
+  const get = typeof process !== 'undefined' ? (process as unknown as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule : undefined;
+  const wt = get?.('node:worker_threads') as typeof import('node:worker_threads') | undefined;
+  const os = get?.('node:os') as typeof import('node:os') | undefined;
+  if (!wt || !os) return null;
+  const count = Math.min(most, (os.availableParallelism?.() ?? os.cpus().length) - 1);
+  return Array.from({ length: Math.max(0, count) }, (_, id) => {
+    const w = new wt.Worker(workerScript(source), { eval: true, workerData: { ...data, id }, execArgv: [] });
     w.unref();
     return { terminate: () => void w.terminate() };
   });

@@ -1,6 +1,6 @@
 /** @file The CPU kernels' worker threads: one shared control block, jobs split into contiguous ranges over the caller and the ready workers, and the generated programs' code handed over through shared memory. */
 import { GraftError } from '../../core/errors.js';
-import { hardwareThreads, startWorkers } from '../../core/platform/node.js';
+import { hardwareThreads, startWorkers, startWorkersNow } from '../../core/platform/node.js';
 
 // Control block (Int32 slots): a generation bumped to start a job, the workers that finished it, a trap flag.
 const GEN = 0;
@@ -28,6 +28,7 @@ const o = ${SLOTS} + id * ${SLOT_SIZE};
 const a = id * ${ARGS};
 let gen = Atomics.load(ctl, ${GEN});
 Atomics.store(ctl, o, 1);
+Atomics.notify(ctl, o);
 for (;;) {
   Atomics.wait(ctl, ${GEN}, gen);
   gen = Atomics.load(ctl, ${GEN});
@@ -53,6 +54,8 @@ export interface Pool {
   codeUsed: number;
   epoch: number;
   workers: number;
+  /** Until the first large job: the workers were just started and it waits for them to be ready. */
+  starting: boolean;
 }
 
 /** A kernel to run over ranges: a built-in job, or a generated program with its module's bytes. */
@@ -75,20 +78,56 @@ export function setThreadLimit(n: number): void {
   threadLimit = n;
 }
 
-/** Starts the workers, each with its own instance of `module` over the shared `memory`. */
+/** The shared blocks for `n` workers. */
+function blocks(n: number): Pick<Pool, 'ctl' | 'args' | 'code'> {
+  return {
+    ctl: new Int32Array(new SharedArrayBuffer(4 * (SLOTS + n * SLOT_SIZE))),
+    args: new Float64Array(new SharedArrayBuffer(8 * n * ARGS)),
+    code: new Uint8Array(new SharedArrayBuffer(CODE_BYTES)),
+  };
+}
+
+/**
+ * Starts the workers, each with its own instance of `module` over the shared `memory`, before this
+ * returns where the platform allows (Node); undefined where it does not, and startPool must be awaited.
+ */
+export function startPoolNow(module: WebAssembly.Module, memory: WebAssembly.Memory): Pool | null | undefined {
+  const b = blocks(MAX_CPU_WORKERS);
+  const started = startWorkersNow(WORKER, { module, memory, ...b }, MAX_CPU_WORKERS);
+  if (started === null) return undefined;
+  return started.length ? { ...b, codeUsed: 0, epoch: 0, workers: started.length, starting: true } : null;
+}
+
+/** startPoolNow for platforms that start workers asynchronously. */
 export async function startPool(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<Pool | null> {
   const n = Math.min(MAX_CPU_WORKERS, (await hardwareThreads()) - 1);
   if (n < 1) return null;
-  const ctl = new Int32Array(new SharedArrayBuffer(4 * (SLOTS + n * SLOT_SIZE)));
-  const args = new Float64Array(new SharedArrayBuffer(8 * n * ARGS));
-  const code = new Uint8Array(new SharedArrayBuffer(CODE_BYTES));
-  const workers = (await startWorkers(n, WORKER, { module, memory, ctl, args, code })).length;
-  return { ctl, args, code, codeUsed: 0, epoch: 0, workers };
+  const b = blocks(n);
+  const workers = (await startWorkers(n, WORKER, { module, memory, ...b })).length;
+  return { ...b, codeUsed: 0, epoch: 0, workers, starting: false };
+}
+
+/** How long the first large job waits for workers that are still starting. */
+const START_WAIT_MS = 5000;
+
+/** Blocks until every worker has started (or START_WAIT_MS passed): a program that never yields must not run on one thread. */
+function awaitStart(pool: Pool): void {
+  pool.starting = false;
+  const until = Date.now() + START_WAIT_MS;
+  for (let w = 0; w < pool.workers; w++) {
+    const slot = SLOTS + w * SLOT_SIZE;
+    while (Atomics.load(pool.ctl, slot) !== 1) {
+      const left = until - Date.now();
+      if (left <= 0) return;
+      Atomics.wait(pool.ctl, slot, 0, left);
+    }
+  }
 }
 
 /** Threads a large job would use now: the caller plus the workers that are ready. */
 export function poolThreads(pool: Pool | null): number {
   if (!pool) return 1;
+  if (pool.starting) awaitStart(pool);
   let ready = 0;
   for (let w = 0; w < pool.workers; w++) ready += Atomics.load(pool.ctl, SLOTS + w * SLOT_SIZE);
   return Math.min(threadLimit, 1 + ready);
@@ -116,6 +155,7 @@ function placeCode(pool: Pool, job: Job): void {
  */
 export function parallel(pool: Pool | null, job: Job, total: number, work: number, minWork: number, argsOf: (lo: number, hi: number) => number[], align = 1, what = 'kernel'): void {
   const helpers: number[] = [];
+  if (pool?.starting && work >= minWork && threadLimit > 1) awaitStart(pool);
   if (pool && work >= minWork) {
     for (let w = 0; w < pool.workers && helpers.length + 1 < threadLimit; w++) if (Atomics.load(pool.ctl, SLOTS + w * SLOT_SIZE) === 1) helpers.push(w);
   }

@@ -1,7 +1,7 @@
 /** @file The CPU backend's WebAssembly engine: one memory holding tensors and scratch (heap.ts), the SIMD GEMM and depthwise kernels, GEMM row panels split over worker threads where the platform allows. */
 import { GraftError } from '../../core/errors.js';
 import { canBlock } from '../../core/platform/node.js';
-import { JOB, type Pool, parallel, poolThreads, setThreadLimit, startPool } from './threads.js';
+import { JOB, type Pool, parallel, poolThreads, setThreadLimit, startPool, startPoolNow } from './threads.js';
 import { WasmHeap } from './heap.js';
 import { type Strided, coalesce, forEachRow } from './strided.js';
 import { MR, NR } from '../wasm/gemm.js';
@@ -75,7 +75,11 @@ function getEngine(): Engine | null {
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
     engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], lanes: 0, pool: null };
     engine.lanes = engine.heap.alloc(4 * 3 * NR);
-    if (isShared) void startPool(module, memory).then((pool) => (engine!.pool = pool));
+    if (isShared) {
+      const now = startPoolNow(module, memory);
+      if (now !== undefined) engine.pool = now;
+      else void startPool(module, memory).then((pool) => (engine!.pool = pool));
+    }
   } catch {
     engine = null;
   }

@@ -1,5 +1,7 @@
 /** @file The wasm SIMD kernels against f64 references: GEMM edge shapes, K slices, strided operands and the threaded split; depthwise conv with padding and dilation. */
 import { availableParallelism } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Generator, functional as F, tensor } from '../../index.js';
 import { CpuBackend } from '../../engine/cpu/backend.js';
@@ -90,6 +92,14 @@ describe('wasm SIMD gemm', () => {
     }
     expect(many).toEqual(one);
     expectCloseArrays(many, reference(m, n, k, a, b), 1e-4, 1e-4);
+  });
+
+  it('gives a program that never yields its threads: the workers start before its first large kernel', () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    // One synchronous script: no await, so a pool started by a promise would never be ready in it.
+    const script = `const g = await import('./index.ts'); const x = g.randn([512, 512]); x.matmul(x).dataSync(); console.log(g.cpuThreads());`;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+    expect(Number(out.trim())).toBe(Math.min(1 + 8, availableParallelism()));
   });
 
   it('rejects a thread count that is not a positive integer', () => {
