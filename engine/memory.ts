@@ -20,9 +20,14 @@ export function untrack(t: Tensor): void {
   registry.unregister(t);
 }
 
-/** Exempts a tensor from disposal by the enclosing tidy() scopes. */
+/**
+ * Exempts a tensor from disposal by the enclosing tidy() scopes. A kept tensor (optimizer state, a
+ * gradient) will be read again, so a fused program that computes it writes it rather than leaving
+ * it to be recomputed, from inputs it would keep alive, by every later program that reads it.
+ */
 export function keep<T extends Tensor>(t: T): T {
   kept.add(t);
+  t.storage.saved = true;
   return t;
 }
 

@@ -19,7 +19,7 @@ export class Storage {
   private _buffer: BufferHandle | null;
   /** Pending expressions that read this storage (made on first use: most storages never have one). */
   private _readers: Set<Pending> | null = null;
-  /** Autograd saved a view of it for backward: its values will be read again, so a fused program writes them once rather than recomputing them later. */
+  /** Its values will be read again (autograd saved a view of it, or it was kept past its tidy scope), so a fused program writes them once rather than recomputing them later. */
   saved = false;
 
   constructor(

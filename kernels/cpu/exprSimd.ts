@@ -1,10 +1,10 @@
 /** @file Running a fused f32 elementwise program as WebAssembly SIMD over tensors in the wasm heap: one compiled module per program structure, called once per coalesced 2-d block. */
 import type { DType, TypedArray } from '../../core/dtype.js';
-import { broadcastStrides } from '../../core/shape.js';
+import { broadcastStrides, contiguousStrides, isContiguous } from '../../core/shape.js';
 import { type LeafKind, type SimdLowering, exprFunction } from '../wasm/expr.js';
 import { wasmModule } from '../wasm/encode.js';
 import { type Strided, coalesce, forEachRow } from './strided.js';
-import { MIN_PARALLEL_ELEMENTS, heapAddress, inHeap, kernelHeap, memoryImport, threadPool } from './wasm.js';
+import { MIN_PARALLEL_ELEMENTS, copyViewF32, denseCopyF32, heapAddress, heapScratch, inHeap, kernelHeap, memoryImport, threadPool } from './wasm.js';
 import { FIRST_PROGRAM, type Job, parallel } from './threads.js';
 
 export interface SimdExprNode {
@@ -59,6 +59,33 @@ function programFor(kinds: readonly LeafKind[], nodes: readonly SimdExprNode[], 
  * (having written nothing) otherwise.
  */
 export function runSimdProgram(shape: readonly number[], leaves: readonly Strided[], nodes: readonly SimdExprNode[], outputs: readonly { node: number; data: TypedArray }[]): boolean {
+  // Short rows: a permuted leaf (a weight gradient, say) keeps the layouts from merging into long
+  // rows, and the program would be called once per few elements. Such leaves are first copied
+  // densely by wasm, in one pass.
+  const c = coalesce(shape, leaves.map((l) => broadcastStrides(l, shape)));
+  const copies: { done: () => void }[] = [];
+  let laidOut = leaves;
+  if (c.shape.length > 1 && c.shape[c.shape.length - 1]! < SHORT_ROW && leaves.every((l) => l.data instanceof Float32Array)) {
+    laidOut = leaves.map((l) => {
+      const st = broadcastStrides(l, shape);
+      if (st.some((s) => s === 0) || isContiguous(shape, st)) return l;
+      const d = denseCopyF32({ data: l.data, shape, strides: st, offset: l.offset });
+      if (!d) return l;
+      copies.push(d);
+      return { data: d.data, shape, strides: contiguousStrides(shape), offset: 0 };
+    });
+  }
+  try {
+    return runLaidOut(shape, laidOut, nodes, outputs);
+  } finally {
+    for (const d of copies) d.done();
+  }
+}
+
+/** Rows shorter than this, where a leaf is permuted, are worth a dense copy of that leaf first. */
+const SHORT_ROW = 32;
+
+function runLaidOut(shape: readonly number[], leaves: readonly Strided[], nodes: readonly SimdExprNode[], outputs: readonly { node: number; data: TypedArray }[]): boolean {
   const h = kernelHeap();
   if (!h) return false;
   const outAddr = outputs.map((o) => (o.data instanceof Float32Array ? heapAddress(o.data) : -1));
@@ -77,10 +104,22 @@ export function runSimdProgram(shape: readonly number[], leaves: readonly Stride
   const rows = r > 1 ? c.shape[r - 2]! : 1;
   const rowStride = c.strides.map((st) => (r > 1 ? st[r - 2]! : 0));
   // A row's last vector stores up to 3 lanes past its end, into the next row, before that row is
-  // read: harmless for a fresh output, wrong for one that is also a leaf (written in place).
-  if (n % 4 !== 0 && size > n && leaves.some((l) => outputs.some((o) => o.data.buffer === l.data.buffer && overlaps(o.data, l.data)))) return false;
+  // read: harmless for a fresh output, wrong for one that is also a leaf (written in place). Such
+  // an output is computed into scratch and copied into place after.
+  const aliased = n % 4 !== 0 && size > n ? outputs.flatMap((o, k) => (leaves.some((l) => o.data.buffer === l.data.buffer && overlaps(o.data, l.data)) ? [k] : [])) : [];
+  const redirected: { k: number; scratch: { data: Float32Array; done: () => void } }[] = [];
+  for (const k of aliased) {
+    const scratch = heapScratch(size);
+    if (!scratch) {
+      for (const r of redirected) r.scratch.done();
+      return false;
+    }
+    redirected.push({ k, scratch });
+    outAddr[k] = scratch.data.byteOffset;
+  }
   // Leaves outside the heap (small JavaScript arrays, scalars) are copied into scratch.
   const placed: { at: number; done: () => void }[] = [];
+  let ran = false;
   try {
     for (const l of leaves) {
       const v = l.data.length <= MAX_COPIED || heapAddress(l.data) >= 0 ? inHeap(l.data as Float32Array) : null;
@@ -128,13 +167,17 @@ export function runSimdProgram(shape: readonly number[], leaves: readonly Stride
           return a;
         }, 1, 'elementwise');
       }
-      return true;
-    }
-    if (r <= 2) call(leaves.map((l) => l.offset));
+    } else if (r <= 2) call(leaves.map((l) => l.offset));
     else forEachRow([...c.shape.slice(0, r - 2), 1], c.strides.map((st) => [...st.slice(0, r - 2), 0]), leaves.map((l) => l.offset), call);
+    ran = true;
     return true;
   } finally {
     for (const v of placed) v.done();
+    for (const { k, scratch } of redirected) {
+      const dense = { shape: [size], strides: [1], offset: 0 };
+      if (ran) copyViewF32({ data: scratch.data, ...dense }, { data: outputs[k]!.data, ...dense });
+      scratch.done();
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 /** @file The lazy elementwise graph on the CPU: the same bits as op-by-op runs, one program per chain, in-place writes and disposal kept correct. */
 import { describe, expect, it } from 'vitest';
-import { type Tensor, Generator, functional as F, noGrad, randn, tensor, where, zeros } from '../../index.js';
+import { type Tensor, Generator, functional as F, keep, noGrad, randn, tensor, where, zeros } from '../../index.js';
 import type { ExprProgram } from '../../engine/backend.js';
 import { CpuBackend } from '../../engine/cpu/backend.js';
 
@@ -160,6 +160,25 @@ describe('lazy elementwise graph (cpu)', () => {
     const { runs } = programs(() => noGrad(() => w.copy_(w.sub(g.mul(0.5)))));
     expect(runs.length).toBe(1);
     expect(Array.from(w.dataSync())).toEqual(Array.from(w0, (v, i) => Math.fround(v - Math.fround(g0[i]! * 0.5))));
+  });
+
+  it('writes a kept tensor (optimizer state) in the program that computes it, so a recurrence is not recomputed from its whole history', () => {
+    const p = randn([300], { backend: lazy });
+    const g = randn([300], { backend: lazy });
+    let buf = zeros([300], 'f32', { backend: lazy });
+    const sizes: number[] = [];
+    for (let step = 0; step < 6; step++) {
+      const { runs } = programs(() => noGrad(() => {
+        const next = keep(buf.mul(0.9).add(g));
+        buf.dispose();
+        buf = next;
+        p.copy_(p.sub(buf.mul(0.1)));
+      }));
+      sizes.push(Math.max(...runs.map((r) => r.nodes.length)));
+      expect(runs.at(-1)!.outputs.some((o) => o.buffer === buf.storage.buffer)).toBe(true);
+    }
+    // The same small program every step: the buffer's earlier values are read, not recomputed.
+    expect(new Set(sizes).size).toBe(1);
   });
 
   it('copy_ falls back to a copy when the program would read the target other than element by element', () => {
