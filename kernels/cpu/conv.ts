@@ -28,8 +28,10 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, 
   const make = (n: number) => allocArray(dtype, n);
   const b = bias ? (toDense(bias, make) as F) : null;
   const o = out as F;
-  if (dtype === 'f32' && G === C && O === C &&
-    depthwiseF32(x.data as Float32Array, x.strides, x.offset, x.shape, w.data as Float32Array, w.strides, w.offset, [KH, KW], out as Float32Array, [OH, OW], [ph, pw], [dh, dw], [sh, sw])) {
+  // One input channel per group (depthwise, or the first layer of a grayscale network): each
+  // output plane is one input plane's correlation with one filter.
+  if (dtype === 'f32' && G === C && O % C === 0 &&
+    depthwiseF32(x.data as Float32Array, x.strides, x.offset, x.shape, w.data as Float32Array, w.strides, w.offset, [KH, KW], out as Float32Array, [OH, OW], [ph, pw], [dh, dw], [sh, sw], O / C)) {
     for (let n = 0; n < N; n++) epilogue(o, n * O * L, O, L, b, p.clamp);
     return;
   }

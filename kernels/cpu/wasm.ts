@@ -450,13 +450,15 @@ export function kernelHeap(): { memory: WebAssembly.Memory; heap: WasmHeap } | n
  * w[c]. Each plane is copied into wasm memory with its padding, convolved four outputs at a time,
  * and copied out. Stride 1 takes any window and dilation; stride 2 across (3x3 and 5x5 windows,
  * dilation 1, any row stride) splits the padded plane into its two column phases as it copies it
- * in. Returns false when the wasm path cannot run.
+ * in. With a channel `multiplier` m, input plane c feeds output channels c*m .. c*m + m - 1 (a conv
+ * of one input channel per group: the first layer of a grayscale network, say). Returns false when
+ * the wasm path cannot run.
  */
 export function depthwiseF32(
   x: Float32Array, xs: readonly number[], xOff: number, [N, C, H, W]: readonly number[],
   w: Float32Array, ws: readonly number[], wOff: number, [KH, KW]: readonly number[],
   out: Float32Array, [OH, OW]: readonly number[], [ph, pw]: readonly number[], [dh, dw]: readonly number[],
-  [sh, sw]: readonly number[] = [1, 1],
+  [sh, sw]: readonly number[] = [1, 1], multiplier = 1,
 ): boolean {
   const e = getEngine();
   if (!e || OH <= 0 || OW <= 0) return false;
@@ -503,12 +505,15 @@ export function depthwiseF32(
             }
           }
         }
-        for (let i = 0; i < KH; i++) for (let j = 0; j < KW; j++) mem[tapsAt + i * KW + j] = w[wOff + c * ws[0]! + i * ws[2]! + j * ws[3]!]!;
-        if (strided) kernel(4 * planeAt, 4 * tapsAt, 4 * outAt, wpad, OH, ow4, sh, 4 * phase, 1, 1);
-        else kernel(4 * planeAt, 4 * tapsAt, 4 * outAt, wpad, OH, ow4, KH, KW, dh, dw);
-        const o = (n * C + c) * OH * OW;
-        if (oAt >= 0) e.copyRows(oAt + 4 * o, 4 * OW, 4 * outAt, 16 * ow4, 4 * OW, OH);
-        else for (let h = 0; h < OH; h++) out.set(mem.subarray(outAt + h * 4 * ow4, outAt + h * 4 * ow4 + OW), o + h * OW);
+        for (let m = 0; m < multiplier; m++) {
+          const oc = c * multiplier + m;
+          for (let i = 0; i < KH; i++) for (let j = 0; j < KW; j++) mem[tapsAt + i * KW + j] = w[wOff + oc * ws[0]! + i * ws[2]! + j * ws[3]!]!;
+          if (strided) kernel(4 * planeAt, 4 * tapsAt, 4 * outAt, wpad, OH, ow4, sh, 4 * phase, 1, 1);
+          else kernel(4 * planeAt, 4 * tapsAt, 4 * outAt, wpad, OH, ow4, KH, KW, dh, dw);
+          const o = (n * C * multiplier + oc) * OH * OW;
+          if (oAt >= 0) e.copyRows(oAt + 4 * o, 4 * OW, 4 * outAt, 16 * ow4, 4 * OW, OH);
+          else for (let h = 0; h < OH; h++) out.set(mem.subarray(outAt + h * 4 * ow4, outAt + h * 4 * ow4 + OW), o + h * OW);
+        }
       }
     }
   } finally {

@@ -137,6 +137,22 @@ describe('wasm SIMD depthwise conv', () => {
     });
   }
 
+  it('gives each input plane several filters (a channel multiplier): a one-channel first layer, and two channels times three', () => {
+    for (const [N, C, H, W, m, stride] of [[3, 1, 12, 10, 8, 1], [2, 2, 9, 11, 3, 2]] as const) {
+      const x = rand(N * C * H * W);
+      const w = rand(C * m * 9);
+      const OH = Math.floor((H + 2 - 3) / stride) + 1;
+      const OW = Math.floor((W + 2 - 3) / stride) + 1;
+      const out = new Float32Array(N * C * m * OH * OW).fill(NaN);
+      expect(depthwiseF32(x, [C * H * W, H * W, W, 1], 0, [N, C, H, W], w, [9, 9, 3, 1], 0, [3, 3], out, [OH, OW], [1, 1], [1, 1], [stride, stride], m)).toBe(true);
+      // Output channel c*m + k is input plane c with filter c*m + k: the depthwise reference over the planes repeated m times.
+      const xr = new Float32Array(N * C * m * H * W);
+      for (let n = 0; n < N; n++) for (let o = 0; o < C * m; o++) xr.set(x.subarray((n * C + Math.floor(o / m)) * H * W, (n * C + Math.floor(o / m) + 1) * H * W), (n * C * m + o) * H * W);
+      const { out: want } = reference(xr, [N, C * m, H, W], w, [3, 3], [1, 1], [1, 1], [stride, stride]);
+      expectCloseArrays(out, want, 1e-5, 1e-5);
+    }
+  });
+
   // Stride 2 across over the two column phases: odd and even widths and paddings, row strides 1 and 2, inputs in the heap and not.
   for (const [shape, k, pad, stride, heap] of [
     [[2, 3, 9, 11], [3, 3], [1, 1], [2, 2], true], [[1, 5, 8, 8], [3, 3], [0, 0], [2, 2], true], [[1, 4, 7, 10], [5, 5], [2, 2], [2, 2], true],
