@@ -141,6 +141,30 @@ optim_cases = {
     'adamw': trajectory(lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1)),
     'groups': trajectory(lambda ps: torch.optim.SGD([{'params': [ps[0]], 'lr': 0.2}, {'params': [ps[1]]}], lr=0.01,
                                                     momentum=0.5)),
+    'rmsprop': trajectory(lambda ps: torch.optim.RMSprop(ps, lr=0.01)),
+    'rmsprop_centered_momentum_wd': trajectory(lambda ps: torch.optim.RMSprop(ps, lr=0.005, alpha=0.9, momentum=0.5,
+                                                                               centered=True, weight_decay=0.1)),
+    'adagrad': trajectory(lambda ps: torch.optim.Adagrad(ps, lr=0.1)),
+    'adagrad_decay_wd_init': trajectory(lambda ps: torch.optim.Adagrad(ps, lr=0.1, lr_decay=0.05, weight_decay=0.1,
+                                                                        initial_accumulator_value=0.2)),
+}
+
+
+# Learning-rate schedules: the rate after each of 25 steps, past the end of a cosine's period too.
+def schedule(make, steps=25):
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    sched = make(opt)
+    lrs = [opt.param_groups[0]['lr']]
+    for _ in range(steps):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]['lr'])
+    return lrs
+
+
+schedule_cases = {
+    'cosine_annealing': schedule(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=0.01)),
+    'step': schedule(lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=4, gamma=0.5)),
 }
 
 # State-dict keys and shapes of a small PyTorch model, for name compatibility.
@@ -152,5 +176,6 @@ state_keys = [[k, list(v.shape)] for k, v in net.state_dict().items()]
 
 os.makedirs(os.path.dirname(OUT), exist_ok=True)
 with open(OUT, 'w') as f:
-    json.dump({'torch': torch.__version__, 'cases': cases, 'optim': optim_cases, 'stateKeys': state_keys}, f)
+    json.dump({'torch': torch.__version__, 'cases': cases, 'optim': optim_cases, 'schedules': schedule_cases,
+               'stateKeys': state_keys}, f)
 print(f'wrote {len(cases)} op cases and {len(optim_cases)} optimizer trajectories to {OUT}')

@@ -65,10 +65,10 @@ export class StepLR extends LRScheduler {
   }
 }
 
-/** Cosine from the base rate down to etaMin over tMax steps (the closed form). */
+/** Cosine from the base rate down to etaMin over tMax steps, and back up over the next tMax, as PyTorch continues it (the closed form). */
 export class CosineAnnealingLR extends LRScheduler {
   constructor(opt: Optimizer<{ lr: number }>, tMax: number, etaMin = 0) {
-    super(opt, (base, epoch) => etaMin + ((base - etaMin) * (1 + Math.cos((Math.PI * Math.min(epoch, tMax)) / tMax))) / 2);
+    super(opt, (base, epoch) => etaMin + ((base - etaMin) * (1 + Math.cos((Math.PI * epoch) / tMax))) / 2);
   }
 }
 

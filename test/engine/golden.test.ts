@@ -1,7 +1,7 @@
 /** @file graft against golden values computed by PyTorch (scripts/make_fixtures.py). */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { type DType, type Tensor, functional as F, nn, optim } from '../../index.js';
+import { type DType, type Tensor, functional as F, nn, optim, zeros } from '../../index.js';
 import { type Encoded, decode, expectClose } from '../helpers.js';
 
 interface Case {
@@ -15,6 +15,7 @@ interface Case {
 const fixtures = JSON.parse(readFileSync(new URL('../fixtures/torch_ops.json', import.meta.url), 'utf8')) as {
   cases: Case[];
   optim: Record<string, { w: Encoded; b: Encoded; x: Encoded; y: Encoded; steps: Encoded[][] }>;
+  schedules: Record<string, number[]>;
   stateKeys: [string, number[]][];
 };
 
@@ -108,6 +109,10 @@ describe('optimizer trajectories match PyTorch', () => {
     adam_amsgrad: (ps) => new optim.Adam(ps, { lr: 0.02, amsgrad: true }),
     adamw: (ps) => new optim.AdamW(ps, { lr: 0.01, weightDecay: 0.1 }),
     groups: (ps) => new optim.SGD([{ params: [ps[0]!], lr: 0.2 }, { params: [ps[1]!] }], { lr: 0.01, momentum: 0.5 }),
+    rmsprop: (ps) => new optim.RMSprop(ps, { lr: 0.01 }),
+    rmsprop_centered_momentum_wd: (ps) => new optim.RMSprop(ps, { lr: 0.005, alpha: 0.9, momentum: 0.5, centered: true, weightDecay: 0.1 }),
+    adagrad: (ps) => new optim.Adagrad(ps, { lr: 0.1 }),
+    adagrad_decay_wd_init: (ps) => new optim.Adagrad(ps, { lr: 0.1, lrDecay: 0.05, weightDecay: 0.1, initialAccumulatorValue: 0.2 }),
   };
   for (const [name, t] of Object.entries(fixtures.optim)) {
     it(name, () => {
@@ -120,6 +125,27 @@ describe('optimizer trajectories match PyTorch', () => {
         opt.step();
         expected.forEach((e, i) => expectClose(ps[i]!, e.data, e.shape, 1e-10, 1e-8, `${name} step ${step} param ${i}`));
       });
+    });
+  }
+});
+
+describe('learning-rate schedules match PyTorch', () => {
+  const make: Record<string, (o: optim.Optimizer<{ lr: number }>) => optim.LRScheduler> = {
+    // Past tMax the cosine continues (it rises again), as PyTorch's does.
+    cosine_annealing: (o) => new optim.CosineAnnealingLR(o, 10, 0.01),
+    step: (o) => new optim.StepLR(o, 4, 0.5),
+  };
+  it('covers every fixture schedule', () => expect(Object.keys(fixtures.schedules).filter((k) => !make[k])).toEqual([]));
+  for (const [name, lrs] of Object.entries(fixtures.schedules)) {
+    it(name, () => {
+      const o = new optim.SGD([zeros([1]).requiresGrad_()], { lr: 0.1 });
+      const sched = make[name]!(o);
+      const got = [o.paramGroups[0]!.lr];
+      for (let i = 1; i < lrs.length; i++) {
+        sched.step();
+        got.push(o.paramGroups[0]!.lr);
+      }
+      got.forEach((lr, i) => expect(lr, `${name} after ${i} steps`).toBeCloseTo(lrs[i]!, 12));
     });
   }
 });
