@@ -76,6 +76,11 @@ export class Tensor {
     return Tensor.fromArray(values, shape, dtype, this.storage.backend);
   }
 
+  /** The number of elements (torch's numel(); also the `size` property). */
+  numel(): number {
+    return this.size;
+  }
+
   get ndim(): number {
     return this.shape.length;
   }
@@ -166,6 +171,11 @@ export class Tensor {
       return Array.from({ length: this.shape[d]! }, (_, i) => build(d + 1, at + i * stride));
     };
     return build(0, 0);
+  }
+
+  /** What console.log and util.inspect print in Node: the values, as PyTorch prints them. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
   }
 
   toString(): string {
@@ -273,6 +283,15 @@ export class Tensor {
   }
   logicalOr(other: TensorLike): Tensor {
     return this.cast('bool').cast('i32').add(toTensor(other, 'bool', this.storage.backend).cast('bool').cast('i32')).gt(0);
+  }
+  /** `value` where `mask` (bool, broadcast to this shape) holds, this elsewhere (torch's masked_fill). */
+  maskedFill(mask: Tensor, value: Scalar): Tensor {
+    if (mask.dtype !== 'bool') throw new GraftDTypeError(`maskedFill: mask must be bool, got ${mask.dtype}`);
+    const lead = this.ndim - mask.ndim;
+    if (lead < 0 || mask.shape.some((d, i) => d !== 1 && d !== this.shape[lead + i])) {
+      throw new GraftShapeError(`maskedFill: mask ${fmtShape(mask.shape)} does not broadcast to ${fmtShape(this.shape)}`);
+    }
+    return where(mask, value, this);
   }
   /** Elements of this where `cond` holds, else of `other` (torch's x.where(cond, y)). */
   where(cond: Tensor, other: TensorLike): Tensor {

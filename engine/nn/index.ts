@@ -1,6 +1,7 @@
 /** @file torch.nn: modules, layers and initialisers. */
 export { Module, Parameter, type StateDict, type LoadResult } from './module.js';
-export { Sequential, ModuleList } from './containers.js';
+export { Sequential, ModuleList, ModuleDict } from './containers.js';
+export { CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, BCEWithLogitsLoss } from './loss.js';
 export { Linear, Conv2d, Embedding, Dropout, Flatten, Identity, type Conv2dOptions } from './layers.js';
 export { BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm, type BatchNormOptions } from './norm.js';
 export { convBatchNorm } from './fold.js';

@@ -166,3 +166,37 @@ describe('layers', () => {
     expect(noGrad(() => new nn.AdaptiveAvgPool2d([2, 3]).forward(randn([1, 1, 5, 7]))).shape).toEqual([1, 1, 2, 3]);
   });
 });
+
+describe('loss modules and ModuleDict', () => {
+  it('loss modules give their functional forms with the options they hold', () => {
+    const logits = randn([4, 3]);
+    const target = tensor([0, 2, 1, 2], { dtype: 'i32' });
+    const same = (a: Tensor, b: Tensor) => expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+    same(new nn.CrossEntropyLoss({ labelSmoothing: 0.1 }).forward(logits, target), F.crossEntropy(logits, target, { labelSmoothing: 0.1 }));
+    same(new nn.NLLLoss({ reduction: 'sum' }).forward(F.logSoftmax(logits, 1), target), F.nllLoss(F.logSoftmax(logits, 1), target, { reduction: 'sum' }));
+    const [a, b] = [randn([5]), randn([5])];
+    same(new nn.MSELoss().forward(a, b), F.mseLoss(a, b));
+    same(new nn.L1Loss({ reduction: 'none' }).forward(a, b), F.l1Loss(a, b, { reduction: 'none' }));
+    same(new nn.BCEWithLogitsLoss().forward(a, b.sigmoid()), F.binaryCrossEntropyWithLogits(a, b.sigmoid()));
+  });
+
+  it('ModuleDict names its modules in parameters and state dicts, in insertion order, and refuses names PyTorch refuses', () => {
+    class Heads extends nn.Module {
+      heads = new nn.ModuleDict({ cls: new nn.Linear(4, 3), reg: new nn.Linear(4, 1) });
+      forward(x: Tensor): Tensor {
+        return this.heads.get('cls')!.forward(x);
+      }
+    }
+    const m = new Heads();
+    expect(m.namedParameters().map(([k]) => k)).toEqual(['heads.cls.weight', 'heads.cls.bias', 'heads.reg.weight', 'heads.reg.bias']);
+    expect([...m.stateDict().keys()]).toEqual(['heads.cls.weight', 'heads.cls.bias', 'heads.reg.weight', 'heads.reg.bias']);
+    expect(m.heads.keys()).toEqual(['cls', 'reg']);
+    m.heads.set('aux', new nn.Identity());
+    expect(m.heads.size).toBe(3);
+    expect(m.heads.delete('reg')).toBe(true);
+    expect(m.namedParameters().map(([k]) => k)).toEqual(['heads.cls.weight', 'heads.cls.bias']);
+    expect(() => m.heads.set('a.b', new nn.Identity())).toThrow(/'a\.b' is not a valid module name/);
+    expect(() => m.heads.set('training', new nn.Identity())).toThrow(/'training' would shadow an attribute/);
+    expect(() => m.heads.forward()).toThrow(/ModuleDict has no forward/);
+  });
+});

@@ -145,3 +145,19 @@ describe('reading and printing', () => {
     expect(zeros([1])).toBeInstanceOf(Tensor);
   });
 });
+
+describe('PyTorch names', () => {
+  it('numel, maskedFill with a broadcast mask and its gradient, and what console.log prints', async () => {
+    const x = tensor([[1, 2, 3], [4, 5, 6]], { requiresGrad: true });
+    expect(x.numel()).toBe(6);
+    const y = x.maskedFill(tensor([true, false, true]), -1);
+    expect(await y.tolist()).toEqual([[-1, 2, -1], [-1, 5, -1]]);
+    y.sum().backward();
+    expect(await x.grad!.tolist()).toEqual([[0, 1, 0], [0, 1, 0]]);
+    expect(() => x.maskedFill(tensor([1, 0, 1]), 0)).toThrow(/maskedFill: mask must be bool, got f32/);
+    expect(() => x.maskedFill(tensor([[true], [false], [true]]), 0)).toThrow(/maskedFill: mask \[3,1\] does not broadcast to \[2,3\]/);
+    const { inspect } = await import('node:util');
+    expect(inspect(tensor([1.5, 2]))).toBe(String(tensor([1.5, 2])));
+    expect(inspect(tensor([1.5, 2]))).toMatch(/^tensor\(\[1\.5000, 2\.0000\]\)$/);
+  });
+});
