@@ -7,12 +7,28 @@ import type { Tensor } from './tensor.js';
 /** One recorded op application: what backward needs to call its gradient rule. */
 export class Node<K extends OpName = OpName> {
   released = false;
+  /** The storages' versions when the op ran: an in-place write since then would give a wrong gradient (PyTorch's version check). */
+  private readonly versions: number[];
   constructor(
     readonly op: K,
     public inputs: Tensor[],
     public out: Tensor | null,
     readonly attrs: OpAttrs[K],
-  ) {}
+  ) {
+    this.versions = [...inputs, out!].map((t) => t.storage.version);
+  }
+
+  /** Throws when a tensor this node saved was written in place after the op ran. */
+  checkVersions(): void {
+    [...this.inputs, this.out!].forEach((t, i) => {
+      if (t.storage.version !== this.versions[i]) {
+        const what = i < this.inputs.length ? `input ${i}` : 'output';
+        throw new GraftStateError(
+          `backward: ${this.op}'s ${what} ${fmtShape(t.shape)} (${t.dtype}), saved for its gradient, was modified by an in-place operation: it is at version ${t.storage.version}, expected ${this.versions[i]} (compute it out of place, or clone it before the in-place op)`,
+        );
+      }
+    });
+  }
 
   /** The gradients of the inputs, from the op's rule (nodes are recorded only for ops that have one). */
   gradient(g: Tensor, needs: readonly boolean[]): (Tensor | null)[] {
@@ -120,6 +136,7 @@ export function backward(root: Tensor, grad: Tensor | undefined, opts: BackwardO
       const g = grads.get(node);
       grads.delete(node);
       if (!g) continue;
+      node.checkVersions();
       const needs = node.inputs.map((x) => x.requiresGrad);
       const inGrads = node.gradient(g, needs);
       node.inputs.forEach((x, i) => {

@@ -231,6 +231,23 @@ export class Tensor {
     return this;
   }
 
+  // -- in place (PyTorch's trailing underscore): values written into this tensor's memory ---------
+
+  /** In-place ops write memory and record no history: on a tensor autograd tracks they are refused outside noGrad(), and a tensor a recorded op saved fails that op's backward once written. */
+  private inPlace(op: string, value: () => TensorLike): this {
+    if (isGradEnabled() && (this.requiresGrad || this.gradFn)) {
+      throw new GraftStateError(`${op}: a tensor that requires grad cannot be modified in place while gradients are recorded (use noGrad(), or the out-of-place form)`);
+    }
+    return this.copy_(noGrad(value));
+  }
+  add_(other: TensorLike, alpha = 1): this { return this.inPlace('add_', () => this.add(other, alpha)); }
+  sub_(other: TensorLike, alpha = 1): this { return this.inPlace('sub_', () => this.sub(other, alpha)); }
+  mul_(other: TensorLike): this { return this.inPlace('mul_', () => this.mul(other)); }
+  div_(other: TensorLike): this { return this.inPlace('div_', () => this.div(other)); }
+  clamp_(min?: number | null, max?: number | null): this { return this.inPlace('clamp_', () => this.clamp(min, max)); }
+  fill_(value: Scalar): this { return this.inPlace('fill_', () => value); }
+  zero_(): this { return this.fill_(0); }
+
   // -- elementwise -------------------------------------------------------------------------------
 
   neg(): Tensor { return unary('neg', this); }

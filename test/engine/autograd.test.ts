@@ -120,3 +120,38 @@ describe('autograd', () => {
     expect(logits.grad!.dataSync()[2]).toBeCloseTo(p[2]!, 6);
   });
 });
+
+describe('in-place ops', () => {
+  it('write the out-of-place values into the tensor itself, and refuse a tracked tensor outside noGrad', async () => {
+    const t = tensor([1, -2, 3]);
+    const storage = t.storage;
+    expect(t.add_(1)).toBe(t);
+    expect(await t.tolist()).toEqual([2, -1, 4]);
+    t.sub_(tensor([1, 1, 1]), 2).mul_(3).div_(2);
+    expect(await t.tolist()).toEqual([0, -4.5, 3]);
+    t.clamp_(-1, 1);
+    expect(await t.tolist()).toEqual([0, -1, 1]);
+    t.fill_(7);
+    expect(await t.tolist()).toEqual([7, 7, 7]);
+    t.zero_();
+    expect(await t.tolist()).toEqual([0, 0, 0]);
+    expect(t.storage).toBe(storage);
+    const w = tensor([1, 2], { requiresGrad: true });
+    expect(() => w.mul_(2)).toThrow(/mul_: a tensor that requires grad cannot be modified in place while gradients are recorded/);
+    noGrad(() => w.sub_(tensor([0.5, 0.5])));
+    expect(await w.tolist()).toEqual([0.5, 1.5]);
+    expect(w.requiresGrad).toBe(true);
+  });
+
+  it('a tensor saved for a gradient and then written in place fails backward with the op and the versions, as PyTorch checks', () => {
+    const x = tensor([1, 2, 3]);
+    const w = tensor([0.5, 0.5, 0.5], { requiresGrad: true });
+    const y = x.mul(w).sum();
+    x.mul_(2);
+    expect(() => y.backward()).toThrow(/backward: mul's input 0 \[3\] \(f32\), saved for its gradient, was modified by an in-place operation: it is at version 1, expected 0/);
+    // Written before the op ran: nothing to check.
+    const z = x.mul(w).sum();
+    z.backward();
+    expect(Array.from(w.grad!.dataSync())).toEqual([2, 4, 6]);
+  });
+});
