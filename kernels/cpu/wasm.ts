@@ -13,16 +13,18 @@ const KC = 256;
 const MIN_WORK = 16 * 16 * 16;
 /** Below this many multiply-adds one thread is faster than waking the others: a conv over a batch runs one product per image, and splitting each of those small ones cost the MobileNetV2 trunk 40 against 22 ms (local script). */
 const MIN_PARALLEL_WORK = 1 << 22;
+/** Products at most this many column panels wide use the row-major tile order. */
+const NARROW_PANELS = 8;
 
 /** Elementwise programs and reductions over fewer elements run on the calling thread: waking a worker costs more. */
-export const MIN_PARALLEL_ELEMENTS = 1 << 16;
+export const MIN_PARALLEL_ELEMENTS = 1 << 18;
 
 /** The worker threads, where they have started (for the generated programs to run on them too). */
 export function threadPool(): Pool | null {
   return getEngine()?.pool ?? null;
 }
 
-type GemmFn = (ap: number, bp: number, cp: number, k: number, i0: number, i1: number, np: number, ldc: number, kc: number) => void;
+type GemmFn = (ap: number, bp: number, cp: number, k: number, i0: number, i1: number, np: number, ldc: number, kc: number, cd: number, ldcd: number, mFull: number, nFull: number) => void;
 type ReduceFn = (x: number, run: number, count: number, out: number, mean: number) => void;
 type DepthwiseFn = (xp: number, wp: number, op: number, wpad: number, oh: number, ow4: number, kh: number, kw: number, dh: number, dw: number) => void;
 
@@ -32,6 +34,7 @@ interface Engine {
   /** Whether tensors may live in the heap: growing a shared memory leaves existing views valid, growing an unshared one detaches them. */
   shared: boolean;
   gemm: GemmFn;
+  gemmRows: GemmFn;
   depthwise: DepthwiseFn;
   /** Unrolled kernels by window, such as '3x3'. */
   depthwiseFixed: Map<string, DepthwiseFn>;
@@ -73,7 +76,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], lanes: 0, pool: null };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, gemmRows: exports.gemmRows as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], lanes: 0, pool: null };
     engine.lanes = engine.heap.alloc(4 * 3 * NR);
     if (isShared) {
       const now = startPoolNow(module, memory);
@@ -167,11 +170,16 @@ function gemmIn(
     const src = bAt(t);
     if (typeof src === 'function') src(mem, bp);
     else packB(e, src[0], src[1], brs, bcs, k, n, mem, bp);
-    run(e, m * n * k, mp / MR, [4 * ap, 4 * bp, 4 * cp, k], np / NR, 4 * np);
     const cOff = cAt(t);
-    // C's rows of the padded product added back: one wasm pass where C is in the heap.
-    if (cAt0 >= 0) e.addBlocks(cAt0 + 4 * cOff, 4 * ldc, 0, 4 * cp, 4 * np, 0, m, 1, n);
-    else {
+    // Where C is in the heap its whole tiles are accumulated in place; only the edge rows and
+    // columns come back from the padded product, each strip in one wasm pass.
+    const [mf, nf] = cAt0 >= 0 ? [Math.floor(m / MR), Math.floor(n / NR)] : [0, 0];
+    run(e, m * n * k, mp / MR, [4 * ap, 4 * bp, 4 * cp, k], np / NR, 4 * np, [cAt0 + 4 * cOff, 4 * ldc, mf, nf]);
+    if (cAt0 >= 0) {
+      const [rows, cols] = [mf * MR, nf * NR];
+      if (rows < m) e.addBlocks(cAt0 + 4 * (cOff + rows * ldc), 4 * ldc, 0, 4 * (cp + rows * np), 4 * np, 0, m - rows, 1, n);
+      if (cols < n && rows > 0) e.addBlocks(cAt0 + 4 * (cOff + cols), 4 * ldc, 0, 4 * (cp + cols), 4 * np, 0, rows, 1, n - cols);
+    } else {
       for (let i = 0; i < m; i++) {
         const src = cp + i * np;
         const dst = cOff + i * ldc;
@@ -182,8 +190,10 @@ function gemmIn(
 }
 
 /** Row panels [0, panels) split over the caller and the ready workers; blocks until all are done. */
-function run(e: Engine, work: number, panels: number, [ap, bp, cp, k]: number[], np: number, ldc: number): void {
-  parallel(e.pool, { id: JOB.gemm, fn: e.gemm as (...a: number[]) => void }, panels, work, MIN_PARALLEL_WORK, (lo, hi) => [ap!, bp!, cp!, k!, lo, hi, np, ldc, KC], 1, 'gemm');
+function run(e: Engine, work: number, panels: number, [ap, bp, cp, k]: number[], np: number, ldc: number, [cd, ldcd, mf, nf]: number[]): void {
+  // A product a few column panels wide walks its row panels outside them (each A slice read once).
+  const job = np <= NARROW_PANELS ? { id: JOB.gemmRows, fn: e.gemmRows as (...a: number[]) => void } : { id: JOB.gemm, fn: e.gemm as (...a: number[]) => void };
+  parallel(e.pool, job, panels, work, MIN_PARALLEL_WORK, (lo, hi) => [ap!, bp!, cp!, k!, lo, hi, np, ldc, KC, cd!, ldcd!, mf!, nf!], 1, 'gemm');
 }
 
 /** A [m, k] (any strides) into panels of MR rows, [panel][k][MR], zero-padded past m. */

@@ -15,5 +15,5 @@ function zeroFunction(): WasmFunction {
 
 /** The module's bytes, importing a memory of `maxPages` 64 KiB pages (shared for worker threads). */
 export function cpuKernelModule(shared: boolean, maxPages: number): Uint8Array<ArrayBuffer> {
-  return wasmModule({ min: 1, max: maxPages, shared }, [gemmFunction(), depthwiseFunction(), depthwiseFixedFunction(3, 3), depthwiseFixedFunction(5, 5), depthwiseStridedFunction(3, 3, 2), depthwiseStridedFunction(5, 5, 2), zeroFunction(), reduceSumFunction(), reduceMaxFunction(), biasClampFunction(), fillRowsFunction(), copyRowsFunction(), packBFunction(), im2colPackedFunction(), addBlocksFunction(), gatherRowsFunction(), packAFunction(), packA4Function(), maxPool2x2Function()]);
+  return wasmModule({ min: 1, max: maxPages, shared }, [gemmFunction(), gemmFunction('rows'), depthwiseFunction(), depthwiseFixedFunction(3, 3), depthwiseFixedFunction(5, 5), depthwiseStridedFunction(3, 3, 2), depthwiseStridedFunction(5, 5, 2), zeroFunction(), reduceSumFunction(), reduceMaxFunction(), biasClampFunction(), fillRowsFunction(), copyRowsFunction(), packBFunction(), im2colPackedFunction(), addBlocksFunction(), gatherRowsFunction(), packAFunction(), packA4Function(), maxPool2x2Function()]);
 }

@@ -78,20 +78,22 @@ describe('wasm SIMD gemm', () => {
     const want = Math.min(2, availableParallelism());
     for (let t = 0; t < 100 && cpuThreads() < want; t++) await new Promise((r) => setTimeout(r, 50));
     expect(cpuThreads()).toBeGreaterThanOrEqual(want);
-    const [m, n, k] = [300, 200, 700];
-    const a = rand(m * k);
-    const b = rand(k * n);
-    const many = new Float32Array(m * n);
-    const one = new Float32Array(m * n);
-    gemmF32(m, n, k, a, 0, k, 1, b, 0, n, 1, many, 0, n);
-    setCpuThreads(1);
-    try {
-      gemmF32(m, n, k, a, 0, k, 1, b, 0, n, 1, one, 0, n);
-    } finally {
-      setCpuThreads(64);
+    // Wide (column panels outside) and narrow (row panels outside), C in the heap (whole tiles written in place) and not.
+    for (const [m, n, k, heap] of [[300, 200, 700, false], [301, 45, 700, true], [300, 200, 700, true]] as const) {
+      const a = rand(m * k);
+      const b = rand(k * n);
+      const cOf = () => (heap ? (new CpuBackend().alloc(m * n, 'f32') as unknown as { data: Float32Array }).data : new Float32Array(m * n));
+      const [many, one] = [cOf(), cOf()];
+      gemmF32(m, n, k, a, 0, k, 1, b, 0, n, 1, many, 0, n);
+      setCpuThreads(1);
+      try {
+        gemmF32(m, n, k, a, 0, k, 1, b, 0, n, 1, one, 0, n);
+      } finally {
+        setCpuThreads(64);
+      }
+      expect(Array.from(many), `${m}x${n}x${k}`).toEqual(Array.from(one));
+      expectCloseArrays(many, reference(m, n, k, a, b), 1e-4, 1e-4);
     }
-    expect(many).toEqual(one);
-    expectCloseArrays(many, reference(m, n, k, a, b), 1e-4, 1e-4);
   });
 
   it('gives a program that never yields its threads: the workers start before its first large kernel', () => {
