@@ -12,6 +12,8 @@ import { GRADS } from './grad.js';
 import { recordElementwise, writeInto } from './lazy.js';
 
 export type Scalar = number | boolean;
+/** What max(dim) and min(dim) give: destructure it as [values, indices], or read its fields (torch.return_types.max). */
+export type ValuesIndices = [values: Tensor, indices: Tensor] & { readonly values: Tensor; readonly indices: Tensor };
 export type TensorLike = Tensor | Scalar;
 
 let nextId = 1;
@@ -320,9 +322,31 @@ export class Tensor {
   sum(dims?: number | readonly number[], keepdim = false): Tensor { return reduceOp('sum', this, dims, keepdim); }
   /** Mean over `dims`; like PyTorch, an integer tensor must be cast first (`x.cast('f32').mean()`). */
   mean(dims?: number | readonly number[], keepdim = false): Tensor { return reduceOp('mean', this, dims, keepdim); }
-  /** Largest values over `dims` (torch.amax; ties share the gradient). */
-  max(dims?: number | readonly number[], keepdim = false): Tensor { return reduceOp('max', this, dims, keepdim); }
-  min(dims?: number | readonly number[], keepdim = false): Tensor { return this.neg().max(dims, keepdim).neg(); }
+  /** Largest values over `dims`, all of them by default (torch.amax; ties share the gradient). */
+  amax(dims?: number | readonly number[], keepdim = false): Tensor { return reduceOp('max', this, dims, keepdim); }
+  amin(dims?: number | readonly number[], keepdim = false): Tensor { return this.neg().amax(dims, keepdim).neg(); }
+  /**
+   * As torch.max: the largest value of all (a 0-d tensor); along `dim`, the values and the index of
+   * the first maximum (a NaN wins), `const [values, indices] = x.max(1)` or `.values` / `.indices`;
+   * with a tensor, the elementwise maximum.
+   */
+  max(): Tensor;
+  max(dim: number, keepdim?: boolean): ValuesIndices;
+  max(other: Tensor): Tensor;
+  max(dim?: number | Tensor, keepdim = false): Tensor | ValuesIndices {
+    if (dim instanceof Tensor) return this.maximum(dim);
+    if (dim === undefined) return this.amax();
+    return valuesIndices(this.amax(byOne('max', dim), keepdim), this.argmax(dim, keepdim));
+  }
+  /** As torch.min; see max. */
+  min(): Tensor;
+  min(dim: number, keepdim?: boolean): ValuesIndices;
+  min(other: Tensor): Tensor;
+  min(dim?: number | Tensor, keepdim = false): Tensor | ValuesIndices {
+    if (dim instanceof Tensor) return this.minimum(dim);
+    if (dim === undefined) return this.amin();
+    return valuesIndices(this.amin(byOne('min', dim), keepdim), this.argmin(dim, keepdim));
+  }
   /** Index of the largest value along `dim`, or in the flattened tensor when dim is omitted. */
   argmax(dim?: number, keepdim = false): Tensor {
     if (dim === undefined) return reduceOp('argmax', this.reshape([-1]), 0, false);
@@ -487,12 +511,12 @@ export class Tensor {
   /** exp(x) / sum(exp(x)) along `dim`, shifted by the (constant) row maximum so exp cannot overflow. */
   softmax(dim: number): Tensor {
     const d = normAxis('softmax', dim, this.ndim);
-    const e = this.sub(this.max(d, true).detach()).exp();
+    const e = this.sub(this.amax(d, true).detach()).exp();
     return e.div(e.sum(d, true));
   }
   logSoftmax(dim: number): Tensor {
     const d = normAxis('logSoftmax', dim, this.ndim);
-    const shifted = this.sub(this.max(d, true).detach());
+    const shifted = this.sub(this.amax(d, true).detach());
     return shifted.sub(shifted.exp().sum(d, true).log());
   }
 }
@@ -548,6 +572,16 @@ export function apply<K extends OpName>(op: K, inputs: Tensor[], attrs: OpAttrs[
     out.storage.saved = true;
   }
   return out;
+}
+
+/** max(dim) and min(dim) take one dimension, as PyTorch's do; amax and amin take several. */
+function byOne(op: string, dim: unknown): number {
+  if (typeof dim !== 'number') throw new GraftShapeError(`${op}: takes one dimension (PyTorch's ${op}(dim) gives values and indices); use a${op}(dims) to reduce over several`);
+  return dim;
+}
+
+function valuesIndices(values: Tensor, indices: Tensor): ValuesIndices {
+  return Object.assign([values, indices] as [Tensor, Tensor], { values, indices });
 }
 
 // -- helpers shared by the methods -----------------------------------------------------------------

@@ -35,8 +35,13 @@ describe.each(backends.map((b) => [b.name, b] as const))('NaN propagation on %s'
   it('max, min and argmax reductions pick NaN', async () => {
     setBackend(backend);
     const x = tensor([[1, Number.NaN, 3], [4, 5, 6], [Number.NaN, 9, -1]]);
-    expect(await values(x.max(1))).toEqual(['NaN', 6, 'NaN']);
-    expect(await values(x.min(0))).toEqual(['NaN', 'NaN', -1]);
+    expect(await values(x.amax(1))).toEqual(['NaN', 6, 'NaN']);
+    expect(await values(x.amin(0))).toEqual(['NaN', 'NaN', -1]);
+    // max(dim) as PyTorch's: the NaN and its index.
+    const [v, i] = x.max(1);
+    expect(await values(v)).toEqual(['NaN', 6, 'NaN']);
+    expect(await values(i)).toEqual([1, 2, 0]);
+    expect(await values(x.min(0).indices)).toEqual([2, 0, 2]);
     expect(await values(x.argmax(1))).toEqual([1, 2, 0]);
     // A long row, so the reduction runs its workgroup tree and not only one thread's loop.
     const long = Array.from({ length: 5000 }, (_, i) => i % 97);

@@ -102,8 +102,17 @@ describe('broadcasting and dtypes', () => {
     const x = tensor([[1, 5, 3], [7, 2, 9]]);
     expect(Array.from(x.sum(1).dataSync())).toEqual([9, 18]);
     expect(x.sum(1, true).shape).toEqual([2, 1]);
-    expect(Array.from(x.max(0).dataSync())).toEqual([7, 5, 9]);
-    expect(Array.from(x.min(1).dataSync())).toEqual([1, 2]);
+    expect(Array.from(x.amax(0).dataSync())).toEqual([7, 5, 9]);
+    expect(Array.from(x.amin(1).dataSync())).toEqual([1, 2]);
+    // PyTorch's max and min: all values, along a dimension with indices, or against another tensor.
+    expect(x.max().dataSync()[0]).toBe(9);
+    const [values, indices] = x.max(1, true);
+    expect([values.shape, Array.from(values.dataSync()), Array.from(indices.dataSync()), indices.dtype]).toEqual([[2, 1], [5, 9], [1, 2], 'i32']);
+    const ties = tensor([[3, 1, 3], [2, 2, 0]]).min(1);
+    expect([Array.from(ties.values.dataSync()), Array.from(ties.indices.dataSync())]).toEqual([[1, 0], [1, 2]]);
+    expect(Array.from(x.max(tensor([4, 4, 4])).dataSync())).toEqual([4, 5, 4, 7, 4, 9]);
+    expect(Array.from(x.min(tensor([4, 4, 4])).dataSync())).toEqual([1, 4, 3, 4, 2, 4]);
+    expect(() => (x.max as (d: unknown) => unknown)([0, 1])).toThrow(/max: takes one dimension .* use amax\(dims\) to reduce over several/);
     expect(Array.from(x.argmax(1).dataSync())).toEqual([1, 2]);
     expect(x.argmax().dataSync()[0]).toBe(5);
     expect(Array.from(x.argmin(0).dataSync())).toEqual([0, 1, 0]);
