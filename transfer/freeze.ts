@@ -2,11 +2,14 @@
 import { GraftError, type Tensor, nn } from '../index.js';
 
 /**
- * A glob over dotted names ('*' within one segment, '**' across segments) or a RegExp. A pattern
- * selects a parameter when it matches its full name or the name of a module that contains it, so
- * 'features.0' and 'features.*' both select 'features.0.conv.weight'.
+ * Which parameters a freeze, unfreeze or group takes. A glob over dotted names ('*' within one
+ * segment, '**' across segments) selects a parameter when it matches its full name or the name of a
+ * module that contains it, so 'features.0' and 'features.*' both select 'features.0.conv.weight'. A
+ * RegExp is tested against full parameter names only (as `re.match(p, name)` over
+ * named_parameters() is in PyTorch code), so /^(?!1\.)/ leaves '1.weight' alone. A function gets
+ * each parameter's name and the parameter.
  */
-export type Pattern = string | RegExp;
+export type Pattern = string | RegExp | ((name: string, param: nn.Parameter) => boolean);
 
 export function globToRegExp(glob: string): RegExp {
   let re = '';
@@ -23,13 +26,19 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
-function matcher(patterns: readonly Pattern[]): (name: string) => boolean {
-  const res = patterns.map((p) => (typeof p === 'string' ? globToRegExp(p) : p));
-  return (name) => {
+/** Whether a parameter (its dotted name, and the parameter where there is one) is selected. */
+type Matcher = (name: string, param?: nn.Parameter) => boolean;
+
+function matcher(patterns: readonly Pattern[]): Matcher {
+  const globs = patterns.filter((p): p is string => typeof p === 'string').map(globToRegExp);
+  const res = patterns.filter((p): p is RegExp => p instanceof RegExp);
+  const fns = patterns.filter((p): p is (name: string, param: nn.Parameter) => boolean => typeof p === 'function');
+  return (name, param) => {
+    if (res.some((r) => r.test(name)) || (param && fns.some((f) => f(name, param)))) return true;
     const parts = name.split('.');
     for (let k = parts.length; k >= 1; k--) {
       const prefix = parts.slice(0, k).join('.');
-      if (res.some((r) => r.test(prefix))) return true;
+      if (globs.some((r) => r.test(prefix))) return true;
     }
     return false;
   };
@@ -39,7 +48,7 @@ function setTrainable(model: nn.Module, patterns: readonly Pattern[], trainable:
   const hit = patterns.length ? matcher(patterns) : () => true;
   const changed: string[] = [];
   for (const [name, p] of model.namedParameters()) {
-    if (hit(name)) {
+    if (hit(name, p)) {
       p.requiresGrad = trainable;
       changed.push(name);
     }
@@ -48,7 +57,8 @@ function setTrainable(model: nn.Module, patterns: readonly Pattern[], trainable:
   for (const [name, m] of model.namedModules()) {
     if (!(m instanceof nn.BatchNorm)) continue;
     const own = m.parameters();
-    const selected = own.length ? own.every((p) => p.requiresGrad === trainable) && hit(`${name}.weight`) : hit(name || '');
+    const first = own[0] as nn.Parameter | undefined;
+    const selected = own.length ? own.every((p) => p.requiresGrad === trainable) && hit(`${name ? `${name}.` : ''}weight`, first) : hit(name || '');
     if (selected) m.statsFrozen = !trainable;
   }
   if (patterns.length && changed.length === 0) {
@@ -104,7 +114,7 @@ export function paramGroups(model: nn.Module, specs: GroupSpec[]): { params: Ten
   const rest: Tensor[] = [];
   for (const [name, p] of model.namedParameters()) {
     if (!p.requiresGrad) continue;
-    const i = hits.findIndex((h) => h(name));
+    const i = hits.findIndex((h) => h(name, p as nn.Parameter));
     (i >= 0 ? groups[i]!.params : rest).push(p);
   }
   if (rest.length) groups.push({ params: rest });

@@ -1,6 +1,6 @@
 /** @file LoRA adapters for Linear and 1x1 Conv2d layers: low-rank updates trained alone, merged back, saved on their own. */
 import { GraftError, type Tensor, nn, noGrad } from '../index.js';
-import { type Pattern, globToRegExp } from './freeze.js';
+import { globToRegExp } from './freeze.js';
 
 export interface LoRAOptions {
   rank: number;
@@ -73,7 +73,7 @@ function setChild(model: nn.Module, path: string, m: nn.Module): void {
  * Wraps every Linear and 1x1 Conv2d whose dotted name a pattern selects in a LoRA adapter, and
  * freezes everything else: only the adapters train. Returns the wrapped names.
  */
-export function applyLoRA(model: nn.Module, targets: Pattern[], o: LoRAOptions): string[] {
+export function applyLoRA(model: nn.Module, targets: (string | RegExp)[], o: LoRAOptions): string[] {
   const res = targets.map((p) => (typeof p === 'string' ? globToRegExp(p) : p));
   model.requiresGrad_(false);
   const wrapped: string[] = [];

@@ -91,6 +91,16 @@ describe('freeze', () => {
     expect(() => freeze(net, 'backbone')).toThrow(/no parameter matches backbone/);
   });
 
+  it('a RegExp tests full parameter names, and a function gets each name and parameter', () => {
+    const seq = new nn.Sequential(new nn.Linear(3, 4), new nn.ReLU(), new nn.Linear(4, 2));
+    // Everything but the last layer: the module '2' must not make /^(?!2\.)/ select '2.weight'.
+    freeze(seq, /^(?!2\.)/);
+    expect(seq.namedParameters().filter(([, p]) => p.requiresGrad).map(([n]) => n)).toEqual(['2.weight', '2.bias']);
+    unfreeze(seq);
+    expect(freeze(seq, (name, p) => name.endsWith('weight') && p.shape[0] === 4)).toEqual(['0.weight']);
+    expect(() => freeze(seq, () => false)).toThrow(/no parameter matches/);
+  });
+
   it('builds per-group learning rates and layer-wise decay', () => {
     const net = new Net();
     freeze(net, 'features.0');
