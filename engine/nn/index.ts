@@ -1,5 +1,5 @@
 /** @file torch.nn: modules, layers and initialisers. */
-export { Module, Parameter, type StateDict, type LoadResult } from './module.js';
+export { Module, Parameter, type StateDict, type LoadResult, type ForwardHook } from './module.js';
 export { Sequential, ModuleList, ModuleDict } from './containers.js';
 export { CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, BCEWithLogitsLoss } from './loss.js';
 export { Linear, Conv2d, Embedding, Dropout, Flatten, Identity, type Conv2dOptions } from './layers.js';

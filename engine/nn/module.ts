@@ -37,6 +37,9 @@ export interface LoadResult {
  * properties in assignment order, as PyTorch's __setattr__ registers them; buffers (running
  * statistics) are registered by name with registerBuffer so state-dict keys match PyTorch's.
  */
+/** Called after a module's forward with its inputs and output; a returned tensor replaces the output. */
+export type ForwardHook = (module: Module, inputs: Tensor[], output: Tensor) => Tensor | void;
+
 export abstract class Module {
   training = true;
   private readonly _buffers = new Map<string, { tensor: Tensor | null; persistent: boolean }>();
@@ -46,6 +49,39 @@ export abstract class Module {
   /** Same as forward (PyTorch's module(x)). */
   call(...inputs: Tensor[]): Tensor {
     return this.forward(...inputs);
+  }
+
+  private _forwardHooks: ForwardHook[] = [];
+
+  /**
+   * Calls `hook(module, inputs, output)` after every forward of this module (PyTorch's
+   * register_forward_hook): feature extraction from a layer inside a model. A hook that returns a
+   * tensor replaces the output. The hook wraps this instance's forward, so it runs however the
+   * forward is reached, and a hooked Conv2d is not folded with the BatchNorm after it.
+   */
+  registerForwardHook(hook: ForwardHook): { remove(): void } {
+    if (typeof hook !== 'function') throw new GraftStateError(`registerForwardHook: expected a function, got ${typeof hook}`);
+    if (!this._forwardHooks.length) {
+      const own = this.forward;
+      Object.defineProperty(this, 'forward', {
+        configurable: true,
+        enumerable: false,
+        writable: true,
+        value: (...inputs: Tensor[]) => {
+          let out = own.apply(this, inputs);
+          for (const h of [...this._forwardHooks]) out = h(this, inputs, out) ?? out;
+          return out;
+        },
+      });
+    }
+    this._forwardHooks.push(hook);
+    return {
+      remove: () => {
+        const at = this._forwardHooks.indexOf(hook);
+        if (at >= 0) this._forwardHooks.splice(at, 1);
+        if (!this._forwardHooks.length) delete (this as { forward?: unknown }).forward;
+      },
+    };
   }
 
   registerBuffer(name: string, tensor: Tensor | null, persistent = true): void {

@@ -200,3 +200,32 @@ describe('loss modules and ModuleDict', () => {
     expect(() => m.heads.forward()).toThrow(/ModuleDict has no forward/);
   });
 });
+
+describe('forward hooks', () => {
+  it('see a layer inside a model (its raw output, not folded with the BatchNorm after it), may replace it, and go when removed', () => {
+    manualSeed(3);
+    const conv = new nn.Conv2d(2, 3, 3, { padding: 1 });
+    const bn = new nn.BatchNorm2d(3);
+    const model = new nn.Sequential(conv, bn, new nn.ReLU()).eval();
+    const x = randn([1, 2, 5, 5]);
+    const folded = Array.from(model.forward(x).dataSync());
+    const seen: Tensor[] = [];
+    const handle = conv.registerForwardHook((m, inputs, out) => {
+      expect(m).toBe(conv);
+      expect(inputs[0]).toBe(x);
+      seen.push(out);
+    });
+    const y = model.forward(x);
+    expect(seen.length).toBe(1);
+    expect(Array.from(seen[0]!.dataSync())).toEqual(Array.from(F.conv2d(x, conv.weight, conv.bias, { padding: 1 }).dataSync()));
+    const scaled = bn.registerForwardHook((_m, _i, out) => out.mul(0));
+    expect(Array.from(model.forward(x).dataSync()).every((v) => v === 0)).toBe(true);
+    scaled.remove();
+    handle.remove();
+    // Unhooked, the pair folds again: the same bits as before any hook; hooked, the same values to rounding.
+    expect(Array.from(model.forward(x).dataSync())).toEqual(folded);
+    Array.from(y.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(folded[i]!, 5));
+    expect(seen.length).toBe(2);
+    expect(Object.prototype.hasOwnProperty.call(conv, 'forward')).toBe(false);
+  });
+});
