@@ -165,6 +165,31 @@ def schedule(make, steps=25):
 schedule_cases = {
     'cosine_annealing': schedule(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=0.01)),
     'step': schedule(lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=4, gamma=0.5)),
+    'exponential': schedule(lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.9)),
+    'multistep': schedule(lambda o: torch.optim.lr_scheduler.MultiStepLR(o, milestones=[3, 7, 12], gamma=0.5)),
+    'linear': schedule(lambda o: torch.optim.lr_scheduler.LinearLR(o, start_factor=0.25, end_factor=0.9, total_iters=6)),
+    'sequential_warmup_cosine': schedule(lambda o: torch.optim.lr_scheduler.SequentialLR(
+        o, [torch.optim.lr_scheduler.LinearLR(o, start_factor=0.1, total_iters=4),
+            torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=12, eta_min=0.001)], milestones=[4])),
+}
+
+
+# ReduceLROnPlateau on a fixed metric sequence: the rate after each step(metric).
+def plateau(metrics, **kw):
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **kw)
+    lrs = []
+    for m in metrics:
+        sched.step(m)
+        lrs.append(opt.param_groups[0]['lr'])
+    return {'metrics': metrics, 'lrs': lrs, 'opts': kw}
+
+
+losses = [1.0, 0.9, 0.91, 0.905, 0.9, 0.899995, 0.95, 0.8, 0.8, 0.81, 0.82, 0.83, 0.84, 0.7, 0.71, 0.72, 0.73]
+plateau_cases = {
+    'min_rel': plateau(losses, patience=2),
+    'min_abs_cooldown': plateau(losses, patience=1, threshold=0.01, threshold_mode='abs', cooldown=2, factor=0.5),
+    'max_minlr': plateau([1 - x for x in losses], mode='max', patience=0, factor=0.2, min_lr=0.005),
 }
 
 # State-dict keys and shapes of a small PyTorch model, for name compatibility.
@@ -177,5 +202,5 @@ state_keys = [[k, list(v.shape)] for k, v in net.state_dict().items()]
 os.makedirs(os.path.dirname(OUT), exist_ok=True)
 with open(OUT, 'w') as f:
     json.dump({'torch': torch.__version__, 'cases': cases, 'optim': optim_cases, 'schedules': schedule_cases,
-               'stateKeys': state_keys}, f)
+               'plateau': plateau_cases, 'stateKeys': state_keys}, f)
 print(f'wrote {len(cases)} op cases and {len(optim_cases)} optimizer trajectories to {OUT}')

@@ -11,16 +11,23 @@ export interface SchedulerState {
 /** The rate for a group with base rate `base` after `epoch` steps. */
 export type Schedule = (base: number, epoch: number) => number;
 
+/** Each group's rate when the first scheduler attached to it (PyTorch's `initial_lr`): what every later scheduler starts from. */
+const initialLr = new WeakMap<object, number>();
+
 /** Sets each group's lr from its initial lr by a schedule; the first value applies at once. */
 export class LRScheduler {
   lastEpoch = 0;
   baseLrs: number[];
 
   constructor(
-    protected readonly optimizer: Optimizer<{ lr: number }>,
-    private readonly schedule: Schedule,
+    readonly optimizer: Optimizer<{ lr: number }>,
+    /** The rate after `epoch` steps, in closed form. */
+    readonly schedule: Schedule,
   ) {
-    this.baseLrs = optimizer.paramGroups.map((g) => g.lr);
+    this.baseLrs = optimizer.paramGroups.map((g) => {
+      if (!initialLr.has(g)) initialLr.set(g, g.lr);
+      return initialLr.get(g)!;
+    });
     this.apply();
   }
 
@@ -87,5 +94,104 @@ export class CosineWithWarmupLR extends LRScheduler {
       const t = Math.min(1, (epoch - warmupSteps) / Math.max(1, totalSteps - warmupSteps));
       return minLr + ((base - minLr) * (1 + Math.cos(Math.PI * t))) / 2;
     });
+  }
+}
+
+/** Base rate times gamma every epoch. */
+export class ExponentialLR extends LRScheduler {
+  constructor(opt: Optimizer<{ lr: number }>, gamma: number) {
+    super(opt, (base, epoch) => base * gamma ** epoch);
+  }
+}
+
+/** Base rate times gamma once for each milestone passed. */
+export class MultiStepLR extends LRScheduler {
+  constructor(opt: Optimizer<{ lr: number }>, milestones: number[], gamma = 0.1) {
+    const sorted = [...milestones].sort((a, b) => a - b);
+    super(opt, (base, epoch) => base * gamma ** sorted.filter((m) => m <= epoch).length);
+  }
+}
+
+/** The base rate times a factor moving linearly from startFactor to endFactor over totalIters steps (PyTorch's defaults: 1/3, 1, 5). */
+export class LinearLR extends LRScheduler {
+  constructor(opt: Optimizer<{ lr: number }>, startFactor = 1 / 3, endFactor = 1, totalIters = 5) {
+    if (!(startFactor > 0 && startFactor <= 1) || !(endFactor >= 0 && endFactor <= 1)) {
+      throw new GraftValueError(`LinearLR: startFactor must be in (0, 1] and endFactor in [0, 1], got ${startFactor} and ${endFactor}`);
+    }
+    super(opt, (base, epoch) => base * (startFactor + ((endFactor - startFactor) * Math.min(totalIters, epoch)) / totalIters));
+  }
+}
+
+/** Runs `schedulers` in turn, each from its own step 0 at its milestone (PyTorch's SequentialLR), all from the groups' initial rates. */
+export class SequentialLR extends LRScheduler {
+  constructor(opt: Optimizer<{ lr: number }>, schedulers: LRScheduler[], milestones: number[]) {
+    if (schedulers.length === 0 || milestones.length !== schedulers.length - 1) {
+      throw new GraftValueError(`SequentialLR: expected one more scheduler than milestones, got ${schedulers.length} schedulers and ${milestones.length} milestones`);
+    }
+    if (schedulers.some((s) => s.optimizer !== opt)) throw new GraftValueError('SequentialLR: every scheduler must belong to the optimizer passed in');
+    super(opt, (base, epoch) => {
+      const idx = milestones.filter((m) => m <= epoch).length;
+      return schedulers[idx]!.schedule(base, idx ? epoch - milestones[idx - 1]! : epoch);
+    });
+  }
+}
+
+export interface PlateauOptions {
+  mode: 'min' | 'max';
+  factor: number;
+  patience: number;
+  threshold: number;
+  thresholdMode: 'rel' | 'abs';
+  cooldown: number;
+  minLr: number;
+  eps: number;
+}
+
+/** Cuts the rate by `factor` once a metric has not improved for `patience` steps (PyTorch's ReduceLROnPlateau and its defaults); step(metric) after each evaluation. */
+export class ReduceLROnPlateau {
+  readonly opts: PlateauOptions;
+  best: number;
+  numBadEpochs = 0;
+  cooldownCounter = 0;
+  lastEpoch = 0;
+
+  constructor(
+    readonly optimizer: Optimizer<{ lr: number }>,
+    opts: Partial<PlateauOptions> = {},
+  ) {
+    this.opts = { mode: 'min', factor: 0.1, patience: 10, threshold: 1e-4, thresholdMode: 'rel', cooldown: 0, minLr: 0, eps: 1e-8, ...opts };
+    if (!(this.opts.factor < 1)) throw new GraftValueError(`ReduceLROnPlateau: factor must be below 1, got ${this.opts.factor}`);
+    this.best = this.opts.mode === 'min' ? Infinity : -Infinity;
+  }
+
+  private isBetter(a: number): boolean {
+    const { mode, threshold, thresholdMode } = this.opts;
+    if (mode === 'min') return thresholdMode === 'rel' ? a < this.best * (1 - threshold) : a < this.best - threshold;
+    return thresholdMode === 'rel' ? a > this.best * (threshold + 1) : a > this.best + threshold;
+  }
+
+  step(metric: number): void {
+    if (typeof metric !== 'number' || Number.isNaN(metric)) throw new GraftValueError(`ReduceLROnPlateau.step: expected a number, got ${String(metric)}`);
+    this.lastEpoch++;
+    if (this.isBetter(metric)) {
+      this.best = metric;
+      this.numBadEpochs = 0;
+    } else this.numBadEpochs++;
+    if (this.cooldownCounter > 0) {
+      this.cooldownCounter--;
+      this.numBadEpochs = 0;
+    }
+    if (this.numBadEpochs > this.opts.patience) {
+      for (const g of this.optimizer.paramGroups) {
+        const next = Math.max(g.lr * this.opts.factor, this.opts.minLr);
+        if (g.lr - next > this.opts.eps) g.lr = next;
+      }
+      this.cooldownCounter = this.opts.cooldown;
+      this.numBadEpochs = 0;
+    }
+  }
+
+  getLastLr(): number[] {
+    return this.optimizer.paramGroups.map((g) => g.lr);
   }
 }

@@ -16,6 +16,7 @@ const fixtures = JSON.parse(readFileSync(new URL('../fixtures/torch_ops.json', i
   cases: Case[];
   optim: Record<string, { w: Encoded; b: Encoded; x: Encoded; y: Encoded; steps: Encoded[][] }>;
   schedules: Record<string, number[]>;
+  plateau: Record<string, { metrics: number[]; lrs: number[]; opts: Record<string, number | string> }>;
   stateKeys: [string, number[]][];
 };
 
@@ -134,6 +135,11 @@ describe('learning-rate schedules match PyTorch', () => {
     // Past tMax the cosine continues (it rises again), as PyTorch's does.
     cosine_annealing: (o) => new optim.CosineAnnealingLR(o, 10, 0.01),
     step: (o) => new optim.StepLR(o, 4, 0.5),
+    exponential: (o) => new optim.ExponentialLR(o, 0.9),
+    multistep: (o) => new optim.MultiStepLR(o, [3, 7, 12], 0.5),
+    linear: (o) => new optim.LinearLR(o, 0.25, 0.9, 6),
+    // Both schedulers start from the group's initial rate, not from the rate the first one set.
+    sequential_warmup_cosine: (o) => new optim.SequentialLR(o, [new optim.LinearLR(o, 0.1, 1, 4), new optim.CosineAnnealingLR(o, 12, 0.001)], [4]),
   };
   it('covers every fixture schedule', () => expect(Object.keys(fixtures.schedules).filter((k) => !make[k])).toEqual([]));
   for (const [name, lrs] of Object.entries(fixtures.schedules)) {
@@ -146,6 +152,21 @@ describe('learning-rate schedules match PyTorch', () => {
         got.push(o.paramGroups[0]!.lr);
       }
       got.forEach((lr, i) => expect(lr, `${name} after ${i} steps`).toBeCloseTo(lrs[i]!, 12));
+    });
+  }
+});
+
+describe('ReduceLROnPlateau matches PyTorch', () => {
+  const keys: Record<string, keyof optim.PlateauOptions> = { patience: 'patience', threshold: 'threshold', threshold_mode: 'thresholdMode', cooldown: 'cooldown', factor: 'factor', mode: 'mode', min_lr: 'minLr' };
+  for (const [name, c] of Object.entries(fixtures.plateau)) {
+    it(name, () => {
+      const o = new optim.SGD([zeros([1]).requiresGrad_()], { lr: 0.1 });
+      const opts = Object.fromEntries(Object.entries(c.opts).map(([k, v]) => [keys[k]!, v])) as Partial<optim.PlateauOptions>;
+      const sched = new optim.ReduceLROnPlateau(o, opts);
+      c.metrics.forEach((m, i) => {
+        sched.step(m);
+        expect(o.paramGroups[0]!.lr, `${name} after metric ${i}`).toBeCloseTo(c.lrs[i]!, 14);
+      });
     });
   }
 });
