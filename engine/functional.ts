@@ -5,6 +5,7 @@ import { GraftDTypeError, GraftShapeError, GraftValueError, fmtShape } from '../
 import type { Generator } from './random.js';
 import { normAxis } from '../core/shape.js';
 import { Tensor, apply, where } from './tensor.js';
+import { conv2dInputGrad } from './convGrad.js';
 
 
 export { fullLike };
@@ -174,6 +175,106 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
   } else padding = opts.padding === 'valid' || opts.padding === undefined ? [0, 0] : pair(opts.padding);
   const attrs = { stride, padding, dilation, groups: opts.groups ?? 1, ...(opts.clamp ? { clamp: [opts.clamp[0], opts.clamp[1]] as [number, number] } : {}) };
   return input.conv2d(weight, attrs, bias ?? undefined);
+}
+
+/** 1-d convolution of [N, C, L] input with weight [O, C/groups, K] (torch.nn.functional.conv1d): conv2d over a height of 1. */
+export function conv1d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: { stride?: number; padding?: number | 'same' | 'valid'; dilation?: number; groups?: number } = {}): Tensor {
+  if (x.ndim !== 3 || weight.ndim !== 3) throw new GraftShapeError(`conv1d: expected input [N,C,L] and weight [O,C/groups,K], got ${fmtShape(x.shape)} and ${fmtShape(weight.shape)}`);
+  const padding = typeof opts.padding === 'string' ? opts.padding : ([0, opts.padding ?? 0] as [number, number]);
+  return conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, { stride: [1, opts.stride ?? 1], padding, dilation: [1, opts.dilation ?? 1], groups: opts.groups ?? 1 }).squeeze(2);
+}
+
+export interface ConvTranspose2dOptions {
+  stride?: Pair;
+  padding?: Pair;
+  outputPadding?: Pair;
+  groups?: number;
+  dilation?: Pair;
+}
+
+/**
+ * Transposed 2-d convolution of NCHW input with weight [C, O/groups, KH, KW]
+ * (torch.nn.functional.conv_transpose2d): the gradient of conv2d with respect to its input, so the
+ * output is (H - 1) * stride - 2 * padding + dilation * (KH - 1) + outputPadding + 1 high.
+ */
+export function convTranspose2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: ConvTranspose2dOptions = {}): Tensor {
+  if (x.ndim !== 4 || weight.ndim !== 4) throw new GraftShapeError(`convTranspose2d: expected 4-d input [N,C,H,W] and weight [C,O/groups,KH,KW], got ${fmtShape(x.shape)} and ${fmtShape(weight.shape)}`);
+  const [stride, padding, outputPadding, dilation] = [pair(opts.stride ?? 1), pair(opts.padding ?? 0), pair(opts.outputPadding ?? 0), pair(opts.dilation ?? 1)];
+  const groups = opts.groups ?? 1;
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  if (weight.shape[0] !== c || c % groups) throw new GraftShapeError(`convTranspose2d: weight ${fmtShape(weight.shape)} does not fit input ${fmtShape(x.shape)} with groups=${groups} (weight.shape[0] must be the input's channels)`);
+  for (let i = 0; i < 2; i++) {
+    if (!(outputPadding[i]! < stride[i]! || outputPadding[i]! < dilation[i]!)) throw new GraftShapeError(`convTranspose2d: outputPadding ${outputPadding[i]} must be smaller than the stride or the dilation`);
+  }
+  const out = [0, 1].map((i) => ([h, w][i]! - 1) * stride[i]! - 2 * padding[i]! + dilation[i]! * (weight.shape[2 + i]! - 1) + outputPadding[i]! + 1);
+  if (out.some((d) => d <= 0)) throw new GraftShapeError(`convTranspose2d: input ${fmtShape(x.shape)} gives an empty output (${out.join('x')})`);
+  const y = conv2dInputGrad(x, weight, [n, weight.shape[1]! * groups, out[0]!, out[1]!], { stride, padding, dilation, groups });
+  return bias ? y.add(bias.reshape([1, -1, 1, 1])) : y;
+}
+
+/** Group normalisation over [N, C, ...]: each of numGroups channel groups normalised by its own mean and biased variance, then the per-channel affine (torch.nn.functional.group_norm). */
+export function groupNorm(x: Tensor, numGroups: number, weight?: Tensor | null, bias?: Tensor | null, opts: { eps?: number } = {}): Tensor {
+  if (x.ndim < 2 || !Number.isInteger(numGroups) || numGroups < 1 || x.shape[1]! % numGroups) {
+    throw new GraftShapeError(`groupNorm: ${x.shape[1]} channels of ${fmtShape(x.shape)} do not split into ${numGroups} groups`);
+  }
+  const [n, c] = [x.shape[0]!, x.shape[1]!];
+  const g = x.reshape([n, numGroups, -1]);
+  const mean = g.mean(2, true);
+  const dev = g.sub(mean);
+  const y = dev.div(dev.mul(dev).mean(2, true).add(opts.eps ?? 1e-5).sqrt()).reshape(x.shape);
+  const perChannel = x.shape.map((d, i) => (i === 1 ? c : 1));
+  const scaled = weight ? y.mul(weight.reshape(perChannel)) : y;
+  return bias ? scaled.add(bias.reshape(perChannel)) : scaled;
+}
+
+/** Source positions and weights along one dimension for interpolate: nearest (floor of dst * scale) or linear (with align_corners as PyTorch). */
+function sourceIndex(inSize: number, outSize: number, mode: 'nearest' | 'bilinear', alignCorners: boolean): { i0: number[]; i1: number[]; t: number[] } {
+  const i0: number[] = [];
+  const i1: number[] = [];
+  const t: number[] = [];
+  for (let o = 0; o < outSize; o++) {
+    if (mode === 'nearest') {
+      i0.push(Math.min(Math.floor((o * inSize) / outSize), inSize - 1));
+      continue;
+    }
+    const src = alignCorners ? (outSize > 1 ? (o * (inSize - 1)) / (outSize - 1) : 0) : Math.max(((o + 0.5) * inSize) / outSize - 0.5, 0);
+    const lo = Math.min(Math.floor(src), inSize - 1);
+    i0.push(lo);
+    i1.push(Math.min(lo + 1, inSize - 1));
+    t.push(src - lo);
+  }
+  return { i0, i1, t };
+}
+
+/**
+ * Resizes the spatial dimensions of NCHW input to `size` (or by `scaleFactor`), as
+ * torch.nn.functional.interpolate: 'nearest' (PyTorch's floor rule) or 'bilinear' with
+ * alignCorners false (pixel centres, PyTorch's default) or true. Differentiable in the input.
+ */
+export function interpolate(x: Tensor, opts: { size?: Pair; scaleFactor?: number | [number, number]; mode?: 'nearest' | 'bilinear'; alignCorners?: boolean }): Tensor {
+  if (x.ndim !== 4) throw new GraftShapeError(`interpolate: expected a 4-d NCHW input, got ${fmtShape(x.shape)}`);
+  const mode = opts.mode ?? 'nearest';
+  if (mode === 'nearest' && opts.alignCorners !== undefined) throw new GraftValueError('interpolate: alignCorners applies to bilinear only, as in PyTorch');
+  const [h, w] = [x.shape[2]!, x.shape[3]!];
+  let size: [number, number];
+  if (opts.size !== undefined) size = pair(opts.size);
+  else if (opts.scaleFactor !== undefined) {
+    const s = typeof opts.scaleFactor === 'number' ? [opts.scaleFactor, opts.scaleFactor] : opts.scaleFactor;
+    size = [Math.floor(h * s[0]!), Math.floor(w * s[1]!)];
+  } else throw new GraftValueError('interpolate: give size or scaleFactor');
+  if (size.some((d) => !Number.isInteger(d) || d < 1)) throw new GraftShapeError(`interpolate: output size [${size.join(',')}] must be positive integers`);
+  let y = x;
+  for (const [dim, inSize, outSize] of [[2, h, size[0]], [3, w, size[1]]] as const) {
+    const { i0, i1, t } = sourceIndex(inSize, outSize, mode, opts.alignCorners ?? false);
+    const index = (ix: number[]) => tensor(ix, { dtype: 'i32', backend: x.storage.backend });
+    if (mode === 'nearest') y = y.indexSelect(dim, index(i0));
+    else {
+      const wShape = dim === 2 ? [1, 1, outSize, 1] : [1, 1, 1, outSize];
+      const weight = tensor(t, { shape: wShape, dtype: x.dtype, backend: x.storage.backend });
+      y = y.indexSelect(dim, index(i0)).mul(weight.neg().add(1)).add(y.indexSelect(dim, index(i1)).mul(weight));
+    }
+  }
+  return y;
 }
 
 export interface Pool2dOptions {

@@ -111,6 +111,18 @@ case('adaptive_avg_pool2d', lambda x: F.adaptive_avg_pool2d(x, (3, 2)), [t(2, 3,
 emb_idx = idx(6, 2, 3)
 case('embedding', lambda w: F.embedding(emb_idx, w), [t(6, 4)], {'indices': enc(emb_idx)})
 case('pad', lambda x: F.pad(x, (1, 2, -1, 1), value=0.5), [t(2, 3, 4)])
+# Added later, after every case above, so their random inputs stay as they were.
+case('conv1d', lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1, dilation=1, groups=2), [t(2, 4, 9), t(6, 2, 3), t(6)])
+case('conv_transpose2d', lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1, groups=1),
+     [t(2, 3, 4, 5), t(3, 4, 3, 3), t(4)])
+case('conv_transpose2d_groups_dil', lambda x, w: F.conv_transpose2d(x, w, None, stride=(1, 2), padding=(0, 1), groups=2,
+                                                                      dilation=2), [t(1, 4, 5, 4), t(4, 3, 2, 3)])
+case('group_norm', lambda x, w, b: F.group_norm(x, 3, w, b, eps=1e-5), [t(2, 6, 3, 4), t(6), t(6)])
+case('interpolate_nearest', lambda x: F.interpolate(x, size=(5, 7), mode='nearest'), [t(2, 3, 3, 4)])
+case('interpolate_bilinear', lambda x: F.interpolate(x, size=(5, 7), mode='bilinear', align_corners=False), [t(2, 3, 3, 4)])
+case('interpolate_bilinear_align', lambda x: F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=True),
+     [t(1, 2, 3, 4)])
+case('interpolate_down', lambda x: F.interpolate(x, size=(3, 2), mode='bilinear', align_corners=False), [t(1, 2, 7, 5)])
 
 
 # Optimizer trajectories on a fixed least-squares problem.

@@ -1,4 +1,4 @@
-/** @file Linear, Conv2d, Embedding, Dropout, Flatten and Identity layers. */
+/** @file Linear, Conv1d, Conv2d, ConvTranspose2d, Embedding, Dropout, Flatten and Identity layers. */
 import * as F from '../functional.js';
 import { GraftShapeError, fmtShape } from '../../core/errors.js';
 import type { Tensor } from '../tensor.js';
@@ -95,6 +95,69 @@ export class Conv2d extends Module {
   override extraRepr(): string {
     return `${this.inChannels}, ${this.outChannels}, kernelSize=[${this.kernelSize}], stride=[${this.stride}], padding=${JSON.stringify(this.padding)}` +
       (this.groups > 1 ? `, groups=${this.groups}` : '') + (this.bias ? '' : ', bias=false');
+  }
+}
+
+/** 1-d convolution over [N, C, L] input, weight [out, in/groups, k], initialised as torch.nn.Conv1d. */
+export class Conv1d extends Module {
+  weight: Parameter;
+  bias: Parameter | null;
+  readonly stride: number;
+  readonly padding: number | 'same' | 'valid';
+  readonly dilation: number;
+  readonly groups: number;
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernelSize: number,
+    opts: { stride?: number; padding?: number | 'same' | 'valid'; dilation?: number; groups?: number; bias?: boolean } = {},
+  ) {
+    super();
+    // The same checks, initialisation and parameter shapes as a Conv2d of height 1, then the height dropped.
+    const c = new Conv2d(inChannels, outChannels, [1, kernelSize], { groups: opts.groups, bias: opts.bias });
+    this.weight = Parameter.own(noGrad(() => c.weight.squeeze(2)));
+    c.weight.dispose();
+    this.bias = c.bias;
+    [this.stride, this.padding, this.dilation, this.groups] = [opts.stride ?? 1, opts.padding ?? 0, opts.dilation ?? 1, opts.groups ?? 1];
+  }
+  forward(x: Tensor): Tensor {
+    return F.conv1d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+  }
+  override extraRepr(): string {
+    return `${this.inChannels}, ${this.outChannels}, kernelSize=${this.kernelSize}, stride=${this.stride}, padding=${JSON.stringify(this.padding)}` + (this.bias ? '' : ', bias=false');
+  }
+}
+
+/** Transposed 2-d convolution, weight [in, out/groups, kh, kw], initialised as torch.nn.ConvTranspose2d. */
+export class ConvTranspose2d extends Module {
+  weight: Parameter;
+  bias: Parameter | null;
+  readonly kernelSize: [number, number];
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: Pair,
+    readonly opts: F.ConvTranspose2dOptions & { bias?: boolean } = {},
+  ) {
+    super();
+    const groups = opts.groups ?? 1;
+    checkSize('ConvTranspose2d', 'inChannels', inChannels, 1);
+    checkSize('ConvTranspose2d', 'outChannels', outChannels, 1);
+    checkSize('ConvTranspose2d', 'groups', groups, 1);
+    if (inChannels % groups || outChannels % groups) {
+      throw new GraftShapeError(`ConvTranspose2d: inChannels ${inChannels} and outChannels ${outChannels} must be divisible by groups ${groups}`);
+    }
+    this.kernelSize = pair(kernelSize);
+    this.weight = Parameter.uninit([inChannels, outChannels / groups, ...this.kernelSize]);
+    kaimingUniform_(this.weight, { a: Math.sqrt(5) });
+    // PyTorch's fan-in here is weight.shape[1] * kh * kw.
+    const fanIn = (outChannels / groups) * this.kernelSize[0] * this.kernelSize[1];
+    this.bias = opts.bias === false ? null : Parameter.uninit([outChannels]);
+    if (this.bias) uniform_(this.bias, -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn));
+  }
+  forward(x: Tensor): Tensor {
+    const { bias: _, ...conv } = this.opts;
+    return F.convTranspose2d(x, this.weight, this.bias, conv);
   }
 }
 

@@ -120,3 +120,29 @@ export class LayerNorm extends Module {
     return `[${this.normalizedShape}], eps=${this.opts.eps ?? 1e-5}`;
   }
 }
+
+/** Group normalisation (torch.nn.GroupNorm): numGroups groups of channels, each normalised on its own, with a per-channel affine. */
+export class GroupNorm extends Module {
+  weight: Parameter | null;
+  bias: Parameter | null;
+  constructor(
+    readonly numGroups: number,
+    readonly numChannels: number,
+    readonly opts: { eps?: number; affine?: boolean } = {},
+  ) {
+    super();
+    if (!Number.isInteger(numGroups) || numGroups < 1 || numChannels % numGroups) {
+      throw new GraftShapeError(`GroupNorm: numChannels ${numChannels} must be divisible by numGroups ${numGroups}`);
+    }
+    const affine = opts.affine ?? true;
+    this.weight = affine ? Parameter.own(full([numChannels], 1)) : null;
+    this.bias = affine ? Parameter.own(zeros([numChannels])) : null;
+  }
+  forward(x: Tensor): Tensor {
+    if (x.ndim < 2 || x.shape[1] !== this.numChannels) throw new GraftShapeError(`GroupNorm: expected input with ${this.numChannels} channels in dim 1, got ${fmtShape(x.shape)}`);
+    return F.groupNorm(x, this.numGroups, this.weight, this.bias, { eps: this.opts.eps ?? 1e-5 });
+  }
+  override extraRepr(): string {
+    return `${this.numGroups}, ${this.numChannels}, eps=${this.opts.eps ?? 1e-5}, affine=${this.weight !== null}`;
+  }
+}

@@ -1,8 +1,10 @@
 /** @file graft against golden values computed by PyTorch (scripts/make_fixtures.py). */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { type DType, type Tensor, functional as F, nn, optim, zeros } from '../../index.js';
-import { type Encoded, decode, expectClose } from '../helpers.js';
+import { type DType, type Tensor, functional as F, getBackend, nn, optim, zeros } from '../../index.js';
+import { setBackend } from '../../engine/backend.js';
+import { type Encoded, decode, expectClose, expectCloseArrays } from '../helpers.js';
+import { webgpuBackend } from '../backends.js';
 
 interface Case {
   name: string;
@@ -75,6 +77,14 @@ const GRAFT: Record<string, Fn> = {
   adaptive_avg_pool2d: ([x]) => F.adaptiveAvgPool2d(x!, [3, 2]),
   embedding: ([w], e, dt) => F.embedding(ex(e, 'indices', dt), w!),
   pad: ([x]) => F.pad(x!, [1, 2, -1, 1], { value: 0.5 }),
+  conv1d: ([x, w, b]) => F.conv1d(x!, w!, b, { stride: 2, padding: 1, dilation: 1, groups: 2 }),
+  conv_transpose2d: ([x, w, b]) => F.convTranspose2d(x!, w!, b, { stride: 2, padding: 1, outputPadding: 1 }),
+  conv_transpose2d_groups_dil: ([x, w]) => F.convTranspose2d(x!, w!, null, { stride: [1, 2], padding: [0, 1], groups: 2, dilation: 2 }),
+  group_norm: ([x, w, b]) => F.groupNorm(x!, 3, w, b, { eps: 1e-5 }),
+  interpolate_nearest: ([x]) => F.interpolate(x!, { size: [5, 7], mode: 'nearest' }),
+  interpolate_bilinear: ([x]) => F.interpolate(x!, { size: [5, 7], mode: 'bilinear', alignCorners: false }),
+  interpolate_bilinear_align: ([x]) => F.interpolate(x!, { scaleFactor: 2, mode: 'bilinear', alignCorners: true }),
+  interpolate_down: ([x]) => F.interpolate(x!, { size: [3, 2], mode: 'bilinear' }),
 };
 
 describe('golden values from PyTorch', () => {
@@ -96,6 +106,34 @@ describe('golden values from PyTorch', () => {
             expectClose(xs[i]!.grad!, g.data, g.shape, atol, rtol, `${c.name} grad ${i}`);
           });
         });
+      }
+    });
+  }
+});
+
+// The same cases in f32 on WebGPU: every composite (convTranspose2d, groupNorm, interpolate, the
+// losses, ...) against PyTorch on the GPU too; batch_norm_train checks its running statistics with
+// synchronous reads inside, so it stays on the CPU.
+const gpu = await webgpuBackend();
+const CPU_ONLY = new Set(['batch_norm_train']);
+describe.runIf(gpu)('golden values from PyTorch on webgpu (f32)', () => {
+  for (const c of fixtures.cases.filter((k) => !CPU_ONLY.has(k.name))) {
+    it(c.name, async () => {
+      const before = getBackend();
+      setBackend(gpu!);
+      try {
+        const xs = c.inputs.map((e) => decode(e!, 'f32', true));
+        const y = GRAFT[c.name]!(xs, c.extra, 'f32');
+        expect(y.backend).toBe('webgpu');
+        expect(y.shape).toEqual(c.out.shape);
+        expectCloseArrays(await y.data(), c.out.data, 2e-5, 2e-4, `${c.name} forward`);
+        y.mul(decode(c.probe, 'f32')).sum().backward();
+        for (const [i, g] of c.grads.entries()) {
+          if (!g) continue;
+          expectCloseArrays(await xs[i]!.grad!.data(), g.data, 2e-5, 2e-4, `${c.name} grad ${i}`);
+        }
+      } finally {
+        setBackend(before);
       }
     });
   }

@@ -229,3 +229,26 @@ describe('forward hooks', () => {
     expect(Object.prototype.hasOwnProperty.call(conv, 'forward')).toBe(false);
   });
 });
+
+describe('Conv1d, ConvTranspose2d and GroupNorm modules', () => {
+  it('have PyTorch parameter names and shapes, and call their functional forms', () => {
+    manualSeed(5);
+    const c1 = new nn.Conv1d(4, 6, 3, { stride: 2, padding: 1, groups: 2 });
+    expect([...c1.stateDict()].map(([k, v]) => [k, [...v.shape]])).toEqual([['weight', [6, 2, 3]], ['bias', [6]]]);
+    const x1 = randn([2, 4, 9]);
+    expect(Array.from(c1.forward(x1).dataSync())).toEqual(Array.from(F.conv1d(x1, c1.weight, c1.bias, { stride: 2, padding: 1, groups: 2 }).dataSync()));
+    const ct = new nn.ConvTranspose2d(3, 4, 3, { stride: 2, padding: 1, outputPadding: 1 });
+    expect([...ct.stateDict()].map(([k, v]) => [k, [...v.shape]])).toEqual([['weight', [3, 4, 3, 3]], ['bias', [4]]]);
+    expect(ct.forward(randn([2, 3, 4, 5])).shape).toEqual([2, 4, 8, 10]);
+    const gn = new nn.GroupNorm(3, 6);
+    expect([...gn.stateDict()].map(([k, v]) => [k, [...v.shape]])).toEqual([['weight', [6]], ['bias', [6]]]);
+    const x = randn([2, 6, 3, 4]);
+    const y = gn.forward(x);
+    // Each group of two channels is normalised on its own: mean 0, biased variance 1.
+    const g = y.reshape([2, 3, -1]);
+    for (const v of g.mean(2).dataSync()) expect(Math.abs(v)).toBeLessThan(1e-6);
+    for (const v of g.var(2, { correction: 0 }).dataSync()) expect(v).toBeCloseTo(1, 3);
+    expect(() => new nn.GroupNorm(4, 6)).toThrow(/GroupNorm: numChannels 6 must be divisible by numGroups 4/);
+    expect(() => gn.forward(randn([2, 5, 3]))).toThrow(/GroupNorm: expected input with 6 channels/);
+  });
+});
