@@ -9,7 +9,7 @@ export {
   tensor, full, zeros, ones, arange, linspace, eye, randn, rand, uniform, randint, randperm, permutation,
   zerosLike, onesLike, fullLike, randnLike, type CreateOptions, type RandomOptions, type NestedData,
 } from './engine/creation.js';
-export { noGrad, enableGrad, isGradEnabled, type BackwardOptions } from './engine/autograd.js';
+export { noGrad, enableGrad, isGradEnabled, grad, type BackwardOptions, type GradOptions } from './engine/autograd.js';
 export { Generator, manualSeed, defaultGenerator } from './engine/random.js';
 export { gradcheck, type GradcheckOptions } from './engine/gradcheck.js';
 export { GraftError, GraftShapeError, GraftDTypeError, GraftStateError, GraftFormatError, GraftValueError, fmtShape } from './core/errors.js';

@@ -106,28 +106,38 @@ function topoOrder(root: Tensor): Node[] {
 
 export interface BackwardOptions {
   retainGraph?: boolean;
+  /**
+   * Records the backward pass itself, so the gradients can be differentiated again (PyTorch's
+   * create_graph: gradient penalties, MAML); the graph is then kept unless retainGraph is false.
+   */
+  createGraph?: boolean;
 }
 
-/** Accumulates d(root)/d(leaf) into every leaf's `.grad` that requires grad. */
-export function backward(root: Tensor, grad: Tensor | undefined, opts: BackwardOptions, ones: (like: Tensor) => Tensor): void {
+/** The gradient `grad` given for `root`, or ones for a one-element root. */
+function seedOf(op: string, root: Tensor, grad: Tensor | undefined): Tensor {
   if (!root.requiresGrad) {
-    throw new GraftStateError(`backward: tensor of shape ${fmtShape(root.shape)} does not require grad and has no grad_fn`);
+    throw new GraftStateError(`${op}: tensor of shape ${fmtShape(root.shape)} does not require grad and has no grad_fn`);
   }
-  let seed: Tensor;
   if (grad === undefined) {
-    if (root.size !== 1) {
-      throw new GraftStateError(`backward: grad can be implicitly created only for scalar outputs, got shape ${fmtShape(root.shape)}`);
-    }
-    seed = ones(root);
-  } else {
-    if (grad.shape.length !== root.shape.length || grad.shape.some((d, i) => d !== root.shape[i])) {
-      throw new GraftShapeError(`backward: gradient shape ${fmtShape(grad.shape)} does not match tensor shape ${fmtShape(root.shape)}`);
-    }
-    seed = grad;
+    if (root.size !== 1) throw new GraftStateError(`${op}: grad can be implicitly created only for scalar outputs, got shape ${fmtShape(root.shape)}`);
+    return root.newOnes(root.shape);
   }
-  noGrad(() => {
+  if (grad.shape.length !== root.shape.length || grad.shape.some((d, i) => d !== root.shape[i])) {
+    throw new GraftShapeError(`${op}: gradient shape ${fmtShape(grad.shape)} does not match tensor shape ${fmtShape(root.shape)}`);
+  }
+  return grad;
+}
+
+/**
+ * Sends `seed` back from `root` through the graph: `leaf(x, g)` gets each contribution to a leaf
+ * that requires grad, `reached(node, g)` each node's whole output gradient as it is expanded.
+ * Recorded (createGraph) or not.
+ */
+function propagate(root: Tensor, seed: Tensor, opts: BackwardOptions, leaf: (x: Tensor, g: Tensor) => void, reached: (node: Node, g: Tensor) => void = () => {}): void {
+  const retain = opts.retainGraph ?? opts.createGraph ?? false;
+  const run = () => {
     if (!root.gradFn) {
-      root.accumulateGrad(seed);
+      leaf(root, seed);
       return;
     }
     const nodes = topoOrder(root);
@@ -136,6 +146,7 @@ export function backward(root: Tensor, grad: Tensor | undefined, opts: BackwardO
       const g = grads.get(node);
       grads.delete(node);
       if (!g) continue;
+      reached(node, g);
       node.checkVersions();
       const needs = node.inputs.map((x) => x.requiresGrad);
       const inGrads = node.gradient(g, needs);
@@ -148,9 +159,49 @@ export function backward(root: Tensor, grad: Tensor | undefined, opts: BackwardO
         if (x.gradFn) {
           const prev = grads.get(x.gradFn);
           grads.set(x.gradFn, prev ? prev.add(gi) : gi);
-        } else x.accumulateGrad(gi);
+        } else leaf(x, gi);
       });
-      if (!opts.retainGraph) node.release();
+      if (!retain) node.release();
     }
+  };
+  if (opts.createGraph) enableGrad(run);
+  else noGrad(run);
+}
+
+/** Accumulates d(root)/d(leaf) into every leaf's `.grad` that requires grad. */
+export function backward(root: Tensor, grad: Tensor | undefined, opts: BackwardOptions): void {
+  const seed = seedOf('backward', root, grad);
+  propagate(root, seed, opts, (x, g) => x.accumulateGrad(g));
+}
+
+export interface GradOptions extends BackwardOptions {
+  /** The gradient of each output (ones for one-element outputs when left out). */
+  gradOutputs?: (Tensor | undefined)[];
+  /** An input the outputs do not depend on gives null rather than an error. */
+  allowUnused?: boolean;
+}
+
+/**
+ * The gradients of the sum of `outputs` with respect to each of `inputs`, leaving every `.grad`
+ * alone (torch.autograd.grad). With createGraph the results are themselves differentiable.
+ */
+export function grad(outputs: Tensor | Tensor[], inputs: Tensor[], opts: GradOptions = {}): (Tensor | null)[] {
+  const outs = Array.isArray(outputs) ? outputs : [outputs];
+  inputs.forEach((x, i) => {
+    if (!x.requiresGrad) throw new GraftStateError(`grad: input ${i} ${fmtShape(x.shape)} does not require grad`);
   });
+  const found: (Tensor | null)[] = inputs.map(() => null);
+  const add = (i: number, g: Tensor) => (found[i] = found[i] ? found[i]!.add(g) : g);
+  outs.forEach((root, k) => {
+    const seed = seedOf('grad', root, opts.gradOutputs?.[k]);
+    // Every output but the last walks a graph the next one may share.
+    const last = k === outs.length - 1;
+    const o = { ...opts, retainGraph: last ? opts.retainGraph : true };
+    const seen = (x: Tensor, g: Tensor) => inputs.forEach((y, i) => y === x && add(i, g));
+    propagate(root, seed, o, seen, (node, g) => inputs.forEach((y, i) => y.gradFn === node && add(i, g)));
+  });
+  found.forEach((g, i) => {
+    if (!g && !opts.allowUnused) throw new GraftStateError(`grad: input ${i} ${fmtShape(inputs[i]!.shape)} was not used to compute the outputs (pass allowUnused: true for null)`);
+  });
+  return found;
 }

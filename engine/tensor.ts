@@ -194,7 +194,7 @@ export class Tensor {
 
   /** Computes gradients of this tensor with respect to every leaf that requires grad. */
   backward(grad?: Tensor, opts: BackwardOptions = {}): void {
-    runBackward(this, grad, opts, (like) => like.newOnes(like.shape));
+    runBackward(this, grad, opts);
   }
 
   /** Internal: adds a gradient into `.grad`. */

@@ -1,6 +1,6 @@
 /** @file Autograd: recording only where needed, accumulation, noGrad, detach, freed graphs. */
 import { describe, expect, it } from 'vitest';
-import { enableGrad, functional as F, getBackend, noGrad, randn, tensor } from '../../index.js';
+import { enableGrad, functional as F, getBackend, grad, noGrad, randn, tensor } from '../../index.js';
 
 describe('autograd', () => {
   it('runs no kernel for the gradient of an input that needs none (the network input, frozen weights)', () => {
@@ -153,5 +153,49 @@ describe('in-place ops', () => {
     const z = x.mul(w).sum();
     z.backward();
     expect(Array.from(w.grad!.dataSync())).toEqual([2, 4, 6]);
+  });
+});
+
+describe('higher-order gradients', () => {
+  it('grad() gives gradients without touching .grad; with createGraph they differentiate again', async () => {
+    const x = tensor([0.5, -1, 2], { requiresGrad: true });
+    const y = x.pow(3).sum();
+    const [dx] = grad(y, [x], { createGraph: true });
+    expect(x.grad).toBeNull();
+    expect(Array.from(dx!.dataSync())).toEqual([0.75, 3, 12]); // 3 x^2
+    // d/dx sum(3 x^2) = 6 x
+    const [ddx] = grad(dx!.sum(), [x]);
+    expect(Array.from(ddx!.dataSync())).toEqual([3, -6, 12]);
+  });
+
+  it('backward({createGraph}) records the backward pass: a gradient penalty trains the weights through it', () => {
+    const w = tensor([[0.5, -0.25], [1, 2]], { requiresGrad: true });
+    const x = tensor([[1, 2]], { requiresGrad: true });
+    const out = x.matmul(w).tanh().sum();
+    const [gx] = grad(out, [x], { createGraph: true });
+    // penalty = ||d out / d x||^2, differentiated with respect to w, against f64 central differences.
+    gx!.pow(2).sum().backward();
+    const analytic = Array.from(w.grad!.dataSync());
+    const f = (wv: number[]) => {
+      const wt = tensor(wv, { shape: [2, 2], dtype: 'f64', requiresGrad: true });
+      const xt = tensor([[1, 2]], { dtype: 'f64', requiresGrad: true });
+      const [g] = grad(xt.matmul(wt).tanh().sum(), [xt], { createGraph: true });
+      return g!.pow(2).sum().dataSync()[0]!;
+    };
+    const w0 = [0.5, -0.25, 1, 2];
+    w0.forEach((_, i) => {
+      const [a, b] = [[...w0], [...w0]];
+      a[i]! += 1e-6;
+      b[i]! -= 1e-6;
+      expect(analytic[i]).toBeCloseTo((f(a) - f(b)) / 2e-6, 4);
+    });
+  });
+
+  it('names an input that does not require grad or that the outputs do not use', () => {
+    const x = tensor([1, 2], { requiresGrad: true });
+    const unused = tensor([3], { requiresGrad: true });
+    expect(() => grad(x.sum(), [tensor([1])])).toThrow(/grad: input 0 \[1\] does not require grad/);
+    expect(() => grad(x.sum(), [x, unused])).toThrow(/grad: input 1 \[1\] was not used to compute the outputs/);
+    expect(grad(x.sum(), [x, unused], { allowUnused: true })[1]).toBeNull();
   });
 });
