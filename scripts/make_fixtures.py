@@ -198,6 +198,23 @@ def plateau(metrics, **kw):
 
 
 losses = [1.0, 0.9, 0.91, 0.905, 0.9, 0.899995, 0.95, 0.8, 0.8, 0.81, 0.82, 0.83, 0.84, 0.7, 0.71, 0.72, 0.73]
+def one_cycle(steps, **kw):
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, **kw)
+    out = [[opt.param_groups[0]['lr'], opt.param_groups[0]['momentum']]]
+    for _ in range(steps):
+        opt.step()
+        sched.step()
+        out.append([opt.param_groups[0]['lr'], opt.param_groups[0]['momentum']])
+    return {'opts': kw, 'steps': out}
+
+
+one_cycle_cases = {
+    'cos': one_cycle(19, max_lr=1.0, total_steps=20),
+    'linear_three_phase': one_cycle(16, max_lr=0.5, total_steps=17, pct_start=0.4, anneal_strategy='linear', three_phase=True,
+                                    div_factor=10.0, final_div_factor=100.0, base_momentum=0.8, max_momentum=0.9),
+}
+
 plateau_cases = {
     'min_rel': plateau(losses, patience=2),
     'min_abs_cooldown': plateau(losses, patience=1, threshold=0.01, threshold_mode='abs', cooldown=2, factor=0.5),
@@ -214,5 +231,5 @@ state_keys = [[k, list(v.shape)] for k, v in net.state_dict().items()]
 os.makedirs(os.path.dirname(OUT), exist_ok=True)
 with open(OUT, 'w') as f:
     json.dump({'torch': torch.__version__, 'cases': cases, 'optim': optim_cases, 'schedules': schedule_cases,
-               'plateau': plateau_cases, 'stateKeys': state_keys}, f)
+               'plateau': plateau_cases, 'oneCycle': one_cycle_cases, 'stateKeys': state_keys}, f)
 print(f'wrote {len(cases)} op cases and {len(optim_cases)} optimizer trajectories to {OUT}')

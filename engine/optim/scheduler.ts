@@ -31,7 +31,7 @@ export class LRScheduler {
     this.apply();
   }
 
-  private apply(): void {
+  protected apply(): void {
     this.optimizer.paramGroups.forEach((g, i) => (g.lr = this.schedule(this.baseLrs[i]!, this.lastEpoch)));
   }
 
@@ -193,5 +193,86 @@ export class ReduceLROnPlateau {
 
   getLastLr(): number[] {
     return this.optimizer.paramGroups.map((g) => g.lr);
+  }
+}
+
+export interface OneCycleOptions {
+  pctStart: number;
+  annealStrategy: 'cos' | 'linear';
+  cycleMomentum: boolean;
+  baseMomentum: number;
+  maxMomentum: number;
+  divFactor: number;
+  finalDivFactor: number;
+  threePhase: boolean;
+}
+
+/**
+ * The 1cycle policy (PyTorch's OneCycleLR and its defaults): the rate rises from maxLr / divFactor
+ * to maxLr over pctStart of totalSteps, then anneals to the initial rate / finalDivFactor, while
+ * the momentum (SGD's momentum, Adam's first beta) moves the opposite way; stepped once per batch.
+ */
+export class OneCycleLR extends LRScheduler {
+  private readonly o: OneCycleOptions;
+  private readonly phases: { end: number; lr: [number, number]; momentum: [number, number] }[][];
+
+  constructor(
+    opt: Optimizer<{ lr: number }>,
+    maxLr: number | number[],
+    readonly totalSteps: number,
+    opts: Partial<OneCycleOptions> = {},
+  ) {
+    const o: OneCycleOptions = { pctStart: 0.3, annealStrategy: 'cos', cycleMomentum: true, baseMomentum: 0.85, maxMomentum: 0.95, divFactor: 25, finalDivFactor: 1e4, threePhase: false, ...opts };
+    if (!Number.isInteger(totalSteps) || totalSteps < 1) throw new GraftValueError(`OneCycleLR: totalSteps must be a positive integer, got ${totalSteps}`);
+    if (!(o.pctStart >= 0 && o.pctStart <= 1)) throw new GraftValueError(`OneCycleLR: pctStart must be in [0, 1], got ${o.pctStart}`);
+    const groups = opt.paramGroups as unknown as Record<string, unknown>[];
+    const maxes = Array.isArray(maxLr) ? maxLr : groups.map(() => maxLr);
+    if (maxes.length !== groups.length) throw new GraftValueError(`OneCycleLR: expected ${groups.length} values for maxLr, got ${maxes.length}`);
+    if (o.cycleMomentum && groups.some((g) => typeof g.momentum !== 'number' && !Array.isArray(g.betas))) {
+      throw new GraftValueError('OneCycleLR: the optimizer must have a momentum (SGD) or betas (Adam) to cycle; pass cycleMomentum: false');
+    }
+    const phases = maxes.map((max) => {
+      const [initial, min] = [max / o.divFactor, max / o.divFactor / o.finalDivFactor];
+      const [lo, hi] = [o.baseMomentum, o.maxMomentum];
+      const up = o.pctStart * totalSteps - 1;
+      return o.threePhase
+        ? [{ end: up, lr: [initial, max], momentum: [hi, lo] }, { end: 2 * o.pctStart * totalSteps - 2, lr: [max, initial], momentum: [lo, hi] }, { end: totalSteps - 1, lr: [initial, min], momentum: [hi, hi] }]
+        : [{ end: up, lr: [initial, max], momentum: [hi, lo] }, { end: totalSteps - 1, lr: [max, min], momentum: [lo, hi] }];
+    }) as { end: number; lr: [number, number]; momentum: [number, number] }[][];
+    // The rates come from the phases, not from a schedule over base rates; apply() sets them.
+    super(opt, (base) => base);
+    this.o = o;
+    this.phases = phases;
+    this.apply();
+  }
+
+  /** The rate and momentum of group `g` after `step` steps. */
+  private at(g: number, step: number): { lr: number; momentum: number } {
+    const anneal = (a: number, b: number, pct: number) => (this.o.annealStrategy === 'cos' ? b + ((a - b) / 2) * (Math.cos(Math.PI * pct) + 1) : (b - a) * pct + a);
+    const phases = this.phases[g]!;
+    let start = 0;
+    for (let i = 0; i < phases.length; i++) {
+      const p = phases[i]!;
+      if (step <= p.end || i === phases.length - 1) {
+        const pct = (step - start) / (p.end - start);
+        return { lr: anneal(p.lr[0], p.lr[1], pct), momentum: anneal(p.momentum[0], p.momentum[1], pct) };
+      }
+      start = p.end;
+    }
+    throw new GraftValueError('OneCycleLR: no phase');
+  }
+
+  protected override apply(): void {
+    // Called once by the base constructor before the phases exist; the constructor applies again.
+    if (!this.phases) return;
+    if (this.lastEpoch > this.totalSteps) throw new GraftValueError(`OneCycleLR: tried to step ${this.lastEpoch + 1} times; totalSteps is ${this.totalSteps}`);
+    this.optimizer.paramGroups.forEach((group, i) => {
+      const { lr, momentum } = this.at(i, this.lastEpoch);
+      group.lr = lr;
+      if (!this.o.cycleMomentum) return;
+      const g = group as unknown as { momentum?: number; betas?: [number, number] };
+      if (Array.isArray(g.betas)) g.betas = [momentum, g.betas[1]];
+      else g.momentum = momentum;
+    });
   }
 }

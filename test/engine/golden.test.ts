@@ -19,6 +19,7 @@ const fixtures = JSON.parse(readFileSync(new URL('../fixtures/torch_ops.json', i
   optim: Record<string, { w: Encoded; b: Encoded; x: Encoded; y: Encoded; steps: Encoded[][] }>;
   schedules: Record<string, number[]>;
   plateau: Record<string, { metrics: number[]; lrs: number[]; opts: Record<string, number | string> }>;
+  oneCycle: Record<string, { opts: Record<string, number | string | boolean>; steps: [number, number][] }>;
   stateKeys: [string, number[]][];
 };
 
@@ -204,6 +205,22 @@ describe('ReduceLROnPlateau matches PyTorch', () => {
       c.metrics.forEach((m, i) => {
         sched.step(m);
         expect(o.paramGroups[0]!.lr, `${name} after metric ${i}`).toBeCloseTo(c.lrs[i]!, 14);
+      });
+    });
+  }
+});
+
+describe('OneCycleLR matches PyTorch, its rate and its momentum', () => {
+  const camel = (k: string) => k.replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
+  for (const [name, c] of Object.entries(fixtures.oneCycle)) {
+    it(name, () => {
+      const o = new optim.SGD([zeros([1]).requiresGrad_()], { lr: 0.1, momentum: 0.9 });
+      const { max_lr: maxLr, total_steps: totalSteps, ...rest } = c.opts;
+      const sched = new optim.OneCycleLR(o, maxLr as number, totalSteps as number, Object.fromEntries(Object.entries(rest).map(([k, v]) => [camel(k), v])));
+      c.steps.forEach(([lr, momentum], i) => {
+        if (i > 0) sched.step();
+        expect(o.paramGroups[0]!.lr, `${name} lr at step ${i}`).toBeCloseTo(lr, 12);
+        expect(o.paramGroups[0]!.momentum, `${name} momentum at step ${i}`).toBeCloseTo(momentum, 12);
       });
     });
   }
