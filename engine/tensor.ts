@@ -353,6 +353,11 @@ export class Tensor {
     return reduceOp('argmax', this, dim, keepdim);
   }
   argmin(dim?: number, keepdim = false): Tensor { return this.neg().argmax(dim, keepdim); }
+  /** Running sums along `dim` (torch.cumsum); bools are counted as i32. */
+  cumsum(dim: number): Tensor {
+    const x = this.dtype === 'bool' ? this.cast('i32') : this;
+    return apply('cumsum', [x], { dim: normAxis('cumsum', dim, this.ndim) });
+  }
   /** Variance with Bessel's correction by default (correction = 1), as torch.var. */
   var(dims?: number | readonly number[], opts: { correction?: number; keepdim?: boolean } = {}): Tensor {
     const x = floatT(this);

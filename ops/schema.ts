@@ -34,6 +34,7 @@ export interface OpAttrs {
   concat: { dim: number };
   /** One [before, after] pair per dimension; negative amounts crop. */
   pad: { pads: [number, number][]; value: number };
+  cumsum: { dim: number };
 }
 export type OpName = keyof OpAttrs;
 
@@ -356,6 +357,16 @@ export const SCHEMA: { [K in OpName]: Schema<K> } = {
         throw new GraftShapeError(`pad: padding [${pads.map((p) => p.join(',')).join('; ')}] is invalid for shape ${fmtShape(shape)}`);
       }
       return { shape: out, dtype };
+    },
+  },
+  cumsum: {
+    kind: 'kernel',
+    infer: (ins, { dim }) => {
+      arity('cumsum', ins, 1);
+      const { shape, dtype } = ins[0]!;
+      if (dtype !== 'f32' && dtype !== 'f64' && dtype !== 'i32') throw new GraftDTypeError(`cumsum: expected a float or i32 tensor, got ${dtype} (cast bools first)`);
+      if (!Number.isInteger(dim) || dim < 0 || dim >= shape.length) throw new GraftShapeError(`cumsum: dimension ${dim} is out of range for shape ${fmtShape(shape)}`);
+      return ins[0]!;
     },
   },
 };

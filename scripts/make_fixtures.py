@@ -123,6 +123,7 @@ case('interpolate_bilinear', lambda x: F.interpolate(x, size=(5, 7), mode='bilin
 case('interpolate_bilinear_align', lambda x: F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=True),
      [t(1, 2, 3, 4)])
 case('interpolate_down', lambda x: F.interpolate(x, size=(3, 2), mode='bilinear', align_corners=False), [t(1, 2, 7, 5)])
+case('cumsum', lambda x: torch.cumsum(x, dim=1), [t(3, 5, 2)])
 
 
 # Optimizer trajectories on a fixed least-squares problem.

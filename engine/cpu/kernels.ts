@@ -8,6 +8,7 @@ import { avgPool2d as avgPoolKernel, maxPool2dIndices as maxPoolKernel } from '.
 import { IndexOutOfRange, gather as gatherKernel, scatterAdd as scatterAddKernel } from '../../kernels/cpu/gather.js';
 import { concat as concatKernel, pad as padKernel } from '../../kernels/cpu/layout.js';
 import type { Strided } from '../../kernels/cpu/strided.js';
+import { cumsum as cumsumKernel } from '../../kernels/cpu/scan.js';
 
 /** An elementwise op's value for one element, computed in f64 and rounded once when stored (the reference every vector form is measured against). */
 export type ScalarOf<K extends ElementwiseOp> = K extends TernaryOp ? (c: number, a: number, b: number) => number : K extends BinaryOp ? (a: number, b: number) => number : (a: number, attrs: OpAttrs[K]) => number;
@@ -60,4 +61,5 @@ export const KERNELS: { [K in KernelOp]: CpuKernel<K> } = {
   scatterAdd: ([b, i, s], out, { dim }) => boundsCheck('scatterAdd', scatterAddKernel(b!, i!, s!, dim, out.data), b!.shape, dim),
   concat: (ins, out, { dim }, m) => concatKernel(ins, dim, out.data, m.out.shape),
   pad: ([x], out, { pads, value }, m) => padKernel(x!, pads, value, out.data, m.out.shape),
+  cumsum: ([x], out, { dim }, m) => cumsumKernel(x!, dim, out.data, m.out.dtype),
 };

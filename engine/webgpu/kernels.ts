@@ -11,6 +11,7 @@ import { conv2dAsMatmul, conv2dDepthwiseKernel, conv2dDirectKernel, conv2dKernel
 import { poolKernel } from '../../kernels/wgsl/pool.js';
 import { gatherKernel } from '../../kernels/wgsl/gather.js';
 import { padKernel } from '../../kernels/wgsl/layout.js';
+import { cumsumKernel } from '../../kernels/wgsl/scan.js';
 
 /**
  * Each elementwise op as a WGSL expression over the inputs `a`, `b`, `c`: `T` is the inputs' value
@@ -98,6 +99,7 @@ export const KERNELS: { [K in KernelOp | ReduceOp]: WgslKernel<K> } = {
     });
   },
   pad: ([x], out, { pads, value }) => [padKernel(x!, out, pads, value)],
+  cumsum: ([x], out, { dim }) => [cumsumKernel(x!, out, dim)],
 };
 
 /** The kernel calls that compute `op`; none for a view. */

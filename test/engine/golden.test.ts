@@ -86,6 +86,7 @@ const GRAFT: Record<string, Fn> = {
   interpolate_bilinear: ([x]) => F.interpolate(x!, { size: [5, 7], mode: 'bilinear', alignCorners: false }),
   interpolate_bilinear_align: ([x]) => F.interpolate(x!, { scaleFactor: 2, mode: 'bilinear', alignCorners: true }),
   interpolate_down: ([x]) => F.interpolate(x!, { size: [3, 2], mode: 'bilinear' }),
+  cumsum: ([x]) => x!.cumsum(1),
 };
 
 describe('golden values from PyTorch', () => {

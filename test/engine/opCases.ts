@@ -162,6 +162,12 @@ export const OP_CASES: { [K in OpName]: OpCase[] } = {
     { name: 'maxPool2d dilated', inputs: [f([1, 1, 6, 6])], run: (x) => F.maxPool2d(x, 2, { stride: 1, dilation: 2 }) },
     { name: 'maxPool2d indices', inputs: [f([1, 2, 5, 5])], run: (x) => F.maxPool2dWithIndices(x, 2, { stride: 1 })[1], grad: false },
   ],
+  cumsum: [
+    { name: 'cumsum last dim', inputs: [f([3, 5])], run: (x) => x!.cumsum(1) },
+    { name: 'cumsum dim 0 transposed', inputs: [f([4, 3], 'transposed')], run: (x) => x!.cumsum(0) },
+    { name: 'cumsum middle dim strided', inputs: [f([2, 3, 4], 'strided')], run: (x) => x!.cumsum(1) },
+    { name: 'cumsum i32', inputs: [{ shape: [2, 6], kind: 'int' }], run: (x) => x!.cumsum(1), grad: false },
+  ],
   gather: [
     { name: 'gather dim 1', inputs: [f([3, 5]), { shape: [3, 4], kind: 'index', high: 5 }], run: (x, i) => x!.gather(1, i!) },
     { name: 'gather dim 0 strided', inputs: [f([4, 3], 'strided'), { shape: [6, 2], kind: 'index', high: 4 }], run: (x, i) => x!.gather(0, i!) },
