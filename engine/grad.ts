@@ -143,4 +143,5 @@ export const GRADS: { [K in OpName]: GradRule<K> | null } = {
   pad: (g, _, __, { pads }) => [g.pad(pads.map(([a, b]) => [-a, -b] as [number, number]))],
   // The gradient of a running sum is the running sum of the gradient taken from the other end.
   cumsum: (g, _, __, { dim }) => [g.flip([dim]).cumsum(dim).flip([dim])],
+  argsort: null,
 };

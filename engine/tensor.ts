@@ -353,6 +353,23 @@ export class Tensor {
     return reduceOp('argmax', this, dim, keepdim);
   }
   argmin(dim?: number, keepdim = false): Tensor { return this.neg().argmax(dim, keepdim); }
+  /** The indices that sort this along `dim` (torch.argsort, stable: equal values keep their order; NaN sorts as the largest value). */
+  argsort(dim = -1, descending = false): Tensor {
+    return apply('argsort', [this], { dim: normAxis('argsort', dim, this.ndim), descending });
+  }
+  /** The values sorted along `dim` and the indices they came from (torch.sort; the values carry the gradient). */
+  sort(dim = -1, descending = false): ValuesIndices {
+    const d = normAxis('sort', dim, this.ndim);
+    const indices = this.argsort(d, descending);
+    return valuesIndices(this.gather(d, indices), indices);
+  }
+  /** The k largest (or smallest) values along `dim`, sorted, and their indices (torch.topk). */
+  topk(k: number, dim = -1, largest = true): ValuesIndices {
+    const d = normAxis('topk', dim, this.ndim);
+    if (!Number.isInteger(k) || k < 0 || k > this.shape[d]!) throw new GraftShapeError(`topk: k=${k} is out of range for dimension ${d} of size ${this.shape[d]}`);
+    const indices = this.argsort(d, largest).narrow(d, 0, k).contiguous();
+    return valuesIndices(this.gather(d, indices), indices);
+  }
   /** Running sums along `dim` (torch.cumsum); bools are counted as i32. */
   cumsum(dim: number): Tensor {
     const x = this.dtype === 'bool' ? this.cast('i32') : this;

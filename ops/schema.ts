@@ -35,6 +35,8 @@ export interface OpAttrs {
   /** One [before, after] pair per dimension; negative amounts crop. */
   pad: { pads: [number, number][]; value: number };
   cumsum: { dim: number };
+  /** The stable order along `dim`, NaN as the largest value (the indices; values are a gather by them). */
+  argsort: { dim: number; descending: boolean };
 }
 export type OpName = keyof OpAttrs;
 
@@ -367,6 +369,16 @@ export const SCHEMA: { [K in OpName]: Schema<K> } = {
       if (dtype !== 'f32' && dtype !== 'f64' && dtype !== 'i32') throw new GraftDTypeError(`cumsum: expected a float or i32 tensor, got ${dtype} (cast bools first)`);
       if (!Number.isInteger(dim) || dim < 0 || dim >= shape.length) throw new GraftShapeError(`cumsum: dimension ${dim} is out of range for shape ${fmtShape(shape)}`);
       return ins[0]!;
+    },
+  },
+  argsort: {
+    kind: 'kernel',
+    infer: (ins, { dim }) => {
+      arity('argsort', ins, 1);
+      const { shape, dtype } = ins[0]!;
+      if (dtype !== 'f32' && dtype !== 'f64' && dtype !== 'i32') throw new GraftDTypeError(`argsort: expected a float or i32 tensor, got ${dtype}`);
+      if (!Number.isInteger(dim) || dim < 0 || dim >= shape.length) throw new GraftShapeError(`argsort: dimension ${dim} is out of range for shape ${fmtShape(shape)}`);
+      return { shape, dtype: 'i32' };
     },
   },
 };

@@ -124,6 +124,8 @@ case('interpolate_bilinear_align', lambda x: F.interpolate(x, scale_factor=2, mo
      [t(1, 2, 3, 4)])
 case('interpolate_down', lambda x: F.interpolate(x, size=(3, 2), mode='bilinear', align_corners=False), [t(1, 2, 7, 5)])
 case('cumsum', lambda x: torch.cumsum(x, dim=1), [t(3, 5, 2)])
+case('sort_values', lambda x: torch.sort(x, dim=1, descending=True).values, [t(3, 6)])
+case('topk_values', lambda x: torch.topk(x, 3, dim=0).values, [t(7, 4)])
 
 
 # Optimizer trajectories on a fixed least-squares problem.

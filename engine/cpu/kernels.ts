@@ -9,6 +9,7 @@ import { IndexOutOfRange, gather as gatherKernel, scatterAdd as scatterAddKernel
 import { concat as concatKernel, pad as padKernel } from '../../kernels/cpu/layout.js';
 import type { Strided } from '../../kernels/cpu/strided.js';
 import { cumsum as cumsumKernel } from '../../kernels/cpu/scan.js';
+import { argsort as argsortKernel } from '../../kernels/cpu/sort.js';
 
 /** An elementwise op's value for one element, computed in f64 and rounded once when stored (the reference every vector form is measured against). */
 export type ScalarOf<K extends ElementwiseOp> = K extends TernaryOp ? (c: number, a: number, b: number) => number : K extends BinaryOp ? (a: number, b: number) => number : (a: number, attrs: OpAttrs[K]) => number;
@@ -62,4 +63,5 @@ export const KERNELS: { [K in KernelOp]: CpuKernel<K> } = {
   concat: (ins, out, { dim }, m) => concatKernel(ins, dim, out.data, m.out.shape),
   pad: ([x], out, { pads, value }, m) => padKernel(x!, pads, value, out.data, m.out.shape),
   cumsum: ([x], out, { dim }, m) => cumsumKernel(x!, dim, out.data, m.out.dtype),
+  argsort: ([x], out, { dim, descending }) => argsortKernel(x!, dim, descending, out.data),
 };

@@ -12,6 +12,7 @@ import { poolKernel } from '../../kernels/wgsl/pool.js';
 import { gatherKernel } from '../../kernels/wgsl/gather.js';
 import { padKernel } from '../../kernels/wgsl/layout.js';
 import { cumsumKernel } from '../../kernels/wgsl/scan.js';
+import { argsortKernel } from '../../kernels/wgsl/sort.js';
 
 /**
  * Each elementwise op as a WGSL expression over the inputs `a`, `b`, `c`: `T` is the inputs' value
@@ -100,6 +101,7 @@ export const KERNELS: { [K in KernelOp | ReduceOp]: WgslKernel<K> } = {
   },
   pad: ([x], out, { pads, value }) => [padKernel(x!, out, pads, value)],
   cumsum: ([x], out, { dim }) => [cumsumKernel(x!, out, dim)],
+  argsort: ([x], out, { dim, descending }) => [argsortKernel(x!, out, dim, descending)],
 };
 
 /** The kernel calls that compute `op`; none for a view. */

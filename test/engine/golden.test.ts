@@ -87,6 +87,8 @@ const GRAFT: Record<string, Fn> = {
   interpolate_bilinear_align: ([x]) => F.interpolate(x!, { scaleFactor: 2, mode: 'bilinear', alignCorners: true }),
   interpolate_down: ([x]) => F.interpolate(x!, { size: [3, 2], mode: 'bilinear' }),
   cumsum: ([x]) => x!.cumsum(1),
+  sort_values: ([x]) => x!.sort(1, true).values,
+  topk_values: ([x]) => x!.topk(3, 0).values,
 };
 
 describe('golden values from PyTorch', () => {

@@ -32,6 +32,21 @@ describe.each(backends.map((b) => [b.name, b] as const))('NaN propagation on %s'
     expect(await values(a.minimum(b))).toEqual(['NaN', 'NaN', 3, 'NaN']);
   });
 
+  it('sort puts NaN as the largest value and keeps equal values in order; topk takes from the right end', async () => {
+    setBackend(backend);
+    const x = tensor([[3, Number.NaN, 1, 3, -2, Number.NaN, 1]]);
+    const up = x.sort(1);
+    expect(await values(up.values)).toEqual([-2, 1, 1, 3, 3, 'NaN', 'NaN']);
+    expect(await values(up.indices)).toEqual([4, 2, 6, 0, 3, 1, 5]);
+    const down = x.sort(1, true);
+    expect(await values(down.values)).toEqual(['NaN', 'NaN', 3, 3, 1, 1, -2]);
+    expect(await values(down.indices)).toEqual([1, 5, 0, 3, 2, 6, 4]);
+    const [top, at] = tensor([[0.5, 4, -1, 2], [7, 7, 0, 1]]).topk(2);
+    expect([await values(top), await values(at)]).toEqual([[4, 2, 7, 7], [1, 3, 0, 1]]);
+    expect(await values(tensor([5, 1, 4]).topk(2, 0, false).values)).toEqual([1, 4]);
+    expect(() => tensor([1, 2]).topk(3)).toThrow(/topk: k=3 is out of range for dimension 0 of size 2/);
+  });
+
   it('max, min and argmax reductions pick NaN', async () => {
     setBackend(backend);
     const x = tensor([[1, Number.NaN, 3], [4, 5, 6], [Number.NaN, 9, -1]]);

@@ -168,6 +168,11 @@ export const OP_CASES: { [K in OpName]: OpCase[] } = {
     { name: 'cumsum middle dim strided', inputs: [f([2, 3, 4], 'strided')], run: (x) => x!.cumsum(1) },
     { name: 'cumsum i32', inputs: [{ shape: [2, 6], kind: 'int' }], run: (x) => x!.cumsum(1), grad: false },
   ],
+  argsort: [
+    { name: 'argsort last dim, ties and duplicates', inputs: [{ shape: [3, 7], kind: 'int' }], run: (x) => x!.argsort(1), grad: false },
+    { name: 'argsort dim 0 descending transposed', inputs: [f([5, 3], 'transposed')], run: (x) => x!.argsort(0, true), grad: false },
+    { name: 'sort values strided (gradient through the gather)', inputs: [f([2, 3, 6], 'strided')], run: (x) => x!.sort(2).values },
+  ],
   gather: [
     { name: 'gather dim 1', inputs: [f([3, 5]), { shape: [3, 4], kind: 'index', high: 5 }], run: (x, i) => x!.gather(1, i!) },
     { name: 'gather dim 0 strided', inputs: [f([4, 3], 'strided'), { shape: [6, 2], kind: 'index', high: 4 }], run: (x, i) => x!.gather(0, i!) },
