@@ -353,6 +353,25 @@ export class Tensor {
     return reduceOp('argmax', this, dim, keepdim);
   }
   argmin(dim?: number, keepdim = false): Tensor { return this.neg().argmax(dim, keepdim); }
+  /**
+   * The product over `dims`, all of them by default (torch.prod). Halves are multiplied pairwise,
+   * log2(n) elementwise products per dimension, so the gradient is exact where elements are zero
+   * (no division by the values); the rounding differs from a sequential product by an ulp or so.
+   */
+  prod(dims?: number | readonly number[], keepdim = false): Tensor {
+    const axes = normAxes('prod', dims, this.ndim);
+    let y: Tensor = this.dtype === 'bool' ? this.cast('i32') : this;
+    for (const d of axes) {
+      if (y.shape[d] === 0) y = y.newOnes(y.shape.map((s, i) => (i === d ? 1 : s)));
+      while (y.shape[d]! > 1) {
+        const n = y.shape[d]!;
+        if (n % 2) y = y.pad(y.shape.map((_, i): [number, number] => (i === d ? [0, 1] : [0, 0])), 1);
+        const h = Math.ceil(n / 2);
+        y = y.narrow(d, 0, h).mul(y.narrow(d, h, h));
+      }
+    }
+    return keepdim ? y : y.reshape(y.shape.filter((_, i) => !axes.includes(i)));
+  }
   /** The indices that sort this along `dim` (torch.argsort, stable: equal values keep their order; NaN sorts as the largest value). */
   argsort(dim = -1, descending = false): Tensor {
     return apply('argsort', [this], { dim: normAxis('argsort', dim, this.ndim), descending });

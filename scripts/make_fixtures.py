@@ -126,6 +126,11 @@ case('interpolate_down', lambda x: F.interpolate(x, size=(3, 2), mode='bilinear'
 case('cumsum', lambda x: torch.cumsum(x, dim=1), [t(3, 5, 2)])
 case('sort_values', lambda x: torch.sort(x, dim=1, descending=True).values, [t(3, 6)])
 case('topk_values', lambda x: torch.topk(x, 3, dim=0).values, [t(7, 4)])
+prod_x = t(3, 5, 4)
+with torch.no_grad():
+    prod_x[1, 2, 3] = 0.0  # a zero: the gradient there is the product of the others
+case('prod_dim', lambda x: torch.prod(x, dim=1), [prod_x])
+case('prod_all', lambda x: torch.prod(x * 2), [t(2, 3)])
 
 
 # Optimizer trajectories on a fixed least-squares problem.

@@ -89,6 +89,8 @@ const GRAFT: Record<string, Fn> = {
   cumsum: ([x]) => x!.cumsum(1),
   sort_values: ([x]) => x!.sort(1, true).values,
   topk_values: ([x]) => x!.topk(3, 0).values,
+  prod_dim: ([x]) => x!.prod(1),
+  prod_all: ([x]) => x!.mul(2).prod(),
 };
 
 describe('golden values from PyTorch', () => {

@@ -169,4 +169,14 @@ describe('PyTorch names', () => {
     expect(inspect(tensor([1.5, 2]))).toBe(String(tensor([1.5, 2])));
     expect(inspect(tensor([1.5, 2]))).toMatch(/^tensor\(\[1\.5000, 2\.0000\]\)$/);
   });
+
+  it('prod over dimensions, keepdim, integers and bools, and the empty product', async () => {
+    const x = tensor([[1, 2, 3], [4, 5, 6]]);
+    expect(await x.prod(1).tolist()).toEqual([6, 120]);
+    expect(x.prod(0, true).shape).toEqual([1, 3]);
+    expect(await x.prod().item()).toBe(720);
+    expect(await tensor([[2, 3], [4, 5]], { dtype: 'i32' }).prod(1).tolist()).toEqual([6, 20]);
+    expect(await tensor([true, true, false]).prod().item()).toBe(0);
+    expect(await zeros([2, 0]).prod(1).tolist()).toEqual([1, 1]);
+  });
 });
