@@ -312,6 +312,35 @@ export class Tensor {
     }
     return where(mask, value, this);
   }
+  /**
+   * The elements where `mask` (bool, broadcast to this shape) holds, as a 1-d tensor in row-major
+   * order (torch.masked_select; the gradient flows back to them). Its length depends on the mask's
+   * values, so the mask is read first: synchronously here (the CPU backend), with
+   * maskedSelectAsync on a backend that reads asynchronously (WebGPU).
+   */
+  maskedSelect(mask: Tensor): Tensor {
+    const m = this.selectMask('maskedSelect', mask);
+    if (!m.storage.backend.readSync) {
+      throw new GraftStateError(`maskedSelect: the output size depends on the mask's values, which the ${m.backend} backend reads asynchronously; use await x.maskedSelectAsync(mask)`);
+    }
+    return this.selected(m.dataSync());
+  }
+  async maskedSelectAsync(mask: Tensor): Promise<Tensor> {
+    return this.selected(await this.selectMask('maskedSelectAsync', mask).data());
+  }
+  private selectMask(op: string, mask: Tensor): Tensor {
+    if (mask.dtype !== 'bool') throw new GraftDTypeError(`${op}: mask must be bool, got ${mask.dtype}`);
+    const lead = this.ndim - mask.ndim;
+    if (lead < 0 || mask.shape.some((d, i) => d !== 1 && d !== this.shape[lead + i])) {
+      throw new GraftShapeError(`${op}: mask ${fmtShape(mask.shape)} does not broadcast to ${fmtShape(this.shape)}`);
+    }
+    return mask.expand(this.shape);
+  }
+  private selected(flags: ArrayLike<number>): Tensor {
+    const at: number[] = [];
+    for (let i = 0; i < flags.length; i++) if (flags[i]) at.push(i);
+    return this.reshape([-1]).gather(0, this.newTensor(at, [at.length], 'i32'));
+  }
   /** Elements of this where `cond` holds, else of `other` (torch's x.where(cond, y)). */
   where(cond: Tensor, other: TensorLike): Tensor {
     return where(cond, this, other);

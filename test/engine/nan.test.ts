@@ -32,6 +32,18 @@ describe.each(backends.map((b) => [b.name, b] as const))('NaN propagation on %s'
     expect(await values(a.minimum(b))).toEqual(['NaN', 'NaN', 3, 'NaN']);
   });
 
+  it('maskedSelect takes the elements a broadcast mask selects, in order, with their gradient', async () => {
+    setBackend(backend);
+    const x = tensor([[1, 2, 3], [4, 5, 6]], { requiresGrad: true });
+    const mask = tensor([true, false, true]);
+    const picked = backend.readSync ? x.maskedSelect(mask) : await x.maskedSelectAsync(mask);
+    expect(await values(picked)).toEqual([1, 3, 4, 6]);
+    picked.sum().backward();
+    expect(await values(x.grad!)).toEqual([1, 0, 1, 1, 0, 1]);
+    if (!backend.readSync) expect(() => x.maskedSelect(mask)).toThrow(/maskedSelect: the output size depends on the mask's values, which the webgpu backend reads asynchronously/);
+    expect(await values(await x.maskedSelectAsync(tensor([[false], [false]])))).toEqual([]);
+  });
+
   it('sort puts NaN as the largest value and keeps equal values in order; topk takes from the right end', async () => {
     setBackend(backend);
     const x = tensor([[3, Number.NaN, 1, 3, -2, Number.NaN, 1]]);
