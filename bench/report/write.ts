@@ -1,5 +1,5 @@
 /** @file Writing a run's files (JSON, HTML page, latest.md), the results history index, the README's bench block, and comparison pages. */
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { access, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { basename, join, relative } from 'node:path';
 import { type Run, compareMarkdown, comparePage } from './compare.js';
 import type { Report } from './data.js';
@@ -43,16 +43,24 @@ function readmeBlock(report: Report, command: string, history: HistoryEntry[], r
   return [links ? `${links}.` : '', '', markdownTable(report, command), '', 'graft against the fastest peer of its kind (and of any kind where that differs), from the same run:', '', ratioTable(report)].join('\n').trim();
 }
 
+/** `stem`, or stem-2, stem-3, ... : the first whose JSON is not in `dir` yet, so a second run on one day keeps the first. */
+async function freeStem(dir: string, stem: string): Promise<string> {
+  for (let k = 1; ; k++) {
+    const name = k === 1 ? stem : `${stem}-${k}`;
+    if (!(await access(join(dir, `${name}.json`)).then(() => true, () => false))) return name;
+  }
+}
+
 /**
- * Writes <date>-<host>[-<subset>].json and .html into `dir` and adds the run to its index.json; a
- * full run (no subset) also writes latest.md and, given `readme`, places its block between the
- * README's bench markers.
+ * Writes <date>-<host>[-<subset>][-<n>].json and .html into `dir` (n counting the day's earlier
+ * runs of the same kind) and adds the run to its index.json; a full run (no subset) also writes
+ * latest.md and, given `readme`, places its block between the README's bench markers.
  */
 export async function writeReports(report: Report, dir: string, command: string, subset = '', readme: string | null = null): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const date = new Date().toISOString().slice(0, 10);
   const host = String(report.machine.host ?? 'host');
-  const stem = `${date}-${host.replace(/[^\w.-]/g, '_')}${subset ? `-${subset.replace(/[^\w.+-]/g, '_')}` : ''}`;
+  const stem = await freeStem(dir, `${date}-${host.replace(/[^\w.-]/g, '_')}${subset ? `-${subset.replace(/[^\w.+-]/g, '_')}` : ''}`);
   const json = join(dir, `${stem}.json`);
   const html = join(dir, `${stem}.html`);
   const full: Report = { command, ...report };

@@ -59,6 +59,8 @@ function programFor(kinds: readonly LeafKind[], nodes: readonly SimdExprNode[], 
  * (having written nothing) otherwise.
  */
 export function runSimdProgram(shape: readonly number[], leaves: readonly Strided[], nodes: readonly SimdExprNode[], outputs: readonly { node: number; data: TypedArray }[]): boolean {
+  // The cheap refusals first: a program over JavaScript arrays (small tensors) runs as JavaScript.
+  if (outputs.some((o) => !(o.data instanceof Float32Array) || heapAddress(o.data) < 0)) return false;
   // Short rows: a permuted leaf (a weight gradient, say) keeps the layouts from merging into long
   // rows, and the program would be called once per few elements. Such leaves are first copied
   // densely by wasm, in one pass.

@@ -68,6 +68,11 @@ describe('bench reports', () => {
     await writeReports({ machine, results }, dir, 'cmd2', 'matmul', readme);
     expect((await readHistory(dir)).map((h) => h.subset)).toEqual(['', '', 'matmul']);
     expect(readFileSync(readme, 'utf8')).toBe(text);
+    // A second full run the same day gets its own files and becomes the latest, the first one the previous.
+    const again = await writeReports({ machine, results }, dir, 'cmd3', '', readme);
+    expect(again[0]).toMatch(/\d{4}-\d\d-\d\d-test_host-2\.json$/);
+    expect((await readHistory(dir)).map((h) => h.json.replace(/^\d{4}-\d\d-\d\d-/, ''))).toEqual(['old.json', 'test_host.json', 'test_host-matmul.json', 'test_host-2.json']);
+    expect(readFileSync(readme, 'utf8')).toMatch(/Latest run: \[\d{4}-\d\d-\d\d test host\]\(\d{4}-\d\d-\d\d-test_host-2\.html\)[^;]*; previous: \[\d{4}-\d\d-\d\d test host\]\(\d{4}-\d\d-\d\d-test_host\.html\)/);
   });
 
   it('shows every implementation with its value, and each failure with its reason, on the page', () => {
