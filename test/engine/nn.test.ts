@@ -252,3 +252,27 @@ describe('Conv1d, ConvTranspose2d and GroupNorm modules', () => {
     expect(() => gn.forward(randn([2, 5, 3]))).toThrow(/GroupNorm: expected input with 6 channels/);
   });
 });
+
+describe('buffers of user modules', () => {
+  it('registerBuffer puts persistent buffers in the state dict in PyTorch\'s order (a module\'s own entries before its children\'s), and loads them back', () => {
+    class Scaler extends nn.Module {
+      lin = new nn.Linear(2, 2);
+      constructor() {
+        super();
+        this.registerBuffer('scale', tensor([2, 3]));
+        this.registerBuffer('cache', tensor([0, 0]), false);
+      }
+      forward(x: Tensor): Tensor {
+        return this.lin.forward(x).mul(this.getBuffer('scale')!);
+      }
+    }
+    const m = new Scaler();
+    // PyTorch 1.13 gives ['scale', 'lin.weight', 'lin.bias'] for the same module.
+    expect([...m.stateDict().keys()]).toEqual(['scale', 'lin.weight', 'lin.bias']);
+    expect(m.namedBuffers().map(([k]) => k)).toEqual(['scale', 'cache']);
+    const sd = m.stateDict();
+    sd.set('scale', tensor([5, 7]));
+    m.loadStateDict(sd);
+    expect(Array.from(m.getBuffer('scale')!.dataSync())).toEqual([5, 7]);
+  });
+});
