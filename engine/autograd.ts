@@ -205,3 +205,14 @@ export function grad(outputs: Tensor | Tensor[], inputs: Tensor[], opts: GradOpt
   });
   return found;
 }
+
+/** Optimizer.zeroGrad and Module.zeroGrad over `params`: free the gradients, or zero them in place. */
+export function zeroGrads(params: Iterable<Tensor>, setToNone: boolean): void {
+  for (const p of params) {
+    if (!p.grad) continue;
+    if (setToNone) {
+      p.grad.dispose();
+      p.grad = null;
+    } else noGrad(() => p.grad!.zero_());
+  }
+}

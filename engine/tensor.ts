@@ -17,6 +17,8 @@ export type ValuesIndices = [values: Tensor, indices: Tensor] & { readonly value
 export type TensorLike = Tensor | Scalar;
 
 let nextId = 1;
+/** Tensors some leaf holds as its `.grad`: one of them reaching a second leaf is copied, so adding into a gradient in place never changes another's. */
+const heldAsGrad = new WeakSet<Tensor>();
 
 export class Tensor {
   /** Unique per tensor object; useful as a key for optimizer state. */
@@ -197,12 +199,23 @@ export class Tensor {
     runBackward(this, grad, opts);
   }
 
-  /** Internal: adds a gradient into `.grad`. */
+  /**
+   * Internal: adds a gradient into `.grad`. A gradient already there is added to in place (the same
+   * tensor, as PyTorch's), except while the backward pass is recorded (createGraph); a new one is
+   * this leaf's own, never a tensor another leaf holds as its gradient.
+   */
   accumulateGrad(g: Tensor): void {
-    const own = g.isContiguous() && g.size === g.storage.buffer.size ? g : g.contiguous();
+    let own = g.isContiguous() && g.size === g.storage.buffer.size ? g : g.contiguous();
     const prev = this.grad;
+    if (prev && !isGradEnabled() && !prev.disposed && prev.dtype === own.dtype && prev.isContiguous() && prev.offset === 0) {
+      prev.copy_(prev.add(own));
+      return;
+    }
+    if (heldAsGrad.has(own)) own = own.clone();
+    heldAsGrad.add(own);
     // Gradients outlive the tidy() scope of the backward pass that made them.
     this.grad = keep(prev ? prev.add(own) : own);
+    if (prev && isGradEnabled()) return; // recorded: prev may be part of the graph, and the caller may hold it
     prev?.dispose();
   }
 

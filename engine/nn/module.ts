@@ -1,5 +1,5 @@
 /** @file Module and Parameter with PyTorch's semantics: dotted names, state dicts, train/eval. */
-import { noGrad } from '../autograd.js';
+import { noGrad, zeroGrads } from '../autograd.js';
 import { GraftError, GraftStateError, fmtShape } from '../../core/errors.js';
 import { keep } from '../memory.js';
 import { Tensor } from '../tensor.js';
@@ -157,11 +157,9 @@ export abstract class Module {
   }
 
   /** Drops every parameter's gradient (PyTorch's default set_to_none). */
-  zeroGrad(): void {
-    for (const p of this.parameters()) {
-      p.grad?.dispose();
-      p.grad = null;
-    }
+  /** As Optimizer.zeroGrad: frees the gradients (the default), or zeroes them in place with setToNone false. */
+  zeroGrad(opts: { setToNone?: boolean } = {}): void {
+    zeroGrads(this.parameters(), opts.setToNone ?? true);
   }
 
   requiresGrad_(flag = true): this {

@@ -1,5 +1,5 @@
 /** @file Optimizer base: parameter groups with their own hyper-parameters, per-parameter state. */
-import { noGrad } from '../autograd.js';
+import { noGrad, zeroGrads } from '../autograd.js';
 import { GraftError, GraftShapeError, GraftValueError, fmtShape } from '../../core/errors.js';
 import { checkNonNegative } from '../nn/args.js';
 import { keep } from '../memory.js';
@@ -46,13 +46,13 @@ export abstract class Optimizer<O extends { lr: number }> {
   }
 
   /** Drops every gradient (set to none, PyTorch's default). */
-  zeroGrad(): void {
-    for (const g of this.paramGroups) {
-      for (const p of g.params) {
-        p.grad?.dispose();
-        p.grad = null;
-      }
-    }
+  /**
+   * Drops the gradients: by default they are freed and `.grad` becomes null (set_to_none, with the
+   * memory back at once); with setToNone false they are zeroed in place, so a kept `p.grad` stays
+   * valid and the next backward adds into the same tensor (PyTorch 1.13's default).
+   */
+  zeroGrad(opts: { setToNone?: boolean } = {}): void {
+    for (const g of this.paramGroups) zeroGrads(g.params, opts.setToNone ?? true);
   }
 
   /**

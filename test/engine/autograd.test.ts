@@ -1,6 +1,6 @@
 /** @file Autograd: recording only where needed, accumulation, noGrad, detach, freed graphs. */
 import { describe, expect, it } from 'vitest';
-import { enableGrad, functional as F, getBackend, grad, noGrad, randn, tensor } from '../../index.js';
+import { enableGrad, functional as F, getBackend, grad, noGrad, optim, randn, tensor } from '../../index.js';
 
 describe('autograd', () => {
   it('runs no kernel for the gradient of an input that needs none (the network input, frozen weights)', () => {
@@ -197,5 +197,37 @@ describe('higher-order gradients', () => {
     expect(() => grad(x.sum(), [tensor([1])])).toThrow(/grad: input 0 \[1\] does not require grad/);
     expect(() => grad(x.sum(), [x, unused])).toThrow(/grad: input 1 \[1\] was not used to compute the outputs/);
     expect(grad(x.sum(), [x, unused], { allowUnused: true })[1]).toBeNull();
+  });
+});
+
+describe('gradients kept by the caller', () => {
+  it('zeroGrad({setToNone: false}) zeroes in place: a kept grad stays valid and the next backward adds into the same tensor', async () => {
+    const p = tensor([1, 2, 3], { requiresGrad: true });
+    const opt = new optim.SGD([p], { lr: 0.1 });
+    p.mul(2).sum().backward();
+    const g = p.grad!;
+    opt.zeroGrad({ setToNone: false });
+    expect(p.grad).toBe(g);
+    expect(await g.tolist()).toEqual([0, 0, 0]);
+    p.mul(p).sum().backward();
+    expect(p.grad).toBe(g);
+    expect(await g.tolist()).toEqual([2, 4, 6]);
+    // Accumulating without zeroing adds in place too.
+    p.sum().backward();
+    expect(await g.tolist()).toEqual([3, 5, 7]);
+    // The default frees them, as before.
+    opt.zeroGrad();
+    expect(p.grad).toBeNull();
+    expect(g.disposed).toBe(true);
+  });
+
+  it('one gradient reaching two leaves becomes two tensors, so adding into one in place leaves the other alone', async () => {
+    const a = tensor([1, 1], { requiresGrad: true });
+    const b = tensor([2, 2], { requiresGrad: true });
+    a.add(b).sum().backward(); // add passes the same gradient to both inputs
+    expect(a.grad).not.toBe(b.grad);
+    a.mul(3).sum().backward();
+    expect(await a.grad!.tolist()).toEqual([4, 4]);
+    expect(await b.grad!.tolist()).toEqual([1, 1]);
   });
 });
