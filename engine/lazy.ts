@@ -188,14 +188,17 @@ function inlinable(v: ViewOfStorage, shape: readonly number[]): Expr | null {
  */
 export function recordElementwise(op: ElementwiseOp, inputs: readonly ViewOfStorage[], shape: readonly number[], dtype: DType, attrs: unknown, backend: Backend): Storage {
   const parts = inputs.map((v) => inlinable(v, shape));
-  // Summed, a subexpression read twice counts twice; only a sum over the bounds is counted exactly.
+  // Summed, a subexpression two inputs share counts twice; only then, and over the bounds, is the
+  // program counted exactly (each input's own count is exact already).
   let count = { nodes: 1, leaves: 0 };
+  let exprs = 0;
   inputs.forEach((v, k) => {
     const e = parts[k];
+    if (e) exprs++;
     count.nodes += e ? e.nodes : 0;
     count.leaves += e ? e.leafCount : sizeOf(v.shape) > 1 ? 1 : 0;
   });
-  if (count.nodes > MAX_NODES || count.leaves > MAX_LEAVES) count = distinct(inputs.map((v, k) => parts[k] ?? v));
+  if (exprs > 1 && (count.nodes > MAX_NODES || count.leaves > MAX_LEAVES)) count = distinct(inputs.map((v, k) => parts[k] ?? v));
   const fits = count.nodes <= MAX_NODES && count.leaves <= MAX_LEAVES;
   if (!fits) count = { nodes: 1, leaves: inputs.filter((v) => sizeOf(v.shape) > 1).length };
   const ins: Input[] = inputs.map((v, k) => {
