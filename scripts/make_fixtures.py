@@ -131,6 +131,11 @@ with torch.no_grad():
     prod_x[1, 2, 3] = 0.0  # a zero: the gradient there is the product of the others
 case('prod_dim', lambda x: torch.prod(x, dim=1), [prod_x])
 case('prod_all', lambda x: torch.prod(x * 2), [t(2, 3)])
+fill_mask = torch.rand(1, 4) > 0.5
+case('masked_fill', lambda x: x.masked_fill(fill_mask, -1.5), [t(3, 4)], {'mask': enc(fill_mask)})
+select_mask = torch.rand(3, 4) > 0.4
+case('masked_select', lambda x: torch.masked_select(x, select_mask), [t(3, 4)], {'mask': enc(select_mask)})
+case('cumsum_dim0', lambda x: torch.cumsum(x, dim=0) * 2, [t(4, 3)])
 
 
 # Optimizer trajectories on a fixed least-squares problem.

@@ -91,6 +91,9 @@ const GRAFT: Record<string, Fn> = {
   topk_values: ([x]) => x!.topk(3, 0).values,
   prod_dim: ([x]) => x!.prod(1),
   prod_all: ([x]) => x!.mul(2).prod(),
+  masked_fill: ([x], e, dt) => x!.maskedFill(ex(e, 'mask', dt), -1.5),
+  masked_select: ([x], e, dt) => x!.maskedSelect(ex(e, 'mask', dt)),
+  cumsum_dim0: ([x]) => x!.cumsum(0).mul(2),
 };
 
 describe('golden values from PyTorch', () => {
@@ -119,9 +122,10 @@ describe('golden values from PyTorch', () => {
 
 // The same cases in f32 on WebGPU: every composite (convTranspose2d, groupNorm, interpolate, the
 // losses, ...) against PyTorch on the GPU too; batch_norm_train checks its running statistics with
-// synchronous reads inside, so it stays on the CPU.
+// synchronous reads inside and masked_select is the synchronous form (maskedSelectAsync is tested on
+// WebGPU in nan.test.ts), so they stay on the CPU.
 const gpu = await webgpuBackend();
-const CPU_ONLY = new Set(['batch_norm_train']);
+const CPU_ONLY = new Set(['batch_norm_train', 'masked_select']);
 describe.runIf(gpu)('golden values from PyTorch on webgpu (f32)', () => {
   for (const c of fixtures.cases.filter((k) => !CPU_ONLY.has(k.name))) {
     it(c.name, async () => {
@@ -170,6 +174,24 @@ describe('optimizer trajectories match PyTorch', () => {
         opt.step();
         expected.forEach((e, i) => expectClose(ps[i]!, e.data, e.shape, 1e-10, 1e-8, `${name} step ${step} param ${i}`));
       });
+    });
+    // The same trajectory in f32 on WebGPU (optimizer updates are tensor programs there too: copy_ writes them in place).
+    it.runIf(gpu)(`${name} on webgpu (f32)`, async () => {
+      const before = getBackend();
+      setBackend(gpu!);
+      try {
+        const ps = [decode(t.w, 'f32', true), decode(t.b, 'f32', true)];
+        const [x, y] = [decode(t.x, 'f32'), decode(t.y, 'f32')];
+        const opt = make[name]!(ps);
+        for (const [step, expected] of t.steps.entries()) {
+          opt.zeroGrad();
+          x.matmul(ps[0]!.T).add(ps[1]!).sub(y).pow(2).mean().backward();
+          opt.step();
+          for (const [i, e] of expected.entries()) expectCloseArrays(await ps[i]!.data(), e.data, 2e-5, 2e-4, `${name} step ${step} param ${i}`);
+        }
+      } finally {
+        setBackend(before);
+      }
     });
   }
 });
