@@ -18,6 +18,8 @@ const initialLr = new WeakMap<object, number>();
 export class LRScheduler {
   lastEpoch = 0;
   baseLrs: number[];
+  /** Whether `schedule` gives the rate from the base rate alone (what SequentialLR composes). */
+  readonly closedForm: boolean = true;
 
   constructor(
     readonly optimizer: Optimizer<{ lr: number }>,
@@ -129,6 +131,8 @@ export class SequentialLR extends LRScheduler {
       throw new GraftValueError(`SequentialLR: expected one more scheduler than milestones, got ${schedulers.length} schedulers and ${milestones.length} milestones`);
     }
     if (schedulers.some((s) => s.optimizer !== opt)) throw new GraftValueError('SequentialLR: every scheduler must belong to the optimizer passed in');
+    // OneCycleLR sets the momentum as well and has no rate of its own over base rates to hand over.
+    if (schedulers.some((s) => !s.closedForm)) throw new GraftValueError('SequentialLR: OneCycleLR cannot run inside it (it sets the momentum too); give it the whole run');
     super(opt, (base, epoch) => {
       const idx = milestones.filter((m) => m <= epoch).length;
       return schedulers[idx]!.schedule(base, idx ? epoch - milestones[idx - 1]! : epoch);
@@ -213,6 +217,7 @@ export interface OneCycleOptions {
  * the momentum (SGD's momentum, Adam's first beta) moves the opposite way; stepped once per batch.
  */
 export class OneCycleLR extends LRScheduler {
+  override readonly closedForm = false;
   private readonly o: OneCycleOptions;
   private readonly phases: { end: number; lr: [number, number]; momentum: [number, number] }[][];
 

@@ -1,6 +1,6 @@
 /** @file Optimizers: frozen parameters untouched and stateless, schedules, clipping. */
 import { describe, expect, it } from 'vitest';
-import { nn, optim, randn, tensor } from '../../index.js';
+import { nn, optim, randn, tensor, zeros } from '../../index.js';
 
 describe('optimizers', () => {
   it('never touch or keep state for parameters that do not require grad', () => {
@@ -80,5 +80,9 @@ describe('clipGradNorm', () => {
     expect(b.grad!.dataSync()[0]).toBeCloseTo(0.8, 5);
     optim.clipGradNorm([a, b], 10);
     expect(b.grad!.dataSync()[0]).toBeCloseTo(0.8, 5);
+  });
+  it('SequentialLR refuses OneCycleLR, which sets the momentum too', () => {
+    const o = new optim.SGD([zeros([1]).requiresGrad_()], { lr: 0.1, momentum: 0.9 });
+    expect(() => new optim.SequentialLR(o, [new optim.LinearLR(o), new optim.OneCycleLR(o, 1, 10)], [3])).toThrow(/SequentialLR: OneCycleLR cannot run inside it/);
   });
 });
