@@ -1,7 +1,7 @@
 /** @file Adam and AdamW (decoupled weight decay), as torch.optim.Adam and AdamW, with optional AMSGrad. */
 import { zerosLike } from '../creation.js';
 import type { Tensor } from '../tensor.js';
-import { Optimizer, type ParamGroup, type ParamsInput, setState } from './optimizer.js';
+import { Optimizer, type ParamGroup, type ParamsInput, advance, nextStep, withWeightDecay } from './optimizer.js';
 
 export interface AdamOptions {
   lr: number;
@@ -20,17 +20,14 @@ export class Adam extends Optimizer<AdamOptions> {
 
   protected update(p: Tensor, grad: Tensor, state: Record<string, Tensor | number>, g: ParamGroup<AdamOptions>): Tensor {
     const [b1, b2] = g.betas;
-    const step = ((state.step as number | undefined) ?? 0) + 1;
-    state.step = step;
-    let base = p;
-    let gr = grad;
-    if (g.weightDecay) {
-      if (this.decoupled) base = p.mul(1 - g.lr * g.weightDecay);
-      else gr = grad.add(p.mul(g.weightDecay));
-    }
-    const m = setState(state, 'expAvg', ((state.expAvg as Tensor | undefined) ?? zerosLike(p)).mul(b1).add(gr.mul(1 - b1)));
-    const v = setState(state, 'expAvgSq', ((state.expAvgSq as Tensor | undefined) ?? zerosLike(p)).mul(b2).add(gr.mul(gr).mul(1 - b2)));
-    const second = g.amsgrad ? setState(state, 'maxExpAvgSq', ((state.maxExpAvgSq as Tensor | undefined) ?? zerosLike(p)).maximum(v)) : v;
+    const step = nextStep(state);
+    // AdamW decays the weights themselves, Adam the gradient.
+    const base = this.decoupled && g.weightDecay ? p.mul(1 - g.lr * g.weightDecay) : p;
+    const gr = this.decoupled ? grad : withWeightDecay(grad, p, g.weightDecay);
+    const zeros = () => zerosLike(p);
+    const m = advance(state, 'expAvg', zeros, (m) => m.mul(b1).add(gr.mul(1 - b1)));
+    const v = advance(state, 'expAvgSq', zeros, (v) => v.mul(b2).add(gr.mul(gr).mul(1 - b2)));
+    const second = g.amsgrad ? advance(state, 'maxExpAvgSq', zeros, (mx) => mx.maximum(v)) : v;
     const bias1 = 1 - b1 ** step;
     const bias2 = 1 - b2 ** step;
     const denom = second.sqrt().div(Math.sqrt(bias2)).add(g.eps);

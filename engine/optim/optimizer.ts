@@ -141,6 +141,23 @@ function isTensorLike(x: unknown): boolean {
 }
 
 /** Replaces state[key] with `next`, disposing what it held. */
+/** State tensor `key` moved one step: `step` of its value (`init()` on the first step), kept in place of the old one. */
+export function advance(state: Record<string, Tensor | number>, key: string, init: () => Tensor, step: (prev: Tensor) => Tensor): Tensor {
+  return setState(state, key, step((state[key] as Tensor | undefined) ?? init()));
+}
+
+/** The step count after this step (PyTorch's `step` state), stored back. */
+export function nextStep(state: Record<string, Tensor | number>): number {
+  const step = ((state.step as number | undefined) ?? 0) + 1;
+  state.step = step;
+  return step;
+}
+
+/** The gradient with L2 weight decay added (PyTorch's `weight_decay` of SGD, Adam, RMSprop and Adagrad). */
+export function withWeightDecay(grad: Tensor, p: Tensor, weightDecay: number): Tensor {
+  return weightDecay ? grad.add(p.mul(weightDecay)) : grad;
+}
+
 export function setState(state: Record<string, Tensor | number>, key: string, next: Tensor): Tensor {
   const prev = state[key];
   state[key] = keep(next);

@@ -1,7 +1,7 @@
 /** @file RMSprop (optionally centered, with momentum) and Adagrad, as torch.optim.RMSprop and Adagrad. */
 import { fullLike, zerosLike } from '../creation.js';
 import type { Tensor } from '../tensor.js';
-import { Optimizer, type ParamGroup, type ParamsInput, setState } from './optimizer.js';
+import { Optimizer, type ParamGroup, type ParamsInput, advance, nextStep, withWeightDecay } from './optimizer.js';
 
 export interface RMSpropOptions {
   lr: number;
@@ -19,15 +19,16 @@ export class RMSprop extends Optimizer<RMSpropOptions> {
   }
 
   protected update(p: Tensor, grad: Tensor, state: Record<string, Tensor | number>, g: ParamGroup<RMSpropOptions>): Tensor {
-    const gr = g.weightDecay ? grad.add(p.mul(g.weightDecay)) : grad;
-    const sq = setState(state, 'squareAvg', ((state.squareAvg as Tensor | undefined) ?? zerosLike(p)).mul(g.alpha).add(gr.mul(gr).mul(1 - g.alpha)));
+    const gr = withWeightDecay(grad, p, g.weightDecay);
+    const zeros = () => zerosLike(p);
+    const sq = advance(state, 'squareAvg', zeros, (sq) => sq.mul(g.alpha).add(gr.mul(gr).mul(1 - g.alpha)));
     let avg: Tensor;
     if (g.centered) {
-      const ga = setState(state, 'gradAvg', ((state.gradAvg as Tensor | undefined) ?? zerosLike(p)).mul(g.alpha).add(gr.mul(1 - g.alpha)));
+      const ga = advance(state, 'gradAvg', zeros, (ga) => ga.mul(g.alpha).add(gr.mul(1 - g.alpha)));
       avg = sq.sub(ga.mul(ga)).sqrt().add(g.eps);
     } else avg = sq.sqrt().add(g.eps);
     if (g.momentum > 0) {
-      const buf = setState(state, 'momentumBuffer', ((state.momentumBuffer as Tensor | undefined) ?? zerosLike(p)).mul(g.momentum).add(gr.div(avg)));
+      const buf = advance(state, 'momentumBuffer', zeros, (buf) => buf.mul(g.momentum).add(gr.div(avg)));
       return p.sub(buf.mul(g.lr));
     }
     return p.sub(gr.div(avg).mul(g.lr));
@@ -49,11 +50,10 @@ export class Adagrad extends Optimizer<AdagradOptions> {
   }
 
   protected update(p: Tensor, grad: Tensor, state: Record<string, Tensor | number>, g: ParamGroup<AdagradOptions>): Tensor {
-    const step = ((state.step as number | undefined) ?? 0) + 1;
-    state.step = step;
-    const gr = g.weightDecay ? grad.add(p.mul(g.weightDecay)) : grad;
+    const step = nextStep(state);
+    const gr = withWeightDecay(grad, p, g.weightDecay);
     const clr = g.lr / (1 + (step - 1) * g.lrDecay);
-    const sum = setState(state, 'sum', ((state.sum as Tensor | undefined) ?? fullLike(p, g.initialAccumulatorValue)).add(gr.mul(gr)));
+    const sum = advance(state, 'sum', () => fullLike(p, g.initialAccumulatorValue), (sum) => sum.add(gr.mul(gr)));
     return p.sub(gr.div(sum.sqrt().add(g.eps)).mul(clr));
   }
 }

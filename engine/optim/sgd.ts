@@ -1,6 +1,6 @@
 /** @file SGD with momentum, dampening, Nesterov and weight decay, as torch.optim.SGD. */
 import type { Tensor } from '../tensor.js';
-import { Optimizer, type ParamGroup, type ParamsInput, setState } from './optimizer.js';
+import { Optimizer, type ParamGroup, type ParamsInput, setState, withWeightDecay } from './optimizer.js';
 
 export interface SGDOptions {
   lr: number;
@@ -16,7 +16,7 @@ export class SGD extends Optimizer<SGDOptions> {
   }
 
   protected update(p: Tensor, grad: Tensor, state: Record<string, Tensor | number>, g: ParamGroup<SGDOptions>): Tensor {
-    let d = g.weightDecay ? grad.add(p.mul(g.weightDecay)) : grad;
+    let d = withWeightDecay(grad, p, g.weightDecay);
     if (g.momentum) {
       const prev = state.momentumBuffer as Tensor | undefined;
       const buf = setState(state, 'momentumBuffer', prev ? prev.mul(g.momentum).add(d.mul(1 - g.dampening)) : d.clone());
