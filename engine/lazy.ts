@@ -176,9 +176,13 @@ class ProgramBuilder {
 /** The input's expression when it can be inlined: its whole storage, unrealized, in the output's shape (no broadcast or reshape). */
 function inlinable(v: ViewOfStorage, shape: readonly number[]): Expr | null {
   const e = v.storage.pending;
-  if (!(e instanceof Expr) || v.storage.realized || v.offset !== 0 || v.size !== e.size) return null;
-  if (v.shape.length !== shape.length || v.shape.some((d, i) => d !== shape[i] || d !== e.shape[i]) || !isContiguous(v.shape, v.strides)) return null;
+  if (!(e instanceof Expr) || v.storage.realized || v.size !== e.size || !denseAs(v, shape) || !denseAs(v, e.shape)) return null;
   return e;
+}
+
+/** Whether view `v` reads its storage from the start, row-major, laid out as `shape`. */
+function denseAs(v: Leaf, shape: readonly number[]): boolean {
+  return v.offset === 0 && v.shape.length === shape.length && v.shape.every((d, i) => d === shape[i]) && isContiguous(v.shape, v.strides);
 }
 
 /**
@@ -240,13 +244,12 @@ function distinct(inputs: readonly Input[]): { nodes: number; leaves: number } {
 export function writeInto(source: ViewOfStorage, target: ViewOfStorage): boolean {
   const e = source.storage.pending;
   if (!(e instanceof Expr) || source.storage.realized || !target.storage.realized || e.storage.backend !== target.storage.backend) return false;
-  const whole = (v: ViewOfStorage, size: number) => v.offset === 0 && isContiguous(v.shape, v.strides) && v.size === size;
-  if (!whole(target, target.storage.buffer.size) || !whole(source, e.size) || source.dtype !== target.dtype || source.shape.length !== target.shape.length || source.shape.some((d, i) => d !== target.shape[i])) return false;
+  if (!denseAs(target, target.shape) || target.size !== target.storage.buffer.size || !denseAs(source, target.shape) || source.size !== e.size || source.dtype !== target.dtype) return false;
   const tree = e.tree();
   const readers = [...target.storage.readers] as Expr[];
   // An inlined intermediate reading target may be kept and recomputed later, from the new values.
   if (readers.some((r) => r !== e && tree.has(r))) return false;
-  if (e.inputs.some((i) => !(i instanceof Expr) && i.storage === target.storage && !(i.offset === 0 && isContiguous(i.shape, i.strides) && i.shape.length === e.shape.length && i.shape.every((d, k) => d === e.shape[k])))) return false;
+  if (e.inputs.some((i) => !(i instanceof Expr) && i.storage === target.storage && !denseAs(i, e.shape))) return false;
   for (const r of readers) if (r !== e) r.settle();
   if (source.storage.realized) return false;
   e.realize(target.storage.buffer);

@@ -318,12 +318,7 @@ export class Tensor {
   }
   /** `value` where `mask` (bool, broadcast to this shape) holds, this elsewhere (torch's masked_fill). */
   maskedFill(mask: Tensor, value: Scalar): Tensor {
-    if (mask.dtype !== 'bool') throw new GraftDTypeError(`maskedFill: mask must be bool, got ${mask.dtype}`);
-    const lead = this.ndim - mask.ndim;
-    if (lead < 0 || mask.shape.some((d, i) => d !== 1 && d !== this.shape[lead + i])) {
-      throw new GraftShapeError(`maskedFill: mask ${fmtShape(mask.shape)} does not broadcast to ${fmtShape(this.shape)}`);
-    }
-    return where(mask, value, this);
+    return where(this.broadcastMask('maskedFill', mask), value, this);
   }
   /**
    * The elements where `mask` (bool, broadcast to this shape) holds, as a 1-d tensor in row-major
@@ -332,16 +327,17 @@ export class Tensor {
    * maskedSelectAsync on a backend that reads asynchronously (WebGPU).
    */
   maskedSelect(mask: Tensor): Tensor {
-    const m = this.selectMask('maskedSelect', mask);
+    const m = this.broadcastMask('maskedSelect', mask);
     if (!m.storage.backend.readSync) {
       throw new GraftStateError(`maskedSelect: the output size depends on the mask's values, which the ${m.backend} backend reads asynchronously; use await x.maskedSelectAsync(mask)`);
     }
     return this.selected(m.dataSync());
   }
   async maskedSelectAsync(mask: Tensor): Promise<Tensor> {
-    return this.selected(await this.selectMask('maskedSelectAsync', mask).data());
+    return this.selected(await this.broadcastMask('maskedSelectAsync', mask).data());
   }
-  private selectMask(op: string, mask: Tensor): Tensor {
+  /** `mask` expanded to this shape, once it is bool and broadcasts to it (never this to it). */
+  private broadcastMask(op: string, mask: Tensor): Tensor {
     if (mask.dtype !== 'bool') throw new GraftDTypeError(`${op}: mask must be bool, got ${mask.dtype}`);
     const lead = this.ndim - mask.ndim;
     if (lead < 0 || mask.shape.some((d, i) => d !== 1 && d !== this.shape[lead + i])) {

@@ -1,5 +1,5 @@
 /** @file The CPU backend: the reference every other backend is tested against, and the fallback. */
-import type { Backend, BufferHandle, ExprProgram, TensorView } from '../backend.js';
+import type { Backend, BufferHandle, ExprNode, ExprProgram, TensorView } from '../backend.js';
 import { ARRAY_TYPES, type DType, type TypedArray, allocArray } from '../../core/dtype.js';
 import { tensorHeap } from '../../kernels/cpu/wasm.js';
 import { collectGarbage } from '../../core/platform/node.js';
@@ -8,7 +8,7 @@ import { type KernelOp, type OpAttrs, type OpName, type ReduceOp, SCHEMA, isElem
 import { type CpuKernel, KERNELS, SCALAR } from './kernels.js';
 import { SIMD } from './simd.js';
 import { sizeOf } from '../../core/shape.js';
-import { type ScalarFn, runProgram } from '../../kernels/cpu/expr.js';
+import { type CpuExprNode, type ScalarFn, runProgram } from '../../kernels/cpu/expr.js';
 import { reduce } from '../../kernels/cpu/reduce.js';
 import { type Strided, copyStrided, isContiguous } from '../../kernels/cpu/strided.js';
 
@@ -22,6 +22,11 @@ class CpuBuffer implements BufferHandle {
   get size(): number {
     return this.data.length;
   }
+}
+
+/** An elementwise node with the CPU's forms of its op: the scalar reference and the SIMD lowering. */
+function cpuNode(n: ExprNode): CpuExprNode {
+  return { op: n.op, attrs: n.attrs, args: n.args, dtype: n.dtype, fn: SCALAR[n.op] as ScalarFn, simd: SIMD[n.op] };
 }
 
 function strided(v: TensorView): Strided {
@@ -100,8 +105,7 @@ export class CpuBackend implements Backend {
     if (!dense) throw new GraftError(`cpu.run: ${op} needs a dense output`);
     if (isElementwise(op)) {
       // One op run on its own is a program of one node.
-      const node = { op, fn: SCALAR[op] as ScalarFn, attrs, args: ins.map((_, i) => i), dtype: out.dtype, simd: SIMD[op] };
-      runProgram(out.shape, ins, [node], [{ node: ins.length, data: o.data }]);
+      runProgram(out.shape, ins, [cpuNode({ op, attrs, args: ins.map((_, i) => i), dtype: out.dtype })], [{ node: ins.length, data: o.data }]);
       return;
     }
     // The kind names the table; TypeScript cannot carry K's attributes through that test.
@@ -121,8 +125,7 @@ export class CpuBackend implements Backend {
   }
 
   runExpr(program: ExprProgram): void {
-    const nodes = program.nodes.map((n) => ({ op: n.op, attrs: n.attrs, args: n.args, dtype: n.dtype, fn: SCALAR[n.op] as ScalarFn, simd: SIMD[n.op] }));
-    runProgram(program.shape, program.leaves.map(strided), nodes, program.outputs.map((o) => ({ node: o.node, data: (o.buffer as CpuBuffer).data })));
+    runProgram(program.shape, program.leaves.map(strided), program.nodes.map(cpuNode), program.outputs.map((o) => ({ node: o.node, data: (o.buffer as CpuBuffer).data })));
   }
 
   async sync(): Promise<void> {}

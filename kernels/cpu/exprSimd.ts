@@ -59,26 +59,33 @@ function programFor(kinds: readonly LeafKind[], nodes: readonly SimdExprNode[], 
  * (having written nothing) otherwise.
  */
 export function runSimdProgram(shape: readonly number[], leaves: readonly Strided[], nodes: readonly SimdExprNode[], outputs: readonly { node: number; data: TypedArray }[]): boolean {
-  // The cheap refusals first: a program over JavaScript arrays (small tensors) runs as JavaScript.
-  if (outputs.some((o) => !(o.data instanceof Float32Array) || heapAddress(o.data) < 0)) return false;
+  // The refusals first, before any copy: a program over JavaScript arrays (small tensors) runs as JavaScript.
+  if (!kernelHeap()) return false;
+  const outAddr = outputs.map((o) => (o.data instanceof Float32Array ? heapAddress(o.data) : -1));
+  if (outAddr.some((a) => a < 0) || leaves.some((l) => !(l.data instanceof Float32Array))) return false;
+  if (!lanesFit(leaves.length, nodes, outputs.map((o) => o.node))) return false;
+  const size = outputs[0]!.data.length;
+  if (size === 0) return true;
   // Short rows: a permuted leaf (a weight gradient, say) keeps the layouts from merging into long
   // rows, and the program would be called once per few elements. Such leaves are first copied
-  // densely by wasm, in one pass.
-  const c = coalesce(shape, leaves.map((l) => broadcastStrides(l, shape)));
+  // densely by wasm, in one pass, and the layouts coalesced again.
+  const full = leaves.map((l) => broadcastStrides(l, shape));
+  let c = coalesce(shape, full);
   const copies: { done: () => void }[] = [];
   let laidOut = leaves;
-  if (c.shape.length > 1 && c.shape[c.shape.length - 1]! < SHORT_ROW && leaves.every((l) => l.data instanceof Float32Array)) {
-    laidOut = leaves.map((l) => {
-      const st = broadcastStrides(l, shape);
+  if (c.shape.length > 1 && c.shape[c.shape.length - 1]! < SHORT_ROW) {
+    laidOut = leaves.map((l, j) => {
+      const st = full[j]!;
       if (st.some((s) => s === 0) || isContiguous(shape, st)) return l;
       const d = denseCopyF32({ data: l.data, shape, strides: st, offset: l.offset });
       if (!d) return l;
       copies.push(d);
       return { data: d.data, shape, strides: contiguousStrides(shape), offset: 0 };
     });
+    if (copies.length) c = coalesce(shape, laidOut.map((l) => broadcastStrides(l, shape)));
   }
   try {
-    return runLaidOut(shape, laidOut, nodes, outputs);
+    return runLaidOut(laidOut, nodes, outputs, outAddr, size, c);
   } finally {
     for (const d of copies) d.done();
   }
@@ -87,15 +94,11 @@ export function runSimdProgram(shape: readonly number[], leaves: readonly Stride
 /** Rows shorter than this, where a leaf is permuted, are worth a dense copy of that leaf first. */
 const SHORT_ROW = 32;
 
-function runLaidOut(shape: readonly number[], leaves: readonly Strided[], nodes: readonly SimdExprNode[], outputs: readonly { node: number; data: TypedArray }[]): boolean {
-  const h = kernelHeap();
-  if (!h) return false;
-  const outAddr = outputs.map((o) => (o.data instanceof Float32Array ? heapAddress(o.data) : -1));
-  if (outAddr.some((a) => a < 0) || leaves.some((l) => !(l.data instanceof Float32Array))) return false;
-  if (!lanesFit(leaves.length, nodes, outputs.map((o) => o.node))) return false;
-  const size = outputs[0]!.data.length;
-  if (size === 0) return true;
-  const c = coalesce(shape, leaves.map((l) => broadcastStrides(l, shape)));
+/** The program over `c`, the coalesced layout of `leaves`: SIMD where each leaf's rows step by 0 or 1, false otherwise. */
+function runLaidOut(
+  leaves: readonly Strided[], nodes: readonly SimdExprNode[], outputs: readonly { node: number; data: TypedArray }[],
+  outAddr: number[], size: number, c: { shape: number[]; strides: number[][] },
+): boolean {
   const r = c.shape.length;
   const inner = c.strides.map((st) => (r ? st[r - 1]! : 0));
   if (inner.some((st) => st !== 0 && st !== 1)) return false;
