@@ -1,6 +1,6 @@
 /** @file Bad input gets a graft error naming the op and the shapes, never a crash or a silent NaN. */
 import { describe, expect, it } from 'vitest';
-import { GraftDTypeError, GraftError, GraftShapeError, GraftStateError, functional as F, nn, randn, tensor, zeros } from '../../index.js';
+import { GraftDTypeError, GraftError, GraftShapeError, GraftStateError, GraftValueError, functional as F, nn, optim, randn, tensor, zeros } from '../../index.js';
 
 describe('errors', () => {
   it('matmul names both shapes', () => {
@@ -61,5 +61,26 @@ describe('errors', () => {
       expect(e).toBeInstanceOf(GraftError);
       expect((e as Error).name).toBe('GraftShapeError');
     }
+  });
+  it('the ops, layers and schedulers added for PyTorch parity name what was wrong', () => {
+    expect(() => tensor([true, false]).argsort()).toThrow(new GraftDTypeError('argsort: expected a float or i32 tensor, got bool'));
+    expect(() => randn([2, 3]).cumsum(2)).toThrow(GraftShapeError);
+    expect(() => F.conv1d(randn([2, 3]), randn([4, 3, 3]))).toThrow(/conv1d: expected input \[N,C,L\] and weight \[O,C\/groups,K\], got \[2,3\] and \[4,3,3\]/);
+    expect(() => F.convTranspose2d(randn([1, 3, 4, 4]), randn([2, 4, 3, 3]))).toThrow(/convTranspose2d: weight \[2,4,3,3\] does not fit input \[1,3,4,4\]/);
+    expect(() => F.convTranspose2d(randn([1, 3, 4, 4]), randn([3, 4, 3, 3]), null, { stride: 2, outputPadding: 2 })).toThrow(/convTranspose2d: outputPadding 2 must be smaller than the stride or the dilation/);
+    expect(() => F.groupNorm(randn([2, 6, 3]), 4)).toThrow(/groupNorm: 6 channels of \[2,6,3\] do not split into 4 groups/);
+    expect(() => F.interpolate(randn([1, 1, 2, 2]), {})).toThrow(new GraftValueError('interpolate: give size or scaleFactor'));
+    expect(() => F.interpolate(randn([1, 1, 2, 2]), { size: 3, alignCorners: true })).toThrow(/interpolate: alignCorners applies to bilinear only/);
+    expect(() => F.interpolate(randn([2, 2]), { size: 3 })).toThrow(/interpolate: expected a 4-d NCHW input, got \[2,2\]/);
+    const o = new optim.SGD([zeros([1]).requiresGrad_()], { lr: 0.1 });
+    expect(() => new optim.LinearLR(o, 0)).toThrow(/LinearLR: startFactor must be in \(0, 1\] and endFactor in \[0, 1\], got 0 and 1/);
+    expect(() => new optim.SequentialLR(o, [new optim.StepLR(o, 2)], [3])).toThrow(/SequentialLR: expected one more scheduler than milestones, got 1 schedulers and 1 milestones/);
+    expect(() => new optim.OneCycleLR(o, 1, 0, { cycleMomentum: false })).toThrow(/OneCycleLR: totalSteps must be a positive integer, got 0/);
+    expect(() => new optim.OneCycleLR(new optim.Adagrad([zeros([1]).requiresGrad_()]), 1, 10)).toThrow(/OneCycleLR: the optimizer must have a momentum \(SGD\) or betas \(Adam\) to cycle/);
+    const oc = new optim.OneCycleLR(new optim.SGD([zeros([1]).requiresGrad_()], { lr: 0.1, momentum: 0.9 }), 1, 2);
+    oc.step();
+    oc.step();
+    expect(() => oc.step()).toThrow(/OneCycleLR: tried to step 4 times; totalSteps is 2/);
+    expect(() => new optim.ReduceLROnPlateau(o).step(Number.NaN)).toThrow(/ReduceLROnPlateau.step: expected a number, got NaN/);
   });
 });
