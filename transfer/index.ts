@@ -4,6 +4,8 @@ export { loadPytorch, isLegacyPytorch } from './import/pytorch.js';
 export { detectFormat, loadStateDictFile, type WeightFormat } from './import/detect.js';
 export { loadTfjsLayers, loadTfjsLayersFromModules, type TfjsModelJson, type LoadedTfjs } from './import/tfjsLayers.js';
 export { loadOnnxInitializers, loadOnnxNodes, loadOnnxTensor, type OnnxNode } from './import/onnx.js';
+export { fromOnnx, OnnxModule, type FromOnnxOptions } from './onnx/module.js';
+export { toOnnx, type ToOnnxOptions } from './onnx/export.js';
 export { WeightMapper, type Rule, type Transform } from './map.js';
 export { freeze, unfreeze, freezeAllBut, blocksOf, paramGroups, layerwiseLr, GradualUnfreezer, globToRegExp, type Pattern, type GroupSpec } from './freeze.js';
 export { finetune, evaluate, predict, extractFeatures, backboneIsFrozen, FinetuneStoppedError, type FinetuneOptions, type FinetuneReport, type Progress } from './finetune.js';
