@@ -146,7 +146,7 @@ export class OnnxModule extends nn.Module {
       });
     }
     const tensorOf = (name: string): Tensor => {
-      const v = env.get(name)!;
+      const v = env.get(name) ?? this.fail(`graph output '${name}' was not computed (its node returned fewer outputs than the graph names)`);
       return v instanceof Const ? protoTensor({ name, elem: 0, dtype: v.dtype, shape: [...v.shape], values: v.data }, this._file, this._backend) : v;
     };
     if (this._headInput) return new Map([['output', this.head!.forward(tensorOf(this._headInput))]]);

@@ -81,7 +81,18 @@ function T(ctx: OpContext, inputs: Inputs, i: number): Tensor {
 function C(ctx: OpContext, inputs: Inputs, i: number, what: string): Const {
   const v = need(ctx, inputs, i);
   if (v instanceof Const) return v;
-  return fail(ctx, `${what} (input ${i}) must be a constant or computed from shapes and initializers; here it is computed from the data (${fmtShape(v.shape)})`);
+  // A small value fed as a graph input (as onnxruntime allows) is read where reading is synchronous: on the CPU.
+  const small = v.dtype === 'f32' ? v.size <= 16 : v.size <= CONST_LIMIT;
+  if (small) {
+    let data: ArrayLike<number> | null = null;
+    try {
+      data = v.dataSync();
+    } catch {
+      data = null;
+    }
+    if (data) return new Const(v.dtype, v.shape, Array.from(data));
+  }
+  return fail(ctx, `${what} (input ${i}) must be a constant, computed from shapes and initializers, or a small tensor on the CPU; here it is computed data ${fmtShape(v.shape)} on ${v.storage.backend.name}`);
 }
 
 function optConst(ctx: OpContext, inputs: Inputs, i: number, what: string): Const | undefined {
@@ -123,6 +134,16 @@ function unary(js: ((x: number) => number) | null, op: (x: Tensor, ctx: OpContex
 
 const truncDiv = (a: number, b: number) => Math.trunc(a / b);
 
+/**
+ * floor() from graft's truncating cast: trunc(x), one less where that rounded up (negative
+ * non-integers). Values from 2^23 up are integers already, and NaN and infinities pass through.
+ */
+function floor(x: Tensor): Tensor {
+  const t = x.cast('i32').cast('f32');
+  const f = t.sub(x.lt(t).cast('f32'));
+  return where(x.abs().ge(2 ** 23).logicalOr(x.ne(x)), x, f).detach();
+}
+
 function pairs(ctx: OpContext, name: string, dflt: number, n: number): number[] {
   const v = ctx.attrs.ints(name) ?? new Array<number>(n).fill(dflt);
   if (v.length !== n) fail(ctx, `attribute ${name} has ${v.length} values, expected ${n}`);
@@ -148,7 +169,7 @@ function windowPads(ctx: OpContext, spatial: readonly number[], kernel: readonly
 }
 
 /** 1-d windows run as 2-d over a height of 1; pads not symmetric are applied first with `fill`. */
-function spatial2d(x: Tensor, kernel: number[], stride: number[], dilation: number[], pads: number[], fill: number): { x: Tensor; kernel: [number, number]; stride: [number, number]; dilation: [number, number]; padding: [number, number]; oneD: boolean } {
+function spatial2d(x: Tensor, kernel: number[], stride: number[], dilation: number[], pads: number[], fill: number, conv = false): { x: Tensor; kernel: [number, number]; stride: [number, number]; dilation: [number, number]; padding: [number, number]; oneD: boolean } {
   const oneD = kernel.length === 1;
   const k = oneD ? [1, kernel[0]!] : kernel;
   const s = oneD ? [1, stride[0]!] : stride;
@@ -156,7 +177,9 @@ function spatial2d(x: Tensor, kernel: number[], stride: number[], dilation: numb
   const p = oneD ? [0, pads[0]!, 0, pads[1]!] : pads;
   let input = oneD ? x.unsqueeze(2) : x;
   let padding: [number, number] = [p[0]!, p[1]!];
-  if (p[0] !== p[2] || p[1] !== p[3]) {
+  // graft's window kernels take symmetric padding up to half the window; anything else is padded first.
+  const wide = p[0]! > Math.floor(k[0]! / 2) || p[1]! > Math.floor(k[1]! / 2);
+  if (p[0] !== p[2] || p[1] !== p[3] || (fill !== 0 && wide) || (fill === 0 && wide && !conv)) {
     input = input.pad([[0, 0], [0, 0], [p[0]!, p[2]!], [p[1]!, p[3]!]], fill);
     padding = [0, 0];
   }
@@ -174,7 +197,7 @@ function conv(inputs: Inputs, ctx: OpContext): Tensor {
   const stride = pairs(ctx, 'strides', 1, n);
   const dilation = pairs(ctx, 'dilations', 1, n);
   const pads = windowPads(ctx, x.shape.slice(2), kernel, stride, dilation);
-  const s = spatial2d(x, kernel, stride, dilation, pads, 0);
+  const s = spatial2d(x, kernel, stride, dilation, pads, 0, true);
   const w2 = s.oneD ? w.unsqueeze(2) : w;
   const y = F.conv2d(s.x, w2, b, { stride: s.stride, padding: s.padding, dilation: s.dilation, groups: ctx.attrs.int('group', 1) });
   return s.oneD ? y.squeeze(2) : y;
@@ -204,12 +227,17 @@ function pool(kind: 'max' | 'avg'): OnnxOp {
     if (kind === 'max') {
       if (ctx.attrs.int('storage_order', 0)) fail(ctx, 'storage_order 1 is not supported');
       const s = spatial2d(x, kernel, stride, dilation, pads, -Infinity);
-      const y = F.maxPool2d(s.x, s.kernel, { stride: s.stride, padding: s.padding, dilation: s.dilation });
-      return s.oneD ? y.squeeze(2) : y;
+      const [y, idx] = F.maxPool2dWithIndices(s.x, s.kernel, { stride: s.stride, padding: s.padding, dilation: s.dilation });
+      if (ctx.outputs < 2) return s.oneD ? y.squeeze(2) : y;
+      if (s.oneD || s.x !== x) fail(ctx, 'the Indices output is supported for 2-d pooling without extra padding');
+      // ONNX indexes the whole tensor row-major; graft's indices count within each plane.
+      const [nb, c, h, w] = x.shape as [number, number, number, number];
+      const planes = x.newTensor(Array.from({ length: nb * c }, (_, i) => i * h * w), [nb, c, 1, 1], 'i32');
+      return [y, idx.add(planes)];
     }
     if (dilation.some((d) => d !== 1)) fail(ctx, 'dilated average pooling is not supported');
     const include = ctx.attrs.int('count_include_pad', 0) === 1;
-    const symmetric = pads.slice(0, n).every((p, i) => p === pads[i + n]);
+    const symmetric = pads.slice(0, n).every((p, i) => p === pads[i + n] && p <= Math.floor(kernel[i]! / 2));
     if (symmetric || include) {
       const s = spatial2d(x, kernel, stride, dilation, pads, 0);
       const y = F.avgPool2d(s.x, s.kernel, { stride: s.stride, padding: s.padding, countIncludePad: include });
@@ -399,21 +427,39 @@ function clip(inputs: Inputs, ctx: OpContext): Value {
   return x.clamp(lo ?? null, hi ?? null);
 }
 
-function batchNormalization(inputs: Inputs, ctx: OpContext): Tensor {
+function batchNormalization(inputs: Inputs, ctx: OpContext): Tensor | Tensor[] {
   const [x, scale, bias, mean, variance] = [0, 1, 2, 3, 4].map((i) => T(ctx, inputs, i)) as [Tensor, Tensor, Tensor, Tensor, Tensor];
   const eps = ctx.attrs.float('epsilon', 1e-5);
   // ONNX's momentum weighs the old statistic (0.9), PyTorch's the new one (0.1).
   const momentum = 1 - ctx.attrs.float('momentum', 0.9);
+  if (ctx.attrs.int('training_mode', 0)) {
+    // Opset 14's training form: batch statistics, and the moved running statistics as outputs (population variance, as the spec computes it).
+    const dims = x.shape.map((_, i) => i).filter((i) => i !== 1);
+    const shape = x.shape.map((d, i) => (i === 1 ? d : 1));
+    const m = x.mean(dims, true);
+    const v = x.sub(m).square().mean(dims, true);
+    const y = x.sub(m).div(v.add(eps).sqrt()).mul(scale.reshape(shape)).add(bias.reshape(shape));
+    const keepOld = 1 - momentum;
+    return [y, mean.mul(keepOld).add(m.reshape([-1]).mul(momentum)), variance.mul(keepOld).add(v.reshape([-1]).mul(momentum))];
+  }
   // A frozen layer keeps its statistics too (as graft's freeze() does for BatchNorm modules).
   return F.batchNorm(x, mean, variance, scale, bias, { training: ctx.training && scale.requiresGrad, momentum, eps });
 }
 
-function layerNormalization(inputs: Inputs, ctx: OpContext): Tensor {
+function layerNormalization(inputs: Inputs, ctx: OpContext): Tensor | Tensor[] {
   const x = T(ctx, inputs, 0);
   const a = axis(ctx, ctx.attrs.int('axis', -1), x.ndim);
   const scale = T(ctx, inputs, 1);
   const bias = inputs[2] === undefined ? null : T(ctx, inputs, 2);
-  return F.layerNorm(x, x.shape.slice(a), scale, bias, { eps: ctx.attrs.float('epsilon', 1e-5) });
+  const eps = ctx.attrs.float('epsilon', 1e-5);
+  if (ctx.outputs < 2) return F.layerNorm(x, x.shape.slice(a), scale, bias, { eps });
+  // The optional Mean and InvStdDev outputs, over the normalised axes with them kept.
+  const dims = x.shape.slice(a).map((_, i) => a + i);
+  const mean = x.mean(dims, true);
+  const inv = x.sub(mean).square().mean(dims, true).add(eps).rsqrt();
+  let y = x.sub(mean).mul(inv).mul(scale);
+  if (bias) y = y.add(bias);
+  return [y, mean, inv];
 }
 
 function concat(inputs: Inputs, ctx: OpContext): Value {
@@ -481,7 +527,7 @@ function split(inputs: Inputs, ctx: OpContext): Value[] {
 function pad(inputs: Inputs, ctx: OpContext): Tensor {
   const x = T(ctx, inputs, 0);
   const mode = ctx.attrs.string('mode', 'constant');
-  if (mode !== 'constant') fail(ctx, `pad mode '${mode}' is not supported (graft pads with a constant)`);
+  if (mode !== 'constant' && mode !== 'reflect' && mode !== 'edge') fail(ctx, `pad mode '${mode}' is not one of constant, reflect, edge`);
   const pads = ctx.opset >= 11 ? C(ctx, inputs, 1, 'pads').data : (ctx.attrs.ints('pads') ?? fail(ctx, 'attribute pads is required'));
   const value = ctx.opset >= 11 ? (optConst(ctx, inputs, 2, 'constant_value')?.data[0] ?? 0) : ctx.attrs.float('value', 0);
   const r = x.ndim;
@@ -494,7 +540,23 @@ function pad(inputs: Inputs, ctx: OpContext): Tensor {
   spec.forEach(([b, e], d) => {
     if (b < 0 || e < 0) y = y.slice(d, Math.max(0, -b), y.shape[d]! - Math.max(0, -e));
   });
-  return y.pad(spec.map(([b, e]) => [Math.max(0, b), Math.max(0, e)]), value);
+  if (mode === 'constant') return y.pad(spec.map(([b, e]) => [Math.max(0, b), Math.max(0, e)]), value);
+  // reflect mirrors without repeating the border element, edge repeats it; both as concatenated slices.
+  spec.forEach(([b, e], d) => {
+    const n = y.shape[d]!;
+    const [before, after] = [Math.max(0, b), Math.max(0, e)];
+    if (!before && !after) return;
+    if (mode === 'reflect' && (before >= n || after >= n)) fail(ctx, `reflect padding of ${Math.max(before, after)} needs an axis longer than that, axis ${d} has ${n}`);
+    const side = (count: number, atStart: boolean): Tensor => {
+      if (mode === 'edge') {
+        const edge = y.narrow(d, atStart ? 0 : n - 1, 1);
+        return edge.expand(edge.shape.map((s, i) => (i === d ? count : s)));
+      }
+      return y.narrow(d, atStart ? 1 : n - 1 - count, count).flip([d]);
+    };
+    y = F.concat([...(before ? [side(before, true)] : []), y, ...(after ? [side(after, false)] : [])], d);
+  });
+  return y;
 }
 
 export const ONNX_OPS: Record<string, OnnxOp> = {
@@ -555,8 +617,8 @@ export const ONNX_OPS: Record<string, OnnxOp> = {
   Erf: unary(null, (x) => x.erf()),
   Sin: unary(null, (x) => x.sin()),
   Cos: unary(null, (x) => x.cos()),
-  Floor: unary(Math.floor, (x, ctx) => fail(ctx, `Floor of computed values (${fmtShape(x.shape)}) is not supported`)),
-  Ceil: unary(Math.ceil, (x, ctx) => fail(ctx, `Ceil of computed values (${fmtShape(x.shape)}) is not supported`)),
+  Floor: unary(Math.floor, (x) => floor(x)),
+  Ceil: unary(Math.ceil, (x) => floor(x.neg()).neg()),
   // log(1 + e^x) as relu(x) + log(1 + e^-|x|), which does not overflow.
   Softplus: unary(null, (x) => x.relu().add(x.abs().neg().exp().add(1).log())),
   LeakyRelu: unary(null, (x, ctx) => F.leakyRelu(x, ctx.attrs.float('alpha', 0.01))),
@@ -566,7 +628,6 @@ export const ONNX_OPS: Record<string, OnnxOp> = {
   }),
   HardSigmoid: unary(null, (x, ctx) => x.mul(ctx.attrs.float('alpha', 0.2)).add(ctx.attrs.float('beta', 0.5)).clamp(0, 1)),
   HardSwish: unary(null, (x) => x.mul(x.add(3).clamp(0, 6)).div(6)),
-  Gelu: unary(null, (x, ctx) => F.gelu(x, { approximate: ctx.attrs.string('approximate', 'none') === 'tanh' ? 'tanh' : 'none' })),
   Clip: clip,
   Cast: (inputs, ctx) => {
     const to = castTo(ctx, ctx.attrs.int('to', 0));
@@ -602,7 +663,9 @@ export const ONNX_OPS: Record<string, OnnxOp> = {
     const x = T(ctx, inputs, 0);
     // The ratio is an attribute before opset 12 and an input after; training follows the module, as PyTorch's Dropout does.
     const ratio = ctx.opset >= 12 ? (optConst(ctx, inputs, 1, 'ratio')?.data[0] ?? 0.5) : ctx.attrs.float('ratio', 0.5);
-    return ctx.training && ratio > 0 ? F.dropout(x, ratio, true) : x;
+    const y = ctx.training && ratio > 0 ? F.dropout(x, ratio, true) : x;
+    // The optional mask output: which elements were kept.
+    return ctx.outputs > 1 ? [y, ctx.training && ratio > 0 ? y.ne(0) : x.newFull(x.shape, true, 'bool')] : y;
   },
   Flatten: (inputs, ctx) => {
     const v = need(ctx, inputs, 0);
@@ -716,7 +779,10 @@ export const ONNX_OPS: Record<string, OnnxOp> = {
   Pad: pad,
   ArgMax: (inputs, ctx) => {
     const x = T(ctx, inputs, 0);
-    if (ctx.attrs.int('select_last_index', 0)) fail(ctx, 'select_last_index is not supported');
-    return x.argmax(axis(ctx, ctx.attrs.int('axis', 0), x.ndim), ctx.attrs.int('keepdims', 1) === 1);
+    const a = axis(ctx, ctx.attrs.int('axis', 0), x.ndim);
+    const keep = ctx.attrs.int('keepdims', 1) === 1;
+    // The last of equal maxima: the first one along the flipped axis, mirrored back.
+    if (ctx.attrs.int('select_last_index', 0)) return x.flip([a]).argmax(a, keep).neg().add(x.shape[a]! - 1);
+    return x.argmax(a, keep);
   },
 };

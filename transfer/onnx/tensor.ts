@@ -17,6 +17,7 @@ export const ELEM: Record<number, { name: string; bytes: number; dtype: DType; r
   10: { name: 'FLOAT16', bytes: 2, dtype: 'f32', read: (v, at) => f16ToF32(v.getUint16(at, true)) },
   11: { name: 'DOUBLE', bytes: 8, dtype: 'f32', read: (v, at) => v.getFloat64(at, true) },
   12: { name: 'UINT32', bytes: 4, dtype: 'i32', read: (v, at) => v.getUint32(at, true) },
+  13: { name: 'UINT64', bytes: 8, dtype: 'i32', read: (v, at) => Number(v.getBigUint64(at, true)) },
   16: { name: 'BFLOAT16', bytes: 2, dtype: 'f32', read: (v, at) => bf16ToF32(v.getUint16(at, true)) },
 };
 
@@ -48,12 +49,12 @@ export function protoValues(t: TensorProto, file: string, what = `tensor '${t.na
   if (raw && raw.length) {
     if (raw.length !== n * type.bytes) fail(`shape [${dims.join(',')}] of ${type.name} needs ${n * type.bytes} bytes, raw_data has ${raw.length}`);
     const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-    const out = type.dtype === 'f32' ? new Float32Array(n) : elem === 7 || elem === 12 ? new Float64Array(n) : type.dtype === 'i32' ? new Int32Array(n) : new Uint8Array(n);
+    const out = type.dtype === 'f32' ? new Float32Array(n) : elem === 7 || elem === 12 || elem === 13 ? new Float64Array(n) : type.dtype === 'i32' ? new Int32Array(n) : new Uint8Array(n);
     for (let i = 0; i < n; i++) out[i] = type.read(v, i * type.bytes);
     return { name: t.name ?? '', elem, dtype: type.dtype, shape: dims, values: out };
   }
   // Typed fields: float_data for FLOAT, double_data for DOUBLE, int64_data for INT64, uint64_data for UINT32/64, int32_data for the rest (FLOAT16 bits too).
-  const list = elem === 1 ? t.floatData : elem === 11 ? t.doubleData : elem === 7 ? t.int64Data : elem === 12 ? (t.uint64Data?.length ? t.uint64Data : t.int32Data) : t.int32Data;
+  const list = elem === 1 ? t.floatData : elem === 11 ? t.doubleData : elem === 7 ? t.int64Data : elem === 12 || elem === 13 ? (t.uint64Data?.length ? t.uint64Data : t.int32Data) : t.int32Data;
   const vals = list ?? [];
   if (vals.length !== n) fail(`shape [${dims.join(',')}] needs ${n} values, the typed field has ${vals.length}`);
   return { name: t.name ?? '', elem, dtype: type.dtype, shape: dims, values: elem === 10 ? vals.map(f16ToF32) : elem === 16 ? vals.map(bf16ToF32) : vals };
