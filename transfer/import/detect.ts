@@ -5,6 +5,7 @@ import { plainBytes } from './bytes.js';
 import { loadOnnxInitializers } from './onnx.js';
 import { isLegacyPytorch, loadPytorch } from './pytorch.js';
 import { type LoadedStateDict, MAX_HEADER_BYTES, loadSafetensors } from './safetensors.js';
+import { type TfjsModelJson, loadTfjsLayers } from './tfjsLayers.js';
 
 export type WeightFormat = 'safetensors' | 'pytorch' | 'pytorch-legacy' | 'onnx' | 'json' | 'unknown';
 
@@ -31,8 +32,9 @@ export function detectFormat(input: Uint8Array | ArrayBuffer): WeightFormat {
 }
 
 /**
- * A state dict from a .safetensors, .pt/.pth/.bin (zip or legacy torch.save) or .onnx file (its
- * initializers), whichever the bytes are; the name is only used in messages.
+ * A state dict from a .safetensors, .pt/.pth/.bin (zip or legacy torch.save), .onnx file (its
+ * initializers) or tfjs model.json (with its weight shards beside it, by manifest name), whichever the
+ * bytes are; the name is only used in messages.
  */
 export async function loadStateDictFile(src: Source, opts: { file?: string } = {}): Promise<LoadedStateDict & { format: WeightFormat }> {
   const { bytes, name: read } = await readBytes(src);
@@ -47,10 +49,38 @@ export async function loadStateDictFile(src: Source, opts: { file?: string } = {
     case 'onnx':
       return { ...loadOnnxInitializers(bytes, { file }), format };
     case 'json':
-      throw new GraftFormatError(`${file}: JSON text, not a weight file (a tfjs model.json is read with loadTfjsLayers, with its weight shards)`);
+      return { ...(await tfjsWeights(bytes, src, file)), format };
     default: {
       const head = Array.from(bytes.subarray(0, 8), (x) => x.toString(16).padStart(2, '0')).join(' ');
       throw new GraftFormatError(`${file}: not a safetensors, PyTorch (.pt, zip or legacy) or ONNX file (first bytes: ${head || 'none, the file is empty'})`);
     }
   }
+}
+
+/** A tfjs model.json's weights: its shards are read from the folder (or URL) the model.json came from. */
+async function tfjsWeights(bytes: Uint8Array, src: Source, file: string): Promise<LoadedStateDict> {
+  let model: TfjsModelJson;
+  try {
+    model = JSON.parse(new TextDecoder().decode(bytes)) as TfjsModelJson;
+  } catch (e) {
+    throw new GraftFormatError(`${file}: JSON text that does not parse: ${(e as Error).message}`);
+  }
+  if (!model || !Array.isArray(model.weightsManifest)) throw new GraftFormatError(`${file}: JSON without a weightsManifest, not a tfjs model.json`);
+  if (src instanceof Uint8Array || src instanceof ArrayBuffer) throw new GraftFormatError(`${file}: a tfjs model.json given as bytes has no folder to read its weight shards from; pass its path or URL`);
+  const base = String(src);
+  const dir = base.slice(0, base.lastIndexOf('/') + 1);
+  const shards: Uint8Array[] = [];
+  for (const g of model.weightsManifest) {
+    for (const p of g.paths ?? []) {
+      if (typeof p !== 'string' || p.includes('..') || p.startsWith('/')) throw new GraftFormatError(`${file}: weight shard path ${JSON.stringify(p)} leaves the model's folder`);
+      shards.push((await readBytes(`${dir}${p}`)).bytes);
+    }
+  }
+  const all = new Uint8Array(shards.reduce((n, s) => n + s.length, 0));
+  let at = 0;
+  for (const s of shards) {
+    all.set(s, at);
+    at += s.length;
+  }
+  return { tensors: loadTfjsLayers(model, all, { file }).weights, metadata: {} };
 }

@@ -1,5 +1,5 @@
 /** @file The transfer layer's browser I/O: no file system (sources are bytes or URLs), inflate through DecompressionStream. */
-import { GraftError } from '../../index.js';
+import { GraftError, GraftFormatError } from '../../index.js';
 
 export const hasFileSystem = false;
 
@@ -38,4 +38,40 @@ export async function inflateRaw(raw: Uint8Array, size: number): Promise<Uint8Ar
     at += value.length;
   }
   return out.subarray(0, at);
+}
+
+/** Pixels as RGBA bytes, row-major. */
+export interface RgbaImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+export const MAX_IMAGE_PIXELS = 64 * 1000 * 1000;
+
+/** Any image the browser decodes (PNG, JPEG, WebP, ...) through createImageBitmap and an OffscreenCanvas. */
+export async function decodeImageBytes(bytes: Uint8Array | Blob | ImageBitmap, name: string): Promise<RgbaImage> {
+  let bitmap: ImageBitmap;
+  try {
+    bitmap = typeof ImageBitmap !== 'undefined' && bytes instanceof ImageBitmap ? bytes : await createImageBitmap(bytes instanceof Blob ? bytes : new Blob([bytes as BlobPart]));
+  } catch (e) {
+    throw new GraftFormatError(`${name}: the browser cannot decode this image: ${(e as Error).message}`);
+  }
+  if (bitmap.width * bitmap.height > MAX_IMAGE_PIXELS) throw new GraftFormatError(`${name}: ${bitmap.width}x${bitmap.height} pixels is more than ${MAX_IMAGE_PIXELS}`);
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const ctx = canvas.getContext('2d')!;
+  ctx.drawImage(bitmap, 0, 0);
+  const d = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
+  return { width: bitmap.width, height: bitmap.height, data: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) };
+}
+
+export async function listFolder(path: string): Promise<{ name: string; folder: boolean }[]> {
+  throw new GraftError(`cannot list '${path}': a browser has no file system; pass File or Blob objects (imagesDataset) instead`);
+}
+
+/** RGBA pixels as PNG bytes through an OffscreenCanvas. */
+export async function encodePng(img: RgbaImage): Promise<Uint8Array> {
+  const canvas = new OffscreenCanvas(img.width, img.height);
+  canvas.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(img.data), img.width, img.height), 0, 0);
+  return new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer());
 }

@@ -67,8 +67,9 @@ export class TransformerClassifier extends nn.Module {
     this.layers = new nn.ModuleList(Array.from({ length: numLayers }, () => new TransformerEncoderLayer(dModel, nhead, dimFeedforward, dropout)));
     this.head = new nn.Linear(dModel, numClasses);
   }
-  /** ids: [N, L] i32; padding (padId, 0 by default) is masked out of attention and pooling. */
-  forward(ids: Tensor): Tensor {
+  /** ids: [N, L] token ids (i32, or floats holding whole numbers as datasets store them); padding (padId, 0 by default) is masked out of attention and pooling. */
+  forward(input: Tensor): Tensor {
+    const ids = input.dtype === 'i32' ? input : input.cast('i32');
     const [n, l] = ids.shape as [number, number];
     if (l > this.maxLen) throw new GraftShapeError(`TransformerClassifier: sequence ${fmtShape(ids.shape)} is longer than maxLen ${this.maxLen}`);
     const pad = ids.eq(this.padId);
