@@ -1,4 +1,5 @@
-/** @file graft's public entry point. */
+/// <reference types="@webgpu/types" preserve="true" />
+/** @file graft's public entry point (its declarations name the WebGPU types, which @webgpu/types, a dependency, declares). */
 import './engine/init.js';
 
 export { init, createWebGPUBackend, type InitOptions, type BackendName } from './engine/init.js';

@@ -21,16 +21,20 @@ export const browserPlatform = {
       if (!existsSync(path)) throw new Error(`${args.importer} imports ${args.path}, which has no browser.ts sibling`);
       return { path };
     });
+    // csv-parse's package entry assumes Node's Buffer; its browser build carries its own.
+    b.onResolve({ filter: /^csv-parse\/sync$/ }, () => ({ path: resolve(dirname(new URL(import.meta.url).pathname), '..', 'node_modules', 'csv-parse', 'dist', 'esm', 'sync.js') }));
   },
 };
 
 const common = { bundle: true, format: 'esm', sourcemap: true, logLevel: 'warning' };
+// Node bundles import their dependencies (CommonJS packages cannot be inlined into ESM: their require() calls fail); browser bundles inline the browser-safe ones.
+const nodeExternal = ['webgpu', 'protobufjs', 'pngjs', 'jpeg-js', 'csv-parse'];
 
 export async function buildAll() {
   rmSync('dist', { recursive: true, force: true });
   await build({ ...common, entryPoints: ['index.ts'], outfile: 'dist/index.js', platform: 'neutral', target: 'es2022', external: ['webgpu', 'node:*'] });
-  await build({ ...common, entryPoints: ['transfer/index.ts'], outfile: 'dist/transfer.js', platform: 'node', target: 'node20', external: ['webgpu'], plugins: [selfImport] });
-  await build({ ...common, entryPoints: ['transfer/cli.ts'], outfile: 'dist/cli.js', platform: 'node', target: 'node20', external: ['webgpu'] });
+  await build({ ...common, entryPoints: ['transfer/index.ts'], outfile: 'dist/transfer.js', platform: 'node', target: 'node20', external: nodeExternal.map((p) => `${p}*`), plugins: [selfImport] });
+  await build({ ...common, entryPoints: ['transfer/cli.ts'], outfile: 'dist/cli.js', platform: 'node', target: 'node20', external: nodeExternal.map((p) => `${p}*`) });
   await build({ ...common, entryPoints: ['index.ts'], outfile: 'dist/browser/index.js', platform: 'browser', target: 'es2022', plugins: [browserPlatform] });
   await build({ ...common, entryPoints: ['transfer/index.ts'], outfile: 'dist/browser/transfer.js', platform: 'browser', target: 'es2022', plugins: [selfImport, browserPlatform] });
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });

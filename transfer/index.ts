@@ -16,6 +16,12 @@ export { saveCheckpoint, loadCheckpoint, checkpointBytes, type CheckpointParts, 
 export { readBytes, readText, writeFileAtomic, type Source } from './io.js';
 export { type Dataset, datasetFromTensors, subset, perClass, splitPerClass, batchOf, resizeImages } from './data/dataset.js';
 export { loadMnist } from './data/mnist.js';
+export { imageFolder, textFolder, folderKind, completeSplits, type Parts, IMAGE_EXTENSIONS, TEXT_EXTENSIONS } from './data/folder.js';
+export { imagesDataset, normalize, IMAGENET, type ImageSource, type ImageOptions } from './data/images.js';
+export { csv, standardize, type CsvData, type CsvOptions } from './data/csv.js';
+export { WordVocab, encodeTexts, words, type TextData } from './data/text.js';
+export { stratifiedSplit, type SplitFractions } from './data/split.js';
+export { htmlReport, confusionMatrix, type HtmlReportInput } from './report/html.js';
 export { KerasModel } from './zoo/keras.js';
 export { mobilenetV2, nsfwjsMobileNetDir, MOBILENET_V2_BLOCKS } from './zoo/mobilenetv2.js';
 export { TransferModel, poolFeatures, type HeadOptions } from './zoo/transferModel.js';
