@@ -40,7 +40,8 @@ describe('weight formats from their bytes', () => {
     const png = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]);
     await expect(loadStateDictFile(png, { file: 'cat.png' })).rejects.toThrow(/cat\.png: not a safetensors, PyTorch .* file \(first bytes: 89 50 4e 47/);
     await expect(loadStateDictFile(new Uint8Array(0), { file: 'empty.pt' })).rejects.toThrow(/empty\.pt: .*the file is empty/);
-    await expect(loadStateDictFile(new TextEncoder().encode('{"modelTopology": {}}'), { file: 'model.json' })).rejects.toThrow(/model\.json: JSON text.*loadTfjsLayers/);
+    await expect(loadStateDictFile(new TextEncoder().encode('{"modelTopology": {}}'), { file: 'model.json' })).rejects.toThrow(/model\.json: JSON without a weightsManifest, not a tfjs model\.json/);
+    await expect(loadStateDictFile(new TextEncoder().encode('{"weightsManifest": []}'), { file: 'model.json' })).rejects.toThrow(/model\.json: a tfjs model\.json given as bytes has no folder to read its weight shards from/);
     let seed = 7;
     const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 255;
     for (let i = 0; i < 300; i++) {
@@ -64,5 +65,19 @@ describe('weight formats from their bytes', () => {
       expect(Array.from(fromPt.stateDict().get(k)!.dataSync()), k).toEqual(Array.from(t.dataSync()));
       expect(Array.from(fromSt.stateDict().get(k)!.dataSync()), k).toEqual(Array.from(t.dataSync()));
     }
+  });
+
+  it('reads a tfjs model.json with its shards from the folder beside it, and refuses shard paths that leave it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'graft-tfjs-'));
+    const w = new Float32Array([1, 2, 3, 4, 5, 6]);
+    writeFileSync(join(dir, 'shard1'), new Uint8Array(w.buffer, 0, 16));
+    writeFileSync(join(dir, 'shard2'), new Uint8Array(w.buffer, 16, 8));
+    const manifest = (paths: string[]) => JSON.stringify({ modelTopology: {}, weightsManifest: [{ paths, weights: [{ name: 'dense/kernel', shape: [2, 3], dtype: 'float32' }] }] });
+    writeFileSync(join(dir, 'model.json'), manifest(['shard1', 'shard2']));
+    const sd = await loadStateDictFile(join(dir, 'model.json'));
+    expect(sd.format).toBe('json');
+    expect(Array.from(sd.tensors.get('dense/kernel')!.dataSync())).toEqual([1, 2, 3, 4, 5, 6]);
+    writeFileSync(join(dir, 'evil.json'), manifest(['../etc/passwd']));
+    await expect(loadStateDictFile(join(dir, 'evil.json'))).rejects.toThrow(/weight shard path "\.\.\/etc\/passwd" leaves the model's folder/);
   });
 });
