@@ -65,6 +65,7 @@ describe('graft finetune on your own data', () => {
       [['--data', images, '--model', 'vgg'], /--model expects one of mobilenetv2, resnet18, cnn, smallcnn, mlp, transformer or an \.onnx file, got 'vgg'/],
       [['--data', images, '--model', join(root, 'missing.onnx')], /--model .*missing\.onnx: no such file/],
       [['--data', images, '--model', 'cnn', '--head', 'x'], /--head applies only to an \.onnx --model/],
+      [['--data', join(images, 'circle', '0.png')], /--data .*0\.png: is one image; --data takes the folder of class folders/],
     ];
     for (const [args, msg] of cases) {
       const err = await main(['finetune', ...args, '--out', join(root, 'never')]).then(() => null, (e: unknown) => e);

@@ -1,5 +1,5 @@
 /** @file Where `graft finetune` gets its data: MNIST, a folder of images or texts, a CSV file, or a safetensors file; the seeded split when no held-out part is given. */
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { GraftError, GraftValueError } from '../../index.js';
 import { csv, standardize } from '../data/csv.js';
 import { type Dataset, datasetFromTensors, perClass } from '../data/dataset.js';
@@ -43,6 +43,13 @@ export async function dataKind(data: string): Promise<DataKind | 'safetensors'> 
   if (data.toLowerCase().endsWith('.csv')) {
     const c = await csv(data);
     return c.kind;
+  }
+  // An image or a text file alone is a common slip for the folder that holds it.
+  const head = new Uint8Array(8);
+  const fd = await open(data, 'r');
+  await fd.read(head, 0, 8, 0).finally(() => fd.close());
+  if ((head[0] === 0x89 && head[1] === 0x50 && head[2] === 0x4e && head[3] === 0x47) || (head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff)) {
+    throw new GraftValueError(`--data ${data}: is one image; --data takes the folder of class folders that holds the images`);
   }
   // Anything else is read as safetensors, whatever it is called; its bytes decide.
   return 'safetensors';
