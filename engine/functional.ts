@@ -146,6 +146,42 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   return bias ? y.add(bias) : y;
 }
 
+/** The most negative f32: masked scores take it, so a row with every key masked averages them instead of turning NaN. */
+const MASKED = -3.4028234663852886e38;
+
+export interface AttentionOptions {
+  /** Boolean [.., L, S] (true: the query attends to the key) or float (added to the scores), broadcast against the scores. */
+  attnMask?: Tensor | null;
+  /** Each query attends to keys at its position or before. */
+  isCausal?: boolean;
+  /** Multiplies q k^T (default 1 / sqrt(head size)). */
+  scale?: number;
+  /** Dropout on the attention weights while training (default 0). */
+  dropoutP?: number;
+}
+
+/**
+ * softmax(q k^T * scale + mask) v over [.., L, E] queries, [.., S, E] keys and [.., S, Ev] values, as
+ * torch.nn.functional.scaled_dot_product_attention; masked scores take the most negative float (a
+ * fully masked row gives the mean of the values, where PyTorch gives NaN).
+ */
+export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions = {}): Tensor {
+  if (q.ndim < 2 || k.ndim !== q.ndim || v.ndim !== q.ndim) throw new GraftShapeError(`scaledDotProductAttention: q, k and v need the same rank (>= 2), got ${fmtShape(q.shape)}, ${fmtShape(k.shape)}, ${fmtShape(v.shape)}`);
+  const [l, e] = q.shape.slice(-2) as [number, number];
+  const s = k.shape[k.ndim - 2]!;
+  if (k.shape[k.ndim - 1] !== e || v.shape[v.ndim - 2] !== s) throw new GraftShapeError(`scaledDotProductAttention: keys ${fmtShape(k.shape)} and values ${fmtShape(v.shape)} do not fit queries ${fmtShape(q.shape)}`);
+  let scores = q.matmul(k.transpose(-2, -1)).mul(o.scale ?? 1 / Math.sqrt(e));
+  if (o.isCausal) {
+    const keep = tensor(Array.from({ length: l * s }, (_, i) => (i % s <= Math.floor(i / s) ? 1 : 0)), { shape: [l, s], dtype: 'bool', backend: q.storage.backend });
+    scores = where(keep, scores, MASKED);
+  }
+  const m = o.attnMask;
+  if (m) scores = m.dtype === 'bool' ? where(m, scores, MASKED) : scores.add(m);
+  let p = scores.softmax(-1);
+  if (o.dropoutP) p = dropout(p, o.dropoutP, true);
+  return p.matmul(v);
+}
+
 export interface Conv2dOptions {
   stride?: Pair;
   padding?: Pair | 'same' | 'valid';

@@ -28,7 +28,7 @@ export const browserPlatform = {
 
 const common = { bundle: true, format: 'esm', sourcemap: true, logLevel: 'warning' };
 // Node bundles import their dependencies (CommonJS packages cannot be inlined into ESM: their require() calls fail); browser bundles inline the browser-safe ones.
-const nodeExternal = ['webgpu', 'protobufjs', 'pngjs', 'jpeg-js', 'csv-parse'];
+const nodeExternal = ['webgpu', 'protobufjs', 'pngjs', 'jpeg-js', 'csv-parse', 'gpt-tokenizer', '@huggingface/tokenizers'];
 
 export async function buildAll() {
   rmSync('dist', { recursive: true, force: true });

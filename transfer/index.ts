@@ -28,4 +28,8 @@ export { TransferModel, poolFeatures, type HeadOptions } from './zoo/transferMod
 export { MLP, SmallCNN } from './zoo/small.js';
 export { ResNet, resnet18 } from './zoo/resnet.js';
 export { MultiheadAttention, TransformerEncoderLayer, TransformerClassifier } from './zoo/transformer.js';
+export { BertModel, BertForSequenceClassification, BertForMaskedLM, BERT_BASE, type BertConfig } from './zoo/bert.js';
+export { GPT2Model, GPT2LMHeadModel, GPT2ForSequenceClassification, Conv1D, GPT2_SMALL, type Gpt2Config } from './zoo/gpt2.js';
+export { bertTokenizer, gpt2Tokenizer, BertTokenizer, Gpt2Tokenizer, type TextTokenizer, type TokenizeOptions, type EncodedBatch } from './text/tokenizers.js';
+export { loadHuggingFace, type HfLoadResult } from './text/huggingface.js';
 export { lineChart, barChart } from './report/svg.js';
