@@ -170,7 +170,10 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, o: At
   const [l, e] = q.shape.slice(-2) as [number, number];
   const s = k.shape[k.ndim - 2]!;
   if (k.shape[k.ndim - 1] !== e || v.shape[v.ndim - 2] !== s) throw new GraftShapeError(`scaledDotProductAttention: keys ${fmtShape(k.shape)} and values ${fmtShape(v.shape)} do not fit queries ${fmtShape(q.shape)}`);
-  let scores = q.matmul(k.transpose(-2, -1)).mul(o.scale ?? 1 / Math.sqrt(e));
+  const scale = o.scale ?? 1 / Math.sqrt(e);
+  const fused = fusedAttention(q, k, v, o.attnMask ?? null, scale, o.isCausal ?? false, o.dropoutP ?? 0);
+  if (fused) return fused;
+  let scores = q.matmul(k.transpose(-2, -1)).mul(scale);
   if (o.isCausal) {
     const keep = tensor(Array.from({ length: l * s }, (_, i) => (i % s <= Math.floor(i / s) ? 1 : 0)), { shape: [l, s], dtype: 'bool', backend: q.storage.backend });
     scores = where(keep, scores, MASKED);
@@ -180,6 +183,35 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, o: At
   let p = scores.softmax(-1);
   if (o.dropoutP) p = dropout(p, o.dropoutP, true);
   return p.matmul(v);
+}
+
+/** Features per row the fused attention kernels take (the WebGPU kernel keeps a row in registers). */
+const FUSED_ATTENTION_MAX_FEATURES = 256;
+
+/**
+ * The attention primitive for 3-d and 4-d q, k, v of matching batch dims, without dropout on the
+ * weights (which needs them materialised); null where the composite path must run.
+ */
+function fusedAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, scale: number, causal: boolean, dropoutP: number): Tensor | null {
+  if (dropoutP > 0 || (q.ndim !== 3 && q.ndim !== 4) || q.dtype !== k.dtype || q.dtype !== v.dtype || (q.dtype !== 'f32' && q.dtype !== 'f64')) return null;
+  if (q.shape.slice(0, -2).join() !== k.shape.slice(0, -2).join() || k.shape.slice(0, -2).join() !== v.shape.slice(0, -2).join()) return null;
+  if (Math.max(q.shape[q.ndim - 1]!, v.shape[v.ndim - 1]!) > FUSED_ATTENTION_MAX_FEATURES) return null;
+  const four = (t: Tensor) => (t.ndim === 3 ? t.unsqueeze(1) : t);
+  const [q4, k4, v4] = [four(q), four(k), four(v)];
+  const [b, h, l] = q4.shape as [number, number, number];
+  const s = k4.shape[2]!;
+  let additive: Tensor | null = null;
+  if (mask) {
+    const m = mask.dtype === 'bool' ? where(mask, 0, MASKED).cast(q.dtype) : mask.cast(q.dtype);
+    // The mask lines up with the scores' trailing dims: [.., L, S] of 3-d or 4-d q.
+    const rank = q.ndim;
+    const full = m.ndim > rank ? null : m.reshape([...new Array<number>(rank - m.ndim).fill(1), ...m.shape]);
+    const m4 = full && rank === 3 ? full.unsqueeze(1) : full;
+    if (!m4 || m4.shape.some((d, i) => d !== 1 && d !== [b, h, l, s][i])) throw new GraftShapeError(`scaledDotProductAttention: mask ${fmtShape(mask.shape)} does not broadcast to the scores [${q.shape.slice(0, -1).join(', ')}, ${s}]`);
+    additive = m4.expand([b, h, l, s]);
+  }
+  const out = apply('attention', additive ? [q4, k4, v4, additive] : [q4, k4, v4], { scale, causal });
+  return q.ndim === 3 ? out.squeeze(1) : out;
 }
 
 export interface Conv2dOptions {

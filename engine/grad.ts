@@ -144,4 +144,18 @@ export const GRADS: { [K in OpName]: GradRule<K> | null } = {
   // The gradient of a running sum is the running sum of the gradient taken from the other end.
   cumsum: (g, _, __, { dim }) => [g.flip([dim]).cumsum(dim).flip([dim])],
   argsort: null,
+  // The forward never forms the scores; the backward recomputes them and the softmax (the [L, S] matrix exists only here).
+  attention: (g, [q, k, v, mask], _y, { scale, causal }) => {
+    const [l, s] = [q!.shape[2]!, k!.shape[2]!];
+    let scores = q!.matmul(k!.transpose(2, 3)).mul(scale);
+    if (mask) scores = scores.add(mask);
+    if (causal) {
+      const keep = q!.newTensor(Array.from({ length: l * s }, (_, i) => (i % s <= Math.floor(i / s) ? 1 : 0)), [l, s], 'bool');
+      scores = scores.where(keep, -3.4028234663852886e38);
+    }
+    const p = scores.softmax(-1);
+    const dp = g.matmul(v!.transpose(2, 3));
+    const ds = p.mul(dp.sub(dp.mul(p).sum(-1, true)));
+    return [ds.matmul(k!).mul(scale), ds.transpose(2, 3).matmul(q!).mul(scale), p.transpose(2, 3).matmul(g), ...(mask ? [ds] : [])];
+  },
 };

@@ -37,6 +37,12 @@ export interface OpAttrs {
   cumsum: { dim: number };
   /** The stable order along `dim`, NaN as the largest value (the indices; values are a gather by them). */
   argsort: { dim: number; descending: boolean };
+  /**
+   * softmax(q k^T * scale + mask) v over [B, H, L, E] queries, [B, H, S, E] keys and [B, H, S, Ev]
+   * values, with an optional additive [B, H, L, S] mask (broadcast by strides); `causal` drops keys
+   * after each query's position. Computed a row at a time with a running softmax, never the scores.
+   */
+  attention: { scale: number; causal: boolean };
 }
 export type OpName = keyof OpAttrs;
 
@@ -379,6 +385,23 @@ export const SCHEMA: { [K in OpName]: Schema<K> } = {
       if (dtype !== 'f32' && dtype !== 'f64' && dtype !== 'i32') throw new GraftDTypeError(`argsort: expected a float or i32 tensor, got ${dtype}`);
       if (!Number.isInteger(dim) || dim < 0 || dim >= shape.length) throw new GraftShapeError(`argsort: dimension ${dim} is out of range for shape ${fmtShape(shape)}`);
       return { shape, dtype: 'i32' };
+    },
+  },
+  attention: {
+    kind: 'kernel',
+    infer: (ins, { scale }) => {
+      if (ins.length !== 3 && ins.length !== 4) throw new GraftShapeError(`attention: expected 3 inputs (q, k, v) or 4 (and an additive mask), got ${ins.length}`);
+      const d = sameDtype('attention', ins);
+      needFloat('attention', d);
+      const [q, k, v, mask] = ins as [Meta, Meta, Meta, Meta | undefined];
+      const where = `q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}`;
+      if ([q, k, v].some((t) => t.shape.length !== 4)) throw new GraftShapeError(`attention: q, k and v must be [batch, heads, length, features], got ${where}`);
+      const [b, h, l, e] = q.shape as [number, number, number, number];
+      const s = k.shape[2]!;
+      if (k.shape[0] !== b || k.shape[1] !== h || k.shape[3] !== e || v.shape[0] !== b || v.shape[1] !== h || v.shape[2] !== s) throw new GraftShapeError(`attention: keys and values do not fit the queries: ${where}`);
+      if (mask && mask.shape.join() !== [b, h, l, s].join()) throw new GraftShapeError(`attention: mask ${fmtShape(mask.shape)} must be [${[b, h, l, s].join(', ')}] (expand it first)`);
+      if (!Number.isFinite(scale)) throw new GraftShapeError(`attention: scale ${scale} is not finite`);
+      return { shape: [b, h, l, v.shape[3]!], dtype: d };
     },
   },
 };

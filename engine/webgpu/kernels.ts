@@ -1,5 +1,5 @@
 /** @file The WebGPU backend's kernel tables: each elementwise op's WGSL expression and the kernel calls of each reduction and kernel op, exhaustive over the op names. */
-import { GraftDTypeError } from '../../core/errors.js';
+import { GraftDTypeError, GraftShapeError } from '../../core/errors.js';
 import { contiguousStrides } from '../../core/shape.js';
 import type { ElementwiseOp, KernelOp, OpAttrs, OpName, ReduceOp } from '../../ops/schema.js';
 import { SCHEMA } from '../../ops/schema.js';
@@ -13,6 +13,7 @@ import { gatherKernel } from '../../kernels/wgsl/gather.js';
 import { padKernel } from '../../kernels/wgsl/layout.js';
 import { cumsumKernel } from '../../kernels/wgsl/scan.js';
 import { argsortKernel } from '../../kernels/wgsl/sort.js';
+import { ATTENTION_MAX_FEATURES, attentionKernel } from '../../kernels/wgsl/attention.js';
 
 /**
  * Each elementwise op as a WGSL expression over the inputs `a`, `b`, `c`: `T` is the inputs' value
@@ -102,6 +103,10 @@ export const KERNELS: { [K in KernelOp | ReduceOp]: WgslKernel<K> } = {
   pad: ([x], out, { pads, value }) => [padKernel(x!, out, pads, value)],
   cumsum: ([x], out, { dim }) => [cumsumKernel(x!, out, dim)],
   argsort: ([x], out, { dim, descending }) => [argsortKernel(x!, out, dim, descending)],
+  attention: ([q, k, v, mask], out, { scale, causal }) => {
+    if (Math.max(q!.shape[3]!, v!.shape[3]!) > ATTENTION_MAX_FEATURES) throw new GraftShapeError(`attention: features of ${Math.max(q!.shape[3]!, v!.shape[3]!)} are more than the WebGPU kernel holds per row (${ATTENTION_MAX_FEATURES}); scaledDotProductAttention takes the unfused path there`);
+    return [attentionKernel(q!, k!, v!, mask, out, scale, causal)];
+  },
 };
 
 /** The kernel calls that compute `op`; none for a view. */
