@@ -17,7 +17,7 @@ import { loadReport } from './report/data.js';
 import { ratioTable } from './report/markdown.js';
 import { runsFromFiles } from './report/compare.js';
 import { writeComparison, writeReports } from './report/write.js';
-import type { CnnInit, ConvParams, Impl, MatmulParams, MlpInit, MlpParams, Prepared, ResnetInit, Result } from './types.js';
+import type { AttentionParams, CnnInit, ConvParams, Impl, MatmulParams, MlpInit, MlpParams, Prepared, ResnetInit, Result } from './types.js';
 
 const { values: args, positionals } = parseArgs({
   options: { quick: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' }, compare: { type: 'boolean' } },
@@ -262,6 +262,17 @@ async function main(): Promise<void> {
     const [rows, cols] = [1024, 1024];
     const x = random(rows * cols, g, 3);
     await runAll(kind, { rows, cols }, (impl) => impl.rowwise?.(kind, rows, cols, x), 1e-4, null, (rows * cols * 8) / 1e9);
+  }
+
+  if (!only || only.has('attention')) {
+    // GPT-style causal self-attention; the fused kernel against graft's own composite path and tfjs's ops.
+    const p: AttentionParams = quick ? { batch: 2, heads: 4, length: 256, features: 64, causal: true } : { batch: 4, heads: 8, length: 512, features: 64, causal: true };
+    const n = p.batch * p.heads * p.length * p.features;
+    const [q, k, v] = [random(n, g), random(n, g), random(n, g)];
+    const flops = 4 * p.batch * p.heads * p.length * p.length * p.features;
+    const params = { ...p, causal: String(p.causal) };
+    await runAll('attention', params, (impl) => impl.attention?.(p, q, k, v), 1e-4, flops);
+    await runAll('attention-unfused', params, (impl) => impl.attentionUnfused?.(p, q, k, v), 1e-4, flops);
   }
 
   if (!only || only.has('elementwise')) {

@@ -8,6 +8,15 @@ export interface Prepared {
   dispose?: () => void | Promise<void>;
 }
 
+/** Attention over [batch, heads, length, features] queries, keys and values (self-attention: one length). */
+export interface AttentionParams {
+  batch: number;
+  heads: number;
+  length: number;
+  features: number;
+  causal: boolean;
+}
+
 export interface MatmulParams {
   m: number;
   n: number;
@@ -43,6 +52,10 @@ export interface Impl {
   conv2d?: (p: ConvParams, x: Float32Array, w: Float32Array) => Promise<Prepared>;
   /** softmax over the last dim of [rows, cols] (kind 'softmax'), or layer norm over it without affine ('layernorm'). */
   rowwise?: (kind: 'softmax' | 'layernorm', rows: number, cols: number, x: Float32Array) => Promise<Prepared>;
+  /** softmax(q k^T / sqrt(features) [+ causal mask]) v; output [batch, heads, length, features]. */
+  attention?: (p: AttentionParams, q: Float32Array, k: Float32Array, v: Float32Array) => Promise<Prepared>;
+  /** The same attention as separate ops that form the [length, length] scores (graft's composite path, to set against its fused kernel). */
+  attentionUnfused?: (p: AttentionParams, q: Float32Array, k: Float32Array, v: Float32Array) => Promise<Prepared>;
   /** y = exp(log(x * 1.01 + 0.5) ...): a chain of `ops` elementwise ops over x. */
   elementwise?: (ops: number, x: Float32Array) => Promise<Prepared>;
   /** One SGD step (lr 0.1) of a small CNN: conv3x3(1->8)-relu-maxpool2-conv3x3(8->16)-relu-maxpool2-linear(784->10) on 28x28 (PyTorch runs the same step in bench/peers/pytorch.ts). */

@@ -4,7 +4,7 @@ import { CpuBackend } from '../../engine/cpu/backend.js';
 import { setBackend } from '../../engine/backend.js';
 import { mobilenetV2 } from '../../transfer/zoo/mobilenetv2.js';
 import { resnet18 } from '../../transfer/zoo/resnet.js';
-import type { CnnInit, ConvParams, Impl, MlpInit, MlpParams, MatmulParams, Prepared, ResnetInit } from '../types.js';
+import type { AttentionParams, CnnInit, ConvParams, Impl, MlpInit, MlpParams, MatmulParams, Prepared, ResnetInit } from '../types.js';
 
 /** A run that computes `make()` in a tidy scope and reads it back; the last result is kept for the gate. */
 function reading(make: () => Tensor, inputs: Tensor[]): Prepared {
@@ -56,6 +56,21 @@ export function graftImpl(kind: 'cpu' | 'webgpu'): Impl & { backend?: Backend } 
     async rowwise(kind: 'softmax' | 'layernorm', rows: number, cols: number, x: Float32Array): Promise<Prepared> {
       const tx = tensor(x, { shape: [rows, cols], backend });
       return reading(() => (kind === 'softmax' ? F.softmax(tx, -1) : F.layerNorm(tx, [cols])), [tx]);
+    },
+    async attention(p: AttentionParams, q: Float32Array, k: Float32Array, v: Float32Array): Promise<Prepared> {
+      const shape = [p.batch, p.heads, p.length, p.features];
+      const [tq, tk, tv] = [q, k, v].map((d) => tensor(d, { shape, backend })) as [Tensor, Tensor, Tensor];
+      return reading(() => F.scaledDotProductAttention(tq, tk, tv, { isCausal: p.causal }), [tq, tk, tv]);
+    },
+    async attentionUnfused(p: AttentionParams, q: Float32Array, k: Float32Array, v: Float32Array): Promise<Prepared> {
+      const shape = [p.batch, p.heads, p.length, p.features];
+      const [tq, tk, tv] = [q, k, v].map((d) => tensor(d, { shape, backend })) as [Tensor, Tensor, Tensor];
+      const keep = p.causal ? tensor(Array.from({ length: p.length * p.length }, (_, i) => (i % p.length <= Math.floor(i / p.length) ? 1 : 0)), { shape: [p.length, p.length], dtype: 'bool', backend }) : null;
+      return reading(() => {
+        let scores = tq.matmul(tk.transpose(2, 3)).mul(1 / Math.sqrt(p.features));
+        if (keep) scores = scores.where(keep, -3.4e38);
+        return scores.softmax(-1).matmul(tv);
+      }, keep ? [tq, tk, tv, keep] : [tq, tk, tv]);
     },
     async elementwise(ops: number, x: Float32Array): Promise<Prepared> {
       const tx = tensor(x, { backend });

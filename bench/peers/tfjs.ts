@@ -1,5 +1,5 @@
 /** @file TensorFlow.js on its cpu, wasm and webgpu backends. */
-import type { CnnInit, ConvParams, Impl, MlpInit, MlpParams, MatmulParams, Prepared } from '../types.js';
+import type { AttentionParams, CnnInit, ConvParams, Impl, MlpInit, MlpParams, MatmulParams, Prepared } from '../types.js';
 import { installNavigatorGpu } from './gpu.js';
 
 type TF = typeof import('@tensorflow/tfjs');
@@ -75,6 +75,18 @@ export function tfjsImpl(backend: 'cpu' | 'wasm' | 'webgpu'): Impl {
         const { mean, variance } = tf.moments(tx, -1, true);
         return tf.div(tf.sub(tx, mean), tf.sqrt(tf.add(variance, 1e-5)));
       }, [tx]);
+    },
+    async attention(p: AttentionParams, q: Float32Array, k: Float32Array, v: Float32Array): Promise<Prepared> {
+      await use();
+      // tfjs has no attention op: batched matMul, softmax, matMul over [batch * heads, length, features].
+      const shape: [number, number, number] = [p.batch * p.heads, p.length, p.features];
+      const [tq, tk, tv] = [q, k, v].map((d) => tf.tensor3d(d, shape));
+      const keep = p.causal ? tf.linalg.bandPart(tf.ones([p.length, p.length]), -1, 0) : null;
+      return reading(tf, () => {
+        let scores: T = tf.mul(tf.matMul(tq!, tk!, false, true), 1 / Math.sqrt(p.features));
+        if (keep) scores = tf.where(tf.cast(keep, 'bool'), scores, tf.fill(scores.shape, -3.4e38));
+        return tf.matMul(tf.softmax(scores), tv!);
+      }, keep ? [tq!, tk!, tv!, keep] : [tq!, tk!, tv!]);
     },
     async elementwise(ops: number, x: Float32Array): Promise<Prepared> {
       await use();

@@ -1,6 +1,10 @@
 /** @file Attention on the CPU a query row at a time: scores, mask and a running softmax folded into the value sum, so no [L, S] score matrix exists. */
 import type { DType, TypedArray } from '../../core/dtype.js';
 import type { Strided } from './strided.js';
+import { gemmF32, wasmGemmApplies } from './wasm.js';
+
+/** Query rows per block: the largest score tile is this many rows by the key length. */
+const BLOCK = 64;
 
 /**
  * out [B, H, L, Ev] (dense) = softmax(q k^T * scale + mask) v. Each row keeps its running maximum
@@ -8,6 +12,7 @@ import type { Strided } from './strided.js';
  * softmax of flash attention); accumulation is in doubles, rounded to the output dtype once.
  */
 export function attention(q: Strided, k: Strided, v: Strided, mask: Strided | undefined, scale: number, causal: boolean, out: TypedArray, dtype: DType): void {
+  if (dtype === 'f32' && blocked(q, k, v, mask, scale, causal, out as Float32Array)) return;
   const [b, h, l, e] = q.shape as [number, number, number, number];
   const s = k.shape[2]!;
   const ev = v.shape[3]!;
@@ -53,4 +58,59 @@ export function attention(q: Strided, k: Strided, v: Strided, mask: Strided | un
       }
     }
   }
+}
+
+/**
+ * The f32 path where the wasm GEMM applies: a block of query rows at a time, its [BLOCK, S] score
+ * tile from one GEMM (keys past the block's last row skipped under a causal mask), a softmax over
+ * each row of the tile, and the tile times V into the output rows. Memory: one tile, not [L, S].
+ */
+function blocked(q: Strided, k: Strided, v: Strided, mask: Strided | undefined, scale: number, causal: boolean, out: Float32Array): boolean {
+  const [b, h, l, e] = q.shape as [number, number, number, number];
+  const s = k.shape[2]!;
+  const ev = v.shape[3]!;
+  if (!wasmGemmApplies(Math.min(BLOCK, l), s, e)) return false;
+  const [qs, ks, vs] = [q.strides, k.strides, v.strides];
+  const tile = new Float32Array(BLOCK * s);
+  out.fill(0, 0, b * h * l * ev);
+  for (let bi = 0; bi < b; bi++) {
+    for (let hi = 0; hi < h; hi++) {
+      const qb = q.offset + bi * qs[0]! + hi * qs[1]!;
+      const kb = k.offset + bi * ks[0]! + hi * ks[1]!;
+      const vb = v.offset + bi * vs[0]! + hi * vs[1]!;
+      const mb = mask ? mask.offset + bi * mask.strides[0]! + hi * mask.strides[1]! : 0;
+      for (let i0 = 0; i0 < l; i0 += BLOCK) {
+        const rows = Math.min(BLOCK, l - i0);
+        const keys = causal ? Math.min(s, i0 + rows) : s;
+        tile.fill(0, 0, rows * keys);
+        // scores = Q_block K^T: K read transposed through its strides.
+        if (!gemmF32(rows, keys, e, q.data as Float32Array, qb + i0 * qs[2]!, qs[2]!, qs[3]!, k.data as Float32Array, kb, ks[3]!, ks[2]!, tile, 0, keys)) return false;
+        for (let r = 0; r < rows; r++) {
+          const i = i0 + r;
+          const at = r * keys;
+          const last = causal ? Math.min(keys, i + 1) : keys;
+          let mx = -Infinity;
+          for (let j = 0; j < last; j++) {
+            let x = tile[at + j]! * scale;
+            if (mask) x += mask.data[mb + i * mask.strides[2]! + j * mask.strides[3]!]!;
+            tile[at + j] = x;
+            if (x > mx) mx = x;
+          }
+          let sum = 0;
+          for (let j = 0; j < last; j++) {
+            const w = tile[at + j] === -Infinity ? 0 : Math.exp(tile[at + j]! - mx);
+            tile[at + j] = w;
+            sum += w;
+          }
+          const inv = sum > 0 ? 1 / sum : NaN;
+          for (let j = 0; j < last; j++) tile[at + j]! *= inv;
+          for (let j = last; j < keys; j++) tile[at + j] = 0;
+        }
+        // out rows = P_block V.
+        const o = ((bi * h + hi) * l + i0) * ev;
+        if (!gemmF32(rows, ev, keys, tile, 0, keys, 1, v.data as Float32Array, vb, vs[2]!, vs[3]!, out, o, ev)) return false;
+      }
+    }
+  }
+  return true;
 }

@@ -172,6 +172,7 @@ export const OP_CASES: { [K in OpName]: OpCase[] } = {
     { name: 'attention', inputs: [f([2, 2, 5, 4]), f([2, 2, 6, 4]), f([2, 2, 6, 3])], run: (q, k, v) => apply('attention', [q!, k!, v!], { scale: 0.5, causal: false }) },
     { name: 'attention causal, transposed keys', inputs: [f([1, 3, 6, 4]), f([1, 3, 4, 6], 'transposed'), f([1, 3, 6, 5])], run: (q, k, v) => apply('attention', [q!, k!.transpose(2, 3), v!], { scale: 0.7, causal: true }) },
     { name: 'attention additive mask broadcast over heads', inputs: [f([2, 2, 3, 4]), f([2, 2, 5, 4], 'strided'), f([2, 2, 5, 2]), f([2, 1, 3, 5])], run: (q, k, v, m) => apply('attention', [q!, k!, v!, m!.expand([2, 2, 3, 5])], { scale: 0.5, causal: false }) },
+    { name: 'attention causal, four features at a time, transposed keys and more keys than queries', inputs: [f([1, 2, 5, 8]), f([1, 2, 8, 7], 'transposed'), f([1, 2, 7, 4], 'strided')], run: (q, k, v) => apply('attention', [q!, k!.transpose(2, 3), v!], { scale: 0.3, causal: true }) },
     { name: 'scaledDotProductAttention bool padding mask, 3-d', inputs: [f([2, 4, 8]), f([2, 5, 8]), f([2, 5, 8])], run: (q, k, v) => F.scaledDotProductAttention(q!, k!, v!, { attnMask: q!.newTensor([1, 1, 1, 0, 0, 1, 1, 1, 1, 1], [2, 1, 5], 'bool') }) },
   ],
   argsort: [
