@@ -1,16 +1,18 @@
 #!/usr/bin/env node
-/** @file The graft command line: `graft finetune` and `graft compare`, offline; usage errors are one line, never a stack trace. */
+/** @file The graft command line: `graft finetune`, `graft compare` and `graft pretrain`, offline; usage errors are one line, never a stack trace. */
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { compareCommand, runCompare } from './cli/compare.js';
 import { finetuneCommand, runFinetune } from './cli/finetune.js';
 import { UsageError, parseOptions, usage } from './cli/options.js';
+import { pretrainCommand, runPretrain } from './cli/pretrain.js';
 
 const HELP = `graft: fine-tune pre-trained models offline.
 
 Usage:
   graft finetune [options]   ${finetuneCommand.summary.split('\n')[0]}
   graft compare [options]    ${compareCommand.summary}
+  graft pretrain [options]   ${pretrainCommand.summary}
   graft help [COMMAND]       this text, or a command's options (also: graft COMMAND --help)
 `;
 
@@ -24,14 +26,19 @@ export async function main(argv: readonly string[]): Promise<void> {
   } else if (command === 'compare') {
     const p = parseOptions(compareCommand, rest);
     if (p.help) console.log(usage(compareCommand));
-    else await runCompare(p.values);
+    else await runCompare(p.values, p.given);
+  } else if (command === 'pretrain') {
+    const p = parseOptions(pretrainCommand, rest);
+    if (p.help) console.log(usage(pretrainCommand));
+    else await runPretrain(p.values);
   } else if (command === 'help' || command === '--help' || command === '-h') {
     const which = rest[0];
     if (which === 'finetune') console.log(usage(finetuneCommand));
     else if (which === 'compare') console.log(usage(compareCommand));
+    else if (which === 'pretrain') console.log(usage(pretrainCommand));
     else if (which === undefined) console.log(HELP);
-    else throw new UsageError(`unknown command '${which}' (finetune, compare)`);
-  } else throw new UsageError(`unknown command '${command}' (finetune, compare, help)`);
+    else throw new UsageError(`unknown command '${which}' (finetune, compare, pretrain)`);
+  } else throw new UsageError(`unknown command '${command}' (finetune, compare, pretrain, help)`);
 }
 
 /** The message a person reads: graft's own errors and system errors as one line; a stack only with GRAFT_DEBUG=1. */

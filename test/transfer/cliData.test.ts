@@ -62,7 +62,7 @@ describe('graft finetune on your own data', () => {
   it('refuses a model that cannot take the data, before any work', async () => {
     const cases: [string[], RegExp][] = [
       [['--data', images, '--model', 'transformer'], /--model transformer takes text data, but --data holds image data/],
-      [['--data', images, '--model', 'vgg'], /--model expects one of mobilenetv2, resnet18, cnn, smallcnn, mlp, transformer or an \.onnx file, got 'vgg'/],
+      [['--data', images, '--model', 'vgg'], /--model expects one of mobilenetv2, resnet18, cnn, smallcnn, mlp, transformer, bert or an \.onnx file, got 'vgg'/],
       [['--data', images, '--model', join(root, 'missing.onnx')], /--model .*missing\.onnx: no such file/],
       [['--data', images, '--model', 'cnn', '--head', 'x'], /--head applies only to an \.onnx --model/],
       [['--data', join(images, 'circle', '0.png')], /--data .*0\.png: is one image; --data takes the folder of class folders/],

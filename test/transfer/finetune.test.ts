@@ -133,7 +133,7 @@ describe('graft finetune (CLI)', () => {
   });
 
   it('names a bad option', async () => {
-    await expect(main(['finetune', '--model', 'vgg'])).rejects.toThrow(/--model expects one of mobilenetv2, resnet18, cnn, smallcnn, mlp, transformer or an \.onnx file, got 'vgg'/);
+    await expect(main(['finetune', '--model', 'vgg'])).rejects.toThrow(/--model expects one of mobilenetv2, resnet18, cnn, smallcnn, mlp, transformer, bert or an \.onnx file, got 'vgg'/);
     await expect(main(['train'])).rejects.toThrow(/unknown command 'train'/);
   });
 });

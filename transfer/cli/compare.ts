@@ -8,11 +8,15 @@ import { barChart } from '../report/svg.js';
 import { mobilenetV2 } from '../zoo/mobilenetv2.js';
 import { MLP, SmallCNN } from '../zoo/small.js';
 import { TransferModel } from '../zoo/transferModel.js';
-import type { Command, Values } from './options.js';
+import { type Command, UsageError, type Values } from './options.js';
+import { PRETRAINED_DIR } from './pretrain.js';
+import { runTextCompare } from './compareText.js';
 import { COMMON_OPTIONS, checkOutFolder, machine, runFolderName, splitHeldOut, writeRunFolder } from './runFolder.js';
 
-const spec = {
-  budgets: { type: 'ints', min: 1, metavar: 'N[,N]', default: [10, 50, 100], help: 'label budgets per class' },
+export const spec = {
+  task: { type: 'choice', choices: ['image', 'text'], default: 'image', help: 'image: MNIST through MobileNetV2; text: SpamAssassin spam/ham through the encoder `graft pretrain` wrote, LoRA and GloVe' },
+  budgets: { type: 'ints', min: 1, metavar: 'N[,N]', default: [10, 50, 100], help: 'label budgets per class (text: default 10,50,100,500)' },
+  weights: { type: 'string', metavar: 'FILE', help: `text: the pre-trained encoder (default ${PRETRAINED_DIR}/model.safetensors, from npm run pretrain)` },
   layers: { type: 'strings', metavar: 'NAME[,NAME]', default: ['block_6_expand_relu', 'block_10_expand_relu', 'block_13_expand_relu', 'out_relu'], help: 'MobileNetV2 layers whose features train a head' },
   epochs: { type: 'int', min: 1, metavar: 'N', default: 30, help: 'epochs per run' },
   'image-size': { type: 'int', min: 16, max: 1024, metavar: 'N', default: 64, help: 'MobileNetV2 input size' },
@@ -23,12 +27,14 @@ const spec = {
 
 export const compareCommand: Command<typeof spec> = {
   name: 'compare',
-  summary: 'From scratch vs pre-trained on MNIST over label budgets and feature depths; writes compare.md, compare.json and compare.svg.',
+  summary: 'From scratch vs pre-trained over label budgets: MNIST through MobileNetV2 at several depths, or (--task text) spam/ham through a pre-trained encoder, LoRA and GloVe; writes compare.md, compare.json and compare.svg.',
   spec,
 };
 
-export async function runCompare(o: Values<typeof spec>): Promise<void> {
+export async function runCompare(o: Values<typeof spec>, given: ReadonlySet<string> = new Set()): Promise<void> {
   if (o.out) await checkOutFolder(o.out, 'compare');
+  if (o.task === 'text') return runTextCompare(o, given);
+  if (o.weights) throw new UsageError('--weights applies to --task text', 'compare');
   const { seed, epochs, budgets, layers } = o;
   const size = o['image-size'];
   const backend = await init({ backend: o.backend });

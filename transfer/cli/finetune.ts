@@ -16,6 +16,8 @@ import { type Command, UsageError, type Values } from './options.js';
 import { COMMON_OPTIONS, checkOutFolder, machine, runFolderName, writeRunFolder } from './runFolder.js';
 
 const spec = {
+  task: { type: 'choice', choices: ['image', 'text'], help: 'text: defaults to --data spam (SpamAssassin) and --model bert (the encoder npm run pretrain wrote)' },
+  lora: { type: 'int', min: 1, max: 256, metavar: 'R', help: 'for --model bert: train LoRA adapters of rank R on the attention queries and values (and the head) only' },
   model: { type: 'string', metavar: `${ZOO.join('|')}|FILE.onnx`, help: 'model (default: mobilenetv2 for images, mlp for numeric CSV, transformer for text). mobilenetv2 is pre-trained (nsfwjs weights); resnet18 is pre-trained with --weights (torchvision names), else from scratch; an .onnx file is imported as a trainable graph with a new head' },
   weights: { type: 'string', metavar: 'FILE', help: 'load a state dict into the model first (.safetensors, .pt, .onnx or tfjs model.json, told apart by their bytes), strictly' },
   head: { type: 'string', metavar: 'NODE', help: 'for an .onnx --model: the classifier node to replace (default: its last Gemm or MatMul)' },
@@ -54,16 +56,20 @@ type Options = Values<typeof spec>;
 const BACKBONE_ONLY = ['feature-layer', 'pool-grid', 'trainable-blocks', 'domain-report', 'adabn'] as const;
 
 /** Everything about the command line that can be known without loading anything: combinations, files, the run folder; returns the model to build. */
-async function check(o: Options, given: ReadonlySet<string>): Promise<{ model: string; kind: DataKind }> {
-  if (o.data !== 'mnist') {
-    const s = await stat(o.data).catch(() => null);
-    if (!s) throw new UsageError(`--data ${o.data}: no such file or folder`, 'finetune');
+async function check(o: Options, given: ReadonlySet<string>): Promise<{ model: string; kind: DataKind; data: string }> {
+  const data = o.task === 'text' && !given.has('data') ? 'spam' : o.data;
+  if (data !== 'mnist' && data !== 'spam') {
+    const s = await stat(data).catch(() => null);
+    if (!s) throw new UsageError(`--data ${data}: no such file or folder`, 'finetune');
   }
-  const found = await dataKind(o.data).catch((e: Error) => {
+  const found = await dataKind(data).catch((e: Error) => {
     throw new UsageError(e.message.startsWith('--data') ? e.message : `--data: ${e.message}`, 'finetune');
   });
   const kind: DataKind = found === 'safetensors' ? 'image' : found;
-  const model = o.model ?? DEFAULT_MODEL[kind];
+  if (o.task && o.task !== kind) throw new UsageError(`--task ${o.task} but --data ${data} holds ${kind} data`, 'finetune');
+  const model = o.model ?? (o.task === 'text' ? 'bert' : DEFAULT_MODEL[kind]);
+  if (given.has('lora') && model !== 'bert') throw new UsageError('--lora applies only to --model bert', 'finetune');
+  if (given.has('lora') && given.has('freeze')) throw new UsageError('--lora freezes everything but its adapters and the head; --freeze chooses otherwise: give one', 'finetune');
   // A safetensors file's samples may be flat (mlp) or images: the model decides.
   if (found !== 'safetensors') await checkModel(model, kind);
   if (model !== 'mobilenetv2') {
@@ -75,7 +81,7 @@ async function check(o: Options, given: ReadonlySet<string>): Promise<{ model: s
   if (o['non-strict'] && !o.weights) throw new UsageError('--non-strict needs --weights', 'finetune');
   if (o.weights) await checkFile('--weights', o.weights, 'a weight file');
   if (o.out) await checkOutFolder(o.out, 'finetune');
-  return { model, kind };
+  return { model, kind, data };
 }
 
 async function checkFile(flag: string, path: string, want: string): Promise<void> {
@@ -124,17 +130,17 @@ export async function runFinetune(o: Options, given: ReadonlySet<string>): Promi
   const seed = o.seed;
   manualSeed(seed);
   const backend = await init({ backend: o.backend });
-  const data = await loadData({ data: o.data, budget: o['labels-per-class'], seed, imageSize: o['image-size'], maxLen: o['max-len'] });
+  const data = await loadData({ data: chosen.data, budget: o['labels-per-class'], seed, imageSize: o['image-size'], maxLen: o['max-len'], textEncoding: chosen.model === 'bert' ? 'bert' : 'words' });
   const { model, input, imagenet, note } = await buildModel({
     model: chosen.model, weights: o.weights, nonStrict: o['non-strict'], imageSize: o['image-size'], featureLayer: o['feature-layer'], poolGrid: o['pool-grid'],
-    freeze: o.freeze, trainableBlocks: o['trainable-blocks'], head: o.head, maxLen: o['max-len'],
+    freeze: o.freeze, trainableBlocks: o['trainable-blocks'], head: o.head, maxLen: o['max-len'], lora: o.lora,
   }, data.train, data.vocab);
   const sized = (d: Dataset) => (input && (d.shape[0] !== input[0] || d.shape[1] !== input[1] || d.shape[2] !== input[2]) ? resizeImages(d, [input[1]!, input[2]!], input[0]) : d);
   const fit = (d: Dataset) => (imagenet ? normalize(sized(d), IMAGENET) : sized(d));
   const shift = o['target-shift'];
   const shifted = (d: Dataset) => (shift ? shiftDomain(d, shift) : d);
   for (const [part, d] of [['validation', data.val], ['test', data.test]] as const) {
-    if (!d.n) throw new GraftError(`--data ${o.data}: the ${part} part is empty; each class needs examples in it`);
+    if (!d.n) throw new GraftError(`--data ${chosen.data}: the ${part} part is empty; each class needs examples in it`);
   }
   const [train, val, test] = [fit(data.train), fit(shifted(data.val)), fit(shifted(data.test))];
   let domain: (DomainReport & { before?: string; afterAdaBN?: DomainReport }) | undefined;

@@ -5,6 +5,10 @@ import type { Dataset } from '../data/dataset.js';
 import { freeze, type Pattern, unfreeze } from '../freeze.js';
 import { loadStateDictFile } from '../import/detect.js';
 import { fromOnnx } from '../onnx/module.js';
+import { applyLoRA } from '../lora.js';
+import { BertTextClassifier } from '../text/classifier.js';
+import { loadHuggingFace } from '../text/huggingface.js';
+import type { BertConfig } from '../zoo/bert.js';
 import { MOBILENET_V2_BLOCKS, mobilenetV2 } from '../zoo/mobilenetv2.js';
 import { resnet18 } from '../zoo/resnet.js';
 import { MLP, SmallCNN } from '../zoo/small.js';
@@ -12,12 +16,13 @@ import { TransferModel } from '../zoo/transferModel.js';
 import { TransformerClassifier } from '../zoo/transformer.js';
 import type { DataKind } from './data.js';
 import { UsageError } from './options.js';
+import { PRETRAINED_DIR } from './pretrain.js';
 
-export const ZOO = ['mobilenetv2', 'resnet18', 'cnn', 'smallcnn', 'mlp', 'transformer'] as const;
+export const ZOO = ['mobilenetv2', 'resnet18', 'cnn', 'smallcnn', 'mlp', 'transformer', 'bert'] as const;
 
 /** What each model takes: image models take [C, H, W] images, mlp anything flat, transformer token ids. */
 const TAKES: Record<(typeof ZOO)[number], readonly DataKind[]> = {
-  mobilenetv2: ['image'], resnet18: ['image'], cnn: ['image'], smallcnn: ['image'], mlp: ['image', 'numeric'], transformer: ['text'],
+  mobilenetv2: ['image'], resnet18: ['image'], cnn: ['image'], smallcnn: ['image'], mlp: ['image', 'numeric'], transformer: ['text'], bert: ['text'],
 };
 
 export const DEFAULT_MODEL: Record<DataKind, (typeof ZOO)[number]> = { image: 'mobilenetv2', numeric: 'mlp', text: 'transformer' };
@@ -33,6 +38,8 @@ export interface ModelOptions {
   trainableBlocks?: number;
   head?: string;
   maxLen: number;
+  /** LoRA rank on the BERT encoder's query and value projections (the rest frozen). */
+  lora?: number;
 }
 
 export interface BuiltModel {
@@ -107,11 +114,39 @@ export async function buildModel(o: ModelOptions, train: Dataset, vocab: number 
     const m = new MLP(train.shape.reduce((x, y) => x * y, 1), [256], classes);
     return { model: m, input: null, imagenet: false, note: withWeights('MLP from scratch', await maybeLoad(m, o)) };
   }
+  if (o.model === 'bert') return bertModel(o, classes);
   if (o.model === 'transformer') {
     const m = new TransformerClassifier(vocab ?? 2, o.maxLen, 64, 4, 2, classes);
     return { model: m, input: null, imagenet: false, note: withWeights(`Transformer encoder (2 layers, d=64, 4 heads, word vocabulary ${vocab}, up to ${o.maxLen} words)`, await maybeLoad(m, o)) };
   }
   return onnxModel(o, classes);
+}
+
+/** The BERT encoder `graft pretrain` wrote (or any BERT checkpoint with its config.json), mean-pooled, with a new head; LoRA or --freeze choose what trains. */
+async function bertModel(o: ModelOptions, classes: number): Promise<BuiltModel> {
+  const weights = o.weights ?? `${PRETRAINED_DIR}/model.safetensors`;
+  const configFile = weights.replace(/[^/]*$/, 'config.json');
+  if (!(await stat(weights).catch(() => null))) throw new UsageError(`--model bert: ${weights}: no such file (run 'npm run pretrain' first, or give --weights a BERT checkpoint with its config.json beside it)`, 'finetune');
+  const hf = JSON.parse(await readFile(configFile, 'utf8').catch(() => {
+    throw new UsageError(`--model bert: no ${configFile} beside the weights (Hugging Face's config.json names the model's sizes)`, 'finetune');
+  })) as Record<string, number>;
+  const config: BertConfig = { vocabSize: hf.vocab_size!, hiddenSize: hf.hidden_size!, numHiddenLayers: hf.num_hidden_layers!, numAttentionHeads: hf.num_attention_heads!, intermediateSize: hf.intermediate_size!, maxPositionEmbeddings: hf.max_position_embeddings! };
+  if (o.maxLen > config.maxPositionEmbeddings) throw new UsageError(`--max-len ${o.maxLen} is more than the encoder's ${config.maxPositionEmbeddings} positions`, 'finetune');
+  const m = new BertTextClassifier(config, classes);
+  const r = await loadHuggingFace(m, weights, { strict: false });
+  const missing = r.missingKeys.filter((k) => !k.startsWith('classifier.'));
+  if (missing.length) throw new GraftError(`--weights ${weights}: not a BERT encoder of this config: missing ${missing.slice(0, 3).join(', ')}`);
+  let how: string;
+  if (o.lora) {
+    applyLoRA(m, [/attention\.self\.(query|value)$/], { rank: o.lora, alpha: 2 * o.lora });
+    m.classifier.requiresGrad_(true);
+    how = `LoRA rank ${o.lora} on the attention queries and values, the rest frozen`;
+  } else if (o.freeze) {
+    const p = patterns(o.freeze);
+    freeze(m, ...p);
+    how = `frozen: ${p.map(String).join(', ')}`;
+  } else how = 'all of it fine-tuned';
+  return { model: m, input: null, imagenet: false, note: `BERT encoder (${config.numHiddenLayers} layers, hidden ${config.hiddenSize}) from ${weights}, mean-pooled, new head for ${classes} classes; ${how}` };
 }
 
 /** An .onnx image classifier: its last Gemm or MatMul (or --head) replaced by a new Linear; everything else frozen unless --freeze says otherwise. */

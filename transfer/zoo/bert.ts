@@ -1,5 +1,5 @@
 /** @file A BERT encoder with Hugging Face's module names (bert.encoder.layer.0.attention.self.query.weight, ...): the base model, sequence classification and masked-LM heads. */
-import { GraftShapeError, type Tensor, functional as F, fmtShape, nn, zeros } from '../../index.js';
+import { GraftShapeError, type Tensor, functional as F, fmtShape, nn, noGrad, randn, zeros } from '../../index.js';
 
 export interface BertConfig {
   vocabSize: number;
@@ -157,6 +157,22 @@ function keyMask(ids: Tensor, attentionMask?: Tensor): Tensor | undefined {
   return attentionMask.ne(0).reshape([b, 1, 1, l]);
 }
 
+/**
+ * Hugging Face's initialisation of a fresh BERT (initializer_range 0.02): every Linear and Embedding
+ * weight from N(0, 0.02), biases zero, LayerNorm one and zero. PyTorch's own defaults (N(0, 1)
+ * embeddings, tied to the masked-LM decoder) make the first logits far too large.
+ */
+export function initBertWeights(m: nn.Module, std = 0.02): void {
+  noGrad(() => {
+    for (const mod of m.modules()) {
+      if (mod instanceof nn.Linear) {
+        mod.weight.copy_(randn(mod.weight.shape).mul(std));
+        mod.bias?.zero_();
+      } else if (mod instanceof nn.Embedding) mod.weight.copy_(randn(mod.weight.shape).mul(std));
+    }
+  });
+}
+
 /** BertModel: the hidden states [B, L, H] (and the pooled [CLS] state when it has a pooler). */
 export class BertModel extends nn.Module {
   embeddings: BertEmbeddings;
@@ -170,6 +186,7 @@ export class BertModel extends nn.Module {
     this.embeddings = new BertEmbeddings(config);
     this.encoder = new BertEncoder(config);
     this.pooler = opts.addPoolingLayer === false ? null : new BertPooler(config);
+    initBertWeights(this);
   }
   forward(inputIds: Tensor, attentionMask?: Tensor, tokenTypeIds?: Tensor): Tensor {
     if (inputIds.ndim !== 2) throw new GraftShapeError(`BertModel: input ids must be [batch, length], got ${fmtShape(inputIds.shape)}`);
@@ -191,6 +208,7 @@ export class BertForSequenceClassification extends nn.Module {
     this.bert = new BertModel(config);
     this.dropout = new nn.Dropout(config.hiddenDropoutProb ?? 0.1);
     this.classifier = new nn.Linear(config.hiddenSize, numLabels);
+    initBertWeights(this.classifier);
   }
   forward(inputIds: Tensor, attentionMask?: Tensor, tokenTypeIds?: Tensor): Tensor {
     const pooled = this.bert.pooler!.forward(this.bert.forward(inputIds, attentionMask, tokenTypeIds));
@@ -249,6 +267,7 @@ export class BertForMaskedLM extends nn.Module {
     super();
     this.bert = new BertModel(config, { addPoolingLayer: false });
     this.cls = new BertOnlyMLMHead(config);
+    initBertWeights(this.cls);
   }
   forward(inputIds: Tensor, attentionMask?: Tensor, tokenTypeIds?: Tensor): Tensor {
     return this.cls.forward(this.bert.forward(inputIds, attentionMask, tokenTypeIds), this.bert.embeddings.word_embeddings.weight);
