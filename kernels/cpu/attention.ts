@@ -13,7 +13,7 @@ const BLOCK = 64;
  */
 export function attention(q: Strided, k: Strided, v: Strided, mask: Strided | undefined, scale: number, causal: boolean, out: TypedArray, dtype: DType): void {
   if (dtype === 'f32' && blocked(q, k, v, mask, scale, causal, out as Float32Array)) return;
-  const [b, h, l, e] = q.shape as [number, number, number, number];
+  const [l, e] = q.shape.slice(2) as [number, number];
   const s = k.shape[2]!;
   const ev = v.shape[3]!;
   const acc = new Float64Array(ev);
@@ -21,43 +21,49 @@ export function attention(q: Strided, k: Strided, v: Strided, mask: Strided | un
   const round = dtype === 'f32' ? Math.fround : (x: number) => x;
   const [qs, ks, vs] = [q.strides, k.strides, v.strides];
   let o = 0;
+  forEachHead(q, k, v, mask, (qb, kb, vb, mb) => {
+    for (let i = 0; i < l; i++) {
+      for (let c = 0; c < e; c++) qrow[c] = q.data[qb + i * qs[2]! + c * qs[3]!]!;
+      acc.fill(0);
+      let m = -Infinity;
+      let sum = 0;
+      const last = causal ? Math.min(s, i + 1) : s;
+      for (let j = 0; j < last; j++) {
+        let dot = 0;
+        const kr = kb + j * ks[2]!;
+        for (let c = 0; c < e; c++) dot += qrow[c]! * k.data[kr + c * ks[3]!]!;
+        let score = dot * scale;
+        if (mask) score += mask.data[mb + i * mask.strides[2]! + j * mask.strides[3]!]!;
+        // A key masked with -Infinity takes no part (a row of only those is NaN, as PyTorch's).
+        if (score === -Infinity) continue;
+        // A larger score rescales what was summed so far; a smaller one is weighed against the running maximum.
+        let w: number;
+        if (score > m) {
+          const shrink = Math.exp(m - score);
+          sum *= shrink;
+          for (let c = 0; c < ev; c++) acc[c]! *= shrink;
+          m = score;
+          w = 1;
+        } else w = Math.exp(score - m);
+        sum += w;
+        const vr = vb + j * vs[2]!;
+        for (let c = 0; c < ev; c++) acc[c]! += w * v.data[vr + c * vs[3]!]!;
+      }
+      for (let c = 0; c < ev; c++) out[o++] = round(sum > 0 ? acc[c]! / sum : NaN);
+    }
+  });
+}
+
+/** Calls fn with the first element of each (batch, head) slice of q, k, v and the mask, heads in order. */
+function forEachHead(q: Strided, k: Strided, v: Strided, mask: Strided | undefined, fn: (qb: number, kb: number, vb: number, mb: number, bi: number, hi: number) => boolean | void): boolean {
+  const [b, h] = q.shape as [number, number];
   for (let bi = 0; bi < b; bi++) {
     for (let hi = 0; hi < h; hi++) {
-      const qb = q.offset + bi * qs[0]! + hi * qs[1]!;
-      const kb = k.offset + bi * ks[0]! + hi * ks[1]!;
-      const vb = v.offset + bi * vs[0]! + hi * vs[1]!;
-      const mb = mask ? mask.offset + bi * mask.strides[0]! + hi * mask.strides[1]! : 0;
-      for (let i = 0; i < l; i++) {
-        for (let c = 0; c < e; c++) qrow[c] = q.data[qb + i * qs[2]! + c * qs[3]!]!;
-        acc.fill(0);
-        let m = -Infinity;
-        let sum = 0;
-        const last = causal ? Math.min(s, i + 1) : s;
-        for (let j = 0; j < last; j++) {
-          let dot = 0;
-          const kr = kb + j * ks[2]!;
-          for (let c = 0; c < e; c++) dot += qrow[c]! * k.data[kr + c * ks[3]!]!;
-          let score = dot * scale;
-          if (mask) score += mask.data[mb + i * mask.strides[2]! + j * mask.strides[3]!]!;
-          // A key masked with -Infinity takes no part (a row of only those is NaN, as PyTorch's).
-          if (score === -Infinity) continue;
-          // A larger score rescales what was summed so far; a smaller one is weighed against the running maximum.
-          let w: number;
-          if (score > m) {
-            const shrink = Math.exp(m - score);
-            sum *= shrink;
-            for (let c = 0; c < ev; c++) acc[c]! *= shrink;
-            m = score;
-            w = 1;
-          } else w = Math.exp(score - m);
-          sum += w;
-          const vr = vb + j * vs[2]!;
-          for (let c = 0; c < ev; c++) acc[c]! += w * v.data[vr + c * vs[3]!]!;
-        }
-        for (let c = 0; c < ev; c++) out[o++] = round(sum > 0 ? acc[c]! / sum : NaN);
-      }
+      const at = (x: Strided) => x.offset + bi * x.strides[0]! + hi * x.strides[1]!;
+      if (fn(at(q), at(k), at(v), mask ? at(mask) : 0, bi, hi) === false) return false;
     }
   }
+  return true;
 }
 
 /**
@@ -73,44 +79,38 @@ function blocked(q: Strided, k: Strided, v: Strided, mask: Strided | undefined, 
   const [qs, ks, vs] = [q.strides, k.strides, v.strides];
   const tile = new Float32Array(BLOCK * s);
   out.fill(0, 0, b * h * l * ev);
-  for (let bi = 0; bi < b; bi++) {
-    for (let hi = 0; hi < h; hi++) {
-      const qb = q.offset + bi * qs[0]! + hi * qs[1]!;
-      const kb = k.offset + bi * ks[0]! + hi * ks[1]!;
-      const vb = v.offset + bi * vs[0]! + hi * vs[1]!;
-      const mb = mask ? mask.offset + bi * mask.strides[0]! + hi * mask.strides[1]! : 0;
-      for (let i0 = 0; i0 < l; i0 += BLOCK) {
-        const rows = Math.min(BLOCK, l - i0);
-        const keys = causal ? Math.min(s, i0 + rows) : s;
-        tile.fill(0, 0, rows * keys);
-        // scores = Q_block K^T: K read transposed through its strides.
-        if (!gemmF32(rows, keys, e, q.data as Float32Array, qb + i0 * qs[2]!, qs[2]!, qs[3]!, k.data as Float32Array, kb, ks[3]!, ks[2]!, tile, 0, keys)) return false;
-        for (let r = 0; r < rows; r++) {
-          const i = i0 + r;
-          const at = r * keys;
-          const last = causal ? Math.min(keys, i + 1) : keys;
-          let mx = -Infinity;
-          for (let j = 0; j < last; j++) {
-            let x = tile[at + j]! * scale;
-            if (mask) x += mask.data[mb + i * mask.strides[2]! + j * mask.strides[3]!]!;
-            tile[at + j] = x;
-            if (x > mx) mx = x;
-          }
-          let sum = 0;
-          for (let j = 0; j < last; j++) {
-            const w = tile[at + j] === -Infinity ? 0 : Math.exp(tile[at + j]! - mx);
-            tile[at + j] = w;
-            sum += w;
-          }
-          const inv = sum > 0 ? 1 / sum : NaN;
-          for (let j = 0; j < last; j++) tile[at + j]! *= inv;
-          for (let j = last; j < keys; j++) tile[at + j] = 0;
+  return forEachHead(q, k, v, mask, (qb, kb, vb, mb, bi, hi) => {
+    for (let i0 = 0; i0 < l; i0 += BLOCK) {
+      const rows = Math.min(BLOCK, l - i0);
+      const keys = causal ? Math.min(s, i0 + rows) : s;
+      tile.fill(0, 0, rows * keys);
+      // scores = Q_block K^T: K read transposed through its strides.
+      if (!gemmF32(rows, keys, e, q.data as Float32Array, qb + i0 * qs[2]!, qs[2]!, qs[3]!, k.data as Float32Array, kb, ks[3]!, ks[2]!, tile, 0, keys)) return false;
+      for (let r = 0; r < rows; r++) {
+        const i = i0 + r;
+        const at = r * keys;
+        const last = causal ? Math.min(keys, i + 1) : keys;
+        let mx = -Infinity;
+        for (let j = 0; j < last; j++) {
+          let x = tile[at + j]! * scale;
+          if (mask) x += mask.data[mb + i * mask.strides[2]! + j * mask.strides[3]!]!;
+          tile[at + j] = x;
+          if (x > mx) mx = x;
         }
-        // out rows = P_block V.
-        const o = ((bi * h + hi) * l + i0) * ev;
-        if (!gemmF32(rows, ev, keys, tile, 0, keys, 1, v.data as Float32Array, vb, vs[2]!, vs[3]!, out, o, ev)) return false;
+        let sum = 0;
+        for (let j = 0; j < last; j++) {
+          const w = tile[at + j] === -Infinity ? 0 : Math.exp(tile[at + j]! - mx);
+          tile[at + j] = w;
+          sum += w;
+        }
+        const inv = sum > 0 ? 1 / sum : NaN;
+        for (let j = 0; j < last; j++) tile[at + j]! *= inv;
+        for (let j = last; j < keys; j++) tile[at + j] = 0;
       }
+      // out rows = P_block V.
+      const o = ((bi * h + hi) * l + i0) * ev;
+      if (!gemmF32(rows, ev, keys, tile, 0, keys, 1, v.data as Float32Array, vb, vs[2]!, vs[3]!, out, o, ev)) return false;
     }
-  }
-  return true;
+    return true;
+  });
 }
