@@ -247,7 +247,7 @@ function pool(kind: 'max' | 'avg'): OnnxOp {
     const s = spatial2d(x, kernel, stride, dilation, pads, 0);
     const area = s.kernel[0] * s.kernel[1];
     const sums = F.avgPool2d(s.x, s.kernel, { stride: s.stride }).mul(area);
-    const ones = F.pad(x.newOnes([1, 1, ...x.shape.slice(2)]), []).reshape(n === 1 ? [1, 1, 1, x.shape[2]!] : [1, 1, x.shape[2]!, x.shape[3]!]);
+    const ones = x.newOnes(n === 1 ? [1, 1, 1, x.shape[2]!] : [1, 1, x.shape[2]!, x.shape[3]!]);
     const p = n === 1 ? [0, pads[0]!, 0, pads[1]!] : pads;
     const counts = F.avgPool2d(ones.pad([[0, 0], [0, 0], [p[0]!, p[2]!], [p[1]!, p[3]!]]), s.kernel, { stride: s.stride }).mul(area);
     const y = sums.div(counts);
