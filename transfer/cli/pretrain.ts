@@ -16,7 +16,7 @@ export const PRETRAINED_DIR = '.cache/pretrained/bert-spam';
 
 const spec = {
   data: { type: 'string', metavar: 'spam|DIR|FILE.csv', default: 'spam', help: "text to learn from: the SpamAssassin corpus's pre-training half (its labels are never read), a folder of .txt files or a CSV with a text column" },
-  steps: { type: 'int', min: 1, metavar: 'N', default: 1200, help: 'optimizer steps' },
+  steps: { type: 'int', min: 1, metavar: 'N', default: 2400, help: 'optimizer steps' },
   'batch-size': { type: 'int', min: 1, metavar: 'N', default: 32, help: 'sequences per step' },
   'max-len': { type: 'int', min: 8, max: 512, metavar: 'N', default: 64, help: 'tokens per sequence ([CLS] and [SEP] included); also the model\'s positions' },
   lr: { type: 'number', above: 0, metavar: 'X', default: 1e-3, help: 'peak AdamW learning rate (warm-up over 5% of the steps, then linear decay)' },

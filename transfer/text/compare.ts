@@ -1,5 +1,6 @@
 /** @file Text transfer compared over label budgets: from scratch, a frozen pre-trained encoder, LoRA, full fine-tuning and frozen GloVe vectors, on the same splits. */
 import { Generator, GraftError, type Tensor, manualSeed, nn, noGrad, permutation, tensor, tidy } from '../../index.js';
+import { standardize } from '../data/csv.js';
 import { type Dataset, splitPerClass, subset } from '../data/dataset.js';
 import { type TextData, subsetTexts, words } from '../data/text.js';
 import { finetune } from '../finetune.js';
@@ -113,9 +114,14 @@ export async function compareText(splits: TextSplits, tok: BertTokenizer, o: Tex
   };
   const trainable = (m: nn.Module) => m.parameters().filter((p) => p.requiresGrad).reduce((n, p) => n + p.size, 0);
   // Frozen-encoder and GloVe features are computed once for the whole pool, then subset per budget.
+  // Linear probes see standardised features (the training pool's column statistics, no label read), so one learning rate suits both tables.
+  const probe = (pool: Dataset, val: Dataset, test: Dataset) => {
+    const [p, v, t] = standardize(pool, val, test) as [Dataset, Dataset, Dataset];
+    return { pool: p, val: v, test: t };
+  };
   const frozenEncoder = fresh(true);
-  const feats = { pool: await encoderFeatures(frozenEncoder, ids.pool), val: await encoderFeatures(frozenEncoder, ids.val), test: await encoderFeatures(frozenEncoder, ids.test) };
-  const glove = o.vectors ? { pool: meanVectors(splits.pool, o.vectors.table, o.vectors.dim), val: meanVectors(splits.val, o.vectors.table, o.vectors.dim), test: meanVectors(splits.test, o.vectors.table, o.vectors.dim) } : null;
+  const feats = probe(await encoderFeatures(frozenEncoder, ids.pool), await encoderFeatures(frozenEncoder, ids.val), await encoderFeatures(frozenEncoder, ids.test));
+  const glove = o.vectors ? probe(meanVectors(splits.pool, o.vectors.table, o.vectors.dim), meanVectors(splits.val, o.vectors.table, o.vectors.dim), meanVectors(splits.test, o.vectors.table, o.vectors.dim)) : null;
   for (const budget of o.budgets) {
     const picked = splitPerClass(ids.pool, budget, o.seed);
     // The same examples for every method: their indices in the pool, by matching rows of ids.
@@ -131,7 +137,7 @@ export async function compareText(splits: TextSplits, tok: BertTokenizer, o: Tex
     manualSeed(o.seed);
     await run('from scratch (same encoder, random init)', fresh(false), picked.picked, ids.val, ids.test, 1e-3);
     manualSeed(o.seed);
-    await run('frozen pre-trained encoder + linear head', new nn.Linear(o.config.hiddenSize, classes), subset(feats.pool, order), feats.val, feats.test, 3e-3);
+    await run('frozen pre-trained encoder + linear head', new nn.Linear(o.config.hiddenSize, classes), subset(feats.pool, order), feats.val, feats.test, 1e-2);
     for (const rank of [4, 8]) {
       manualSeed(o.seed);
       const m = fresh(true);
