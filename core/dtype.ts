@@ -49,3 +49,6 @@ export function promote(a: DType, b: DType): DType {
 export function floatOf(d: DType): DType {
   return isFloat(d) ? d : 'f32';
 }
+
+/** The most negative finite f32: masked attention scores take it (a fully masked row then averages instead of turning NaN). */
+export const F32_LOWEST = -3.4028234663852886e38;

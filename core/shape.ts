@@ -85,3 +85,10 @@ export function isContiguous(shape: readonly number[], strides: readonly number[
   }
   return true;
 }
+
+/** An [l, s] causal mask, row-major: 1 where key j may be attended by query i (j <= i, PyTorch's top-left alignment), else 0. */
+export function causalKeep(l: number, s: number): Uint8Array {
+  const out = new Uint8Array(l * s);
+  for (let i = 0; i < l; i++) out.fill(1, i * s, i * s + Math.min(s, i + 1));
+  return out;
+}

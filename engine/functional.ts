@@ -3,7 +3,8 @@ import { noGrad } from './autograd.js';
 import { eye, fullLike, rand, tensor } from './creation.js';
 import { GraftDTypeError, GraftShapeError, GraftValueError, fmtShape } from '../core/errors.js';
 import type { Generator } from './random.js';
-import { normAxis } from '../core/shape.js';
+import { causalKeep, normAxis } from '../core/shape.js';
+import { F32_LOWEST } from '../core/dtype.js';
 import { Tensor, apply, where } from './tensor.js';
 import { conv2dInputGrad } from './convGrad.js';
 
@@ -146,9 +147,6 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   return bias ? y.add(bias) : y;
 }
 
-/** The most negative f32: masked scores take it, so a row with every key masked averages them instead of turning NaN. */
-const MASKED = -3.4028234663852886e38;
-
 export interface AttentionOptions {
   /** Boolean [.., L, S] (true: the query attends to the key) or float (added to the scores), broadcast against the scores. */
   attnMask?: Tensor | null;
@@ -175,11 +173,11 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, o: At
   if (fused) return fused;
   let scores = q.matmul(k.transpose(-2, -1)).mul(scale);
   if (o.isCausal) {
-    const keep = tensor(Array.from({ length: l * s }, (_, i) => (i % s <= Math.floor(i / s) ? 1 : 0)), { shape: [l, s], dtype: 'bool', backend: q.storage.backend });
-    scores = where(keep, scores, MASKED);
+    const keep = tensor(causalKeep(l, s), { shape: [l, s], dtype: 'bool', backend: q.storage.backend });
+    scores = where(keep, scores, F32_LOWEST);
   }
   const m = o.attnMask;
-  if (m) scores = m.dtype === 'bool' ? where(m, scores, MASKED) : scores.add(m);
+  if (m) scores = m.dtype === 'bool' ? where(m, scores, F32_LOWEST) : scores.add(m);
   let p = scores.softmax(-1);
   if (o.dropoutP) p = dropout(p, o.dropoutP, true);
   return p.matmul(v);
@@ -202,7 +200,7 @@ function fusedAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, sc
   const s = k4.shape[2]!;
   let additive: Tensor | null = null;
   if (mask) {
-    const m = mask.dtype === 'bool' ? where(mask, 0, MASKED).cast(q.dtype) : mask.cast(q.dtype);
+    const m = mask.dtype === 'bool' ? where(mask, 0, F32_LOWEST).cast(q.dtype) : mask.cast(q.dtype);
     // The mask lines up with the scores' trailing dims: [.., L, S] of 3-d or 4-d q.
     const rank = q.ndim;
     const full = m.ndim > rank ? null : m.reshape([...new Array<number>(rank - m.ndim).fill(1), ...m.shape]);

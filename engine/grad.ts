@@ -1,5 +1,6 @@
 /** @file Every primitive's gradient rule, written with tensor ops so autograd runs on any backend. */
-import { isFloat } from '../core/dtype.js';
+import { F32_LOWEST, isFloat } from '../core/dtype.js';
+import { causalKeep } from '../core/shape.js';
 import type { AvgPool2dAttrs, ReduceAttrs } from '../core/params.js';
 import type { OpAttrs, OpName } from '../ops/schema.js';
 import { conv2dInputGrad, conv2dWeightGrad } from './convGrad.js';
@@ -150,8 +151,7 @@ export const GRADS: { [K in OpName]: GradRule<K> | null } = {
     let scores = q!.matmul(k!.transpose(2, 3)).mul(scale);
     if (mask) scores = scores.add(mask);
     if (causal) {
-      const keep = q!.newTensor(Array.from({ length: l * s }, (_, i) => (i % s <= Math.floor(i / s) ? 1 : 0)), [l, s], 'bool');
-      scores = scores.where(keep, -3.4028234663852886e38);
+      scores = scores.where(q!.newTensor(causalKeep(l, s), [l, s], 'bool'), F32_LOWEST);
     }
     const p = scores.softmax(-1);
     const dp = g.matmul(v!.transpose(2, 3));

@@ -1,6 +1,8 @@
 /** @file graft itself, on the CPU reference backend or on WebGPU. */
 import { type Backend, type Tensor, createWebGPUBackend, functional as F, noGrad, optim, tensor, tidy } from '../../index.js';
 import { CpuBackend } from '../../engine/cpu/backend.js';
+import { F32_LOWEST } from '../../core/dtype.js';
+import { causalKeep } from '../../core/shape.js';
 import { setBackend } from '../../engine/backend.js';
 import { mobilenetV2 } from '../../transfer/zoo/mobilenetv2.js';
 import { resnet18 } from '../../transfer/zoo/resnet.js';
@@ -65,10 +67,10 @@ export function graftImpl(kind: 'cpu' | 'webgpu'): Impl & { backend?: Backend } 
     async attentionUnfused(p: AttentionParams, q: Float32Array, k: Float32Array, v: Float32Array): Promise<Prepared> {
       const shape = [p.batch, p.heads, p.length, p.features];
       const [tq, tk, tv] = [q, k, v].map((d) => tensor(d, { shape, backend })) as [Tensor, Tensor, Tensor];
-      const keep = p.causal ? tensor(Array.from({ length: p.length * p.length }, (_, i) => (i % p.length <= Math.floor(i / p.length) ? 1 : 0)), { shape: [p.length, p.length], dtype: 'bool', backend }) : null;
+      const keep = p.causal ? tensor(causalKeep(p.length, p.length), { shape: [p.length, p.length], dtype: 'bool', backend }) : null;
       return reading(() => {
         let scores = tq.matmul(tk.transpose(2, 3)).mul(1 / Math.sqrt(p.features));
-        if (keep) scores = scores.where(keep, -3.4e38);
+        if (keep) scores = scores.where(keep, F32_LOWEST);
         return scores.softmax(-1).matmul(tv);
       }, keep ? [tq, tk, tv, keep] : [tq, tk, tv]);
     },

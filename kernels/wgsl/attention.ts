@@ -1,4 +1,5 @@
 /** @file Attention in one WGSL kernel: each workgroup takes 64 query rows of one (batch, head), streams key and value tiles through workgroup memory and keeps a running softmax per row (flash attention's forward). */
+import { F32_LOWEST } from '../../core/dtype.js';
 import { BUILTINS, type KernelCall, type Operand, grid1d, metaDecl } from './common.js';
 
 const WG = 64;
@@ -58,7 +59,7 @@ fn main(${BUILTINS}) {
   if (live) {
     for (var c = 0u; c < E4; c++) { qv[c] = ${gatherRow('Q', 0, 'i', 'c')}; }
   }
-  var mx = -3.4028234663852886e38;
+  var mx = ${F32_LOWEST};
   var first = true;
   var sum = 0.0;
   // Keys past the workgroup's last row are never needed under a causal mask.
@@ -84,7 +85,7 @@ fn main(${BUILTINS}) {
         for (var c = 0u; c < E4; c++) { d += ${dot}; }
         var score = d * ${scale.toPrecision(9)};
         ${mask ? `score += M[u32(mb + i32(i) * ${at(3, 2)} + i32(j) * ${at(3, 3)})];
-        if (score < -3.4028234663852886e38) { continue; }` : ''}
+        if (score < ${F32_LOWEST}) { continue; }` : ''}
         var wt = 1.0;
         if (first || score > mx) {
           let shrink = select(exp(mx - score), 0.0, first);

@@ -1,7 +1,7 @@
 /** @file BERT and GPT-2 with Hugging Face names: PyTorch's outputs and gradients (scripts/make_text_fixtures.py) on padded batches, on CPU and WebGPU; checkpoint loading. */
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Backend, type Tensor, getBackend, nn, tensor } from '../../index.js';
+import { type Backend, GraftShapeError, type Tensor, getBackend, nn, tensor } from '../../index.js';
 import { setBackend } from '../../engine/backend.js';
 import { loadPytorch } from '../../transfer/import/pytorch.js';
 import { saveSafetensors } from '../../transfer/import/safetensors.js';
@@ -73,6 +73,14 @@ describe('BERT and GPT-2 against PyTorch', () => {
       expectCloseArrays((await grad!.data()) as Float32Array, g.data, 2e-5, 5e-4, `${name} grad ${k}`);
     }
   }
+
+  it('refuses an attention mask that does not match the ids, naming the model', () => {
+    const ids = tensor([[1, 2, 3]], { dtype: 'i32' });
+    const mask = tensor([[1, 1]], { dtype: 'i32' });
+    expect(() => new BertModel(bertConfig).forward(ids, mask)).toThrow(/BertModel: attention mask \[1,2\] does not match input ids \[1,3\]/);
+    expect(() => new GPT2LMHeadModel(gptConfig).forward(ids, mask)).toThrow(GraftShapeError);
+    expect(() => new GPT2LMHeadModel(gptConfig).forward(ids, mask)).toThrow(/GPT2Model: attention mask \[1,2\] does not match input ids \[1,3\]/);
+  });
 
   it('loads Hugging Face checkpoints: safetensors or pytorch_model.bin, TF-era LayerNorm names, tied and rebuilt keys, base-model checkpoints into task models', async () => {
     const cpu = backends[0]!;

@@ -7,8 +7,7 @@ import { loadStateDictFile } from '../import/detect.js';
 import { fromOnnx } from '../onnx/module.js';
 import { applyLoRA } from '../lora.js';
 import { BertTextClassifier } from '../text/classifier.js';
-import { loadHuggingFace } from '../text/huggingface.js';
-import type { BertConfig } from '../zoo/bert.js';
+import { bertConfigBeside, loadHuggingFace } from '../text/huggingface.js';
 import { MOBILENET_V2_BLOCKS, mobilenetV2 } from '../zoo/mobilenetv2.js';
 import { resnet18 } from '../zoo/resnet.js';
 import { MLP, SmallCNN } from '../zoo/small.js';
@@ -125,12 +124,9 @@ export async function buildModel(o: ModelOptions, train: Dataset, vocab: number 
 /** The BERT encoder `graft pretrain` wrote (or any BERT checkpoint with its config.json), mean-pooled, with a new head; LoRA or --freeze choose what trains. */
 async function bertModel(o: ModelOptions, classes: number): Promise<BuiltModel> {
   const weights = o.weights ?? `${PRETRAINED_DIR}/model.safetensors`;
-  const configFile = weights.replace(/[^/]*$/, 'config.json');
   if (!(await stat(weights).catch(() => null))) throw new UsageError(`--model bert: ${weights}: no such file (run 'npm run pretrain' first, or give --weights a BERT checkpoint with its config.json beside it)`, 'finetune');
-  const hf = JSON.parse(await readFile(configFile, 'utf8').catch(() => {
-    throw new UsageError(`--model bert: no ${configFile} beside the weights (Hugging Face's config.json names the model's sizes)`, 'finetune');
-  })) as Record<string, number>;
-  const config: BertConfig = { vocabSize: hf.vocab_size!, hiddenSize: hf.hidden_size!, numHiddenLayers: hf.num_hidden_layers!, numAttentionHeads: hf.num_attention_heads!, intermediateSize: hf.intermediate_size!, maxPositionEmbeddings: hf.max_position_embeddings! };
+  const { file: configFile, config } = await bertConfigBeside(weights);
+  if (!config) throw new UsageError(`--model bert: no ${configFile} beside the weights (Hugging Face's config.json names the model's sizes)`, 'finetune');
   if (o.maxLen > config.maxPositionEmbeddings) throw new UsageError(`--max-len ${o.maxLen} is more than the encoder's ${config.maxPositionEmbeddings} positions`, 'finetune');
   const m = new BertTextClassifier(config, classes);
   const r = await loadHuggingFace(m, weights, { strict: false });

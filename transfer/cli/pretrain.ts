@@ -5,6 +5,7 @@ import { textFolder } from '../data/folder.js';
 import { loadSpamAssassin } from '../data/spam.js';
 import { saveSafetensors } from '../import/safetensors.js';
 import { lineChart } from '../report/svg.js';
+import { hfBertConfig } from '../text/huggingface.js';
 import { pretrainMlm } from '../text/pretrain.js';
 import { bertTokenizer } from '../text/tokenizers.js';
 import { type BertConfig, BertForMaskedLM } from '../zoo/bert.js';
@@ -66,10 +67,9 @@ export async function runPretrain(o: Values<typeof spec>): Promise<void> {
     },
   });
   const last = log[log.length - 1]!;
-  const hf = { model_type: 'bert', architectures: ['BertForMaskedLM'], vocab_size: config.vocabSize, hidden_size: config.hiddenSize, num_hidden_layers: config.numHiddenLayers, num_attention_heads: config.numAttentionHeads, intermediate_size: config.intermediateSize, max_position_embeddings: config.maxPositionEmbeddings, type_vocab_size: 2, hidden_act: 'gelu', layer_norm_eps: 1e-12 };
   await writeRunFolder(o.out, {
     'model.safetensors': await saveSafetensors(model.stateDict(), { format: 'pt', 'graft.source': source }),
-    'config.json': JSON.stringify(hf, null, 2),
+    'config.json': JSON.stringify(hfBertConfig(config), null, 2),
     'report.json': JSON.stringify({ command: 'pretrain', source, config, steps: o.steps, batchSize: o['batch-size'], lr: o.lr, seed: o.seed, machine: machine(backend.name), log }, null, 2),
     'curve.svg': lineChart([
       { name: 'train loss', points: log.map((r) => [r.step, r.trainLoss]) },

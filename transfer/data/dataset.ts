@@ -27,20 +27,26 @@ export function subset(d: Dataset, indices: ArrayLike<number>): Dataset {
   return { ...d, x, y, n: indices.length };
 }
 
-/** Up to `perClassCount` samples of each class chosen with a seed (`picked`), and all the others (`rest`). */
-export function splitPerClass(d: Dataset, perClassCount: number, seed = 0): { picked: Dataset; rest: Dataset } {
-  const order = permutation(d.n, new Generator(seed));
+/** The indices of up to `perClassCount` samples of each label chosen with a seed (`picked`, in draw order), and of all the others (`rest`). */
+export function perClassIndices(labels: Int32Array, perClassCount: number, seed = 0): { picked: number[]; rest: number[] } {
+  const order = permutation(labels.length, new Generator(seed));
   const taken = new Map<number, number>();
-  const keep: number[] = [];
+  const picked: number[] = [];
   const rest: number[] = [];
   for (const i of order) {
-    const c = d.y[i]!;
+    const c = labels[i]!;
     if ((taken.get(c) ?? 0) < perClassCount) {
       taken.set(c, (taken.get(c) ?? 0) + 1);
-      keep.push(i);
+      picked.push(i);
     } else rest.push(i);
   }
-  return { picked: subset(d, keep), rest: subset(d, rest) };
+  return { picked, rest };
+}
+
+/** Up to `perClassCount` samples of each class chosen with a seed (`picked`), and all the others (`rest`). */
+export function splitPerClass(d: Dataset, perClassCount: number, seed = 0): { picked: Dataset; rest: Dataset } {
+  const { picked, rest } = perClassIndices(d.y, perClassCount, seed);
+  return { picked: subset(d, picked), rest: subset(d, rest) };
 }
 
 /** At most `perClassCount` samples of each class, chosen with a seed (the label budget of a few-shot run). */

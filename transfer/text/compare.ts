@@ -1,12 +1,13 @@
 /** @file Text transfer compared over label budgets: from scratch, a frozen pre-trained encoder, LoRA, full fine-tuning and frozen GloVe vectors, on the same splits. */
 import { Generator, GraftError, type Tensor, manualSeed, nn, noGrad, permutation, tensor, tidy } from '../../index.js';
 import { standardize } from '../data/csv.js';
-import { type Dataset, splitPerClass, subset } from '../data/dataset.js';
+import { type Dataset, perClassIndices, subset } from '../data/dataset.js';
 import { type TextData, subsetTexts, words } from '../data/text.js';
 import { finetune } from '../finetune.js';
 import { applyLoRA } from '../lora.js';
 import type { BertConfig } from '../zoo/bert.js';
 import { BertTextClassifier } from './classifier.js';
+import { loadHuggingFace } from './huggingface.js';
 import type { BertTokenizer } from './tokenizers.js';
 
 export interface TextSplits {
@@ -103,12 +104,11 @@ export async function compareText(splits: TextSplits, tok: BertTokenizer, o: Tex
   const rows: CompareRow[] = [];
   const ids = { pool: bertDataset(splits.pool, tok, o.maxLen), val: bertDataset(splits.val, tok, o.maxLen), test: bertDataset(splits.test, tok, o.maxLen) };
   const classes = splits.pool.classes.length;
-  const fresh = (pretrained: boolean) => {
+  const fresh = async (pretrained: boolean) => {
     const m = new BertTextClassifier(o.config, classes);
     if (pretrained) {
-      const sd = new Map([...o.pretrained].filter(([k]) => k.startsWith('bert.')));
-      const r = m.loadStateDict(sd, { strict: false });
-      if (r.missingKeys.some((k) => k.startsWith('bert.'))) throw new GraftError(`compareText: the pre-trained state dict lacks ${r.missingKeys.filter((k) => k.startsWith('bert.')).slice(0, 3).join(', ')}`);
+      const missing = (await loadHuggingFace(m, o.pretrained, { strict: false })).missingKeys.filter((k) => !k.startsWith('classifier.'));
+      if (missing.length) throw new GraftError(`compareText: the pre-trained state dict lacks ${missing.slice(0, 3).join(', ')}`);
     }
     return m;
   };
@@ -119,13 +119,13 @@ export async function compareText(splits: TextSplits, tok: BertTokenizer, o: Tex
     const [p, v, t] = standardize(pool, val, test) as [Dataset, Dataset, Dataset];
     return { pool: p, val: v, test: t };
   };
-  const frozenEncoder = fresh(true);
+  const frozenEncoder = await fresh(true);
   const feats = probe(await encoderFeatures(frozenEncoder, ids.pool), await encoderFeatures(frozenEncoder, ids.val), await encoderFeatures(frozenEncoder, ids.test));
   const glove = o.vectors ? probe(meanVectors(splits.pool, o.vectors.table, o.vectors.dim), meanVectors(splits.val, o.vectors.table, o.vectors.dim), meanVectors(splits.test, o.vectors.table, o.vectors.dim)) : null;
   for (const budget of o.budgets) {
-    const picked = splitPerClass(ids.pool, budget, o.seed);
-    // The same examples for every method: their indices in the pool, by matching rows of ids.
-    const order = pickedIndices(ids.pool, budget, o.seed);
+    // The same examples for every method: one seeded draw of pool indices.
+    const order = perClassIndices(ids.pool.y, budget, o.seed).picked;
+    const labelled = subset(ids.pool, order);
     const epochs = (o.epochsFor ?? defaultEpochs)(budget);
     const run = async (method: string, model: nn.Module, train: Dataset, val: Dataset, test: Dataset, lr: number) => {
       manualSeed(o.seed);
@@ -135,29 +135,23 @@ export async function compareText(splits: TextSplits, tok: BertTokenizer, o: Tex
       o.onRow?.(row);
     };
     manualSeed(o.seed);
-    await run('from scratch (same encoder, random init)', fresh(false), picked.picked, ids.val, ids.test, 1e-3);
+    await run('from scratch (same encoder, random init)', await fresh(false), labelled, ids.val, ids.test, 1e-3);
     manualSeed(o.seed);
     await run('frozen pre-trained encoder + linear head', new nn.Linear(o.config.hiddenSize, classes), subset(feats.pool, order), feats.val, feats.test, 1e-2);
     for (const rank of [4, 8]) {
       manualSeed(o.seed);
-      const m = fresh(true);
+      const m = await fresh(true);
       applyLoRA(m, [/attention\.self\.(query|value)$/], { rank, alpha: 2 * rank });
       m.classifier.requiresGrad_(true);
-      await run(`LoRA rank ${rank} (query, value) + head`, m, picked.picked, ids.val, ids.test, 2e-3);
+      await run(`LoRA rank ${rank} (query, value) + head`, m, labelled, ids.val, ids.test, 2e-3);
     }
     manualSeed(o.seed);
-    const full = fresh(true);
-    await run('full fine-tune of the pre-trained encoder', full, picked.picked, ids.val, ids.test, 3e-4);
+    const full = await fresh(true);
+    await run('full fine-tune of the pre-trained encoder', full, labelled, ids.val, ids.test, 3e-4);
     if (glove) {
       manualSeed(o.seed);
       await run('frozen GloVe vectors (mean) + linear head', new nn.Linear(o.vectors!.dim, classes), subset(glove.pool, order), glove.val, glove.test, 1e-2);
     }
   }
   return rows;
-}
-
-/** The pool indices splitPerClass picks for a budget (its seeded draw, reproduced on indices). */
-function pickedIndices(d: Dataset, budget: number, seed: number): number[] {
-  const idx: Dataset = { x: Float32Array.from({ length: d.n }, (_, i) => i), y: d.y, n: d.n, shape: [1], classes: d.classes };
-  return Array.from(splitPerClass(idx, budget, seed).picked.x);
 }

@@ -1,7 +1,8 @@
 /** @file Hugging Face checkpoints (model.safetensors, pytorch_model.bin) into the BERT and GPT-2 modules: old key names, tied and derived tensors, the base-model prefix. */
 import { GraftError, type Tensor, type nn } from '../../index.js';
 import { loadStateDictFile } from '../import/detect.js';
-import type { Source } from '../io.js';
+import { type Source, readText } from '../io.js';
+import type { BertConfig } from '../zoo/bert.js';
 
 /** Keys a checkpoint may carry that are no parameter here: buffers the model rebuilds, and copies of tied weights. */
 const DERIVED = [/(^|\.)position_ids$/, /(^|\.)attn\.bias$/, /(^|\.)attn\.masked_bias$/, /^lm_head\.weight$/, /^cls\.predictions\.decoder\.(weight|bias)$/];
@@ -49,4 +50,22 @@ export async function loadHuggingFace(model: nn.Module, src: Source | ReadonlyMa
   }
   model.loadStateDict(renamed, { strict: false });
   return { missingKeys, unexpectedKeys, ignoredKeys };
+}
+
+/** A BERT config under Hugging Face's config.json keys (what from_pretrained reads). */
+export function hfBertConfig(c: BertConfig): Record<string, unknown> {
+  return {
+    model_type: 'bert', architectures: ['BertForMaskedLM'], vocab_size: c.vocabSize, hidden_size: c.hiddenSize, num_hidden_layers: c.numHiddenLayers,
+    num_attention_heads: c.numAttentionHeads, intermediate_size: c.intermediateSize, max_position_embeddings: c.maxPositionEmbeddings,
+    type_vocab_size: c.typeVocabSize ?? 2, hidden_act: 'gelu', layer_norm_eps: c.layerNormEps ?? 1e-12,
+  };
+}
+
+/** The config.json beside a checkpoint file as a BertConfig, or null when the folder has none. */
+export async function bertConfigBeside(weights: string): Promise<{ file: string; config: BertConfig | null }> {
+  const file = weights.replace(/[^/]*$/, 'config.json');
+  const text = await readText(file).then((r) => r.text, () => null);
+  if (text === null) return { file, config: null };
+  const hf = JSON.parse(text) as Record<string, number>;
+  return { file, config: { vocabSize: hf.vocab_size!, hiddenSize: hf.hidden_size!, numHiddenLayers: hf.num_hidden_layers!, numAttentionHeads: hf.num_attention_heads!, intermediateSize: hf.intermediate_size!, maxPositionEmbeddings: hf.max_position_embeddings! } };
 }

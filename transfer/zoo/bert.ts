@@ -1,5 +1,6 @@
 /** @file A BERT encoder with Hugging Face's module names (bert.encoder.layer.0.attention.self.query.weight, ...): the base model, sequence classification and masked-LM heads. */
 import { GraftShapeError, type Tensor, functional as F, fmtShape, nn, noGrad, randn, zeros } from '../../index.js';
+import { keyMask } from './masks.js';
 
 export interface BertConfig {
   vocabSize: number;
@@ -149,14 +150,6 @@ export class BertPooler extends nn.Module {
   }
 }
 
-/** [B, L] 0/1 attention mask (1: a real token) as the [B, 1, 1, L] booleans attention takes. */
-function keyMask(ids: Tensor, attentionMask?: Tensor): Tensor | undefined {
-  if (!attentionMask) return undefined;
-  if (attentionMask.shape.join() !== ids.shape.join()) throw new GraftShapeError(`attention mask ${fmtShape(attentionMask.shape)} does not match input ids ${fmtShape(ids.shape)}`);
-  const [b, l] = ids.shape as [number, number];
-  return attentionMask.ne(0).reshape([b, 1, 1, l]);
-}
-
 /**
  * Hugging Face's initialisation of a fresh BERT (initializer_range 0.02): every Linear and Embedding
  * weight from N(0, 0.02), biases zero, LayerNorm one and zero. PyTorch's own defaults (N(0, 1)
@@ -191,7 +184,7 @@ export class BertModel extends nn.Module {
   forward(inputIds: Tensor, attentionMask?: Tensor, tokenTypeIds?: Tensor): Tensor {
     if (inputIds.ndim !== 2) throw new GraftShapeError(`BertModel: input ids must be [batch, length], got ${fmtShape(inputIds.shape)}`);
     const ids = inputIds.dtype === 'i32' ? inputIds : inputIds.cast('i32');
-    return this.encoder.forward(this.embeddings.forward(ids, tokenTypeIds), keyMask(ids, attentionMask));
+    return this.encoder.forward(this.embeddings.forward(ids, tokenTypeIds), keyMask('BertModel', ids, attentionMask));
   }
 }
 

@@ -1,5 +1,6 @@
 /** @file A GPT-2 decoder with Hugging Face's module names (transformer.h.0.attn.c_attn.weight in GPT-2's Conv1D [in, out] layout): the base model, the LM head and sequence classification. */
 import { GraftShapeError, type Tensor, functional as F, fmtShape, nn, randn, zeros } from '../../index.js';
+import { keyMask } from './masks.js';
 
 export interface Gpt2Config {
   vocabSize: number;
@@ -110,11 +111,10 @@ export class GPT2Model extends nn.Module {
   }
   forward(inputIds: Tensor, attentionMask?: Tensor): Tensor {
     if (inputIds.ndim !== 2) throw new GraftShapeError(`GPT2Model: input ids must be [batch, length], got ${fmtShape(inputIds.shape)}`);
-    const [b, l] = inputIds.shape as [number, number];
+    const l = inputIds.shape[1]!;
     if (l > this.config.nPositions) throw new GraftShapeError(`GPT2Model: sequence of ${l} tokens is longer than nPositions ${this.config.nPositions}`);
-    if (attentionMask && attentionMask.shape.join() !== inputIds.shape.join()) throw new GraftShapeError(`GPT2Model: attention mask ${fmtShape(attentionMask.shape)} does not match input ids ${fmtShape(inputIds.shape)}`);
     const ids = inputIds.dtype === 'i32' ? inputIds : inputIds.cast('i32');
-    const mask = attentionMask?.ne(0).reshape([b, 1, 1, l]);
+    const mask = keyMask('GPT2Model', ids, attentionMask);
     let x = this.drop.forward(this.wte.forward(ids).add(this.wpe.weight.narrow(0, 0, l)));
     for (const block of this.h) x = (block as GPT2Block).forward(x, mask);
     return this.ln_f.forward(x);
