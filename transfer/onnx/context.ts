@@ -83,15 +83,7 @@ export function C(ctx: OpContext, inputs: Inputs, i: number, what: string): Cons
   if (v instanceof Const) return v;
   // A small value fed as a graph input (as onnxruntime allows) is read where reading is synchronous: on the CPU.
   const small = v.dtype === 'f32' ? v.size <= 16 : v.size <= CONST_LIMIT;
-  if (small) {
-    let data: ArrayLike<number> | null = null;
-    try {
-      data = v.dataSync();
-    } catch {
-      data = null;
-    }
-    if (data) return new Const(v.dtype, v.shape, Array.from(data));
-  }
+  if (small && v.storage.backend.readSync) return new Const(v.dtype, v.shape, Array.from(v.dataSync()));
   return fail(ctx, `${what} (input ${i}) must be a constant, computed from shapes and initializers, or a small tensor on the CPU; here it is computed data ${fmtShape(v.shape)} on ${v.storage.backend.name}`);
 }
 
