@@ -1,12 +1,16 @@
 /** @file Data types, their storage arrays and the promotion rule between them. */
 import { GraftDTypeError } from './errors.js';
 
-/** f64 exists for the CPU reference (gradcheck); GPU backends accept f32, i32 and bool. */
-export type DType = 'f32' | 'f64' | 'i32' | 'bool';
+/**
+ * f64 exists for the CPU reference (gradcheck); GPU backends accept f16 (where the adapter has
+ * shader-f16), f32, i32 and bool. f16 is a storage type: every op computes in f32 and rounds its
+ * result to f16, so host-side arrays of f16 tensors are Float32Array holding f16 values.
+ */
+export type DType = 'f16' | 'f32' | 'f64' | 'i32' | 'bool';
 
 export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array;
 
-export type ArrayFor<D extends DType> = D extends 'f32'
+export type ArrayFor<D extends DType> = D extends 'f32' | 'f16'
   ? Float32Array
   : D extends 'f64'
     ? Float64Array
@@ -16,6 +20,7 @@ export type ArrayFor<D extends DType> = D extends 'f32'
 
 /** Each dtype's storage array. */
 export const ARRAY_TYPES = {
+  f16: Float32Array,
   f32: Float32Array,
   f64: Float64Array,
   i32: Int32Array,
@@ -27,7 +32,7 @@ export function allocArray(dtype: DType, size: number): TypedArray {
 }
 
 export function isFloat(dtype: DType): boolean {
-  return dtype === 'f32' || dtype === 'f64';
+  return dtype === 'f16' || dtype === 'f32' || dtype === 'f64';
 }
 
 export function dtypeOfArray(a: TypedArray): DType {
@@ -38,7 +43,7 @@ export function dtypeOfArray(a: TypedArray): DType {
   throw new GraftDTypeError(`unsupported typed array ${(a as object).constructor.name}`);
 }
 
-const RANK: Record<DType, number> = { bool: 0, i32: 1, f32: 2, f64: 3 };
+const RANK: Record<DType, number> = { bool: 0, i32: 1, f16: 2, f32: 3, f64: 4 };
 
 /** The smaller common type of two dtypes, as PyTorch's type promotion picks it. */
 export function promote(a: DType, b: DType): DType {

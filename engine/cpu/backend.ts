@@ -8,6 +8,7 @@ import { type KernelOp, type OpAttrs, type OpName, type ReduceOp, SCHEMA, isElem
 import { type CpuKernel, KERNELS, SCALAR } from './kernels.js';
 import { SIMD } from './simd.js';
 import { sizeOf } from '../../core/shape.js';
+import { roundF16Array } from '../../core/half.js';
 import { type CpuExprNode, type ScalarFn, runProgram } from '../../kernels/cpu/expr.js';
 import { reduce } from '../../kernels/cpu/reduce.js';
 import { type Strided, copyStrided, isContiguous } from '../../kernels/cpu/strided.js';
@@ -80,6 +81,7 @@ export class CpuBackend implements Backend {
     const b = buffer as CpuBuffer;
     if (data.length !== b.data.length) throw new GraftError(`cpu.write: ${data.length} values for a buffer of ${b.data.length}`);
     b.data.set(data);
+    if (b.dtype === 'f16') roundF16Array(b.data as Float32Array);
   }
 
   readSync(buffer: BufferHandle): TypedArray {
@@ -95,6 +97,13 @@ export class CpuBackend implements Backend {
   }
 
   run<K extends OpName>(op: K, inputs: readonly TensorView[], out: TensorView, attrs: OpAttrs[K]): void {
+    if (!isElementwise(op) && (out.dtype === 'f16' || inputs.some((v) => v.dtype === 'f16'))) {
+      // f16 is stored as f32 values already rounded: the f32 kernel computes, its output is rounded.
+      const asF32 = (v: TensorView): TensorView => (v.dtype === 'f16' ? { ...v, dtype: 'f32' } : v);
+      this.run(op, inputs.map(asF32), asF32(out), attrs);
+      if (out.dtype === 'f16' && op !== 'contiguous') roundF16Array((out.buffer as CpuBuffer).data as Float32Array);
+      return;
+    }
     const ins = inputs.map(strided);
     const o = strided(out);
     const dense = o.offset === 0 && isContiguous(o.shape, o.strides) && o.data.length === sizeOf(o.shape);

@@ -1,6 +1,9 @@
 /** @file The WebGPU backend: pooled buffers, cached pipelines, dispatches batched into one encoder, async readback. */
 import type { Backend, BufferHandle, ExprProgram, TensorView } from '../backend.js';
 import { type DType, type TypedArray } from '../../core/dtype.js';
+import { f16ToF32, f32ToF16, roundF16 } from '../../core/half.js';
+import { contiguousStrides, isContiguous, sizeOf } from '../../core/shape.js';
+import { isElementwise } from '../../ops/schema.js';
 import { GraftDTypeError, GraftError, fmtShape } from '../../core/errors.js';
 import type { OpAttrs, OpName } from '../../ops/schema.js';
 import { type KernelCall, type Operand, SCRATCH } from '../../kernels/wgsl/common.js';
@@ -27,10 +30,21 @@ const BATCH_LIMIT = 512;
 const SMALL_WRITE = 4096;
 
 const align = (n: number, to: number) => Math.ceil(n / to) * to;
+/** A buffer's bytes: 2 per f16 element, 4 per other element, in whole 4-byte words. */
+const bytesOf = (size: number, dtype: DType) => Math.max(4, align(size * (dtype === 'f16' ? 2 : 4), 4));
 /** Cached bind groups kept at most (least recently used dropped first). */
 const MAX_BIND_GROUPS = 8192;
 /** Live buffers between forced collections of tensors nobody disposed. */
 const COLLECT_EVERY = 8192;
+
+/** f16 values as 16-bit patterns, padded to whole 4-byte words. */
+function halfWords(values: Float32Array): Uint16Array {
+  const out = new Uint16Array(align(values.length, 2));
+  for (let i = 0; i < values.length; i++) out[i] = f32ToF16(values[i]!);
+  return out;
+}
+
+const roundedFor = (dtype: DType, v: number) => (dtype === 'f16' ? roundF16(v) : v);
 
 export class WebGPUBackend implements Backend {
   readonly name = 'webgpu';
@@ -56,6 +70,8 @@ export class WebGPUBackend implements Backend {
   private lost: string | null = null;
   private asyncError: string | null = null;
   caps: Caps;
+  /** Whether the device has shader-f16, which f16 tensors need. */
+  readonly f16: boolean;
   /** Elementwise programs run, their nodes, and the fused kernels that ran them (for tests and the bench report). */
   readonly stats = { programs: 0, nodes: 0, kernels: 0 };
   /** Storage buffers a fused kernel may bind. */
@@ -72,6 +88,7 @@ export class WebGPUBackend implements Backend {
     this.device = acquired.device;
     this.info = acquired.info;
     this.limits = acquired.device.limits;
+    this.f16 = acquired.device.features.has('shader-f16');
     this.caps = { subgroups: acquired.device.features.has('subgroups'), matmul: 'tiled', maxScratchBytes: Math.min(256 * 2 ** 20, this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize) };
     const U = GPUBufferUsage;
     this.pool = new BufferPool(this.device, U.STORAGE | U.COPY_SRC | U.COPY_DST);
@@ -98,7 +115,10 @@ export class WebGPUBackend implements Backend {
 
   checkAlloc(size: number, dtype: DType): void {
     if (dtype === 'f64') throw new GraftDTypeError('webgpu: f64 tensors are not supported on WebGPU (use f32)');
-    const bytes = Math.max(4, size * 4);
+    if (dtype === 'f16' && !this.f16) {
+      throw new GraftDTypeError(`webgpu: f16 tensors need the adapter feature 'shader-f16', which this adapter (${this.info.description || this.info.vendor || 'unnamed'}) does not have; use f32`);
+    }
+    const bytes = bytesOf(size, dtype);
     const limit = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
     if (bytes > limit) {
       throw new GraftError(`webgpu: a ${dtype} tensor of ${size} elements needs ${bytes} bytes, over the device's storage binding limit of ${limit} bytes`);
@@ -108,7 +128,7 @@ export class WebGPUBackend implements Backend {
   alloc(size: number, dtype: DType): BufferHandle {
     this.checkAlloc(size, dtype);
     this.check('alloc');
-    const bytes = Math.max(4, size * 4);
+    const bytes = bytesOf(size, dtype);
     if (++this.live >= this.collectAt) {
       // Finalizers of collected tensors run in a later task and give their buffers back.
       collectGarbage();
@@ -132,11 +152,12 @@ export class WebGPUBackend implements Backend {
     this.check('write');
     const b = buffer as GpuBuffer;
     this.errors.forget(b.buffer);
-    const words = data instanceof Uint8Array ? Uint32Array.from(data) : data;
-    if (words instanceof Float64Array) throw new GraftDTypeError('webgpu: f64 data cannot be written (use f32)');
+    if (data instanceof Float64Array) throw new GraftDTypeError('webgpu: f64 data cannot be written (use f32)');
+    const words = data instanceof Uint8Array ? Uint32Array.from(data) : b.dtype === 'f16' ? halfWords(data as Float32Array) : data;
     const bytes = words.byteLength;
     this.constants.delete(b.buffer);
-    if (words.length === 1 && b.size === 1) this.constants.set(b.buffer, new Int32Array(new (words instanceof Float32Array ? Float32Array : Int32Array)([words[0]!]).buffer)[0]!);
+    // A constant is the value's f32 bits (f16 ones too: kernels compute f16 values in f32).
+    if (data.length === 1 && b.size === 1) this.constants.set(b.buffer, new Int32Array(new (data instanceof Float32Array ? Float32Array : Int32Array)([roundedFor(b.dtype, data[0]!)]).buffer)[0]!);
     if (bytes <= SMALL_WRITE) {
       // Small data (scalars above all) rides in the arena and is copied in order with the recorded
       // commands, instead of a submit per tensor created.
@@ -155,7 +176,7 @@ export class WebGPUBackend implements Backend {
   async read(buffer: BufferHandle): Promise<TypedArray> {
     this.check('read');
     const b = buffer as GpuBuffer;
-    const bytes = Math.max(4, b.size * 4);
+    const bytes = bytesOf(b.size, b.dtype);
     const pending = this.errors.close();
     const extra = pending?.bytes ?? 0;
     const staging = this.staging.acquire(bytes + extra);
@@ -180,6 +201,7 @@ export class WebGPUBackend implements Backend {
     if (poison !== undefined) throw new GraftError(`${poison}; this tensor holds that op's invalid results or values computed from them`);
     const n = b.size;
     if (b.dtype === 'f32') return new Float32Array(raw, 0, n);
+    if (b.dtype === 'f16') return Float32Array.from(new Uint16Array(raw, 0, n), f16ToF32);
     if (b.dtype === 'i32') return new Int32Array(raw, 0, n);
     return Uint8Array.from(new Uint32Array(raw, 0, n));
   }
@@ -209,6 +231,10 @@ export class WebGPUBackend implements Backend {
 
   run<K extends OpName>(op: K, inputs: readonly TensorView[], out: TensorView, attrs: OpAttrs[K]): void {
     this.check(op);
+    if (!isElementwise(op) && (out.dtype === 'f16' || inputs.some((v) => v.dtype === 'f16'))) {
+      this.runWidened(op, inputs, out, attrs);
+      return;
+    }
     const operand = (v: TensorView): Operand => ({ dtype: v.dtype, shape: v.shape, strides: v.strides, offset: v.offset });
     const calls = kernelsFor(op, inputs.map(operand), operand(out), attrs, this.caps);
     const scratchSize = Math.max(0, ...calls.map((c) => c.toScratch ?? 0));
@@ -222,6 +248,37 @@ export class WebGPUBackend implements Backend {
       }
     } finally {
       if (scratch) this.pool.release(scratch);
+    }
+  }
+
+  /**
+   * An op without an f16 kernel on f16 operands: they are widened to f32 copies, the f32 kernel
+   * runs, and its result is rounded into the f16 output. The values are those of a kernel that
+   * reads f16 and computes in f32; the cost is the copies.
+   */
+  private runWidened<K extends OpName>(op: K, inputs: readonly TensorView[], out: TensorView, attrs: OpAttrs[K]): void {
+    const temps: GpuBuffer[] = [];
+    const temp = (size: number) => temps[temps.push(new GpuBuffer(this.pool.acquire(bytesOf(size, 'f32')), size, 'f32')) - 1]!;
+    const dense = (shape: readonly number[], buffer: BufferHandle, dtype: DType): TensorView => ({ buffer, dtype, shape, strides: contiguousStrides(shape), offset: 0 });
+    /** A program of one cast node from `from` into a new dense buffer (dtype `to`), or into `into`. */
+    const cast = (from: TensorView, to: DType, into?: BufferHandle): TensorView => {
+      const buffer = into ?? temp(sizeOf(from.shape));
+      this.runProgram({ shape: from.shape, leaves: [from], nodes: [{ op: 'cast', attrs: { dtype: to }, args: [0], dtype: to }], outputs: [{ node: 1, buffer }] });
+      return dense(from.shape, buffer, to);
+    };
+    try {
+      const wide = inputs.map((v) => (v.dtype === 'f16' ? cast(v, 'f32') : v));
+      if (out.dtype !== 'f16') {
+        this.run(op, wide, out, attrs);
+        return;
+      }
+      if (out.offset !== 0 || !isContiguous(out.shape, out.strides)) throw new GraftError(`webgpu: ${op} writes an f16 output that is not dense`);
+      const result = dense(out.shape, temp(out.buffer.size), 'f32');
+      this.run(op, wide, result, attrs);
+      cast(result, 'f16', out.buffer);
+    } finally {
+      // Released once the dispatches that use them are recorded: commands run in order.
+      for (const t of temps) this.pool.release(t.buffer);
     }
   }
 

@@ -1,6 +1,7 @@
 /** @file Elementwise programs on the CPU: one compiled loop per program shape that reads each leaf once per element and writes only the kept values. */
 import type { DType, TypedArray } from '../../core/dtype.js';
 import { broadcastStrides } from '../../core/shape.js';
+import { roundF16 } from '../../core/half.js';
 import type { SimdLowering } from '../wasm/expr.js';
 import { runSimdProgram } from './exprSimd.js';
 import { type Strided, coalesce, forEachRow } from './strided.js';
@@ -28,6 +29,7 @@ let canCompile = true;
 /** Each result is stored as an unfused run would store it, so fusing never changes a value. */
 function rounding(dtype: DType, v: string): string {
   switch (dtype) {
+    case 'f16': return `R(Math.fround(${v}))`;
     case 'f32': return `Math.fround(${v})`;
     case 'i32': return `(${v}) | 0`;
     default: return v;
@@ -60,7 +62,7 @@ function loopFor(nodes: readonly CpuExprNode[], nLeaves: number, outputs: readon
       '}',
     ].join('\n');
     try {
-      loop = new Function('F', `${head}\nreturn function (outs, p, n, attrs, leaves, bases, strides) {\n${body}\n};`)(fns) as Loop;
+      loop = new Function('F', 'R', `${head}\nreturn function (outs, p, n, attrs, leaves, bases, strides) {\n${body}\n};`)(fns, roundF16) as Loop;
     } catch {
       canCompile = false;
     }
@@ -77,7 +79,7 @@ function loopFor(nodes: readonly CpuExprNode[], nLeaves: number, outputs: readon
       nodes.forEach((nd, k) => {
         const args = nd.args.map((a) => vals[a]!);
         const v = (nd.fn as (...a: unknown[]) => number)(...args, ...(args.length === 1 ? [attrs[k]] : []));
-        vals[nLeaves + k] = nd.dtype === 'f32' ? Math.fround(v) : nd.dtype === 'i32' ? v | 0 : v;
+        vals[nLeaves + k] = nd.dtype === 'f32' ? Math.fround(v) : nd.dtype === 'f16' ? roundF16(Math.fround(v)) : nd.dtype === 'i32' ? v | 0 : v;
       });
       outputs.forEach((node, k) => (outs[k]![p + i] = vals[node]!));
     }

@@ -39,9 +39,10 @@ export interface KernelCall {
 /** The input index under which a call reads the scratch buffer an earlier call of the same op wrote. */
 export const SCRATCH = -1;
 
-/** WGSL storage element type: bool is stored as one u32 per element. */
+/** WGSL storage element type: bool is stored as one u32 per element, f16 as f16 (shader-f16). */
 export function storageType(d: DType): string {
   switch (d) {
+    case 'f16': return 'f16';
     case 'f32': return 'f32';
     case 'i32': return 'i32';
     case 'bool': return 'u32';
@@ -49,19 +50,24 @@ export function storageType(d: DType): string {
   }
 }
 
-/** WGSL value type an element is computed in. */
+/** WGSL value type an element is computed in: f16 values are computed in f32 and rounded per op. */
 export function valueType(d: DType): string {
-  return d === 'bool' ? 'bool' : storageType(d);
+  return d === 'bool' ? 'bool' : d === 'f16' ? 'f32' : storageType(d);
 }
 
 /** Reads element `idx` of binding `name` as its value type. */
 export function load(name: string, d: DType, idx: string): string {
-  return d === 'bool' ? `(${name}[${idx}] != 0u)` : `${name}[${idx}]`;
+  return d === 'bool' ? `(${name}[${idx}] != 0u)` : d === 'f16' ? `f32(${name}[${idx}])` : `${name}[${idx}]`;
 }
 
 /** Converts a value expression of type `from` into storage form for `to`. */
 export function store(expr: string, to: DType): string {
-  return to === 'bool' ? `select(0u, 1u, ${expr})` : expr;
+  return to === 'bool' ? `select(0u, 1u, ${expr})` : to === 'f16' ? `to_f16(${expr})` : expr;
+}
+
+/** The directive a shader with f16 storage starts with. */
+export function enableFor(dtypes: readonly DType[]): string {
+  return dtypes.includes('f16') ? 'enable f16;\n' : '';
 }
 
 /** The `meta` uniform (ints) with 16-byte array stride, and its accessor m(i). */
@@ -118,6 +124,17 @@ export const PRELUDE: Record<string, string> = {
   if (x <= -2147483648.0) { return i32(-2147483647 - 1); }
   return i32(x);
 }`,
+  // f32 to f16 rounding to nearest, with overflow to infinity and NaN kept: WGSL leaves both of those undefined for f16(x).
+  to_f16: `fn to_f16(x: f32) -> f16 {
+  // vars: a NaN or infinite constant expression is rejected.
+  var nan_bits = 0x7e007e00u;
+  var inf_bits = 0x7c007c00u;
+  if (isnan_f32(x)) { return bitcast<vec2<f16>>(nan_bits).x; }
+  if (abs(x) >= 65520.0) { return select(-bitcast<vec2<f16>>(inf_bits).x, bitcast<vec2<f16>>(inf_bits).x, x > 0.0); }
+  return f16(x);
+}`,
+  // An f32 value rounded as storing it in f16 would: the result of every op whose dtype is f16.
+  round_f16: `fn round_f16(x: f32) -> f32 { return f32(to_f16(x)); }`,
   maxn_i32: `fn maxn_i32(a: i32, b: i32) -> i32 { return max(a, b); }`,
   minn_i32: `fn minn_i32(a: i32, b: i32) -> i32 { return min(a, b); }`,
   clampn_i32: `fn clampn_i32(a: i32, lo: i32, hi: i32) -> i32 { return min(max(a, lo), hi); }`,
@@ -140,6 +157,7 @@ export const PRELUDE: Record<string, string> = {
 
 export function preludeFor(code: string): string {
   const used = new Set(Object.keys(PRELUDE).filter((name) => code.includes(`${name}(`)));
+  if (used.has('round_f16')) used.add('to_f16');
   // The NaN-aware helpers call isnan_f32.
   if ([...used].some((n) => PRELUDE[n]!.includes('isnan_f32(') && n !== 'isnan_f32')) used.add('isnan_f32');
   return Object.keys(PRELUDE).filter((n) => used.has(n)).map((n) => PRELUDE[n]).join('\n');

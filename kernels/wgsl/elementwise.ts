@@ -1,7 +1,7 @@
 /** @file The one template behind every elementwise op: broadcast, strided inputs read in-kernel, no copy first. */
 import type { DType } from '../../core/dtype.js';
 import { broadcastStrides, isContiguous } from '../../core/shape.js';
-import { BUILTINS, type KernelCall, type Operand, grid1d, linearIndex, load, metaDecl, preludeFor, storageType, store, unravel, valueType } from './common.js';
+import { BUILTINS, type KernelCall, type Operand, enableFor, grid1d, linearIndex, load, metaDecl, preludeFor, storageType, store, unravel, valueType } from './common.js';
 
 const WG = 256;
 /** Elements per invocation on the dense path, a workgroup's width apart so neighbouring lanes stay on neighbouring addresses. */
@@ -19,7 +19,7 @@ export function expression(snippet: string, inDtype: DType, outDtype: DType): st
   // `name_T(` picks the helper for the value type (maxn_f32, maxn_i32).
   let e = snippet.replace(/\b(\w+)_T\(/g, `$1_${T}(`).replace(/\bT\(/g, `${T}(`);
   if (e.includes('cast(')) {
-    const to = outDtype === 'bool' ? (inDtype === 'bool' ? 'a' : `(a != ${T}(0))`) : outDtype === 'i32' && inDtype === 'f32' ? 'f32_to_i32(a)' : `${valueType(outDtype)}(a)`;
+    const to = outDtype === 'bool' ? (inDtype === 'bool' ? 'a' : `(a != ${T}(0))`) : outDtype === 'i32' && T === 'f32' ? 'f32_to_i32(a)' : `${valueType(outDtype)}(a)`;
     e = e.replace('cast(a)', to);
   }
   return e;
@@ -74,10 +74,10 @@ export function elementwiseKernel(
   out[o_out] = ${store(expr, out.dtype)};`;
   }
   const attrLets = numeric.map((k, i) => `let attr_${k} = bitcast<f32>(m(${attrAt + i}u));`).join('\n  ');
-  const source = () => `${metaDecl(meta.length)}
+  const source = () => `${enableFor([out.dtype, ...inputs.map((x) => x.dtype)])}${metaDecl(meta.length)}
 @group(0) @binding(1) var<storage, read_write> out: array<${storageType(out.dtype)}>;
 ${inputs.map((x, k) => `@group(0) @binding(${k + 2}) var<storage, read> in${k}: array<${storageType(x.dtype)}>;`).join('\n')}
-${preludeFor(expr)}
+${preludeFor(`${expr} ${store('', out.dtype)}`)}
 @compute @workgroup_size(${WG})
 fn main(${BUILTINS}) {
   ${dense ? `let base = (wid.y * nwg.x + wid.x) * ${WG * PER}u + lid.x;` : `let i = ${linearIndex(WG)};

@@ -1,6 +1,6 @@
 /** @file One kernel for a recorded chain of elementwise ops over dense tensors of one size: each op a WGSL function, intermediates in registers. */
 import type { DType } from '../../core/dtype.js';
-import { type KernelCall, grid1d, load, metaDecl, preludeFor, storageType, store, valueType } from './common.js';
+import { type KernelCall, enableFor, grid1d, load, metaDecl, preludeFor, storageType, store, valueType } from './common.js';
 import { expression } from './elementwise.js';
 
 /**
@@ -53,7 +53,7 @@ export function fusedKernel(leaves: FusedLeaf[], nodes: FusedNode[], shape: read
     if ('leaf' in r) return `l${r.leaf}`;
     if ('node' in r) return `v${r.node}`;
     const bits = `m(${constAt + r.constant}u)`;
-    return r.dtype === 'f32' ? `bitcast<f32>(${bits})` : r.dtype === 'i32' ? bits : `(${bits} != 0)`;
+    return valueType(r.dtype) === 'f32' ? `bitcast<f32>(${bits})` : r.dtype === 'i32' ? bits : `(${bits} != 0)`;
   };
   const stored = nodes.map((d, k) => [d, k] as const).filter(([d]) => d.store);
   const key = `fused:r${rank}:${leaves.map((l) => `${l.dtype}${l.kind[0]}${l.output ?? ''}`).join(',')}:${nodes.map((d, k) => `${fnName(k)}(${d.inputs.map(ref).join(',')})${d.store ? '!' : ''}`).join(';')}:${[...fns.keys()].join(';')}`;
@@ -77,7 +77,8 @@ export function fusedKernel(leaves: FusedLeaf[], nodes: FusedNode[], shape: read
     const decls = [...fns.values()].map(({ name, first }) => {
       const d = nodes[first]!;
       const params = [...d.inDtypes.map((t, p) => `${'abc'[p]}: ${valueType(t)}`), ...d.attrs.map(([a]) => `attr_${a}: f32`)];
-      return `fn ${name}(${params.join(', ')}) -> ${valueType(d.dtype)} { return ${exprs[first]}; }`;
+      // An op whose dtype is f16 computes in f32 and rounds, as the stored value would be.
+      return `fn ${name}(${params.join(', ')}) -> ${valueType(d.dtype)} { return ${d.dtype === 'f16' ? `round_f16(${exprs[first]})` : exprs[first]}; }`;
     });
     const outs = stored.map(([d], j) => `@group(0) @binding(${j + 1}) var<storage, read_write> o${j}: array<${storageType(d.dtype)}>;`);
     const bound = leaves.map((l, j) => [l, j] as const).filter(([l]) => l.output === undefined);
@@ -96,10 +97,11 @@ export function fusedKernel(leaves: FusedLeaf[], nodes: FusedNode[], shape: read
       return `let v${k} = ${fnName(k)}(${args.join(', ')});`;
     });
     const stores = stored.map(([d, k], j) => `o${j}[i] = ${store(`v${k}`, d.dtype)};`);
-    return `${metaDecl(meta.length)}
+    const dtypes = [...leaves.map((l) => l.dtype), ...nodes.map((d) => d.dtype)];
+    return `${enableFor(dtypes)}${metaDecl(meta.length)}
 ${outs.join('\n')}
 ${ins.join('\n')}
-${preludeFor(exprs.join(' '))}
+${preludeFor(`${exprs.join(' ')} ${dtypes.includes('f16') ? 'round_f16( to_f16(' : ''}`)}
 ${decls.join('\n')}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

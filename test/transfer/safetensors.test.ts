@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Generator, GraftError, GraftFormatError, arange, randn, tensor } from '../../index.js';
 import { loadSafetensors, saveSafetensors } from '../../transfer/import/safetensors.js';
-import { f16ToF32, f32ToF16 } from '../../transfer/import/halfFloat.js';
+import { f16ToF32, f32ToF16 } from '../../core/half.js';
 
 const fixture = (name: string) => new URL(`../fixtures/transfer/${name}`, import.meta.url);
 const real = new Uint8Array(readFileSync(fixture('mixed.safetensors')));

@@ -1,7 +1,7 @@
 /** @file PyTorch `torch.save` files, zip and legacy formats: tensors rebuilt from storages as views, nothing executed, work bounded by the file. */
 import { type Backend, type DType, GraftFormatError, Tensor, tensor } from '../../index.js';
 import { plainBytes } from './bytes.js';
-import { bf16ToF32, f16ToF32 } from './halfFloat.js';
+import { bf16ToF32, f16ToF32 } from '../../core/half.js';
 import { PyTuple, StorageRef, TensorRef, unpickle, unpickleAt } from './pickle.js';
 import type { LoadedStateDict } from './safetensors.js';
 import { ZipArchive } from './zip.js';

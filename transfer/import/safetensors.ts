@@ -1,7 +1,7 @@
 /** @file safetensors read and write: an 8-byte header length, a JSON header, then one flat byte buffer. */
 import { type Backend, type DType, type Tensor, GraftFormatError, tensor } from '../../index.js';
 import { alignedCopy, plainBytes } from './bytes.js';
-import { bf16ToF32, f16ToF32 } from './halfFloat.js';
+import { bf16ToF32, f16ToF32, f32ToF16 } from '../../core/half.js';
 
 /** The largest JSON header accepted (the reference implementation's cap). */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -160,7 +160,7 @@ export function loadSafetensors(input: Uint8Array | ArrayBuffer, opts: Safetenso
   return { tensors, metadata };
 }
 
-const OUT_DTYPE: Record<DType, SafetensorsDType> = { f32: 'F32', f64: 'F64', i32: 'I32', bool: 'BOOL' };
+const OUT_DTYPE: Record<DType, SafetensorsDType> = { f16: 'F16', f32: 'F32', f64: 'F64', i32: 'I32', bool: 'BOOL' };
 
 /** Serialises tensors (any backend) into safetensors bytes, header padded to 8 bytes. */
 export async function saveSafetensors(tensors: Map<string, Tensor> | Record<string, Tensor>, metadata: Record<string, string> = {}): Promise<Uint8Array> {
@@ -175,7 +175,9 @@ export async function saveSafetensors(tensors: Map<string, Tensor> | Record<stri
     if (name === '__metadata__') throw new GraftFormatError("saveSafetensors: '__metadata__' is reserved by the format for metadata and cannot name a tensor");
     if (names.has(name)) throw new GraftFormatError(`saveSafetensors: two tensors are named '${name}'`);
     names.add(name);
-    const data = await t.data();
+    const read = await t.data();
+    // f16 values arrive widened to f32; the file holds their 16-bit patterns.
+    const data = t.dtype === 'f16' ? Uint16Array.from(read as Float32Array, f32ToF16) : read;
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
     header[name] = { dtype: OUT_DTYPE[t.dtype], shape: [...t.shape], data_offsets: [at, at + bytes.length] };
     parts.push(bytes);

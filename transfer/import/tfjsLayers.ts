@@ -1,7 +1,7 @@
 /** @file tfjs layers models: model.json topology plus weight shards (float32, int32, or uint8/uint16/float16 quantized). */
 import { type Backend, GraftFormatError, type Tensor, tensor } from '../../index.js';
 import { plainBytes } from './bytes.js';
-import { f16ToF32 } from './halfFloat.js';
+import { f16ToF32 } from '../../core/half.js';
 import { moduleExport } from './jsLiteral.js';
 
 export interface WeightSpec {

@@ -1,6 +1,6 @@
 /** @file TensorProto to values and back: ONNX element types, raw_data and the typed fields, bounds-checked. */
 import { type Backend, type DType, GraftFormatError, type Tensor, tensor } from '../../index.js';
-import { bf16ToF32, f16ToF32 } from '../import/halfFloat.js';
+import { bf16ToF32, f16ToF32 } from '../../core/half.js';
 import type { TensorProto } from './proto.js';
 
 /** ONNX element types graft reads: byte width in raw_data, graft dtype, and how to read one element. */
