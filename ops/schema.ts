@@ -372,7 +372,7 @@ export const SCHEMA: { [K in OpName]: Schema<K> } = {
     infer: (ins, { dim }) => {
       arity('cumsum', ins, 1);
       const { shape, dtype } = ins[0]!;
-      if (dtype !== 'f32' && dtype !== 'f64' && dtype !== 'i32') throw new GraftDTypeError(`cumsum: expected a float or i32 tensor, got ${dtype} (cast bools first)`);
+      if (!isFloat(dtype) && dtype !== 'i32') throw new GraftDTypeError(`cumsum: expected a float or i32 tensor, got ${dtype} (cast bools first)`);
       if (!Number.isInteger(dim) || dim < 0 || dim >= shape.length) throw new GraftShapeError(`cumsum: dimension ${dim} is out of range for shape ${fmtShape(shape)}`);
       return ins[0]!;
     },
@@ -382,7 +382,7 @@ export const SCHEMA: { [K in OpName]: Schema<K> } = {
     infer: (ins, { dim }) => {
       arity('argsort', ins, 1);
       const { shape, dtype } = ins[0]!;
-      if (dtype !== 'f32' && dtype !== 'f64' && dtype !== 'i32') throw new GraftDTypeError(`argsort: expected a float or i32 tensor, got ${dtype}`);
+      if (!isFloat(dtype) && dtype !== 'i32') throw new GraftDTypeError(`argsort: expected a float or i32 tensor, got ${dtype}`);
       if (!Number.isInteger(dim) || dim < 0 || dim >= shape.length) throw new GraftShapeError(`argsort: dimension ${dim} is out of range for shape ${fmtShape(shape)}`);
       return { shape, dtype: 'i32' };
     },

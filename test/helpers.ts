@@ -40,13 +40,13 @@ export function expectCloseArrays(a: ArrayLike<number>, expected: ArrayLike<numb
 }
 
 /** A case's output and gradients on some backend match the CPU reference's (1e-4). */
-export function expectSameCase(got: CaseResult, ref: CaseResult, where: string): void {
+export function expectSameCase(got: CaseResult, ref: CaseResult, where: string, tol = 1e-4): void {
   expect(got.shape, `${where} shape`).toEqual(ref.shape);
   expect(got.dtype, `${where} dtype`).toBe(ref.dtype);
-  expectCloseArrays(got.out, ref.out, 1e-4, 1e-4, `${where} forward`);
+  expectCloseArrays(got.out, ref.out, tol, tol, `${where} forward`);
   ref.grads.forEach((rg, i) => {
     if (!rg) return;
     expect(got.grads[i], `${where} grad ${i}`).toBeTruthy();
-    expectCloseArrays(got.grads[i]!, rg, 1e-4, 1e-4, `${where} grad ${i}`);
+    expectCloseArrays(got.grads[i]!, rg, tol, tol, `${where} grad ${i}`);
   });
 }

@@ -7,8 +7,14 @@ import { OP_CASES } from './opCases.js';
 import { base, dtypeFor, runCase, trace, values, view } from './opInputs.js';
 
 const BACKENDS = await testBackends();
+/** Backends that hold f16 tensors (WebGPU needs shader-f16; without it f16 is refused, tested in webgpu.test.ts). */
+const f16On = (b: (typeof BACKENDS)[number]) => !('f16' in b) || (b as { f16: boolean }).f16;
 
 let seedCounter = 1;
+/** Tolerance of f16 results against f32 on the same inputs: a few steps of f16's 2^-11 relative rounding. */
+const F16_TOL = 1e-2;
+/** Tolerance of one backend's f16 results against the reference's: both compute in f32 and round, so a rounding step at most. */
+const F16_PARITY = 2e-3;
 
 describe('conformance on cpu (the reference)', () => {
   it('has a case for every op, and a gradient case for every differentiable op', () => {
@@ -48,6 +54,13 @@ describe('conformance on cpu (the reference)', () => {
         expect(y32.dtype).toBe(y64.dtype === 'f64' ? 'f32' : y64.dtype);
         expectClose(y32, y64.dataSync(), y64.shape, 1e-5, 1e-5, 'f32 vs f64');
 
+        // f16 (every op computes in f32 and rounds its result) follows f32 run on the same
+        // f16-rounded inputs within a few f16 steps.
+        const y16 = noGrad(() => c.run(...build('f16', true).map(({ spec, t }) => view(spec, t))));
+        const on16 = noGrad(() => c.run(...build('f16', true).map(({ spec, t }) => view(spec, t.dtype === 'f16' ? t.float() : t))));
+        expect(y16.dtype).toBe(y64.dtype === 'f64' ? 'f16' : y64.dtype);
+        expectClose(y16, on16.dataSync(), on16.shape, F16_TOL, F16_TOL, 'f16 vs f32 on f16 inputs');
+
         // Gradients against central differences in f64.
         if (c.grad !== false) {
           const bases = build('f64', true, true);
@@ -70,6 +83,13 @@ for (const backend of BACKENDS.slice(1)) {
           expect(got.ops, `ops run by '${c.name}' on ${backend.name}`).toContain(op);
           expectSameCase(got, ref, backend.name);
         });
+        if (f16On(backend)) {
+          it(`${op}: ${c.name} in f16`, async () => {
+            const ref = await runCase(c, seed, BACKENDS[0]!, 'f16');
+            const got = await runCase(c, seed, backend, 'f16');
+            expectSameCase(got, ref, `${backend.name} f16`, F16_PARITY);
+          });
+        }
       }
     }
   });

@@ -92,15 +92,15 @@ export interface CaseResult {
 }
 
 /**
- * Runs case `c` on backend `b` with f32 inputs drawn from `seed`; the backward pass starts from a
+ * Runs case `c` on backend `b` with float inputs (f32 unless given) drawn from `seed`; the backward pass starts from a
  * seeded random cotangent, so every element of every gradient is checked.
  */
-export async function runCase(c: OpCase, seed: number, b: Backend): Promise<CaseResult> {
+export async function runCase(c: OpCase, seed: number, b: Backend, float: DType = 'f32'): Promise<CaseResult> {
   const g = new Generator(seed);
   const vals = c.inputs.map((s) => values(s, g));
   const xs = c.inputs.map((s, i) => {
-    const t = base(s, vals[i]!, dtypeFor(s, 'f32'), b);
-    if (t.dtype === 'f32' && c.grad !== false) t.requiresGrad = true;
+    const t = base(s, vals[i]!, dtypeFor(s, float), b);
+    if (t.dtype === float && c.grad !== false) t.requiresGrad = true;
     return t;
   });
   const { out, ops } = trace(b, () => c.run(...xs.map((t, i) => view(c.inputs[i]!, t))));
