@@ -61,11 +61,12 @@ export function roundF16(v: number): number {
   const a = Math.abs(v);
   if (!(a < F16_OVERFLOW)) return a === a ? (v > 0 ? Infinity : -Infinity) : NaN;
   if (a < F16_MIN_NORMAL) {
-    // Subnormals step by 2^-24: round v * 2^24 to an integer, ties to even.
-    const y = v * 16777216;
+    // Subnormals step by 2^-24: round |v| * 2^24 to an integer, ties to even; the sign is kept (-0 too).
+    const y = a * 16777216;
     const f = Math.floor(y);
     const d = y - f;
-    return (d > 0.5 || (d === 0.5 && (f & 1) !== 0) ? f + 1 : f) / 16777216;
+    const r = (d > 0.5 || (d === 0.5 && (f & 1) !== 0) ? f + 1 : f) / 16777216;
+    return v < 0 || 1 / v < 0 ? -r : r;
   }
   f32[0] = v;
   u32[0] = roundMantissa(u32[0]!);

@@ -16,9 +16,12 @@ export interface InitOptions {
   powerPreference?: GPUPowerPreference;
 }
 
-/** A WebGPU backend on a new device, or the reason there is none. */
-export async function createWebGPUBackend(powerPreference?: GPUPowerPreference): Promise<WebGPUBackend | string> {
-  const got = await acquireDevice(powerPreference);
+/**
+ * A WebGPU backend on a new device, or the reason there is none. `withoutFeatures` leaves adapter
+ * features unrequested ('shader-f16', 'subgroups'), so the device behaves as one without them.
+ */
+export async function createWebGPUBackend(powerPreference?: GPUPowerPreference, opts: { withoutFeatures?: readonly GPUFeatureName[] } = {}): Promise<WebGPUBackend | string> {
+  const got = await acquireDevice(powerPreference, opts.withoutFeatures);
   if ('why' in got) return got.why;
   const backend = new WebGPUBackend(got);
   await tuneMatmul(backend);

@@ -289,6 +289,8 @@ export class Tensor {
   /** Same as cast (torch's .to(dtype)). */
   to(dtype: DType): Tensor { return this.cast(dtype); }
   float(): Tensor { return this.cast('f32'); }
+  /** f16 (PyTorch's `.half()`): values rounded to f16; on WebGPU the adapter needs shader-f16. */
+  half(): Tensor { return this.cast('f16'); }
   int(): Tensor { return this.cast('i32'); }
   bool(): Tensor { return this.cast('bool'); }
 

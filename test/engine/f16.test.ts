@@ -1,0 +1,121 @@
+/** @file f16 tensors: rounding on creation and after every op, promotion, storage and reads on every backend, and the refusal where an adapter lacks shader-f16. */
+import { describe, expect, it } from 'vitest';
+import { GraftDTypeError, type WebGPUBackend, createWebGPUBackend, randn, tensor } from '../../index.js';
+import { loadSafetensors, saveSafetensors } from '../../transfer/index.js';
+import { f16ToF32, f32ToF16, roundF16, roundF16Array } from '../../core/half.js';
+import { testBackends } from '../backends.js';
+
+const BACKENDS = await testBackends();
+
+describe('f16 rounding (core)', () => {
+  it('rounds to nearest, ties to even, in the normal, subnormal and overflow ranges', () => {
+    expect(roundF16(0.1)).toBe(0.0999755859375);
+    expect(roundF16(1 + 2 ** -11)).toBe(1); // a tie: to the even neighbour
+    expect(roundF16(1 + 3 * 2 ** -11)).toBe(1 + 2 ** -9);
+    expect(roundF16(65504)).toBe(65504);
+    expect(roundF16(65519.99)).toBe(65504);
+    expect(roundF16(65520)).toBe(Infinity);
+    expect(roundF16(-70000)).toBe(-Infinity);
+    expect(roundF16(2 ** -25)).toBe(0); // half the smallest subnormal: ties to even (zero)
+    expect(roundF16(3 * 2 ** -25)).toBe(2 ** -23);
+    expect(roundF16(2 ** -24 * 0.51)).toBe(2 ** -24);
+    expect(Number.isNaN(roundF16(NaN))).toBe(true);
+    expect(Object.is(roundF16(-0), -0)).toBe(true);
+  });
+
+  it('agrees with the bit-level conversion for every f16 value and its neighbourhood, in place over arrays too', () => {
+    const probes: number[] = [];
+    for (let h = 0; h < 0x10000; h++) {
+      const v = f16ToF32(h);
+      if (!Number.isFinite(v)) continue;
+      // The value, and points a quarter and a half of the way to the next f16 (exact ties included).
+      const next = f16ToF32(h + 1 === 0x7c00 || h + 1 === 0xfc00 ? h : h + 1);
+      probes.push(v, v + (next - v) / 4, v + (next - v) / 2, v + ((next - v) * 3) / 4);
+    }
+    const arr = Float32Array.from(probes);
+    const viaBits = Float32Array.from(arr, (v) => f16ToF32(f32ToF16(v)));
+    const scalar = Float32Array.from(arr, (v) => roundF16(v));
+    roundF16Array(arr);
+    expect(Array.from(arr)).toEqual(Array.from(viaBits));
+    expect(Array.from(scalar)).toEqual(Array.from(viaBits));
+  });
+});
+
+for (const backend of BACKENDS) {
+  describe(`f16 tensors on ${backend.name}`, () => {
+    it('round their values on creation and read back as f32 numbers', async () => {
+      const x = tensor([0.1, 65519, 65520, 1e-7, 3e-8, -2.5, NaN], { dtype: 'f16', backend });
+      expect(x.dtype).toBe('f16');
+      const got = Array.from(await x.data());
+      expect(got).toEqual([0.0999755859375, 65504, Infinity, 2 * 2 ** -24, 2 ** -24, -2.5, NaN]);
+    });
+
+    it('round the result of every op, fused or not: overflow becomes infinity, as stored f16 does', async () => {
+      const x = tensor([0.1, 300, 1], { dtype: 'f16', backend });
+      const y = x.mul(300).add(1);
+      expect(y.dtype).toBe('f16');
+      // 0.0999755859375 * 300 = 29.99267578125 rounds to 30 before the add; 90,000 overflows.
+      expect(Array.from(await y.data())).toEqual([31, Infinity, 301]);
+      // Rounded after each op, not once at the end: (1 + 3/1024)^2 loses its 9 * 2^-20 to f16 before the subtraction.
+      const t = tensor([1 + 3 / 1024], { dtype: 'f16', backend });
+      expect(Array.from(await t.mul(t).sub(1).data())).toEqual([6 / 1024]);
+      // The same values in f32 keep what f16 loses.
+      expect(Array.from(await x.float().mul(300).add(1).data())).toEqual([Math.fround(29.99267578125 + 1), 90001, 301]);
+    });
+
+    it('promote as PyTorch does: with f32 to f32, with a number or an i32 tensor to f16', () => {
+      const h = tensor([1, 2], { dtype: 'f16', backend });
+      expect(h.add(tensor([1, 2], { backend })).dtype).toBe('f32');
+      expect(h.add(1.5).dtype).toBe('f16');
+      expect(h.add(tensor([1, 2], { dtype: 'i32', backend })).dtype).toBe('f16');
+      expect(h.matmul(h.reshape([2, 1])).dtype).toBe('f16');
+    });
+
+    it('read odd lengths and views at odd element offsets', async () => {
+      const x = tensor([1, 2, 3, 4, 5], { dtype: 'f16', backend });
+      expect(Array.from(await x.data())).toEqual([1, 2, 3, 4, 5]);
+      expect(Array.from(await x.slice(0, 1, 4).mul(2).data())).toEqual([4, 6, 8]);
+      expect(Array.from(await x.slice(0, 3).contiguous().data())).toEqual([4, 5]);
+      expect(Array.from(await x.reshape([5, 1]).expand([5, 3]).sum(1).data())).toEqual([3, 6, 9, 12, 15]);
+    });
+
+    it('carry gradients in f16 and back through a cast into f32 leaves', async () => {
+      const w = randn([4, 3], { backend, requiresGrad: true });
+      const x = randn([2, 4], { backend }).half();
+      const y = x.matmul(w.half()).relu().sum();
+      expect(y.dtype).toBe('f16');
+      y.backward();
+      expect(w.grad!.dtype).toBe('f32');
+      const ref = x.float().matmul(w.detach()).gt(0).float();
+      // dL/dw = x^T 1[xw > 0] in f32 on the same f16 inputs, within f16 rounding of the forward.
+      const expected = await x.float().transpose(0, 1).matmul(ref).data();
+      const got = await w.grad!.data();
+      got.forEach((g, i) => expect(g).toBeCloseTo(expected[i]!, 2));
+    });
+
+    it('save to safetensors as F16 and load back widened to f32', async () => {
+      const x = tensor([0.1, -2, 65504], { dtype: 'f16', backend });
+      const bytes = await saveSafetensors({ x });
+      expect(new TextDecoder().decode(bytes.subarray(8, 60))).toContain('"dtype":"F16"');
+      const back = loadSafetensors(bytes).tensors.get('x')!;
+      expect(Array.from(await back.data())).toEqual([0.0999755859375, -2, 65504]);
+    });
+  });
+}
+
+const gpu = BACKENDS[1] as WebGPUBackend | undefined;
+describe.runIf(gpu)('f16 on a WebGPU adapter without shader-f16', () => {
+  it('is refused with an error that names the feature, never run as f32', async () => {
+    const plain = await createWebGPUBackend(undefined, { withoutFeatures: ['shader-f16'] });
+    if (typeof plain === 'string') throw new Error(plain);
+    try {
+      expect(plain.f16).toBe(false);
+      expect(() => tensor([1, 2], { dtype: 'f16', backend: plain })).toThrow(GraftDTypeError);
+      expect(() => tensor([1, 2], { dtype: 'f16', backend: plain })).toThrow(/f16 tensors need the adapter feature 'shader-f16'/);
+      const x = tensor([1, 2], { backend: plain });
+      expect(() => x.half()).toThrow(/shader-f16/);
+    } finally {
+      plain.destroy();
+    }
+  });
+});
