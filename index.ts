@@ -26,3 +26,4 @@ export * as functional from './engine/functional.js';
 export { concat, cat, stack } from './engine/functional.js';
 export * as nn from './engine/nn/index.js';
 export * as optim from './engine/optim/index.js';
+export * as amp from './engine/amp/index.js';

@@ -2,6 +2,7 @@
 import { GraftShapeError, GraftStateError, fmtShape } from '../core/errors.js';
 import type { OpAttrs, OpName } from '../ops/schema.js';
 import { GRADS, type GradRule } from './grad.js';
+import { withoutAutocast } from './amp/autocast.js';
 import type { Tensor } from './tensor.js';
 
 /** One recorded op application: what backward needs to call its gradient rule. */
@@ -164,8 +165,9 @@ function propagate(root: Tensor, seed: Tensor, opts: BackwardOptions, leaf: (x: 
       if (!retain) node.release();
     }
   };
-  if (opts.createGraph) enableGrad(run);
-  else noGrad(run);
+  // Gradients keep the dtypes of the forward pass: backward never autocasts.
+  if (opts.createGraph) withoutAutocast(() => enableGrad(run));
+  else withoutAutocast(() => noGrad(run));
 }
 
 /** Accumulates d(root)/d(leaf) into every leaf's `.grad` that requires grad. */

@@ -4,7 +4,8 @@ import { eye, fullLike, rand, tensor } from './creation.js';
 import { GraftDTypeError, GraftShapeError, GraftValueError, fmtShape } from '../core/errors.js';
 import type { Generator } from './random.js';
 import { causalKeep, normAxis } from '../core/shape.js';
-import { F32_LOWEST } from '../core/dtype.js';
+import { F32_LOWEST, isFloat } from '../core/dtype.js';
+import { autocastLower } from './amp/autocast.js';
 import { Tensor, apply, where } from './tensor.js';
 import { conv2dInputGrad } from './convGrad.js';
 
@@ -144,7 +145,7 @@ export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor, opt
 /** x @ w^T + b, with w shaped [out, in] as in torch.nn.Linear. */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   const y = x.matmul(weight.transpose(0, 1));
-  return bias ? y.add(bias) : y;
+  return bias ? y.add(autocastLower(bias)) : y;
 }
 
 export interface AttentionOptions {
@@ -191,7 +192,7 @@ const FUSED_ATTENTION_MAX_FEATURES = 256;
  * weights (which needs them materialised); null where the composite path must run.
  */
 function fusedAttention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, scale: number, causal: boolean, dropoutP: number): Tensor | null {
-  if (dropoutP > 0 || (q.ndim !== 3 && q.ndim !== 4) || q.dtype !== k.dtype || q.dtype !== v.dtype || (q.dtype !== 'f32' && q.dtype !== 'f64')) return null;
+  if (dropoutP > 0 || (q.ndim !== 3 && q.ndim !== 4) || q.dtype !== k.dtype || q.dtype !== v.dtype || !isFloat(q.dtype)) return null;
   if (q.shape.slice(0, -2).join() !== k.shape.slice(0, -2).join() || k.shape.slice(0, -2).join() !== v.shape.slice(0, -2).join()) return null;
   if (Math.max(q.shape[q.ndim - 1]!, v.shape[v.ndim - 1]!) > FUSED_ATTENTION_MAX_FEATURES) return null;
   const four = (t: Tensor) => (t.ndim === 3 ? t.unsqueeze(1) : t);
@@ -275,7 +276,7 @@ export function convTranspose2d(x: Tensor, weight: Tensor, bias?: Tensor | null,
   const out = [0, 1].map((i) => ([h, w][i]! - 1) * stride[i]! - 2 * padding[i]! + dilation[i]! * (weight.shape[2 + i]! - 1) + outputPadding[i]! + 1);
   if (out.some((d) => d <= 0)) throw new GraftShapeError(`convTranspose2d: input ${fmtShape(x.shape)} gives an empty output (${out.join('x')})`);
   const y = conv2dInputGrad(x, weight, [n, weight.shape[1]! * groups, out[0]!, out[1]!], { stride, padding, dilation, groups });
-  return bias ? y.add(bias.reshape([1, -1, 1, 1])) : y;
+  return bias ? y.add(autocastLower(bias).reshape([1, -1, 1, 1])) : y;
 }
 
 /** Group normalisation over [N, C, ...]: each of numGroups channel groups normalised by its own mean and biased variance, then the per-channel affine (torch.nn.functional.group_norm). */

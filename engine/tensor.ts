@@ -1,6 +1,7 @@
 /** @file The Tensor: a strided view of a backend buffer, with PyTorch-named methods over the op table. */
 import { type BackwardOptions, Node, backward as runBackward, isGradEnabled, noGrad } from './autograd.js';
 import { type Backend, type TensorView, getBackend } from './backend.js';
+import { AUTOCAST, type AutocastPolicy, autocastDtype } from './amp/autocast.js';
 import { type DType, type TypedArray, allocArray, dtypeOfArray, floatOf, isFloat, promote } from '../core/dtype.js';
 import { GraftDTypeError, GraftError, GraftShapeError, GraftStateError, fmtShape } from '../core/errors.js';
 import { formatTensor } from './format.js';
@@ -604,6 +605,14 @@ export class Tensor {
 
 // -- the path every primitive takes ------------------------------------------------------------------
 
+/** Float inputs cast as an autocast policy asks: to the lower dtype, or f16 ones to f32. */
+function autocastInputs(policy: AutocastPolicy, inputs: Tensor[], lower: DType): Tensor[] {
+  return inputs.map((t) => {
+    if (policy === 'lower') return isFloat(t.dtype) && t.dtype !== 'f64' ? t.cast(lower) : t;
+    return t.dtype === lower ? t.cast('f32') : t;
+  });
+}
+
 export function viewOf(t: Tensor): TensorView {
   return { buffer: t.storage.buffer, dtype: t.dtype, shape: t.shape, strides: t.strides, offset: t.offset };
 }
@@ -612,6 +621,8 @@ export function viewOf(t: Tensor): TensorView {
 export function apply<K extends OpName>(op: K, inputs: Tensor[], attrs: OpAttrs[K]): Tensor {
   const spec: Schema<K> = SCHEMA[op];
   for (const t of inputs) t.assertAlive(op);
+  const lower = autocastDtype();
+  if (lower && AUTOCAST[op] !== 'keep') inputs = autocastInputs(AUTOCAST[op], inputs, lower);
   const backend = inputs[0]?.storage.backend;
   if (backend && inputs.some((t) => t.storage.backend !== backend)) {
     throw new GraftError(`${op}: inputs live on different backends (${inputs.map((t) => t.storage.backend.name).join(', ')})`);
