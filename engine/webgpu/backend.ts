@@ -12,7 +12,7 @@ import { type GpuAcquired } from './device.js';
 import { collectGarbage } from '../../core/platform/node.js';
 import { ErrorRecords } from './errorRecord.js';
 import { renderProgram } from './render.js';
-import { type Caps, kernelsFor } from './kernels.js';
+import { type Caps, F16_KERNELS, kernelsFor } from './kernels.js';
 
 class GpuBuffer implements BufferHandle {
   constructor(
@@ -231,12 +231,16 @@ export class WebGPUBackend implements Backend {
 
   run<K extends OpName>(op: K, inputs: readonly TensorView[], out: TensorView, attrs: OpAttrs[K]): void {
     this.check(op);
-    if (!isElementwise(op) && (out.dtype === 'f16' || inputs.some((v) => v.dtype === 'f16'))) {
-      this.runWidened(op, inputs, out, attrs);
-      return;
-    }
     const operand = (v: TensorView): Operand => ({ dtype: v.dtype, shape: v.shape, strides: v.strides, offset: v.offset });
-    const calls = kernelsFor(op, inputs.map(operand), operand(out), attrs, this.caps);
+    let calls: KernelCall[];
+    if (!isElementwise(op) && (out.dtype === 'f16' || inputs.some((v) => v.dtype === 'f16'))) {
+      const native = F16_KERNELS[op as keyof typeof F16_KERNELS] as ((...a: unknown[]) => KernelCall[]) | undefined;
+      if (!native) {
+        this.runWidened(op, inputs, out, attrs);
+        return;
+      }
+      calls = native(inputs.map(operand), operand(out), attrs, this.caps);
+    } else calls = kernelsFor(op, inputs.map(operand), operand(out), attrs, this.caps);
     const scratchSize = Math.max(0, ...calls.map((c) => c.toScratch ?? 0));
     // A scratch buffer (an im2col matrix, say) lives for this op only; releasing it is ordered after its readers.
     const scratch = scratchSize ? this.pool.acquire(scratchSize * 4) : null;

@@ -109,6 +109,16 @@ export const KERNELS: { [K in KernelOp | ReduceOp]: WgslKernel<K> } = {
   },
 };
 
+/**
+ * Kernels that read and write f16 storage themselves (f32 inside). An op missing here runs on f16
+ * operands through widened f32 copies (the backend's runWidened), with the same values.
+ */
+export const F16_KERNELS: { [K in KernelOp | ReduceOp]?: WgslKernel<K> } = {
+  matmul: ([a, b], out) => [matmulKernel(a!, b!, out)],
+  // Implicit GEMM for every grouping (depthwise included: correct, if with emptier tiles than its f32 kernel).
+  conv2d: ([x, w, bias], out, a) => [conv2dKernel(x!, w!, out, a, bias || a.clamp ? { bias: bias ?? null, clamp: a.clamp } : undefined)],
+};
+
 /** The kernel calls that compute `op`; none for a view. */
 export function kernelsFor<K extends OpName>(op: K, ins: readonly Operand[], out: Operand, attrs: OpAttrs[K], caps: Caps): KernelCall[] {
   const kind = SCHEMA[op].kind;

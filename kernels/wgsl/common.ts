@@ -155,10 +155,11 @@ export const PRELUDE: Record<string, string> = {
 }`,
 };
 
-export function preludeFor(code: string): string {
+/** The PRELUDE functions `code` calls, less those already defined in `defined` (WGSL refuses a second definition). */
+export function preludeFor(code: string, defined = ''): string {
   const used = new Set(Object.keys(PRELUDE).filter((name) => code.includes(`${name}(`)));
   if (used.has('round_f16')) used.add('to_f16');
   // The NaN-aware helpers call isnan_f32.
   if ([...used].some((n) => PRELUDE[n]!.includes('isnan_f32(') && n !== 'isnan_f32')) used.add('isnan_f32');
-  return Object.keys(PRELUDE).filter((n) => used.has(n)).map((n) => PRELUDE[n]).join('\n');
+  return Object.keys(PRELUDE).filter((n) => used.has(n) && !defined.includes(`fn ${n}(`)).map((n) => PRELUDE[n]).join('\n');
 }

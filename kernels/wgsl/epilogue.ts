@@ -1,5 +1,5 @@
 /** @file The epilogue of a convolution on WebGPU (the bias per output channel and a clamp: fused ReLU, ReLU6): inside the conv kernels' stores, or as an in-place pass after a conv run as matmul. */
-import { BUILTINS, type KernelCall, type Operand, grid1d, linearIndex, metaDecl, preludeFor } from './common.js';
+import { BUILTINS, type KernelCall, type Operand, grid1d, linearIndex, load, metaDecl, preludeFor, storageType } from './common.js';
 
 const WG = 256;
 
@@ -24,8 +24,8 @@ export function epilogueParts(ep: ConvEpilogue | undefined, meta: number[], bind
   const at = meta.length;
   const [lo, hi] = ep.clamp ?? [-Infinity, Infinity];
   meta.push(ep.bias?.offset ?? 0, ep.bias?.strides[0] ?? 0, f32Bits(lo), f32Bits(hi));
-  const body = `var r = v;${ep.bias ? ` r = r + bias[u32(m(${at}u) + i32(o) * m(${at + 1}u))];` : ''}${ep.clamp ? ` r = clampn_f32(r, bitcast<f32>(m(${at + 2}u)), bitcast<f32>(m(${at + 3}u)));` : ''} return r;`;
-  const decl = `${ep.bias ? `@group(0) @binding(${binding}) var<storage, read> bias: array<f32>;\n` : ''}${preludeFor(body)}
+  const body = `var r = v;${ep.bias ? ` r = r + ${load('bias', ep.bias.dtype, `u32(m(${at}u) + i32(o) * m(${at + 1}u))`)};` : ''}${ep.clamp ? ` r = clampn_f32(r, bitcast<f32>(m(${at + 2}u)), bitcast<f32>(m(${at + 3}u)));` : ''} return r;`;
+  const decl = `${ep.bias ? `@group(0) @binding(${binding}) var<storage, read> bias: array<${storageType(ep.bias.dtype)}>;\n` : ''}${preludeFor(body)}
 fn epi(v: f32, o: u32) -> f32 { ${body} }`;
   return { decl, apply: (v, o) => `epi(${v}, ${o})`, key: `:e${ep.bias ? 'b' : ''}${ep.clamp ? 'c' : ''}`, inputs: ep.bias ? [2] : [] };
 }

@@ -2,7 +2,7 @@
 import { type ConvEpilogue, epilogueParts } from './epilogue.js';
 import { broadcastStrides } from '../../core/shape.js';
 import type { Conv2dParams } from '../../core/params.js';
-import { type KernelCall, type Operand, MAX_GROUPS, SCRATCH, grid1d, metaDecl, unravel } from './common.js';
+import { type KernelCall, type Operand, MAX_GROUPS, SCRATCH, enableFor, grid1d, load, metaDecl, preludeFor, storageType, store, unravel } from './common.js';
 
 const TS = 32; // output tile edge
 const BK = 16; // depth of one shared tile
@@ -12,10 +12,10 @@ const TPT = 4; // outputs per thread along each edge
  * C[z][M][N] = sum_k A(z, i, k) B(z, k, j). The caller supplies WGSL for the two loaders (each
  * bounds-checked, returning 0 outside) and the store; meta[0..2] hold M, N, K.
  */
-function gemmSource(metaCount: number, decls: string, loaders: string): string {
+function gemmSource(metaCount: number, decls: string, loaders: string, directives = ''): string {
   const threads = TS / TPT;
   const perThread = (BK * TS) / (threads * threads);
-  return `${metaDecl(metaCount)}
+  return `${directives}${metaDecl(metaCount)}
 ${decls}
 var<workgroup> tileA: array<f32, ${BK * TS}>;
 var<workgroup> tileB: array<f32, ${BK * TS}>;
@@ -101,7 +101,17 @@ function batchLayout(a: Operand, b: Operand, out: Operand, aUnit = 1, bUnit = 1)
   };
 }
 
-/** out[..., M, N] = a[..., M, K] @ b[..., K, N] with broadcast batch dims and any strides. */
+/** The matmul bindings for the operands' dtypes (f16 storage under shader-f16; the tiles and sums stay f32). */
+function typedBindings(out: Operand, a: Operand, b: Operand): string {
+  const f16 = [out, a, b].some((o) => o.dtype === 'f16');
+  return `${BINDINGS.replace('out: array<f32>', `out: array<${storageType(out.dtype)}>`).replace('A: array<f32>', `A: array<${storageType(a.dtype)}>`).replace('B: array<f32>', `B: array<${storageType(b.dtype)}>`)}
+${f16 ? preludeFor('to_f16(') : ''}`;
+}
+
+/**
+ * out[..., M, N] = a[..., M, K] @ b[..., K, N] with broadcast batch dims and any strides; f16
+ * operands are read and written as f16, accumulated in f32.
+ */
 export function matmulKernel(a: Operand, b: Operand, out: Operand): KernelCall {
   const { M, N, br, batch, inner, batchOffsets, meta: head } = batchLayout(a, b, out);
   // meta: the shared layout, then A's row and column strides and B's.
@@ -114,16 +124,16 @@ fn batchOffsets(z: u32) -> vec2<i32> {
 }
 fn loadA(z: u32, i: u32, k: u32) -> f32 {
   if (i >= u32(m(0u)) || k >= u32(m(2u))) { return 0.0; }
-  return A[batchOffsets(z).x + i32(i) * m(${inner}u) + i32(k) * m(${inner + 1}u)];
+  return ${load('A', a.dtype, `batchOffsets(z).x + i32(i) * m(${inner}u) + i32(k) * m(${inner + 1}u)`)};
 }
 fn loadB(z: u32, k: u32, j: u32) -> f32 {
   if (j >= u32(m(1u)) || k >= u32(m(2u))) { return 0.0; }
-  return B[batchOffsets(z).y + i32(k) * m(${inner + 2}u) + i32(j) * m(${inner + 3}u)];
+  return ${load('B', b.dtype, `batchOffsets(z).y + i32(k) * m(${inner + 2}u) + i32(j) * m(${inner + 3}u)`)};
 }
-fn storeC(z: u32, i: u32, j: u32, v: f32) { out[(z * u32(m(0u)) + i) * u32(m(1u)) + j] = v; }`;
+fn storeC(z: u32, i: u32, j: u32, v: f32) { out[(z * u32(m(0u)) + i) * u32(m(1u)) + j] = ${store('v', out.dtype)}; }`;
   return {
-    key: `matmul:b${br}`,
-    source: () => gemmSource(meta.length, BINDINGS, loaders),
+    key: `matmul:b${br}:${a.dtype},${b.dtype}>${out.dtype}`,
+    source: () => gemmSource(meta.length, typedBindings(out, a, b), loaders, enableFor([out.dtype, a.dtype, b.dtype])),
     meta,
     grid: gemmGrid(M, N, batch, 'matmul'),
     inputs: [0, 1],
@@ -211,7 +221,7 @@ fn loadA(g: u32, i: u32, k: u32) -> f32 {
   let kh = (k / u32(m(8u))) % u32(m(7u));
   let kw = k % u32(m(8u));
   let o = g * u32(m(0u)) + i;
-  return Wt[m(27u) + i32(o) * m(23u) + i32(c) * m(24u) + i32(kh) * m(25u) + i32(kw) * m(26u)];
+  return ${load('Wt', w.dtype, 'm(27u) + i32(o) * m(23u) + i32(c) * m(24u) + i32(kh) * m(25u) + i32(kw) * m(26u)')};
 }
 fn loadB(g: u32, k: u32, j: u32) -> f32 {
   if (j >= u32(m(1u)) || k >= u32(m(2u))) { return 0.0; }
@@ -227,17 +237,19 @@ fn loadB(g: u32, k: u32, j: u32) -> f32 {
   let iw = ow * m(13u) - m(15u) + kw * m(17u);
   if (ih < 0 || iw < 0 || ih >= m(4u) || iw >= m(5u)) { return 0.0; }
   let ch = i32(g * u32(m(6u)) + c);
-  return X[m(22u) + i32(n) * m(18u) + ch * m(19u) + ih * m(20u) + iw * m(21u)];
+  return ${load('X', x.dtype, 'm(22u) + i32(n) * m(18u) + ch * m(19u) + ih * m(20u) + iw * m(21u)')};
 }
 fn storeC(g: u32, i: u32, j: u32, v: f32) {
   let ohw = u32(m(9u) * m(10u));
   let n = j / ohw;
   let s = j % ohw;
-  out[(n * u32(m(11u)) + g * u32(m(0u)) + i) * ohw + s] = ${e.apply('v', 'g * u32(m(0u)) + i')};
+  out[(n * u32(m(11u)) + g * u32(m(0u)) + i) * ohw + s] = ${store(e.apply('v', 'g * u32(m(0u)) + i'), out.dtype)};
 }`;
+  const dtypes = [out.dtype, x.dtype, w.dtype, ...(ep?.bias ? [ep.bias.dtype] : [])];
+  const bindings = CONV_BINDINGS.replace('out: array<f32>', `out: array<${storageType(out.dtype)}>`).replace('X: array<f32>', `X: array<${storageType(x.dtype)}>`).replace('Wt: array<f32>', `Wt: array<${storageType(w.dtype)}>`);
   return {
-    key: `conv2d${e.key}`,
-    source: () => gemmSource(meta.length, `${CONV_BINDINGS}\n${e.decl}`, loaders),
+    key: `conv2d${e.key}:${dtypes.join(',')}`,
+    source: () => gemmSource(meta.length, `${bindings}\n${e.decl}\n${out.dtype === 'f16' ? preludeFor('to_f16(', e.decl) : ''}`, loaders, enableFor(dtypes)),
     meta,
     grid: gemmGrid(M, N, G, 'conv2d'),
     inputs: [0, 1, ...e.inputs],
