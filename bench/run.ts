@@ -1,9 +1,10 @@
-/** @file The benchmark runner: `npm run bench [-- --quick] [--only matmul,mlp] [--backend cpu,webgpu]`, or `npm run bench -- --compare A.json B.json [...]`. */
+/** @file The benchmark runner: `npm run bench [-- --quick] [--only matmul,mlp] [--backend cpu,webgpu] [--matmul MxNxK,...] [--gpu-peak F32,F16]`, or `npm run bench -- --compare A.json B.json [...]`. */
 import { readFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Bench } from 'tinybench';
 import { Generator, WebGPUBackend } from '../index.js';
+import { roundF16 } from '../core/half.js';
 import { gpujsImpl } from './peers/gpujs.js';
 import { graftImpl } from './peers/graft.js';
 import { jaxImpl } from './peers/jaxjs.js';
@@ -20,13 +21,26 @@ import { writeComparison, writeReports } from './report/write.js';
 import type { AttentionParams, CnnInit, ConvParams, Impl, MatmulParams, MlpInit, MlpParams, Prepared, ResnetInit, Result } from './types.js';
 
 const { values: args, positionals } = parseArgs({
-  options: { quick: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' }, compare: { type: 'boolean' } },
+  options: {
+    quick: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' }, compare: { type: 'boolean' },
+    // MxNxK,... in place of the default matmul shapes (4096x4096x4096 on a data-center GPU, say).
+    matmul: { type: 'string' },
+    // The WebGPU adapter's peaks in GFLOP/s, f32 and f16 (a discrete GPU's datasheet figures), for its rows' % of peak.
+    'gpu-peak': { type: 'string' },
+  },
   strict: true,
   allowPositionals: true,
 });
 const quick = Boolean(args.quick);
 const only = args.only ? new Set(args.only.split(',')) : null;
 const graftBackends = (args.backend ?? 'cpu,webgpu').split(',') as ('cpu' | 'webgpu')[];
+const matmulShapes = args.matmul?.split(',').map((s) => {
+  const dims = s.split('x').map(Number);
+  if (dims.length !== 3 || dims.some((d) => !(Number.isInteger(d) && d > 0))) throw new Error(`--matmul: '${s}' is not MxNxK`);
+  return dims as [number, number, number];
+});
+const gpuPeak = args['gpu-peak'] ? args['gpu-peak'].split(',').map(Number) : null;
+if (gpuPeak && (gpuPeak.length !== 2 || gpuPeak.some((v) => !(v > 0)))) throw new Error(`--gpu-peak: expected two GFLOP/s figures, f32 and f16, got '${args['gpu-peak']}'`);
 
 function version(pkg: string): string {
   try {
@@ -111,7 +125,9 @@ async function main(): Promise<void> {
     adapterLimits: limits,
     adapterFeatures: gpu ? [...gpu.device.features].sort() : null,
     versions: { graft: version('graft'), 'gpu.js': version('gpu.js'), '@tensorflow/tfjs': version('@tensorflow/tfjs'), '@jax-js/jax': version('@jax-js/jax'), 'onnxruntime-node': version('onnxruntime-node'), webgpu: version('webgpu'), tinybench: version('tinybench'), ...(torchWhy ? {} : { torch: pytorchVersion() }) },
-    peak: { cpuGflops: peakWords, gflops: CPU_PEAK_GFLOPS, derivation: `${peakWords}; every implementation here, WebGPU on lavapipe included, runs on this CPU, so all use the ${CPU_PEAK_GFLOPS} GFLOP/s figure` },
+    peak: gpuPeak
+      ? { cpuGflops: peakWords, gflops: CPU_PEAK_GFLOPS, gpuGflops: { f32: gpuPeak[0], f16: gpuPeak[1] }, derivation: `WebGPU rows against the stated adapter peaks (--gpu-peak ${args['gpu-peak']}: f32, f16 GFLOP/s), the others against the CPU's ${CPU_PEAK_GFLOPS} GFLOP/s (${peakWords})` }
+      : { cpuGflops: peakWords, gflops: CPU_PEAK_GFLOPS, derivation: `${peakWords}; every implementation here, WebGPU on lavapipe included, runs on this CPU, so all use the ${CPU_PEAK_GFLOPS} GFLOP/s figure` },
     timing: 'median of samples; each sample includes a completed read back of the result to JavaScript (await data())',
     threads: { graftCpu: threads, pytorch: threads, note: 'graft-cpu: the calling thread and its workers; PyTorch: torch.set_num_threads, OMP_WAIT_POLICY=PASSIVE' },
     skipped,
@@ -119,7 +135,9 @@ async function main(): Promise<void> {
   const results: Result[] = [];
   const started = performance.now();
   const record = (r: Result, t0?: number) => {
-    if (r.gflops) r.pct_of_peak = (100 * r.gflops) / CPU_PEAK_GFLOPS;
+    // A stated GPU's peak for WebGPU rows (its f16 figure for f16 rows); otherwise the CPU's, which lavapipe runs on.
+    const peak = gpuPeak && r.impl.includes('webgpu') ? gpuPeak[r.params.dtype === 'f16' ? 1 : 0]! : CPU_PEAK_GFLOPS;
+    if (r.gflops) r.pct_of_peak = (100 * r.gflops) / peak;
     results.push(r);
     const t = r.median_ms === null ? '   -    ' : `${r.median_ms.toFixed(2).padStart(8)} ms`;
     const took = t0 === undefined ? '' : `  (${r.samples} samples, ${((performance.now() - t0) / 1000).toFixed(1)} s)`;
@@ -169,7 +187,7 @@ async function main(): Promise<void> {
   }
 
   if (!only || only.has('matmul')) {
-    const shapes: [number, number, number][] = quick ? [[256, 256, 256], [1024, 1024, 1024], [1024, 64, 1024]] : [[256, 256, 256], [512, 512, 512], [1024, 1024, 1024], [2048, 2048, 2048], [1024, 64, 1024], [64, 1024, 1024]];
+    const shapes: [number, number, number][] = matmulShapes ?? (quick ? [[256, 256, 256], [1024, 1024, 1024], [1024, 64, 1024]] : [[256, 256, 256], [512, 512, 512], [1024, 1024, 1024], [2048, 2048, 2048], [1024, 64, 1024], [64, 1024, 1024]]);
     for (const [m, n, k] of shapes) {
       const p: MatmulParams = { m, n, k, dtype: 'f32' };
       const a = random(m * k, g);
@@ -183,6 +201,13 @@ async function main(): Promise<void> {
         const t = pytorchRun({ workload: 'matmul', ...p, a: Array.from(a), b: Array.from(b) }, 2, quick ? 5 : 10);
         recordTorch('matmul', { ...p }, t.times_ms, t.output, ref, 1e-4, flops, t0);
       }
+    }
+    // f16 inputs and output, f32 sums, where an implementation offers it; gated against the first
+    // (graft-cpu: its f32 GEMM of the same f16 values, rounded).
+    for (const [m, n, k] of shapes.filter(([m, n, k]) => m * n * k >= 1024 ** 3)) {
+      const p: MatmulParams = { m, n, k, dtype: 'f16' };
+      const [a, b] = [random(m * k, g), random(k * n, g)].map((v) => Float32Array.from(v, roundF16));
+      await runAll('matmul', { ...p }, (impl) => impl.matmulF16?.(p, a!, b!), 2e-3, 2 * m * n * k);
     }
   }
 
@@ -202,6 +227,8 @@ async function main(): Promise<void> {
       const t = pytorchRun({ workload: 'mlp', ...p, x: Array.from(init.x), labels: Array.from(init.labels), weights: init.weights.map((w) => Array.from(w)), biases: init.biases.map((b) => Array.from(b)) }, 5, quick ? 10 : 30);
       recordTorch('mlp-train-step', params, t.times_ms, t.output, ref, 1e-3, null, t0);
     }
+    // The same step under autocast with a GradScaler (f16 matmuls from f32 weights).
+    await runAll('mlp-train-step', { ...params, precision: 'mixed' }, (impl) => impl.mlpStepMixed?.(p, init), 1e-2, null);
   }
 
   if (!only || only.has('cnn')) {

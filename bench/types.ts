@@ -21,7 +21,7 @@ export interface MatmulParams {
   m: number;
   n: number;
   k: number;
-  dtype: 'f32';
+  dtype: 'f32' | 'f16';
 }
 export interface MlpParams {
   batch: number;
@@ -47,8 +47,12 @@ export interface Impl {
   /** null when usable, else why not (the library is missing, no adapter, ...). */
   available: () => Promise<string | null>;
   matmul?: (p: MatmulParams, a: Float32Array, b: Float32Array) => Promise<Prepared>;
+  /** The matmul on f16 tensors (inputs already f16 values), output read back as numbers. */
+  matmulF16?: (p: MatmulParams, a: Float32Array, b: Float32Array) => Promise<Prepared>;
   /** One SGD step (lr 0.1) of an MLP with ReLU, softmax cross-entropy; output: the loss and W1 after the step. */
   mlpStep?: (p: MlpParams, init: MlpInit) => Promise<Prepared>;
+  /** mlpStep in mixed precision: the forward under autocast (f16 matmuls), the loss through a gradient scaler. */
+  mlpStepMixed?: (p: MlpParams, init: MlpInit) => Promise<Prepared>;
   conv2d?: (p: ConvParams, x: Float32Array, w: Float32Array) => Promise<Prepared>;
   /** softmax over the last dim of [rows, cols] (kind 'softmax'), or layer norm over it without affine ('layernorm'). */
   rowwise?: (kind: 'softmax' | 'layernorm', rows: number, cols: number, x: Float32Array) => Promise<Prepared>;

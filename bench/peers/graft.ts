@@ -1,5 +1,5 @@
 /** @file graft itself, on the CPU reference backend or on WebGPU. */
-import { type Backend, type Tensor, createWebGPUBackend, functional as F, noGrad, optim, tensor, tidy } from '../../index.js';
+import { type Backend, type Tensor, amp, createWebGPUBackend, functional as F, noGrad, optim, tensor, tidy } from '../../index.js';
 import { CpuBackend } from '../../engine/cpu/backend.js';
 import { F32_LOWEST } from '../../core/dtype.js';
 import { causalKeep } from '../../core/shape.js';
@@ -144,38 +144,67 @@ export function graftImpl(kind: 'cpu' | 'webgpu'): Impl & { backend?: Backend } 
         dispose: () => [x, y, loss].forEach((t) => t?.dispose()),
       };
     },
-    async mlpStep(p: MlpParams, init: MlpInit): Promise<Prepared> {
-      const x = tensor(init.x, { shape: [p.batch, p.sizes[0]!], backend });
-      const y = tensor(init.labels, { backend });
-      const ws = init.weights.map((w, i) => tensor(w, { shape: [p.sizes[i]!, p.sizes[i + 1]!], backend, requiresGrad: true }));
-      const bs = init.biases.map((b) => tensor(b, { backend, requiresGrad: true }));
-      let loss: Tensor | null = null;
+    async matmulF16(p: MatmulParams, a: Float32Array, b: Float32Array): Promise<Prepared> {
+      const ta = tensor(a, { shape: [p.m, p.k], dtype: 'f16', backend });
+      const tb = tensor(b, { shape: [p.k, p.n], dtype: 'f16', backend });
+      let last: Tensor | null = null;
       return {
         run: async () => {
-          loss?.dispose();
-          loss = tidy(() => {
+          last?.dispose();
+          last = ta.matmul(tb);
+          await last.data();
+        },
+        output: async () => (await last!.data()) as Float32Array,
+        dispose: () => [ta, tb, last].forEach((t) => t?.dispose()),
+      };
+    },
+    mlpStep: (p: MlpParams, init: MlpInit) => mlpStep(p, init, false),
+    mlpStepMixed: (p: MlpParams, init: MlpInit) => mlpStep(p, init, true),
+  };
+
+  /** One SGD step of the MLP; mixed: the forward under autocast and the loss through a GradScaler. */
+  async function mlpStep(p: MlpParams, init: MlpInit, mixed: boolean): Promise<Prepared> {
+    const scaler = new amp.GradScaler({ enabled: mixed });
+    const x = tensor(init.x, { shape: [p.batch, p.sizes[0]!], backend });
+    const y = tensor(init.labels, { backend });
+    const ws = init.weights.map((w, i) => tensor(w, { shape: [p.sizes[i]!, p.sizes[i + 1]!], backend, requiresGrad: true }));
+    const bs = init.biases.map((b) => tensor(b, { backend, requiresGrad: true }));
+    const sgd = mixed ? new optim.SGD([...ws, ...bs], { lr: 0.1 }) : null;
+    let loss: Tensor | null = null;
+    return {
+      run: async () => {
+        loss?.dispose();
+        loss = tidy(() => {
+          const l = amp.autocast(() => {
             let h = x;
             ws.forEach((w, i) => {
               h = h.matmul(w).add(bs[i]!);
               if (i < ws.length - 1) h = h.relu();
             });
-            const l = F.crossEntropy(h, y);
-            l.backward();
-            noGrad(() => {
-              for (const t of [...ws, ...bs]) {
-                t.copy_(t.sub(t.grad!.mul(0.1)));
-                t.grad!.dispose();
-                t.grad = null;
-              }
-            });
-            return l.detach();
+            return F.crossEntropy(h, y);
+          }, { enabled: mixed });
+          scaler.scale(l).backward();
+          return l.detach();
+        });
+        if (mixed) {
+          // The scaler's check for an inf gradient is a second read per step.
+          await scaler.step(sgd!);
+          scaler.update();
+          sgd!.zeroGrad();
+        } else {
+          noGrad(() => {
+            for (const t of [...ws, ...bs]) {
+              t.copy_(t.sub(t.grad!.mul(0.1)));
+              t.grad!.dispose();
+              t.grad = null;
+            }
           });
-          await loss.data(); // the loss is the one readback per step
-        },
-        output: async () => [(await loss!.data())[0]!, ...(await ws[0]!.data())],
-        dispose: () => [x, y, ...ws, ...bs].forEach((t) => t.dispose()),
-      };
-    },
-  };
+        }
+        await loss.data(); // the loss is the one readback per step
+      },
+      output: async () => [(await loss!.data())[0]!, ...(await ws[0]!.data())],
+      dispose: () => [x, y, ...ws, ...bs].forEach((t) => t.dispose()),
+    };
+  }
   return impl;
 }

@@ -114,7 +114,8 @@ export const KERNELS: { [K in KernelOp | ReduceOp]: WgslKernel<K> } = {
  * operands through widened f32 copies (the backend's runWidened), with the same values.
  */
 export const F16_KERNELS: { [K in KernelOp | ReduceOp]?: WgslKernel<K> } = {
-  matmul: ([a, b], out) => [matmulKernel(a!, b!, out)],
+  // The tuned choice where the register kernel's vec4 rows fit, else the tiled kernel.
+  matmul: ([a, b], out, _, caps) => [caps.matmul === 'register' && registerMatmulFits(b!, out) ? matmulRegisterKernel(a!, b!, out) : matmulKernel(a!, b!, out)],
   // Implicit GEMM for every grouping (depthwise included: correct, if with emptier tiles than its f32 kernel).
   conv2d: ([x, w, bias], out, a) => [conv2dKernel(x!, w!, out, a, bias || a.clamp ? { bias: bias ?? null, clamp: a.clamp } : undefined)],
 };

@@ -160,10 +160,14 @@ export function matmulRegisterKernel(a: Operand, b: Operand, out: Operand): Kern
   const { M, N, br, batch, inner, batchOffsets, meta: head } = batchLayout(a, b, out, 1, 4);
   const meta = [...head, a.strides[a.shape.length - 2]!, a.strides[a.shape.length - 1]!];
   const rows = Array.from({ length: RB_ROWS }, (_, q) => q);
-  const source = () => `${metaDecl(meta.length)}
-@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> A: array<f32>;
-@group(0) @binding(3) var<storage, read> B: array<vec4<f32>>;
+  // f16 operands: vec4<f16> rows of B and of the output, converted to f32 for the sums.
+  const vec = (d: Operand['dtype']) => `vec4<${storageType(d)}>`;
+  const stored = (v: string) => (out.dtype === 'f16' ? `vec4<f16>(to_f16(${v}.x), to_f16(${v}.y), to_f16(${v}.z), to_f16(${v}.w))` : v);
+  const source = () => `${enableFor([out.dtype, a.dtype, b.dtype])}${metaDecl(meta.length)}
+@group(0) @binding(1) var<storage, read_write> out: array<${vec(out.dtype)}>;
+@group(0) @binding(2) var<storage, read> A: array<${storageType(a.dtype)}>;
+@group(0) @binding(3) var<storage, read> B: array<${vec(b.dtype)}>;
+${out.dtype === 'f16' ? preludeFor('to_f16(') : ''}
 @compute @workgroup_size(${RB_WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let M = u32(m(0u));
@@ -180,16 +184,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let ok${q} = row0 + ${q}u < M;
   let ar${q} = oa + i32(min(row0 + ${q}u, M - 1u)) * sa0;`).join('\n  ')}
   for (var k = 0u; k < K; k++) {
-    let bv = B[u32(ob) + k * N4 + col];
+    let bv = vec4<f32>(B[u32(ob) + k * N4 + col]);
     let ak = i32(k) * sa1;
-    ${rows.map((q) => `acc${q} = fma(vec4<f32>(A[u32(ar${q} + ak)]), bv, acc${q});`).join('\n    ')}
+    ${rows.map((q) => `acc${q} = fma(vec4<f32>(${load('A', a.dtype, `u32(ar${q} + ak)`)}), bv, acc${q});`).join('\n    ')}
   }
   let base = gid.z * M * N4;
-  ${rows.map((q) => `if (ok${q}) { out[base + (row0 + ${q}u) * N4 + col] = acc${q}; }`).join('\n  ')}
+  ${rows.map((q) => `if (ok${q}) { out[base + (row0 + ${q}u) * N4 + col] = ${stored(`acc${q}`)}; }`).join('\n  ')}
 }`;
   const grid: [number, number, number] = [Math.ceil(N / 4 / RB_WG), Math.ceil(M / RB_ROWS), batch];
   if (grid.some((g) => g > MAX_GROUPS)) return matmulKernel(a, b, out);
-  return { key: `matmul-rb:b${br}`, source, meta, grid, inputs: [0, 1] };
+  return { key: `matmul-rb:b${br}:${a.dtype},${b.dtype}>${out.dtype}`, source, meta, grid, inputs: [0, 1] };
 }
 
 /**

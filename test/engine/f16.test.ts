@@ -1,6 +1,6 @@
 /** @file f16 tensors: rounding on creation and after every op, promotion, storage and reads on every backend, and the refusal where an adapter lacks shader-f16. */
 import { describe, expect, it } from 'vitest';
-import { GraftDTypeError, type WebGPUBackend, createWebGPUBackend, randn, tensor } from '../../index.js';
+import { GraftDTypeError, type WebGPUBackend, createWebGPUBackend, functional as F, randn, tensor } from '../../index.js';
 import { loadSafetensors, saveSafetensors } from '../../transfer/index.js';
 import { f16ToF32, f32ToF16, roundF16, roundF16Array } from '../../core/half.js';
 import { testBackends } from '../backends.js';
@@ -104,6 +104,44 @@ for (const backend of BACKENDS) {
 }
 
 const gpu = BACKENDS[1] as WebGPUBackend | undefined;
+describe.runIf(gpu)('f16 kernels on WebGPU', () => {
+  const cpu = BACKENDS[0]!;
+  const pipelines = () => [...(gpu as unknown as { pipelines: Map<string, unknown> }).pipelines.keys()];
+  /** Within one f16 rounding step of the CPU reference (both sum in f32, then round). */
+  const expectF16Close = (got: Float32Array, want: Float32Array) => got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThanOrEqual(2 ** -10 * Math.abs(want[i]!) + 1e-6));
+
+  it('runs each matmul kernel variant (tiled, register-blocked) on f16 storage to the CPU result', async () => {
+    const a = randn([33, 20], { backend: cpu }).half();
+    const b = randn([20, 12], { backend: cpu }).half();
+    const want = a.matmul(b).dataSync() as Float32Array;
+    const chosen = gpu!.caps.matmul;
+    try {
+      for (const variant of ['tiled', 'register'] as const) {
+        gpu!.caps.matmul = variant;
+        const got = tensor(a.dataSync(), { shape: [33, 20], dtype: 'f16', backend: gpu }).matmul(tensor(b.dataSync(), { shape: [20, 12], dtype: 'f16', backend: gpu }));
+        expect(got.dtype).toBe('f16');
+        expectF16Close((await got.data()) as Float32Array, want);
+      }
+    } finally {
+      gpu!.caps.matmul = chosen;
+    }
+    expect(pipelines().some((k) => k.startsWith('matmul:b0:f16,f16>f16#'))).toBe(true);
+    expect(pipelines().some((k) => k.startsWith('matmul-rb:b0:f16,f16>f16#'))).toBe(true);
+  });
+
+  it('runs conv2d as implicit GEMM on f16 storage, its bias and clamp in the store, to the CPU result', async () => {
+    const x = randn([2, 3, 7, 7], { backend: cpu }).half();
+    const w = randn([4, 3, 3, 3], { backend: cpu }).half();
+    const bias = randn([4], { backend: cpu }).half();
+    const want = F.conv2d(x, w, bias, { padding: 1, stride: 2, clamp: [0, 6] }).dataSync() as Float32Array;
+    const on = (t: typeof x) => tensor(t.dataSync(), { shape: t.shape, dtype: 'f16', backend: gpu });
+    const got = F.conv2d(on(x), on(w), on(bias), { padding: 1, stride: 2, clamp: [0, 6] });
+    expect(got.dtype).toBe('f16');
+    expectF16Close((await got.data()) as Float32Array, want);
+    expect(pipelines().some((k) => k.startsWith('conv2d:ebc:f16,f16,f16,f16'))).toBe(true);
+  });
+});
+
 describe.runIf(gpu)('f16 on a WebGPU adapter without shader-f16', () => {
   it('is refused with an error that names the feature, never run as f32', async () => {
     const plain = await createWebGPUBackend(undefined, { withoutFeatures: ['shader-f16'] });
