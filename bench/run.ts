@@ -1,4 +1,4 @@
-/** @file The benchmark runner: `npm run bench [-- --quick] [--only matmul,mlp] [--backend cpu,webgpu] [--matmul MxNxK,...] [--gpu-peak F32,F16]`, or `npm run bench -- --compare A.json B.json [...]`. */
+/** @file The benchmark runner: `npm run bench [-- --quick] [--only matmul,mlp] [--backend cpu,webgpu] [--peers tfjs-webgpu,...] [--matmul MxNxK,...] [--gpu-peak F32,F16]`, or `npm run bench -- --compare A.json B.json [...]`. */
 import { readFileSync } from 'node:fs';
 import { cpus, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -23,6 +23,8 @@ import type { AttentionParams, CnnInit, ConvParams, Impl, MatmulParams, MlpInit,
 const { values: args, positionals } = parseArgs({
   options: {
     quick: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' }, out: { type: 'string' }, compare: { type: 'boolean' },
+    // Peer implementations to run (names as in the report, e.g. tfjs-webgpu,jax-js-webgpu); graft's own follow --backend.
+    peers: { type: 'string' },
     // MxNxK,... in place of the default matmul shapes (4096x4096x4096 on a data-center GPU, say).
     matmul: { type: 'string' },
     // The WebGPU adapter's peaks in GFLOP/s, f32 and f16 (a discrete GPU's datasheet figures), for its rows' % of peak.
@@ -103,12 +105,15 @@ async function main(): Promise<void> {
   ];
   const skipped: Record<string, string> = {};
   const live: Impl[] = [];
+  const peers = args.peers === undefined ? null : new Set(args.peers.split(',').filter(Boolean));
+  for (const name of peers ?? []) if (name !== 'pytorch-cpu' && !impls.some((i) => i.name === name)) throw new Error(`--peers: no implementation named '${name}' (${[...impls.map((i) => i.name), 'pytorch-cpu'].join(', ')})`);
   for (const impl of impls) {
+    if (peers && !impl.name.startsWith('graft-') && !peers.has(impl.name)) continue;
     const why = await impl.available();
     if (why) skipped[impl.name] = why;
     else live.push(impl);
   }
-  const torchWhy = pytorchAvailable();
+  const torchWhy = peers && !peers.has('pytorch-cpu') ? 'not among --peers' : pytorchAvailable();
   if (torchWhy) skipped['pytorch-cpu'] = torchWhy;
   // graft's CPU backend uses the calling thread and up to MAX_CPU_WORKERS workers; PyTorch gets as many.
   const threads = Math.min(1 + MAX_CPU_WORKERS, cpus().length);
