@@ -11,6 +11,9 @@ const BACKENDS = await testBackends();
 const f16On = (b: (typeof BACKENDS)[number]) => !('f16' in b) || (b as { f16: boolean }).f16;
 
 let seedCounter = 1;
+/** The ops whose WebGPU kernels depend on the tuned matmul variant, and the variants. */
+const VARIANT_OPS = new Set(['matmul', 'conv2d']);
+const MATMUL_VARIANTS = ['tiled', 'register'];
 /** Tolerance of f16 results against f32 on the same inputs: a few steps of f16's 2^-11 relative rounding. */
 const F16_TOL = 1e-2;
 /** Tolerance of one backend's f16 results against the reference's: both compute in f32 and round, so a rounding step at most. */
@@ -89,6 +92,25 @@ for (const backend of BACKENDS.slice(1)) {
             const got = await runCase(c, seed, backend, 'f16');
             expectSameCase(got, ref, `${backend.name} f16`, F16_PARITY);
           });
+        }
+        // Every kernel variant the autotuner may pick, forced in turn, in f32 and f16: none reaches a GPU untested.
+        const caps = (backend as { caps?: { matmul: string } }).caps;
+        if (caps && VARIANT_OPS.has(op)) {
+          for (const variant of MATMUL_VARIANTS) {
+            it(`${op}: ${c.name} with the ${variant} kernels`, async () => {
+              const chosen = caps.matmul;
+              caps.matmul = variant;
+              try {
+                for (const float of f16On(backend) ? (['f32', 'f16'] as const) : (['f32'] as const)) {
+                  const ref = await runCase(c, seed, BACKENDS[0]!, float);
+                  const got = await runCase(c, seed, backend, float);
+                  expectSameCase(got, ref, `${backend.name} ${variant} ${float}`, float === 'f16' ? F16_PARITY : 1e-4);
+                }
+              } finally {
+                caps.matmul = chosen;
+              }
+            });
+          }
         }
       }
     }
