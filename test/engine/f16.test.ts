@@ -93,12 +93,16 @@ for (const backend of BACKENDS) {
       got.forEach((g, i) => expect(g).toBeCloseTo(expected[i]!, 2));
     });
 
-    it('save to safetensors as F16 and load back widened to f32', async () => {
+    it('save to safetensors as F16 and load back widened to f32, or kept f16', async () => {
       const x = tensor([0.1, -2, 65504], { dtype: 'f16', backend });
       const bytes = await saveSafetensors({ x });
       expect(new TextDecoder().decode(bytes.subarray(8, 60))).toContain('"dtype":"F16"');
       const back = loadSafetensors(bytes).tensors.get('x')!;
+      expect(back.dtype).toBe('f32');
       expect(Array.from(await back.data())).toEqual([0.0999755859375, -2, 65504]);
+      const kept = loadSafetensors(bytes, { halfAs: 'f16', backend }).tensors.get('x')!;
+      expect(kept.dtype).toBe('f16');
+      expect(Array.from(await kept.data())).toEqual([0.0999755859375, -2, 65504]);
     });
   });
 }

@@ -26,6 +26,8 @@ export interface SafetensorsOptions {
   /** Name used in error messages. */
   file?: string;
   backend?: Backend;
+  /** F16 tensors as f16 ('f16', PyTorch's load_file keeps them so) or widened to f32 (the default: f32 weights to fine-tune). */
+  halfAs?: 'f32' | 'f16';
 }
 
 /** Parses and validates the header: every entry in range, sizes matching shapes, no overlap, no gap. */
@@ -144,8 +146,8 @@ function decode(bytes: Uint8Array, e: SafetensorsEntry, name: string, file: stri
 }
 
 /**
- * Reads a safetensors file's bytes into graft tensors: F32/F64/F16/BF16 become f32, integer types
- * i32 (I64 checked for range), BOOL bool.
+ * Reads a safetensors file's bytes into graft tensors: F32/F64/BF16 become f32, F16 f32 or (with
+ * halfAs 'f16') f16, integer types i32 (I64 checked for range), BOOL bool.
  */
 export function loadSafetensors(input: Uint8Array | ArrayBuffer, opts: SafetensorsOptions = {}): LoadedStateDict {
   const file = opts.file ?? '<bytes>';
@@ -155,7 +157,8 @@ export function loadSafetensors(input: Uint8Array | ArrayBuffer, opts: Safetenso
   const tensors = new Map<string, Tensor>();
   for (const [name, e] of entries) {
     const { values, dtype } = decode(data, e, name, file);
-    tensors.set(name, tensor(values as Float32Array, { shape: e.shape, dtype, backend: opts.backend }));
+    const kept = e.dtype === 'F16' && opts.halfAs === 'f16' ? 'f16' : dtype;
+    tensors.set(name, tensor(values as Float32Array, { shape: e.shape, dtype: kept, backend: opts.backend }));
   }
   return { tensors, metadata };
 }
