@@ -3,6 +3,7 @@ import { noGrad, zeroGrads } from '../autograd.js';
 import { GraftError, GraftStateError, fmtShape } from '../../core/errors.js';
 import { keep } from '../memory.js';
 import { Tensor } from '../tensor.js';
+import { type DType, isFloat } from '../../core/dtype.js';
 
 /** A tensor that a Module owns and trains; requiresGrad defaults to true. */
 export class Parameter extends Tensor {
@@ -137,6 +138,41 @@ export abstract class Module {
   }
   parameters(): Parameter[] {
     return this.namedParameters().map(([, p]) => p);
+  }
+
+  /**
+   * Float parameters and buffers in f16 (PyTorch's module.half()); on WebGPU the adapter needs
+   * shader-f16. The parameters are new tensors (the old ones are disposed): build optimizers after.
+   */
+  half(): this {
+    return this.floatsTo('f16');
+  }
+  /** Float parameters and buffers in f32 (PyTorch's module.float()). */
+  float(): this {
+    return this.floatsTo('f32');
+  }
+
+  private floatsTo(dtype: DType): this {
+    // A parameter shared between modules stays shared: each is cast once.
+    const cast = new Map<Parameter, Parameter>();
+    noGrad(() => {
+      for (const m of this.modules()) {
+        for (const [k, v] of m.ownEntries()) {
+          if (!(v instanceof Parameter) || !isFloat(v.dtype) || v.dtype === dtype) continue;
+          let next = cast.get(v);
+          if (!next) cast.set(v, (next = new Parameter(v.cast(dtype), v.requiresGrad)));
+          (m as unknown as Record<string, unknown>)[k] = next;
+        }
+        for (const b of m._buffers.values()) {
+          if (!b.tensor || !isFloat(b.tensor.dtype) || b.tensor.dtype === dtype) continue;
+          const old = b.tensor;
+          b.tensor = keep(old.cast(dtype));
+          old.dispose();
+        }
+      }
+    });
+    for (const old of cast.keys()) old.dispose();
+    return this;
   }
 
   namedBuffers(prefix = ''): [string, Tensor][] {

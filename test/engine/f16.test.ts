@@ -1,6 +1,7 @@
 /** @file f16 tensors: rounding on creation and after every op, promotion, storage and reads on every backend, and the refusal where an adapter lacks shader-f16. */
 import { describe, expect, it } from 'vitest';
-import { GraftDTypeError, type WebGPUBackend, createWebGPUBackend, functional as F, randn, tensor } from '../../index.js';
+import { GraftDTypeError, type WebGPUBackend, createWebGPUBackend, functional as F, nn, randn, tensor } from '../../index.js';
+import { getBackend, setBackend } from '../../engine/backend.js';
 import { loadSafetensors, saveSafetensors } from '../../transfer/index.js';
 import { f16ToF32, f32ToF16, roundF16, roundF16Array } from '../../core/half.js';
 import { testBackends } from '../backends.js';
@@ -91,6 +92,33 @@ for (const backend of BACKENDS) {
       const expected = await x.float().transpose(0, 1).matmul(ref).data();
       const got = await w.grad!.data();
       got.forEach((g, i) => expect(g).toBeCloseTo(expected[i]!, 2));
+    });
+
+    it('turn a module half and back (module.half(), module.float()): parameters, buffers and shared weights', async () => {
+      const previous = getBackend();
+      setBackend(backend);
+      try {
+        const lin = new nn.Linear(3, 3);
+        const model = new nn.Sequential(lin, new nn.BatchNorm1d(3), lin);
+        model.eval();
+        const x = randn([4, 3], { backend });
+        const want = await model.forward(x.half().float()).half().data();
+        model.half();
+        expect(model.parameters().map((p) => p.dtype)).toEqual(['f16', 'f16', 'f16', 'f16']);
+        expect(model.parameters().length).toBe(4); // the shared Linear still counts once
+        const sd = model.stateDict();
+        expect(sd.get('1.running_var')!.dtype).toBe('f16');
+        expect(sd.get('1.num_batches_tracked')!.dtype).toBe('i32');
+        expect([...sd.values()].every((t) => t.dtype === 'f16' || t.dtype === 'i32')).toBe(true);
+        const got = model.forward(x.half());
+        expect(got.dtype).toBe('f16');
+        // Rounded after each op rather than once: within a few f16 steps.
+        (await got.data()).forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(1e-2 * (1 + Math.abs(want[i]!))));
+        model.float();
+        expect(model.parameters().every((p) => p.dtype === 'f32')).toBe(true);
+      } finally {
+        setBackend(previous);
+      }
     });
 
     it('save to safetensors as F16 and load back widened to f32, or kept f16', async () => {
