@@ -8,6 +8,7 @@ import { elementwiseKernel } from '../../kernels/wgsl/elementwise.js';
 import { reduceKernel } from '../../kernels/wgsl/reduce.js';
 import { convEpilogueKernel } from '../../kernels/wgsl/epilogue.js';
 import { conv2dAsMatmul, conv2dDepthwiseKernel, conv2dDirectKernel, conv2dKernel, conv2dRegisterKernel, matmulKernel, matmulRegisterKernel, matmulRegisterNTKernel, matmulRegisterStridedKernel, registerMatmulFits, registerMatmulNTFits } from '../../kernels/wgsl/matmul.js';
+import { conv2dWideKernel, matmulWideKernel } from '../../kernels/wgsl/wideGemm.js';
 import { poolKernel } from '../../kernels/wgsl/pool.js';
 import { gatherKernel } from '../../kernels/wgsl/gather.js';
 import { padKernel } from '../../kernels/wgsl/layout.js';
@@ -47,11 +48,18 @@ export const WGSL: { [K in ElementwiseOp]: string } = {
   where: 'select(c, b, a)',
 };
 
+export const MATMUL_VARIANTS = ['tiled', 'register', 'wide'] as const;
+export type MatmulVariant = (typeof MATMUL_VARIANTS)[number];
+
 /** What the device offers that kernels may use. */
 export interface Caps {
   subgroups: boolean;
-  /** Which matmul kernel this adapter runs faster, chosen by timing both once per adapter. */
-  matmul: 'tiled' | 'register';
+  /**
+   * Which matmul kernel family this adapter runs fastest, chosen by timing each once per adapter:
+   * 'tiled' (32x32 shared tiles), 'register' (no shared memory: CPU-backed adapters), 'wide' (64x64
+   * double-buffered tiles with vec4 loads: discrete GPUs).
+   */
+  matmul: MatmulVariant;
   /** The largest scratch buffer (an im2col matrix) a kernel may ask for. */
   maxScratchBytes: number;
 }
@@ -67,6 +75,7 @@ export const KERNELS: { [K in KernelOp | ReduceOp]: WgslKernel<K> } = {
   max: reduce('max'),
   argmax: reduce('argmax'),
   matmul: ([a, b], out, _, caps) => {
+    if (caps.matmul === 'wide') return [matmulWideKernel(a!, b!, out)];
     if (caps.matmul === 'register' && registerMatmulFits(b!, out)) return [matmulRegisterKernel(a!, b!, out)];
     if (caps.matmul === 'register' && registerMatmulNTFits(a!, b!)) return [matmulRegisterNTKernel(a!, b!, out)];
     if (caps.matmul === 'register') return [matmulRegisterStridedKernel(a!, b!, out)];
@@ -79,6 +88,7 @@ export const KERNELS: { [K in KernelOp | ReduceOp]: WgslKernel<K> } = {
     const ep = bias || a.clamp ? { bias: bias ?? null, clamp: a.clamp } : undefined;
     if (og === 1 && a.groups === x!.shape[1]) return [conv2dDepthwiseKernel(x!, w!, out, a, ep)];
     if (og < 8) return [conv2dDirectKernel(x!, w!, out, a, ep)];
+    if (caps.matmul === 'wide') return [conv2dWideKernel(x!, w!, out, a, ep)];
     if (caps.matmul !== 'register') return [conv2dKernel(x!, w!, out, a, ep)];
     const viaMatmul = conv2dAsMatmul(x!, w!, out, a, caps.maxScratchBytes);
     if (!viaMatmul) return [conv2dRegisterKernel(x!, w!, out, a, ep)];
@@ -115,9 +125,14 @@ export const KERNELS: { [K in KernelOp | ReduceOp]: WgslKernel<K> } = {
  */
 export const F16_KERNELS: { [K in KernelOp | ReduceOp]?: WgslKernel<K> } = {
   // The tuned choice where the register kernel's vec4 rows fit, else the tiled kernel.
-  matmul: ([a, b], out, _, caps) => [caps.matmul === 'register' && registerMatmulFits(b!, out) ? matmulRegisterKernel(a!, b!, out) : matmulKernel(a!, b!, out)],
+  matmul: ([a, b], out, _, caps) => [
+    caps.matmul === 'wide' ? matmulWideKernel(a!, b!, out) : caps.matmul === 'register' && registerMatmulFits(b!, out) ? matmulRegisterKernel(a!, b!, out) : matmulKernel(a!, b!, out),
+  ],
   // Implicit GEMM for every grouping (depthwise included: correct, if with emptier tiles than its f32 kernel).
-  conv2d: ([x, w, bias], out, a) => [conv2dKernel(x!, w!, out, a, bias || a.clamp ? { bias: bias ?? null, clamp: a.clamp } : undefined)],
+  conv2d: ([x, w, bias], out, a, caps) => {
+    const ep = bias || a.clamp ? { bias: bias ?? null, clamp: a.clamp } : undefined;
+    return [caps.matmul === 'wide' ? conv2dWideKernel(x!, w!, out, a, ep) : conv2dKernel(x!, w!, out, a, ep)];
+  },
 };
 
 /** The kernel calls that compute `op`; none for a view. */

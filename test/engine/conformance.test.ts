@@ -13,7 +13,7 @@ const f16On = (b: (typeof BACKENDS)[number]) => !('f16' in b) || (b as { f16: bo
 let seedCounter = 1;
 /** The ops whose WebGPU kernels depend on the tuned matmul variant, and the variants. */
 const VARIANT_OPS = new Set(['matmul', 'conv2d']);
-const MATMUL_VARIANTS = ['tiled', 'register'];
+const MATMUL_VARIANTS = ['tiled', 'register', 'wide'];
 /** Tolerance of f16 results against f32 on the same inputs: a few steps of f16's 2^-11 relative rounding. */
 const F16_TOL = 1e-2;
 /** Tolerance of one backend's f16 results against the reference's: both compute in f32 and round, so a rounding step at most. */

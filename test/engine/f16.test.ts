@@ -148,7 +148,7 @@ describe.runIf(gpu)('f16 kernels on WebGPU', () => {
     const want = a.matmul(b).dataSync() as Float32Array;
     const chosen = gpu!.caps.matmul;
     try {
-      for (const variant of ['tiled', 'register'] as const) {
+      for (const variant of ['tiled', 'register', 'wide'] as const) {
         gpu!.caps.matmul = variant;
         const got = tensor(a.dataSync(), { shape: [33, 20], dtype: 'f16', backend: gpu }).matmul(tensor(b.dataSync(), { shape: [20, 12], dtype: 'f16', backend: gpu }));
         expect(got.dtype).toBe('f16');

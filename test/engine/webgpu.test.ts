@@ -43,14 +43,14 @@ describe.runIf(gpu)('webgpu runtime', () => {
   });
 
   it('runs both matmul kernels (tiled and register-blocked) to the CPU result, and tuned one for this adapter', async () => {
-    expect(['tiled', 'register']).toContain(backend.caps.matmul);
+    expect(['tiled', 'register', 'wide']).toContain(backend.caps.matmul);
     const chosen = backend.caps.matmul;
     const cpu = new CpuBackend();
     const a = randn([33, 20], { backend: cpu });
     const b = randn([20, 12], { backend: cpu });
     const want = a.matmul(b).dataSync();
     try {
-      for (const variant of ['tiled', 'register'] as const) {
+      for (const variant of ['tiled', 'register', 'wide'] as const) {
         backend.caps.matmul = variant;
         const got = await tensor(a.dataSync(), { shape: [33, 20], backend }).matmul(tensor(b.dataSync(), { shape: [20, 12], backend })).data();
         got.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 4));
@@ -69,12 +69,37 @@ describe.runIf(gpu)('webgpu runtime', () => {
     }
   });
 
+  it('runs the wide double-buffered matmul to the CPU result over several tiles, with vec4 and scalar loads', async () => {
+    const chosen = backend.caps.matmul;
+    const cpu = new CpuBackend();
+    backend.caps.matmul = 'wide';
+    try {
+      // [M, K] x [K, N]: whole vec4s and several 64-wide tiles and 16-deep steps; then odd sizes; then a transposed B and a batch.
+      for (const [M, K, N, transposeB, batch] of [[130, 100, 68, false, 0], [67, 33, 65, false, 0], [70, 48, 72, true, 0], [20, 16, 12, false, 3]] as const) {
+        const a = randn(batch ? [batch, M, K] : [M, K], { backend: cpu });
+        const b = transposeB ? randn([N, K], { backend: cpu }).transpose(0, 1) : randn([K, N], { backend: cpu });
+        const want = a.matmul(b).dataSync();
+        const on = (t: typeof a) => tensor(t.contiguous().dataSync(), { shape: t.shape, backend });
+        const gb = transposeB ? tensor(b.transpose(0, 1).contiguous().dataSync(), { shape: [N, K], backend }).transpose(0, 1) : on(b);
+        const got = await on(a).matmul(gb).data();
+        got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(1e-4 * (1 + Math.abs(want[i]!))));
+      }
+      const keys = [...(backend as unknown as { pipelines: Map<string, unknown> }).pipelines.keys()];
+      expect(keys.some((k) => k.startsWith('matmul-wide:b0:vavb:'))).toBe(true);
+      expect(keys.some((k) => k.startsWith('matmul-wide:b0:sasb:'))).toBe(true);
+      expect(keys.some((k) => k.startsWith('matmul-wide:b0:vasb:'))).toBe(true);
+      expect(keys.some((k) => k.startsWith('matmul-wide:b1:'))).toBe(true);
+    } finally {
+      backend.caps.matmul = chosen;
+    }
+  });
+
   it('applies the conv bias and clamp inside every conv kernel family (and after the matmul route), to the CPU result', async () => {
     const chosen = backend.caps.matmul;
     const cpu = new CpuBackend();
     const shapes: [number[], number[], number][] = [[[2, 6, 9, 9], [6, 1, 3, 3], 6], [[2, 4, 7, 7], [6, 2, 3, 3], 2], [[2, 3, 8, 8], [12, 3, 3, 3], 1], [[2, 8, 5, 6], [16, 8, 1, 1], 1]];
     try {
-      for (const variant of ['tiled', 'register'] as const) {
+      for (const variant of ['tiled', 'register', 'wide'] as const) {
         backend.caps.matmul = variant;
         for (const [xs, ws, groups] of shapes) {
           const [x, w, b] = [randn(xs, { backend: cpu }), randn(ws, { backend: cpu }), randn([ws[0]!], { backend: cpu })];
@@ -86,7 +111,7 @@ describe.runIf(gpu)('webgpu runtime', () => {
         }
       }
       const keys = [...(backend as unknown as { pipelines: Map<string, unknown> }).pipelines.keys()];
-      for (const family of ['conv2d:ebc', 'conv2d-direct:', 'conv2d-dw:', 'conv2d-rb:']) expect(keys.some((k) => k.startsWith(family) && k.includes(':ebc')), family).toBe(true);
+      for (const family of ['conv2d:ebc', 'conv2d-direct:', 'conv2d-dw:', 'conv2d-rb:', 'conv2d-wide:ebc']) expect(keys.some((k) => k.startsWith(family) && k.includes(':ebc')), family).toBe(true);
       expect(keys.some((k) => k.startsWith('convEpilogue:ebc'))).toBe(true);
     } finally {
       backend.caps.matmul = chosen;

@@ -1,0 +1,240 @@
+/** @file The GEMM for discrete GPUs: 64x64 workgroup tiles, 4x4 outputs per invocation in vec4 registers, vec4 loads where the layout allows, double-buffered shared tiles; matmul and conv2d (implicit GEMM) on it. */
+import { broadcastStrides } from '../../core/shape.js';
+import type { Conv2dParams } from '../../core/params.js';
+import { type ConvEpilogue, epilogueParts } from './epilogue.js';
+import { type KernelCall, type Operand, MAX_GROUPS, enableFor, load, metaDecl, preludeFor, storageType, store, unravel } from './common.js';
+
+const TILE = 64; // output tile edge
+const BK = 16; // depth of one shared tile
+const SIDE = 16; // invocations per tile edge: 16 x 16 = 256, each 4 x 4 outputs
+const PER = (TILE * BK) / (SIDE * SIDE); // elements of each operand one invocation loads per tile: 4
+
+/**
+ * How the kernel reads A and B: through scalar loader functions loadA(z, i, k) and loadB(z, k, j)
+ * (bounds-checked, any layout), or as vec4s straight from the binding: `vecA(z, row, kq)` returns
+ * A[row][4kq .. 4kq+3] (K-contiguous A), `vecB(z, k, nq)` B[k][4nq .. 4nq+3] (N-contiguous B).
+ */
+interface Loads {
+  vecA: boolean;
+  vecB: boolean;
+}
+
+/**
+ * C[z] = A[z] B[z] over [M, K] x [K, N], meta[0..2] = M, N, K. One barrier per step of BK: the next
+ * tile is read into registers while the current one is multiplied, then stored into the other half
+ * of the double buffer.
+ */
+function wideSource(metaCount: number, decls: string, loaders: string, loads: Loads, directives: string): string {
+  // The A tile is stored k-major ([BK][TILE], m contiguous) so a column of four rows is one vec4.
+  const fetchA = loads.vecA
+    ? `let row = t / 4u; let kq = t % 4u;
+    let v = vecA(z, row0 + row, k0 / 4u + kq);
+    ra0 = v.x; ra1 = v.y; ra2 = v.z; ra3 = v.w;`
+    : [0, 1, 2, 3].map((e) => `ra${e} = loadA(z, row0 + (t * ${PER}u + ${e}u) / ${BK}u, k0 + (t * ${PER}u + ${e}u) % ${BK}u);`).join('\n    ');
+  const storeA = loads.vecA
+    ? `{ let row = t / 4u; let kq = t % 4u;
+      ${[0, 1, 2, 3].map((e) => `tA[buf * ${BK * TILE}u + (kq * 4u + ${e}u) * ${TILE}u + row] = ra${e};`).join('\n      ')} }`
+    : `{ ${[0, 1, 2, 3].map((e) => `let i${e} = t * ${PER}u + ${e}u; tA[buf * ${BK * TILE}u + (i${e} % ${BK}u) * ${TILE}u + i${e} / ${BK}u] = ra${e};`).join('\n      ')} }`;
+  const fetchB = loads.vecB
+    ? `rb = vecB(z, k0 + t / ${SIDE}u, t % ${SIDE}u + col0 / 4u);`
+    : `rb = vec4<f32>(${[0, 1, 2, 3].map((e) => `loadB(z, k0 + (t * ${PER}u + ${e}u) / ${TILE}u, col0 + (t * ${PER}u + ${e}u) % ${TILE}u)`).join(', ')});`;
+  // Both layouts fill four consecutive columns of one k row: one vec4 of the B tile.
+  const storeB = `tB[buf * ${(BK * TILE) / 4}u + t] = rb;`;
+  return `${directives}${metaDecl(metaCount)}
+${decls}
+var<workgroup> tA: array<f32, ${2 * BK * TILE}>;
+var<workgroup> tB: array<vec4<f32>, ${(2 * BK * TILE) / 4}>;
+${loaders}
+@compute @workgroup_size(${SIDE}, ${SIDE})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let M = u32(m(0u));
+  let N = u32(m(1u));
+  let K = u32(m(2u));
+  let z = wid.z;
+  let row0 = wid.y * ${TILE}u;
+  let col0 = wid.x * ${TILE}u;
+  let t = lid.y * ${SIDE}u + lid.x;
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+  var ra0 = 0.0; var ra1 = 0.0; var ra2 = 0.0; var ra3 = 0.0;
+  var rb = vec4<f32>(0.0);
+  var k0 = 0u;
+  var buf = 0u;
+  ${fetchA}
+  ${fetchB}
+  ${storeA}
+  ${storeB}
+  workgroupBarrier();
+  for (; k0 < K; k0 += ${BK}u) {
+    let cur = buf;
+    let more = k0 + ${BK}u < K;
+    if (more) {
+      k0 += ${BK}u;
+      ${fetchA.replace(/\n/g, '\n  ')}
+      ${fetchB}
+      k0 -= ${BK}u;
+    }
+    for (var kk = 0u; kk < ${BK}u; kk++) {
+      let a = vec4<f32>(${[0, 1, 2, 3].map((p) => `tA[cur * ${BK * TILE}u + kk * ${TILE}u + lid.y * 4u + ${p}u]`).join(', ')});
+      let b = tB[cur * ${(BK * TILE) / 4}u + kk * ${TILE / 4}u + lid.x];
+      acc0 = fma(vec4<f32>(a.x), b, acc0);
+      acc1 = fma(vec4<f32>(a.y), b, acc1);
+      acc2 = fma(vec4<f32>(a.z), b, acc2);
+      acc3 = fma(vec4<f32>(a.w), b, acc3);
+    }
+    if (more) {
+      buf = 1u - cur;
+      ${storeA}
+      ${storeB}
+    }
+    workgroupBarrier();
+  }
+  var accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+  for (var p = 0u; p < 4u; p++) {
+    let i = row0 + lid.y * 4u + p;
+    for (var q = 0u; q < 4u; q++) {
+      let j = col0 + lid.x * 4u + q;
+      if (i < M && j < N) { storeC(z, i, j, accs[p][q]); }
+    }
+  }
+}`;
+}
+
+function wideGrid(m: number, n: number, batch: number, op: string): [number, number, number] {
+  const grid: [number, number, number] = [Math.ceil(n / TILE), Math.ceil(m / TILE), batch];
+  if (grid.some((g) => g > MAX_GROUPS)) throw new Error(`${op}: a grid of ${grid.join('x')} workgroups exceeds ${MAX_GROUPS} per dimension`);
+  return grid;
+}
+
+const vecType = (d: Operand['dtype']) => `vec4<${storageType(d)}>`;
+
+/** out[..., M, N] = a[..., M, K] @ b[..., K, N], any strides and broadcast batch dims; f16 operands read and written as f16. */
+export function matmulWideKernel(a: Operand, b: Operand, out: Operand): KernelCall {
+  const r = out.shape.length;
+  const [M, N] = [out.shape[r - 2]!, out.shape[r - 1]!];
+  const K = a.shape[a.shape.length - 1]!;
+  const batchShape = out.shape.slice(0, r - 2);
+  const br = batchShape.length;
+  const batchStrides = (o: Operand) => broadcastStrides({ shape: o.shape.slice(0, -2), strides: o.strides.slice(0, -2) }, batchShape);
+  const [aRow, aCol] = [a.strides[a.shape.length - 2]!, a.strides[a.shape.length - 1]!];
+  const [bRow, bCol] = [b.strides[b.shape.length - 2]!, b.strides[b.shape.length - 1]!];
+  const aligned = (o: Operand, row: number) => o.offset % 4 === 0 && row % 4 === 0 && batchStrides(o).every((s) => s % 4 === 0);
+  // vec4 reads need the contiguous dim in whole, aligned vec4s (then a vec4 is all inside the bounds or all outside).
+  const loads: Loads = { vecA: aCol === 1 && K % 4 === 0 && aligned(a, aRow), vecB: bCol === 1 && N % 4 === 0 && aligned(b, bRow) };
+  const shapeAt = 3;
+  const aAt = shapeAt + br;
+  const bAt = aAt + br + 1;
+  const inner = bAt + br + 1;
+  const meta = [M, N, K, ...batchShape, ...batchStrides(a), a.offset, ...batchStrides(b), b.offset, aRow, aCol, bRow, bCol];
+  const batchOffsets = unravel(br, shapeAt, [{ name: 'oa', at: aAt }, { name: 'ob', at: bAt }]);
+  const loaders = `
+fn batchOffsets(z: u32) -> vec2<i32> {
+  let i = z;
+  ${batchOffsets}
+  return vec2<i32>(oa, ob);
+}
+fn loadA(z: u32, i: u32, k: u32) -> f32 {
+  if (i >= u32(m(0u)) || k >= u32(m(2u))) { return 0.0; }
+  return ${load('A', a.dtype, `batchOffsets(z).x + i32(i) * m(${inner}u) + i32(k) * m(${inner + 1}u)`)};
+}
+fn loadB(z: u32, k: u32, j: u32) -> f32 {
+  if (j >= u32(m(1u)) || k >= u32(m(2u))) { return 0.0; }
+  return ${load('B', b.dtype, `batchOffsets(z).y + i32(k) * m(${inner + 2}u) + i32(j) * m(${inner + 3}u)`)};
+}
+fn vecA(z: u32, i: u32, kq: u32) -> vec4<f32> {
+  if (i >= u32(m(0u)) || kq * 4u >= u32(m(2u))) { return vec4<f32>(0.0); }
+  return vec4<f32>(A[(batchOffsets(z).x + i32(i) * m(${inner}u)) / 4 + i32(kq)]);
+}
+fn vecB(z: u32, k: u32, nq: u32) -> vec4<f32> {
+  if (nq * 4u >= u32(m(1u)) || k >= u32(m(2u))) { return vec4<f32>(0.0); }
+  return vec4<f32>(B[(batchOffsets(z).y + i32(k) * m(${inner + 2}u)) / 4 + i32(nq)]);
+}
+fn storeC(z: u32, i: u32, j: u32, v: f32) { out[(z * u32(m(0u)) + i) * u32(m(1u)) + j] = ${store('v', out.dtype)}; }`;
+  const typeA = loads.vecA ? vecType(a.dtype) : storageType(a.dtype);
+  const typeB = loads.vecB ? vecType(b.dtype) : storageType(b.dtype);
+  // A vec4 binding is not read by the scalar loader, which WGSL still compiles: keep the unused one valid.
+  const loadersFor = loaders
+    .replace(/fn loadA[\s\S]*?\n}\n/, loads.vecA ? 'fn loadA(z: u32, i: u32, k: u32) -> f32 { return 0.0; }\n' : '$&')
+    .replace(/fn loadB[\s\S]*?\n}\n/, loads.vecB ? 'fn loadB(z: u32, k: u32, j: u32) -> f32 { return 0.0; }\n' : '$&')
+    .replace(/fn vecA[\s\S]*?\n}\n/, loads.vecA ? '$&' : '')
+    .replace(/fn vecB[\s\S]*?\n}\n/, loads.vecB ? '$&' : '');
+  const decls = `@group(0) @binding(1) var<storage, read_write> out: array<${storageType(out.dtype)}>;
+@group(0) @binding(2) var<storage, read> A: array<${typeA}>;
+@group(0) @binding(3) var<storage, read> B: array<${typeB}>;
+${out.dtype === 'f16' ? preludeFor('to_f16(') : ''}`;
+  return {
+    key: `matmul-wide:b${br}:${loads.vecA ? 'va' : 'sa'}${loads.vecB ? 'vb' : 'sb'}:${a.dtype},${b.dtype}>${out.dtype}`,
+    source: () => wideSource(meta.length, decls, loadersFor, loads, enableFor([out.dtype, a.dtype, b.dtype])),
+    meta,
+    grid: wideGrid(M, N, Math.max(1, batchShape.reduce((x, y) => x * y, 1)), 'matmul'),
+    inputs: [0, 1],
+  };
+}
+
+/**
+ * conv2d as an implicit GEMM per group on the wide tiles: M = the group's output channels, N =
+ * N*OH*OW, K = C/g*KH*KW; B's loader computes the im2col address, so no column matrix is stored.
+ * The bias and clamp are applied in the store.
+ */
+export function conv2dWideKernel(x: Operand, w: Operand, out: Operand, p: Conv2dParams, ep?: ConvEpilogue): KernelCall {
+  const [, C, H, W] = x.shape as [number, number, number, number];
+  const [O, Cg, KH, KW] = w.shape as [number, number, number, number];
+  const [Nb, , OH, OW] = out.shape as [number, number, number, number];
+  const G = p.groups;
+  const M = O / G;
+  const N = Nb * OH * OW;
+  const K = Cg * KH * KW;
+  const meta = [
+    M, N, K, // 0..2
+    C, H, W, Cg, KH, KW, OH, OW, O, // 3..11
+    p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1], // 12..17
+    ...x.strides, x.offset, // 18..22
+    ...w.strides, w.offset, // 23..27
+  ];
+  const e = epilogueParts(ep, meta, 4);
+  const loaders = `
+fn loadA(g: u32, i: u32, k: u32) -> f32 {
+  if (i >= u32(m(0u)) || k >= u32(m(2u))) { return 0.0; }
+  let c = k / u32(m(7u) * m(8u));
+  let kh = (k / u32(m(8u))) % u32(m(7u));
+  let kw = k % u32(m(8u));
+  let o = g * u32(m(0u)) + i;
+  return ${load('Wt', w.dtype, 'm(27u) + i32(o) * m(23u) + i32(c) * m(24u) + i32(kh) * m(25u) + i32(kw) * m(26u)')};
+}
+fn loadB(g: u32, k: u32, j: u32) -> f32 {
+  if (j >= u32(m(1u)) || k >= u32(m(2u))) { return 0.0; }
+  let c = k / u32(m(7u) * m(8u));
+  let kh = i32((k / u32(m(8u))) % u32(m(7u)));
+  let kw = i32(k % u32(m(8u)));
+  let ohw = u32(m(9u) * m(10u));
+  let n = j / ohw;
+  let oh = i32((j / u32(m(10u))) % u32(m(9u)));
+  let ow = i32(j % u32(m(10u)));
+  let ih = oh * m(12u) - m(14u) + kh * m(16u);
+  let iw = ow * m(13u) - m(15u) + kw * m(17u);
+  if (ih < 0 || iw < 0 || ih >= m(4u) || iw >= m(5u)) { return 0.0; }
+  let ch = i32(g * u32(m(6u)) + c);
+  return ${load('X', x.dtype, 'm(22u) + i32(n) * m(18u) + ch * m(19u) + ih * m(20u) + iw * m(21u)')};
+}
+fn storeC(g: u32, i: u32, j: u32, v: f32) {
+  let ohw = u32(m(9u) * m(10u));
+  let n = j / ohw;
+  let s = j % ohw;
+  out[(n * u32(m(11u)) + g * u32(m(0u)) + i) * ohw + s] = ${store(e.apply('v', 'g * u32(m(0u)) + i'), out.dtype)};
+}`;
+  const dtypes = [out.dtype, x.dtype, w.dtype, ...(ep?.bias ? [ep.bias.dtype] : [])];
+  const decls = `@group(0) @binding(1) var<storage, read_write> out: array<${storageType(out.dtype)}>;
+@group(0) @binding(2) var<storage, read> X: array<${storageType(x.dtype)}>;
+@group(0) @binding(3) var<storage, read> Wt: array<${storageType(w.dtype)}>;
+${e.decl}
+${out.dtype === 'f16' ? preludeFor('to_f16(', e.decl) : ''}`;
+  return {
+    key: `conv2d-wide${e.key}:${dtypes.join(',')}`,
+    source: () => wideSource(meta.length, decls, loaders, { vecA: false, vecB: false }, enableFor(dtypes)),
+    meta,
+    grid: wideGrid(M, N, G, 'conv2d'),
+    inputs: [0, 1, ...e.inputs],
+  };
+}
