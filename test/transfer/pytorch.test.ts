@@ -35,6 +35,12 @@ describe('PyTorch .pt import', () => {
     const { tensors, metadata } = await loadPytorch(fixture('nested.pt'));
     expectMatches(tensors, expected('nested.pt'));
     expect(metadata).toEqual({ epoch: '7', name: 'odd' });
+    expect(tensors.get('state_dict.half')!.dtype).toBe('f32');
+    // Kept f16 when asked, with the same values (they are f16 values either way); bfloat16 still widens.
+    const kept = (await loadPytorch(fixture('nested.pt'), { halfAs: 'f16' })).tensors;
+    expect(kept.get('state_dict.half')!.dtype).toBe('f16');
+    expect(Array.from(kept.get('state_dict.half')!.dataSync())).toEqual(Array.from(tensors.get('state_dict.half')!.dataSync()));
+    expect(kept.get('state_dict.bf16')!.dtype).toBe('f32');
   });
 
   it('inflates deflated archives', async () => {

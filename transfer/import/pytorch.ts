@@ -36,6 +36,8 @@ export interface PytorchOptions {
    * file's size): a small file cannot make a large load unless the caller allows it.
    */
   maxBytes?: number;
+  /** Half tensors as f16 ('f16', as torch.load keeps them) or widened to f32 (the default: f32 weights to fine-tune). */
+  halfAs?: 'f32' | 'f16';
 }
 
 /** Containers and values visited while flattening, per byte of pickle (plus a floor): bounds shared-container blow-ups. */
@@ -62,7 +64,7 @@ export function isLegacyPytorch(bytes: Uint8Array): boolean {
  * Reads a `torch.save` file (the zip format, or the legacy format of `_use_new_zipfile_serialization=False`):
  * the pickled object's tensors flattened to dotted names (a nested {'state_dict': {...}} gives
  * 'state_dict.fc.weight'), and its plain scalars as metadata. Tensors over one storage share it as
- * views. Half and bfloat16 widen to f32, integers become i32 (int64 checked for range).
+ * views. Half (unless halfAs is 'f16') and bfloat16 widen to f32, integers become i32 (int64 checked for range).
  */
 export async function loadPytorch(input: Uint8Array | ArrayBuffer, opts: PytorchOptions = {}): Promise<LoadedStateDict> {
   const file = opts.file ?? '<bytes>';
@@ -101,7 +103,8 @@ export async function loadPytorch(input: Uint8Array | ArrayBuffer, opts: Pytorch
         fail(`tensor '${name}': storage ${ref.key} element ${i}: ${(e as Error).message}`);
       }
     }
-    const base = tensor(values, { shape: [ref.numel], dtype: el.dtype, backend: opts.backend });
+    const dtype = ref.type === 'HalfStorage' && opts.halfAs === 'f16' ? 'f16' : el.dtype;
+    const base = tensor(values, { shape: [ref.numel], dtype, backend: opts.backend });
     bases.set(ref.key, { ref, base });
     return base;
   };
