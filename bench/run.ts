@@ -266,6 +266,7 @@ async function main(): Promise<void> {
     const init: ResnetInit = { batch, size, state, x: Float32Array.from({ length: batch * 3 * size * size }, () => g.uniform() * 2 - 1), labels: Int32Array.from({ length: batch }, () => g.int(10)) };
     const params = { batch, input: `3x${size}x${size}` };
     const ref = await runAll('resnet18-train-step', params, (impl) => impl.resnetStep?.(init), 1e-3, null);
+    await runAll('resnet18-train-step', { ...params, precision: 'mixed' }, (impl) => impl.resnetStepMixed?.(init), 2e-2, null);
     if (!torchWhy && ref) {
       const t0 = performance.now();
       progress.start(`resnet18-train-step on pytorch-cpu`);

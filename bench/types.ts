@@ -66,6 +66,8 @@ export interface Impl {
   cnnStep?: (batch: number, init: CnnInit) => Promise<Prepared>;
   /** One SGD step (lr 0.01, momentum 0.9) of torchvision's ResNet-18 with 10 classes, in train mode; output: the loss and fc.weight after the step. */
   resnetStep?: (init: ResnetInit) => Promise<Prepared>;
+  /** resnetStep in mixed precision (autocast and a gradient scaler). */
+  resnetStepMixed?: (init: ResnetInit) => Promise<Prepared>;
   /** MobileNetV2 (the nsfwjs weights) on a batch of NCHW images, to the layer `until` (the classifier's probabilities at 224 when absent, else out_relu). */
   mobilenet?: (size: number, batch: number, x: Float32Array, until?: string) => Promise<Prepared>;
   close?: () => Promise<void>;

@@ -120,30 +120,8 @@ export function graftImpl(kind: 'cpu' | 'webgpu'): Impl & { backend?: Backend } 
         dispose: () => [x, y, c1, c2, fc].forEach((t) => t.dispose()),
       };
     },
-    async resnetStep(init: ResnetInit): Promise<Prepared> {
-      setBackend(backend!);
-      const model = resnet18(10).train();
-      model.loadStateDict(new Map(init.state.map(([k, shape, v]) => [k, tensor(v, { shape, backend })])));
-      const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
-      const x = tensor(init.x, { shape: [init.batch, 3, init.size, init.size], backend });
-      const y = tensor(init.labels, { backend });
-      let loss: Tensor | null = null;
-      return {
-        run: async () => {
-          loss?.dispose();
-          loss = tidy(() => {
-            opt.zeroGrad();
-            const l = F.crossEntropy(model.forward(x), y);
-            l.backward();
-            opt.step();
-            return l.detach();
-          });
-          await loss.data();
-        },
-        output: async () => [(await loss!.data())[0]!, ...Array.from(await model.fc.weight.data()).slice(0, 4095)],
-        dispose: () => [x, y, loss].forEach((t) => t?.dispose()),
-      };
-    },
+    resnetStep: (init: ResnetInit) => resnetStep(init, false),
+    resnetStepMixed: (init: ResnetInit) => resnetStep(init, true),
     async matmulF16(p: MatmulParams, a: Float32Array, b: Float32Array): Promise<Prepared> {
       const ta = tensor(a, { shape: [p.m, p.k], dtype: 'f16', backend });
       const tb = tensor(b, { shape: [p.k, p.n], dtype: 'f16', backend });
@@ -161,6 +139,38 @@ export function graftImpl(kind: 'cpu' | 'webgpu'): Impl & { backend?: Backend } 
     mlpStep: (p: MlpParams, init: MlpInit) => mlpStep(p, init, false),
     mlpStepMixed: (p: MlpParams, init: MlpInit) => mlpStep(p, init, true),
   };
+
+  /** One SGD step of torchvision's ResNet-18; mixed: the forward under autocast, the loss through a GradScaler. */
+  async function resnetStep(init: ResnetInit, mixed: boolean): Promise<Prepared> {
+    setBackend(backend!);
+    const model = resnet18(10).train();
+    model.loadStateDict(new Map(init.state.map(([k, shape, v]) => [k, tensor(v, { shape, backend })])));
+    const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+    const scaler = new amp.GradScaler({ enabled: mixed });
+    const x = tensor(init.x, { shape: [init.batch, 3, init.size, init.size], backend });
+    const y = tensor(init.labels, { backend });
+    let loss: Tensor | null = null;
+    return {
+      run: async () => {
+        loss?.dispose();
+        loss = tidy(() => {
+          opt.zeroGrad();
+          const l = amp.autocast(() => F.crossEntropy(model.forward(x), y), { enabled: mixed });
+          scaler.scale(l).backward();
+          if (!mixed) opt.step();
+          return l.detach();
+        });
+        if (mixed) {
+          // Unscales, reads whether any gradient is inf or NaN, and steps unless one is.
+          await scaler.step(opt);
+          scaler.update();
+        }
+        await loss.data();
+      },
+      output: async () => [(await loss!.data())[0]!, ...Array.from(await model.fc.weight.data()).slice(0, 4095)],
+      dispose: () => [x, y, loss].forEach((t) => t?.dispose()),
+    };
+  }
 
   /** One SGD step of the MLP; mixed: the forward under autocast and the loss through a GradScaler. */
   async function mlpStep(p: MlpParams, init: MlpInit, mixed: boolean): Promise<Prepared> {
