@@ -234,12 +234,13 @@ export class WebGPUBackend implements Backend {
     const operand = (v: TensorView): Operand => ({ dtype: v.dtype, shape: v.shape, strides: v.strides, offset: v.offset });
     let calls: KernelCall[];
     if (!isElementwise(op) && (out.dtype === 'f16' || inputs.some((v) => v.dtype === 'f16'))) {
-      const native = F16_KERNELS[op as keyof typeof F16_KERNELS] as ((...a: unknown[]) => KernelCall[]) | undefined;
-      if (!native) {
+      const native = F16_KERNELS[op as keyof typeof F16_KERNELS] as ((...a: unknown[]) => KernelCall[] | null) | undefined;
+      const own = native?.(inputs.map(operand), operand(out), attrs, this.caps);
+      if (!own) {
         this.runWidened(op, inputs, out, attrs);
         return;
       }
-      calls = native(inputs.map(operand), operand(out), attrs, this.caps);
+      calls = own;
     } else calls = kernelsFor(op, inputs.map(operand), operand(out), attrs, this.caps);
     const scratchSize = Math.max(0, ...calls.map((c) => c.toScratch ?? 0));
     // A scratch buffer (an im2col matrix, say) lives for this op only; releasing it is ordered after its readers.

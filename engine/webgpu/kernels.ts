@@ -120,16 +120,19 @@ export const KERNELS: { [K in KernelOp | ReduceOp]: WgslKernel<K> } = {
 };
 
 /**
- * Kernels that read and write f16 storage themselves (f32 inside). An op missing here runs on f16
- * operands through widened f32 copies (the backend's runWidened), with the same values.
+ * Kernels that read and write f16 storage themselves (f32 inside). An op missing here, or whose
+ * entry gives null, runs on f16 operands through widened f32 copies (the backend's runWidened),
+ * with the same values.
  */
-export const F16_KERNELS: { [K in KernelOp | ReduceOp]?: WgslKernel<K> } = {
+export const F16_KERNELS: { [K in KernelOp | ReduceOp]?: (...a: Parameters<WgslKernel<K>>) => KernelCall[] | null } = {
   // The tuned choice where the register kernel's vec4 rows fit, else the tiled kernel.
   matmul: ([a, b], out, _, caps) => [
     caps.matmul === 'wide' ? matmulWideKernel(a!, b!, out) : caps.matmul === 'register' && registerMatmulFits(b!, out) ? matmulRegisterKernel(a!, b!, out) : matmulKernel(a!, b!, out),
   ],
-  // Implicit GEMM for every grouping (depthwise included: correct, if with emptier tiles than its f32 kernel).
+  // The GEMM families' implicit GEMM where the f32 choice is one of them; depthwise and narrow
+  // groups, and the register family (CPU-backed adapters), keep their f32 kernels on widened copies.
   conv2d: ([x, w, bias], out, a, caps) => {
+    if (w!.shape[0]! / a.groups < 8 || caps.matmul === 'register') return null;
     const ep = bias || a.clamp ? { bias: bias ?? null, clamp: a.clamp } : undefined;
     return [caps.matmul === 'wide' ? conv2dWideKernel(x!, w!, out, a, ep) : conv2dKernel(x!, w!, out, a, ep)];
   },

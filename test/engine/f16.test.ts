@@ -1,6 +1,6 @@
 /** @file f16 tensors: rounding on creation and after every op, promotion, storage and reads on every backend, and the refusal where an adapter lacks shader-f16. */
 import { describe, expect, it } from 'vitest';
-import { GraftDTypeError, type WebGPUBackend, createWebGPUBackend, functional as F, nn, randn, tensor } from '../../index.js';
+import { GraftDTypeError, type Tensor, type WebGPUBackend, createWebGPUBackend, functional as F, nn, randn, tensor } from '../../index.js';
 import { getBackend, setBackend } from '../../engine/backend.js';
 import { loadSafetensors, saveSafetensors } from '../../transfer/index.js';
 import { f16ToF32, f32ToF16, roundF16, roundF16Array } from '../../core/half.js';
@@ -161,16 +161,28 @@ describe.runIf(gpu)('f16 kernels on WebGPU', () => {
     expect(pipelines().some((k) => k.startsWith('matmul-rb:b0:f16,f16>f16#'))).toBe(true);
   });
 
-  it('runs conv2d as implicit GEMM on f16 storage, its bias and clamp in the store, to the CPU result', async () => {
-    const x = randn([2, 3, 7, 7], { backend: cpu }).half();
-    const w = randn([4, 3, 3, 3], { backend: cpu }).half();
-    const bias = randn([4], { backend: cpu }).half();
-    const want = F.conv2d(x, w, bias, { padding: 1, stride: 2, clamp: [0, 6] }).dataSync() as Float32Array;
-    const on = (t: typeof x) => tensor(t.dataSync(), { shape: t.shape, dtype: 'f16', backend: gpu });
-    const got = F.conv2d(on(x), on(w), on(bias), { padding: 1, stride: 2, clamp: [0, 6] });
-    expect(got.dtype).toBe('f16');
-    expectF16Close((await got.data()) as Float32Array, want);
+  it('runs conv2d on f16 storage in each kernel family, its bias and clamp in the store, to the CPU result', async () => {
+    const chosen = gpu!.caps.matmul;
+    const on = (t: Tensor) => tensor(t.dataSync(), { shape: t.shape, dtype: 'f16', backend: gpu });
+    try {
+      // 8 output channels take the GEMM families' f16 kernels; 4 (and the register family) the f32 kernels on widened copies.
+      for (const O of [8, 4]) {
+        const x = randn([2, 3, 7, 7], { backend: cpu }).half();
+        const w = randn([O, 3, 3, 3], { backend: cpu }).half();
+        const bias = randn([O], { backend: cpu }).half();
+        const want = F.conv2d(x, w, bias, { padding: 1, stride: 2, clamp: [0, 6] }).dataSync() as Float32Array;
+        for (const variant of ['tiled', 'register', 'wide'] as const) {
+          gpu!.caps.matmul = variant;
+          const got = F.conv2d(on(x), on(w), on(bias), { padding: 1, stride: 2, clamp: [0, 6] });
+          expect(got.dtype).toBe('f16');
+          expectF16Close((await got.data()) as Float32Array, want);
+        }
+      }
+    } finally {
+      gpu!.caps.matmul = chosen;
+    }
     expect(pipelines().some((k) => k.startsWith('conv2d:ebc:f16,f16,f16,f16'))).toBe(true);
+    expect(pipelines().some((k) => k.startsWith('conv2d-wide:ebc:f16,f16,f16,f16'))).toBe(true);
   });
 });
 
