@@ -131,6 +131,8 @@ export const PRELUDE: Record<string, string> = {
   var inf_bits = 0x7c007c00u;
   if (isnan_f32(x)) { return bitcast<vec2<f16>>(nan_bits).x; }
   if (abs(x) >= 65520.0) { return select(-bitcast<vec2<f16>>(inf_bits).x, bitcast<vec2<f16>>(inf_bits).x, x > 0.0); }
+  // Past the largest f16 but rounding down to it: said outright, not left to a conversion of an out-of-range value.
+  if (abs(x) > 65504.0) { return select(-65504.0h, 65504.0h, x > 0.0); }
   return f16(x);
 }`,
   // An f32 value rounded as storing it in f16 would: the result of every op whose dtype is f16.
