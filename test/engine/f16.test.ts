@@ -57,6 +57,9 @@ for (const backend of BACKENDS) {
       expect(y.dtype).toBe('f16');
       // 0.0999755859375 * 300 = 29.99267578125 rounds to 30 before the add; 90,000 overflows.
       expect(Array.from(await y.data())).toEqual([31, Infinity, 301]);
+      // Near the top of the range a kernel rounds as the host does: to 65504 below 65520, infinity from it.
+      const top = tensor([65000, 65000, -65000], { dtype: 'f16', backend });
+      expect(Array.from(await top.add(tensor([510, 530, -510], { dtype: 'f16', backend })).data())).toEqual([65504, Infinity, -65504]);
       // Rounded after each op, not once at the end: (1 + 3/1024)^2 loses its 9 * 2^-20 to f16 before the subtraction.
       const t = tensor([1 + 3 / 1024], { dtype: 'f16', backend });
       expect(Array.from(await t.mul(t).sub(1).data())).toEqual([6 / 1024]);
