@@ -194,6 +194,16 @@ export function graftImpl(kind: 'cpu' | 'webgpu'): Impl & { backend?: Backend } 
             return F.crossEntropy(h, y);
           }, { enabled: mixed });
           scaler.scale(l).backward();
+          // The update's temporaries die with the scope (left to the collector, they would be written out).
+          if (!mixed) {
+            noGrad(() => {
+              for (const t of [...ws, ...bs]) {
+                t.copy_(t.sub(t.grad!.mul(0.1)));
+                t.grad!.dispose();
+                t.grad = null;
+              }
+            });
+          }
           return l.detach();
         });
         if (mixed) {
@@ -201,14 +211,6 @@ export function graftImpl(kind: 'cpu' | 'webgpu'): Impl & { backend?: Backend } 
           await scaler.step(sgd!);
           scaler.update();
           sgd!.zeroGrad();
-        } else {
-          noGrad(() => {
-            for (const t of [...ws, ...bs]) {
-              t.copy_(t.sub(t.grad!.mul(0.1)));
-              t.grad!.dispose();
-              t.grad = null;
-            }
-          });
         }
         await loss.data(); // the loss is the one readback per step
       },
