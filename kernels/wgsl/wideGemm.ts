@@ -129,44 +129,41 @@ export function matmulWideKernel(a: Operand, b: Operand, out: Operand): KernelCa
   const inner = bAt + br + 1;
   const meta = [M, N, K, ...batchShape, ...batchStrides(a), a.offset, ...batchStrides(b), b.offset, aRow, aCol, bRow, bCol];
   const batchOffsets = unravel(br, shapeAt, [{ name: 'oa', at: aAt }, { name: 'ob', at: bAt }]);
+  // Each operand is read by a scalar loader (any layout) or a vec4 reader, the one wideSource calls for it.
+  const scalarA = `fn loadA(z: u32, i: u32, k: u32) -> f32 {
+  if (i >= u32(m(0u)) || k >= u32(m(2u))) { return 0.0; }
+  return ${load('A', a.dtype, `batchOffsets(z).x + i32(i) * m(${inner}u) + i32(k) * m(${inner + 1}u)`)};
+}`;
+  const vectorA = `fn vecA(z: u32, i: u32, kq: u32) -> vec4<f32> {
+  if (i >= u32(m(0u)) || kq * 4u >= u32(m(2u))) { return vec4<f32>(0.0); }
+  return vec4<f32>(A[(batchOffsets(z).x + i32(i) * m(${inner}u)) / 4 + i32(kq)]);
+}`;
+  const scalarB = `fn loadB(z: u32, k: u32, j: u32) -> f32 {
+  if (j >= u32(m(1u)) || k >= u32(m(2u))) { return 0.0; }
+  return ${load('B', b.dtype, `batchOffsets(z).y + i32(k) * m(${inner + 2}u) + i32(j) * m(${inner + 3}u)`)};
+}`;
+  const vectorB = `fn vecB(z: u32, k: u32, nq: u32) -> vec4<f32> {
+  if (nq * 4u >= u32(m(1u)) || k >= u32(m(2u))) { return vec4<f32>(0.0); }
+  return vec4<f32>(B[(batchOffsets(z).y + i32(k) * m(${inner + 2}u)) / 4 + i32(nq)]);
+}`;
   const loaders = `
 fn batchOffsets(z: u32) -> vec2<i32> {
   let i = z;
   ${batchOffsets}
   return vec2<i32>(oa, ob);
 }
-fn loadA(z: u32, i: u32, k: u32) -> f32 {
-  if (i >= u32(m(0u)) || k >= u32(m(2u))) { return 0.0; }
-  return ${load('A', a.dtype, `batchOffsets(z).x + i32(i) * m(${inner}u) + i32(k) * m(${inner + 1}u)`)};
-}
-fn loadB(z: u32, k: u32, j: u32) -> f32 {
-  if (j >= u32(m(1u)) || k >= u32(m(2u))) { return 0.0; }
-  return ${load('B', b.dtype, `batchOffsets(z).y + i32(k) * m(${inner + 2}u) + i32(j) * m(${inner + 3}u)`)};
-}
-fn vecA(z: u32, i: u32, kq: u32) -> vec4<f32> {
-  if (i >= u32(m(0u)) || kq * 4u >= u32(m(2u))) { return vec4<f32>(0.0); }
-  return vec4<f32>(A[(batchOffsets(z).x + i32(i) * m(${inner}u)) / 4 + i32(kq)]);
-}
-fn vecB(z: u32, k: u32, nq: u32) -> vec4<f32> {
-  if (nq * 4u >= u32(m(1u)) || k >= u32(m(2u))) { return vec4<f32>(0.0); }
-  return vec4<f32>(B[(batchOffsets(z).y + i32(k) * m(${inner + 2}u)) / 4 + i32(nq)]);
-}
+${loads.vecA ? vectorA : scalarA}
+${loads.vecB ? vectorB : scalarB}
 fn storeC(z: u32, i: u32, j: u32, v: f32) { out[(z * u32(m(0u)) + i) * u32(m(1u)) + j] = ${store('v', out.dtype)}; }`;
   const typeA = loads.vecA ? vecType(a.dtype) : storageType(a.dtype);
   const typeB = loads.vecB ? vecType(b.dtype) : storageType(b.dtype);
-  // A vec4 binding is not read by the scalar loader, which WGSL still compiles: keep the unused one valid.
-  const loadersFor = loaders
-    .replace(/fn loadA[\s\S]*?\n}\n/, loads.vecA ? 'fn loadA(z: u32, i: u32, k: u32) -> f32 { return 0.0; }\n' : '$&')
-    .replace(/fn loadB[\s\S]*?\n}\n/, loads.vecB ? 'fn loadB(z: u32, k: u32, j: u32) -> f32 { return 0.0; }\n' : '$&')
-    .replace(/fn vecA[\s\S]*?\n}\n/, loads.vecA ? '$&' : '')
-    .replace(/fn vecB[\s\S]*?\n}\n/, loads.vecB ? '$&' : '');
   const decls = `@group(0) @binding(1) var<storage, read_write> out: array<${storageType(out.dtype)}>;
 @group(0) @binding(2) var<storage, read> A: array<${typeA}>;
 @group(0) @binding(3) var<storage, read> B: array<${typeB}>;
 ${out.dtype === 'f16' ? preludeFor('to_f16(') : ''}`;
   return {
     key: `matmul-wide:b${br}:${loads.vecA ? 'va' : 'sa'}${loads.vecB ? 'vb' : 'sb'}:${a.dtype},${b.dtype}>${out.dtype}`,
-    source: () => wideSource(meta.length, decls, loadersFor, loads, enableFor([out.dtype, a.dtype, b.dtype])),
+    source: () => wideSource(meta.length, decls, loaders, loads, enableFor([out.dtype, a.dtype, b.dtype])),
     meta,
     grid: wideGrid(M, N, Math.max(1, batchShape.reduce((x, y) => x * y, 1)), 'matmul'),
     inputs: [0, 1],
