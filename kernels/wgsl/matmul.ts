@@ -201,12 +201,28 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
  * The B loader computes the im2col address on the fly, so no column matrix is ever stored.
  */
 export function conv2dKernel(x: Operand, w: Operand, out: Operand, p: Conv2dParams, ep?: ConvEpilogue): KernelCall {
+  const g = implicitGemm(x, w, out, p, ep);
+  return {
+    key: `conv2d${g.key}`,
+    source: () => gemmSource(g.meta.length, g.decls, g.loaders, g.directives),
+    meta: g.meta,
+    grid: gemmGrid(g.M, g.N, g.G, 'conv2d'),
+    inputs: g.inputs,
+  };
+}
+
+/**
+ * What a GEMM kernel needs to run conv2d as an implicit GEMM per group: M = the group's output
+ * channels, N = N*OH*OW, K = C/g*KH*KW; loadA(g, i, k) reads the weights, loadB(g, k, j) the input
+ * at the im2col address (no column matrix is stored), storeC applies the epilogue. Operands of
+ * any dtype graft stores (f16 read and written as f16); meta[0..2] = M, N, K.
+ */
+export function implicitGemm(x: Operand, w: Operand, out: Operand, p: Conv2dParams, ep?: ConvEpilogue) {
   const [, C, H, W] = x.shape as [number, number, number, number];
   const [O, Cg, KH, KW] = w.shape as [number, number, number, number];
   const [Nb, , OH, OW] = out.shape as [number, number, number, number];
   const G = p.groups;
-  const Og = O / G;
-  const M = Og;
+  const M = O / G;
   const N = Nb * OH * OW;
   const K = Cg * KH * KW;
   const meta = [
@@ -251,13 +267,8 @@ fn storeC(g: u32, i: u32, j: u32, v: f32) {
 }`;
   const dtypes = [out.dtype, x.dtype, w.dtype, ...(ep?.bias ? [ep.bias.dtype] : [])];
   const bindings = CONV_BINDINGS.replace('out: array<f32>', `out: array<${storageType(out.dtype)}>`).replace('X: array<f32>', `X: array<${storageType(x.dtype)}>`).replace('Wt: array<f32>', `Wt: array<${storageType(w.dtype)}>`);
-  return {
-    key: `conv2d${e.key}:${dtypes.join(',')}`,
-    source: () => gemmSource(meta.length, `${bindings}\n${e.decl}\n${out.dtype === 'f16' ? preludeFor('to_f16(', e.decl) : ''}`, loaders, enableFor(dtypes)),
-    meta,
-    grid: gemmGrid(M, N, G, 'conv2d'),
-    inputs: [0, 1, ...e.inputs],
-  };
+  const decls = `${bindings}\n${e.decl}\n${out.dtype === 'f16' ? preludeFor('to_f16(', e.decl) : ''}`;
+  return { M, N, G, meta, loaders, decls, directives: enableFor(dtypes), key: `${e.key}:${dtypes.join(',')}`, inputs: [0, 1, ...e.inputs] };
 }
 
 const DIRECT_WG = 64;

@@ -1,7 +1,8 @@
 /** @file The GEMM for discrete GPUs: 64x64 workgroup tiles, 4x4 outputs per invocation in vec4 registers, vec4 loads where the layout allows, double-buffered shared tiles; matmul and conv2d (implicit GEMM) on it. */
 import { broadcastStrides } from '../../core/shape.js';
 import type { Conv2dParams } from '../../core/params.js';
-import { type ConvEpilogue, epilogueParts } from './epilogue.js';
+import type { ConvEpilogue } from './epilogue.js';
+import { implicitGemm } from './matmul.js';
 import { type KernelCall, type Operand, MAX_GROUPS, enableFor, load, metaDecl, preludeFor, storageType, store, unravel } from './common.js';
 
 const TILE = 64; // output tile edge
@@ -170,68 +171,14 @@ ${out.dtype === 'f16' ? preludeFor('to_f16(') : ''}`;
   };
 }
 
-/**
- * conv2d as an implicit GEMM per group on the wide tiles: M = the group's output channels, N =
- * N*OH*OW, K = C/g*KH*KW; B's loader computes the im2col address, so no column matrix is stored.
- * The bias and clamp are applied in the store.
- */
+/** conv2d as an implicit GEMM per group on the wide tiles (the loaders matmul.ts's implicitGemm writes), the bias and clamp in the store. */
 export function conv2dWideKernel(x: Operand, w: Operand, out: Operand, p: Conv2dParams, ep?: ConvEpilogue): KernelCall {
-  const [, C, H, W] = x.shape as [number, number, number, number];
-  const [O, Cg, KH, KW] = w.shape as [number, number, number, number];
-  const [Nb, , OH, OW] = out.shape as [number, number, number, number];
-  const G = p.groups;
-  const M = O / G;
-  const N = Nb * OH * OW;
-  const K = Cg * KH * KW;
-  const meta = [
-    M, N, K, // 0..2
-    C, H, W, Cg, KH, KW, OH, OW, O, // 3..11
-    p.stride[0], p.stride[1], p.padding[0], p.padding[1], p.dilation[0], p.dilation[1], // 12..17
-    ...x.strides, x.offset, // 18..22
-    ...w.strides, w.offset, // 23..27
-  ];
-  const e = epilogueParts(ep, meta, 4);
-  const loaders = `
-fn loadA(g: u32, i: u32, k: u32) -> f32 {
-  if (i >= u32(m(0u)) || k >= u32(m(2u))) { return 0.0; }
-  let c = k / u32(m(7u) * m(8u));
-  let kh = (k / u32(m(8u))) % u32(m(7u));
-  let kw = k % u32(m(8u));
-  let o = g * u32(m(0u)) + i;
-  return ${load('Wt', w.dtype, 'm(27u) + i32(o) * m(23u) + i32(c) * m(24u) + i32(kh) * m(25u) + i32(kw) * m(26u)')};
-}
-fn loadB(g: u32, k: u32, j: u32) -> f32 {
-  if (j >= u32(m(1u)) || k >= u32(m(2u))) { return 0.0; }
-  let c = k / u32(m(7u) * m(8u));
-  let kh = i32((k / u32(m(8u))) % u32(m(7u)));
-  let kw = i32(k % u32(m(8u)));
-  let ohw = u32(m(9u) * m(10u));
-  let n = j / ohw;
-  let oh = i32((j / u32(m(10u))) % u32(m(9u)));
-  let ow = i32(j % u32(m(10u)));
-  let ih = oh * m(12u) - m(14u) + kh * m(16u);
-  let iw = ow * m(13u) - m(15u) + kw * m(17u);
-  if (ih < 0 || iw < 0 || ih >= m(4u) || iw >= m(5u)) { return 0.0; }
-  let ch = i32(g * u32(m(6u)) + c);
-  return ${load('X', x.dtype, 'm(22u) + i32(n) * m(18u) + ch * m(19u) + ih * m(20u) + iw * m(21u)')};
-}
-fn storeC(g: u32, i: u32, j: u32, v: f32) {
-  let ohw = u32(m(9u) * m(10u));
-  let n = j / ohw;
-  let s = j % ohw;
-  out[(n * u32(m(11u)) + g * u32(m(0u)) + i) * ohw + s] = ${store(e.apply('v', 'g * u32(m(0u)) + i'), out.dtype)};
-}`;
-  const dtypes = [out.dtype, x.dtype, w.dtype, ...(ep?.bias ? [ep.bias.dtype] : [])];
-  const decls = `@group(0) @binding(1) var<storage, read_write> out: array<${storageType(out.dtype)}>;
-@group(0) @binding(2) var<storage, read> X: array<${storageType(x.dtype)}>;
-@group(0) @binding(3) var<storage, read> Wt: array<${storageType(w.dtype)}>;
-${e.decl}
-${out.dtype === 'f16' ? preludeFor('to_f16(', e.decl) : ''}`;
+  const g = implicitGemm(x, w, out, p, ep);
   return {
-    key: `conv2d-wide${e.key}:${dtypes.join(',')}`,
-    source: () => wideSource(meta.length, decls, loaders, { vecA: false, vecB: false }, enableFor(dtypes)),
-    meta,
-    grid: wideGrid(M, N, G, 'conv2d'),
-    inputs: [0, 1, ...e.inputs],
+    key: `conv2d-wide${g.key}`,
+    source: () => wideSource(g.meta.length, g.decls, g.loaders, { vecA: false, vecB: false }, g.directives),
+    meta: g.meta,
+    grid: wideGrid(g.M, g.N, g.G, 'conv2d'),
+    inputs: g.inputs,
   };
 }
