@@ -82,7 +82,7 @@ const CONV_BINDINGS = `@group(0) @binding(1) var<storage, read_write> out: array
  * `inner` is where each kernel appends its own row and column strides, and `batchOffsets` is WGSL
  * that sets oa and ob for batch index i.
  */
-function batchLayout(a: Operand, b: Operand, out: Operand, aUnit = 1, bUnit = 1) {
+export function batchLayout(a: Operand, b: Operand, out: Operand, aUnit = 1, bUnit = 1) {
   const r = out.shape.length;
   const [M, N] = [out.shape[r - 2]!, out.shape[r - 1]!];
   const K = a.shape[a.shape.length - 1]!;

@@ -2,8 +2,8 @@
 import { broadcastStrides } from '../../core/shape.js';
 import type { Conv2dParams } from '../../core/params.js';
 import type { ConvEpilogue } from './epilogue.js';
-import { implicitGemm } from './matmul.js';
-import { type KernelCall, type Operand, MAX_GROUPS, enableFor, load, metaDecl, preludeFor, storageType, store, unravel } from './common.js';
+import { batchLayout, implicitGemm } from './matmul.js';
+import { type KernelCall, type Operand, MAX_GROUPS, enableFor, load, metaDecl, preludeFor, storageType, store } from './common.js';
 
 const TILE = 64; // output tile edge
 const BK = 16; // depth of one shared tile
@@ -113,23 +113,14 @@ const vecType = (d: Operand['dtype']) => `vec4<${storageType(d)}>`;
 
 /** out[..., M, N] = a[..., M, K] @ b[..., K, N], any strides and broadcast batch dims; f16 operands read and written as f16. */
 export function matmulWideKernel(a: Operand, b: Operand, out: Operand): KernelCall {
-  const r = out.shape.length;
-  const [M, N] = [out.shape[r - 2]!, out.shape[r - 1]!];
-  const K = a.shape[a.shape.length - 1]!;
-  const batchShape = out.shape.slice(0, r - 2);
-  const br = batchShape.length;
-  const batchStrides = (o: Operand) => broadcastStrides({ shape: o.shape.slice(0, -2), strides: o.strides.slice(0, -2) }, batchShape);
+  const { M, N, K, br, batch, inner, batchOffsets, meta: head } = batchLayout(a, b, out);
   const [aRow, aCol] = [a.strides[a.shape.length - 2]!, a.strides[a.shape.length - 1]!];
   const [bRow, bCol] = [b.strides[b.shape.length - 2]!, b.strides[b.shape.length - 1]!];
-  const aligned = (o: Operand, row: number) => o.offset % 4 === 0 && row % 4 === 0 && batchStrides(o).every((s) => s % 4 === 0);
+  const batchShape = out.shape.slice(0, -2);
+  const aligned = (o: Operand, row: number) => o.offset % 4 === 0 && row % 4 === 0 && broadcastStrides({ shape: o.shape.slice(0, -2), strides: o.strides.slice(0, -2) }, batchShape).every((s) => s % 4 === 0);
   // vec4 reads need the contiguous dim in whole, aligned vec4s (then a vec4 is all inside the bounds or all outside).
   const loads: Loads = { vecA: aCol === 1 && K % 4 === 0 && aligned(a, aRow), vecB: bCol === 1 && N % 4 === 0 && aligned(b, bRow) };
-  const shapeAt = 3;
-  const aAt = shapeAt + br;
-  const bAt = aAt + br + 1;
-  const inner = bAt + br + 1;
-  const meta = [M, N, K, ...batchShape, ...batchStrides(a), a.offset, ...batchStrides(b), b.offset, aRow, aCol, bRow, bCol];
-  const batchOffsets = unravel(br, shapeAt, [{ name: 'oa', at: aAt }, { name: 'ob', at: bAt }]);
+  const meta = [...head, aRow, aCol, bRow, bCol];
   // Each operand is read by a scalar loader (any layout) or a vec4 reader, the one wideSource calls for it.
   const scalarA = `fn loadA(z: u32, i: u32, k: u32) -> f32 {
   if (i >= u32(m(0u)) || k >= u32(m(2u))) { return 0.0; }
@@ -166,7 +157,7 @@ ${out.dtype === 'f16' ? preludeFor('to_f16(') : ''}`;
     key: `matmul-wide:b${br}:${loads.vecA ? 'va' : 'sa'}${loads.vecB ? 'vb' : 'sb'}:${a.dtype},${b.dtype}>${out.dtype}`,
     source: () => wideSource(meta.length, decls, loaders, loads, enableFor([out.dtype, a.dtype, b.dtype])),
     meta,
-    grid: wideGrid(M, N, Math.max(1, batchShape.reduce((x, y) => x * y, 1)), 'matmul'),
+    grid: wideGrid(M, N, batch, 'matmul'),
     inputs: [0, 1],
   };
 }
