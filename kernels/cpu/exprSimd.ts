@@ -16,6 +16,10 @@ export interface SimdExprNode {
 }
 
 const COMPARISONS = new Set(['lt', 'gt', 'eq']);
+/** f16 values are f32 lanes rounded after each f16 node, so both run as f32 vectors. */
+const HALF_OR_SINGLE = new Set<DType>(['f32', 'f16']);
+/** A cast between f32 and f16: the value as it is (the f16 node's rounding follows it). */
+const SAME_VALUE: SimdLowering = { emit: (b, [a]) => void b.get(a!) };
 
 /**
  * Whether the program's values are all f32 lanes, but for comparisons: those are lane masks, read
@@ -23,10 +27,12 @@ const COMPARISONS = new Set(['lt', 'gt', 'eq']);
  */
 function lanesFit(nLeaves: number, nodes: readonly SimdExprNode[], outputs: readonly number[]): boolean {
   const isMask = (a: number) => a >= nLeaves && nodes[a - nLeaves]!.dtype === 'bool';
+  // Leaves are f32 arrays (f16 values too) by the time this is asked.
+  const isHalfOrSingle = (a: number) => a < nLeaves || HALF_OR_SINGLE.has(nodes[a - nLeaves]!.dtype);
   return nodes.every((n, k) => {
     if (n.dtype === 'bool') return COMPARISONS.has(n.op) && !outputs.includes(nLeaves + k) && n.args.every((a) => !isMask(a));
-    if (n.dtype !== 'f32') return false;
-    if (n.op === 'cast') return isMask(n.args[0]!);
+    if (!HALF_OR_SINGLE.has(n.dtype)) return false;
+    if (n.op === 'cast') return isMask(n.args[0]!) || isHalfOrSingle(n.args[0]!);
     if (n.op === 'where') return isMask(n.args[0]!) && !isMask(n.args[1]!) && !isMask(n.args[2]!);
     return n.args.every((a) => !isMask(a));
   });
@@ -40,10 +46,13 @@ const programs = new Map<string, Job>();
 
 /** The compiled program, with its bytes so worker threads can compile it too. */
 function programFor(kinds: readonly LeafKind[], nodes: readonly SimdExprNode[], outputs: readonly number[]): Job {
-  const key = `${kinds.join(',')}|${nodes.map((n) => `${n.op}:${n.args.join(',')}`).join(';')}|${outputs.join(',')}`;
+  const key = `${kinds.join(',')}|${nodes.map((n) => `${n.op}:${n.dtype}:${n.args.join(',')}`).join(';')}|${outputs.join(',')}`;
   let p = programs.get(key);
   if (!p) {
-    const { fn } = exprFunction(kinds, nodes.map((n) => ({ lowering: n.simd, args: n.args })), outputs);
+    const nLeaves = kinds.length;
+    const isMask = (a: number) => a >= nLeaves && nodes[a - nLeaves]!.dtype === 'bool';
+    const lowered = nodes.map((n) => ({ lowering: n.op === 'cast' && !isMask(n.args[0]!) ? SAME_VALUE : n.simd, args: n.args, roundF16: n.dtype === 'f16' }));
+    const { fn } = exprFunction(kinds, lowered, outputs);
     const h = kernelHeap()!;
     const bytes = wasmModule(memoryImport(), [fn]);
     const module = new WebAssembly.Module(bytes);

@@ -1,5 +1,6 @@
 /** @file WebAssembly SIMD for a fused elementwise program: four f32 lanes per step, each leaf loaded once, each node one or a few vector instructions, only the kept values stored. */
 import { Body, F32, I32, V128, type WasmFunction } from './encode.js';
+import { roundF16x4 } from './math.js';
 
 /**
  * How one op becomes vector code: `emit` leaves the result on the stack, given the locals holding
@@ -17,6 +18,8 @@ export interface SimdNode {
   lowering: SimdLowering;
   /** Indices into leaves, then earlier nodes (leaf count + node index). */
   args: readonly number[];
+  /** The node's dtype is f16: its f32 result is rounded to an f16 value, as storing it would. */
+  roundF16?: boolean;
 }
 
 /** A leaf read four lanes at a time from a pointer, or one value per call splat to all lanes. */
@@ -47,7 +50,7 @@ export function exprFunction(leaves: readonly LeafKind[], nodes: readonly SimdNo
   const V = I + 2 + K + J; // v128 locals from here
   const value = (a: number) => V + a; // leaf j at value(j), node k at value(J + k)
   const attrLocal = (a: number) => V + J + nodes.length + a;
-  const tempCount = Math.max(0, ...nodes.map((n) => n.lowering.temps ?? 0));
+  const tempCount = Math.max(0, ...nodes.map((n) => Math.max(n.lowering.temps ?? 0, n.roundF16 ? 2 : 0)));
   const temps = Array.from({ length: tempCount }, (_, t) => attrLocal(attrCount) + t);
   const b = new Body();
   for (let a = 0; a < attrCount; a++) b.get(attrParam(a)).f32x4Splat().set(attrLocal(a));
@@ -70,6 +73,10 @@ export function exprFunction(leaves: readonly LeafKind[], nodes: readonly SimdNo
     nextAttr += attrCounts[k]!;
     node.lowering.emit(b, node.args.map(value), attrs, temps);
     b.set(value(J + k));
+    if (node.roundF16) {
+      roundF16x4(b, value(J + k), temps);
+      b.set(value(J + k));
+    }
   });
   outputs.forEach((node, k) => b.get(outPtr(k)).get(value(node)).store(0));
   const pointers = [...outputs.map((_, k) => outPtr(k)), ...leaves.flatMap((kind, j) => (kind === 'vector' ? [leafPtr(j)] : []))];

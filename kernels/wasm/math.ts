@@ -80,3 +80,24 @@ export function sigmoidF32x4(b: Body, a: number, t: readonly number[]): void {
   // a >= 0 ? q : e * q; a NaN compares false and e * q is NaN then.
   b.get(q).get(e).get(q).f32x4Mul().get(a).f32x4Const(0).f32x4Ge().bitselect();
 }
+
+/**
+ * The f32 lanes of local `a` rounded to f16 values (still f32 lanes), left on the stack; temps
+ * t0, t1. The bits of a normal f16 value round at mantissa bit 13, ties to even (a carry into the
+ * exponent is right); below 2^-14, (|a| + 0.5) - 0.5 rounds to the 2^-24 steps of f16's subnormals
+ * in f32 arithmetic, ties to even; from 65520 on, infinity; NaN stays as it is; signs are kept.
+ * Exactly what roundF16 gives (tested over every f16 value and the points between).
+ */
+export function roundF16x4(b: Body, a: number, [t0, t1]: readonly number[]): void {
+  b.get(a).f32x4Abs().set(t0!);
+  // Normal: (bits + 0xfff + bit 13) with the low 13 bits cleared.
+  b.get(a).get(a).i32(13).i32x4ShrS().i32x4Const(1).v128And().i32x4Add().i32x4Const(0xfff).i32x4Add().i32x4Const(~0x1fff).v128And().set(t1!);
+  // Subnormal: the rounded magnitude with a's sign bit.
+  b.get(a).get(t0!).f32x4Const(0.5).f32x4Add().f32x4Const(0.5).f32x4Sub().i32x4Const(-0x80000000).bitselect();
+  b.get(t1!).get(t0!).f32x4Const(2 ** -14).f32x4Lt().bitselect().set(t1!);
+  // Overflow: infinity with a's sign bit.
+  b.get(a).f32x4Const(Infinity).i32x4Const(-0x80000000).bitselect();
+  b.get(t1!).get(t0!).f32x4Const(65520).f32x4Ge().bitselect().set(t1!);
+  // NaN as it came.
+  b.get(a).get(t1!).get(a).get(a).f32x4Ne().bitselect();
+}

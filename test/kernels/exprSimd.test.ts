@@ -9,6 +9,7 @@ import { runSimdProgram } from '../../kernels/cpu/exprSimd.js';
 import type { Strided } from '../../kernels/cpu/strided.js';
 import { Generator, cpuThreads, setCpuThreads } from '../../index.js';
 import { availableParallelism } from 'node:os';
+import { f16ToF32 } from '../../core/half.js';
 
 const backend = new CpuBackend();
 const g = new Generator(11);
@@ -51,7 +52,23 @@ describe('wasm SIMD elementwise programs', () => {
     // relu's gradient (gt, cast, mul), then where(lt(a, b), x, a) and eq through a cast.
     same([n], [a!, b!, x!], [cmp('gt', [0, 1]), cast(3), node('mul', [4, 2]), cmp('lt', [0, 1]), node('where', [6, 2, 0]), cmp('eq', [0, 2]), cast(8)], [5, 7, 9]);
     expect(runSimdProgram([n], [a!, b!], [cmp('gt', [0, 1])] as never, [{ node: 2, data: heapArray(n, false) }]), 'a bool output').toBe(false);
-    expect(runSimdProgram([n], [a!], [node('cast', [0], { dtype: 'f32' })] as never, [{ node: 1, data: heapArray(n, false) }]), 'a cast of f32 values').toBe(false);
+  });
+
+  it('rounds f16 nodes as the JavaScript loop does, over every f16 value and the points between, and through chains', () => {
+    const probes: number[] = [...SPECIAL, 65504, 65519.99, 65520, -65520, 2 ** -25, 3 * 2 ** -25, 2 ** -14, 2 ** -14 * (1 - 2 ** -12)];
+    for (let h = 0; h < 0x7c00; h++) {
+      const v = f16ToF32(h);
+      const next = f16ToF32(h + 1);
+      probes.push(v, -v, v + (next - v) / 4, -(v + (next - v) / 2), v + ((next - v) * 3) / 4);
+    }
+    const n = probes.length;
+    const x = heapArray(n, false);
+    x.set(probes);
+    const y = heapArray(n, true);
+    const half = (op: ElementwiseOp, args: number[], attrs: unknown = {}) => ({ ...node(op, args, attrs), dtype: 'f16' as const });
+    const leaves = [x, y].map((data) => ({ data, shape: [n], strides: [1], offset: 0 }));
+    // A cast to f16, f16 arithmetic on it (a product that overflows, a sum, a clamp), and back to f32.
+    same([n], leaves, [half('cast', [0], { dtype: 'f16' }), half('mul', [2, 1]), half('add', [3, 2]), half('clamp', [4], { min: -100, max: 70000 }), node('cast', [5], { dtype: 'f32' })], [2, 4, 5, 6]);
   });
 
   it.each(Object.entries(APPROXIMATE))('%s is within %i ulp of the correctly rounded f32 over its range, with IEEE special values exact', (op, ulps) => {
