@@ -82,7 +82,7 @@ const CONV_BINDINGS = `@group(0) @binding(1) var<storage, read_write> out: array
  * `inner` is where each kernel appends its own row and column strides, and `batchOffsets` is WGSL
  * that sets oa and ob for batch index i.
  */
-export function batchLayout(a: Operand, b: Operand, out: Operand, aUnit = 1, bUnit = 1) {
+function batchLayout(a: Operand, b: Operand, out: Operand, aUnit = 1, bUnit = 1) {
   const r = out.shape.length;
   const [M, N] = [out.shape[r - 2]!, out.shape[r - 1]!];
   const K = a.shape[a.shape.length - 1]!;
@@ -92,13 +92,43 @@ export function batchLayout(a: Operand, b: Operand, out: Operand, aUnit = 1, bUn
   const shapeAt = 3;
   const aAt = shapeAt + br;
   const bAt = aAt + br + 1;
-  const meta = [M, N, K, ...batchShape, ...batchStrides(a).map((s) => s / aUnit), a.offset / aUnit, ...batchStrides(b).map((s) => s / bUnit), b.offset / bUnit];
+  const [aBatch, bBatch] = [batchStrides(a), batchStrides(b)];
+  const meta = [M, N, K, ...batchShape, ...aBatch.map((s) => s / aUnit), a.offset / aUnit, ...bBatch.map((s) => s / bUnit), b.offset / bUnit];
   return {
-    M, N, K, br, meta,
+    M, N, K, br, meta, aBatch, bBatch,
     batch: batchShape.reduce((x, y) => x * y, 1),
     inner: bAt + br + 1,
     batchOffsets: unravel(br, shapeAt, [{ name: 'oa', at: aAt }, { name: 'ob', at: bAt }]),
   };
+}
+
+/**
+ * A GEMM over the operands' own strides (the tiled and the wide matmul kernels): the batched
+ * layout with A's and B's row and column strides appended to its meta (from `inner` on), and WGSL
+ * for the batch offsets, the bounds-checked scalar loaders loadA(z, i, k), loadB(z, k, j) and the
+ * store storeC(z, i, j, v).
+ */
+export function stridedGemm(a: Operand, b: Operand, out: Operand) {
+  const layout = batchLayout(a, b, out);
+  const { inner } = layout;
+  const meta = [...layout.meta, a.strides[a.shape.length - 2]!, a.strides[a.shape.length - 1]!, b.strides[b.shape.length - 2]!, b.strides[b.shape.length - 1]!];
+  const wgsl = {
+    batchOffsets: `fn batchOffsets(z: u32) -> vec2<i32> {
+  let i = z;
+  ${layout.batchOffsets}
+  return vec2<i32>(oa, ob);
+}`,
+    loadA: `fn loadA(z: u32, i: u32, k: u32) -> f32 {
+  if (i >= u32(m(0u)) || k >= u32(m(2u))) { return 0.0; }
+  return ${load('A', a.dtype, `batchOffsets(z).x + i32(i) * m(${inner}u) + i32(k) * m(${inner + 1}u)`)};
+}`,
+    loadB: `fn loadB(z: u32, k: u32, j: u32) -> f32 {
+  if (j >= u32(m(1u)) || k >= u32(m(2u))) { return 0.0; }
+  return ${load('B', b.dtype, `batchOffsets(z).y + i32(k) * m(${inner + 2}u) + i32(j) * m(${inner + 3}u)`)};
+}`,
+    storeC: `fn storeC(z: u32, i: u32, j: u32, v: f32) { out[(z * u32(m(0u)) + i) * u32(m(1u)) + j] = ${store('v', out.dtype)}; }`,
+  };
+  return { ...layout, meta, wgsl };
 }
 
 /** The matmul bindings for the operands' dtypes (f16 storage under shader-f16; the tiles and sums stay f32). */
@@ -113,24 +143,8 @@ ${f16 ? preludeFor('to_f16(') : ''}`;
  * operands are read and written as f16, accumulated in f32.
  */
 export function matmulKernel(a: Operand, b: Operand, out: Operand): KernelCall {
-  const { M, N, br, batch, inner, batchOffsets, meta: head } = batchLayout(a, b, out);
-  // meta: the shared layout, then A's row and column strides and B's.
-  const meta = [...head, a.strides[a.shape.length - 2]!, a.strides[a.shape.length - 1]!, b.strides[b.shape.length - 2]!, b.strides[b.shape.length - 1]!];
-  const loaders = `
-fn batchOffsets(z: u32) -> vec2<i32> {
-  let i = z;
-  ${batchOffsets}
-  return vec2<i32>(oa, ob);
-}
-fn loadA(z: u32, i: u32, k: u32) -> f32 {
-  if (i >= u32(m(0u)) || k >= u32(m(2u))) { return 0.0; }
-  return ${load('A', a.dtype, `batchOffsets(z).x + i32(i) * m(${inner}u) + i32(k) * m(${inner + 1}u)`)};
-}
-fn loadB(z: u32, k: u32, j: u32) -> f32 {
-  if (j >= u32(m(1u)) || k >= u32(m(2u))) { return 0.0; }
-  return ${load('B', b.dtype, `batchOffsets(z).y + i32(k) * m(${inner + 2}u) + i32(j) * m(${inner + 3}u)`)};
-}
-fn storeC(z: u32, i: u32, j: u32, v: f32) { out[(z * u32(m(0u)) + i) * u32(m(1u)) + j] = ${store('v', out.dtype)}; }`;
+  const { M, N, br, batch, meta, wgsl } = stridedGemm(a, b, out);
+  const loaders = [wgsl.batchOffsets, wgsl.loadA, wgsl.loadB, wgsl.storeC].join('\n');
   return {
     key: `matmul:b${br}:${a.dtype},${b.dtype}>${out.dtype}`,
     source: () => gemmSource(meta.length, typedBindings(out, a, b), loaders, enableFor([out.dtype, a.dtype, b.dtype])),

@@ -1,9 +1,8 @@
 /** @file The GEMM for discrete GPUs: 64x64 workgroup tiles, 4x4 outputs per invocation in vec4 registers, vec4 loads where the layout allows, double-buffered shared tiles; matmul and conv2d (implicit GEMM) on it. */
-import { broadcastStrides } from '../../core/shape.js';
 import type { Conv2dParams } from '../../core/params.js';
 import type { ConvEpilogue } from './epilogue.js';
-import { batchLayout, implicitGemm } from './matmul.js';
-import { type KernelCall, type Operand, MAX_GROUPS, enableFor, load, metaDecl, preludeFor, storageType, store } from './common.js';
+import { implicitGemm, stridedGemm } from './matmul.js';
+import { type KernelCall, type Operand, MAX_GROUPS, enableFor, metaDecl, preludeFor, storageType } from './common.js';
 
 const TILE = 64; // output tile edge
 const BK = 16; // depth of one shared tile
@@ -113,40 +112,22 @@ const vecType = (d: Operand['dtype']) => `vec4<${storageType(d)}>`;
 
 /** out[..., M, N] = a[..., M, K] @ b[..., K, N], any strides and broadcast batch dims; f16 operands read and written as f16. */
 export function matmulWideKernel(a: Operand, b: Operand, out: Operand): KernelCall {
-  const { M, N, K, br, batch, inner, batchOffsets, meta: head } = batchLayout(a, b, out);
+  const { M, N, K, br, batch, inner, meta, aBatch, bBatch, wgsl } = stridedGemm(a, b, out);
   const [aRow, aCol] = [a.strides[a.shape.length - 2]!, a.strides[a.shape.length - 1]!];
   const [bRow, bCol] = [b.strides[b.shape.length - 2]!, b.strides[b.shape.length - 1]!];
-  const batchShape = out.shape.slice(0, -2);
-  const aligned = (o: Operand, row: number) => o.offset % 4 === 0 && row % 4 === 0 && broadcastStrides({ shape: o.shape.slice(0, -2), strides: o.strides.slice(0, -2) }, batchShape).every((s) => s % 4 === 0);
+  const aligned = (o: Operand, row: number, batchStrides: number[]) => o.offset % 4 === 0 && row % 4 === 0 && batchStrides.every((s) => s % 4 === 0);
   // vec4 reads need the contiguous dim in whole, aligned vec4s (then a vec4 is all inside the bounds or all outside).
-  const loads: Loads = { vecA: aCol === 1 && K % 4 === 0 && aligned(a, aRow), vecB: bCol === 1 && N % 4 === 0 && aligned(b, bRow) };
-  const meta = [...head, aRow, aCol, bRow, bCol];
-  // Each operand is read by a scalar loader (any layout) or a vec4 reader, the one wideSource calls for it.
-  const scalarA = `fn loadA(z: u32, i: u32, k: u32) -> f32 {
-  if (i >= u32(m(0u)) || k >= u32(m(2u))) { return 0.0; }
-  return ${load('A', a.dtype, `batchOffsets(z).x + i32(i) * m(${inner}u) + i32(k) * m(${inner + 1}u)`)};
-}`;
+  const loads: Loads = { vecA: aCol === 1 && K % 4 === 0 && aligned(a, aRow, aBatch), vecB: bCol === 1 && N % 4 === 0 && aligned(b, bRow, bBatch) };
+  // Each operand is read by the scalar loader (any layout) or a vec4 reader, the one wideSource calls for it.
   const vectorA = `fn vecA(z: u32, i: u32, kq: u32) -> vec4<f32> {
   if (i >= u32(m(0u)) || kq * 4u >= u32(m(2u))) { return vec4<f32>(0.0); }
   return vec4<f32>(A[(batchOffsets(z).x + i32(i) * m(${inner}u)) / 4 + i32(kq)]);
-}`;
-  const scalarB = `fn loadB(z: u32, k: u32, j: u32) -> f32 {
-  if (j >= u32(m(1u)) || k >= u32(m(2u))) { return 0.0; }
-  return ${load('B', b.dtype, `batchOffsets(z).y + i32(k) * m(${inner + 2}u) + i32(j) * m(${inner + 3}u)`)};
 }`;
   const vectorB = `fn vecB(z: u32, k: u32, nq: u32) -> vec4<f32> {
   if (nq * 4u >= u32(m(1u)) || k >= u32(m(2u))) { return vec4<f32>(0.0); }
   return vec4<f32>(B[(batchOffsets(z).y + i32(k) * m(${inner + 2}u)) / 4 + i32(nq)]);
 }`;
-  const loaders = `
-fn batchOffsets(z: u32) -> vec2<i32> {
-  let i = z;
-  ${batchOffsets}
-  return vec2<i32>(oa, ob);
-}
-${loads.vecA ? vectorA : scalarA}
-${loads.vecB ? vectorB : scalarB}
-fn storeC(z: u32, i: u32, j: u32, v: f32) { out[(z * u32(m(0u)) + i) * u32(m(1u)) + j] = ${store('v', out.dtype)}; }`;
+  const loaders = [wgsl.batchOffsets, loads.vecA ? vectorA : wgsl.loadA, loads.vecB ? vectorB : wgsl.loadB, wgsl.storeC].join('\n');
   const typeA = loads.vecA ? vecType(a.dtype) : storageType(a.dtype);
   const typeB = loads.vecB ? vecType(b.dtype) : storageType(b.dtype);
   const decls = `@group(0) @binding(1) var<storage, read_write> out: array<${storageType(out.dtype)}>;
