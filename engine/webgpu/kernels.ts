@@ -6,7 +6,7 @@ import { SCHEMA } from '../../ops/schema.js';
 import type { KernelCall, Operand } from '../../kernels/wgsl/common.js';
 import { elementwiseKernel } from '../../kernels/wgsl/elementwise.js';
 import { reduceKernel } from '../../kernels/wgsl/reduce.js';
-import { convEpilogueKernel } from '../../kernels/wgsl/epilogue.js';
+import { type ConvEpilogue, convEpilogueKernel } from '../../kernels/wgsl/epilogue.js';
 import { conv2dAsMatmul, conv2dDepthwiseKernel, conv2dDirectKernel, conv2dKernel, conv2dRegisterKernel, matmulKernel, matmulRegisterKernel, matmulRegisterNTKernel, matmulRegisterStridedKernel, registerMatmulFits, registerMatmulNTFits } from '../../kernels/wgsl/matmul.js';
 import { conv2dWideKernel, matmulWideKernel } from '../../kernels/wgsl/wideGemm.js';
 import { poolKernel } from '../../kernels/wgsl/pool.js';
@@ -66,6 +66,10 @@ export interface Caps {
 
 type WgslKernel<K extends OpName> = (ins: readonly Operand[], out: Operand, attrs: OpAttrs[K], caps: Caps) => KernelCall[];
 
+/** Output channels per group from which a convolution runs on GEMM tiles (fewer leave them mostly empty). */
+const GEMM_MIN_CHANNELS = 8;
+/** A conv's bias and clamp, applied in its store (none without either). */
+const convEpilogue = (bias: Operand | undefined, a: OpAttrs['conv2d']): ConvEpilogue | undefined => (bias || a.clamp ? { bias: bias ?? null, clamp: a.clamp } : undefined);
 const copy = (src: number, x: Operand, out: Operand): KernelCall => ({ ...elementwiseKernel('contiguous', WGSL.contiguous, [x], out, {}), inputs: [src] });
 const reduce = <K extends ReduceOp>(op: K): WgslKernel<K> => (ins, out, a, caps) => [reduceKernel(op, ins[0]!, a.dims, out, caps.subgroups)];
 
@@ -85,9 +89,9 @@ export const KERNELS: { [K in KernelOp | ReduceOp]: WgslKernel<K> } = {
     // Few output channels per group (depthwise and its gradients) leave GEMM tiles mostly empty.
     const og = w!.shape[0]! / a.groups;
     // The bias and clamp are applied in the conv kernels' stores; after the matmul route, by one in-place pass.
-    const ep = bias || a.clamp ? { bias: bias ?? null, clamp: a.clamp } : undefined;
+    const ep = convEpilogue(bias, a);
     if (og === 1 && a.groups === x!.shape[1]) return [conv2dDepthwiseKernel(x!, w!, out, a, ep)];
-    if (og < 8) return [conv2dDirectKernel(x!, w!, out, a, ep)];
+    if (og < GEMM_MIN_CHANNELS) return [conv2dDirectKernel(x!, w!, out, a, ep)];
     if (caps.matmul === 'wide') return [conv2dWideKernel(x!, w!, out, a, ep)];
     if (caps.matmul !== 'register') return [conv2dKernel(x!, w!, out, a, ep)];
     const viaMatmul = conv2dAsMatmul(x!, w!, out, a, caps.maxScratchBytes);
@@ -132,8 +136,8 @@ export const F16_KERNELS: { [K in KernelOp | ReduceOp]?: (...a: Parameters<WgslK
   // The GEMM families' implicit GEMM where the f32 choice is one of them; depthwise and narrow
   // groups, and the register family (CPU-backed adapters), keep their f32 kernels on widened copies.
   conv2d: ([x, w, bias], out, a, caps) => {
-    if (w!.shape[0]! / a.groups < 8 || caps.matmul === 'register') return null;
-    const ep = bias || a.clamp ? { bias: bias ?? null, clamp: a.clamp } : undefined;
+    if (w!.shape[0]! / a.groups < GEMM_MIN_CHANNELS || caps.matmul === 'register') return null;
+    const ep = convEpilogue(bias, a);
     return [caps.matmul === 'wide' ? conv2dWideKernel(x!, w!, out, a, ep) : conv2dKernel(x!, w!, out, a, ep)];
   },
 };

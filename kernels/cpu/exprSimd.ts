@@ -25,8 +25,11 @@ const SAME_VALUE: SimdLowering = { emit: (b, [a]) => void b.get(a!) };
  * Whether the program's values are all f32 lanes, but for comparisons: those are lane masks, read
  * only by a cast to f32 or as the condition of a where, never stored.
  */
+/** Whether argument `a` (a leaf index, or leaf count + node index) is a comparison's lane mask. */
+const maskTest = (nLeaves: number, nodes: readonly SimdExprNode[]) => (a: number) => a >= nLeaves && nodes[a - nLeaves]!.dtype === 'bool';
+
 function lanesFit(nLeaves: number, nodes: readonly SimdExprNode[], outputs: readonly number[]): boolean {
-  const isMask = (a: number) => a >= nLeaves && nodes[a - nLeaves]!.dtype === 'bool';
+  const isMask = maskTest(nLeaves, nodes);
   // Leaves are f32 arrays (f16 values too) by the time this is asked.
   const isHalfOrSingle = (a: number) => a < nLeaves || HALF_OR_SINGLE.has(nodes[a - nLeaves]!.dtype);
   return nodes.every((n, k) => {
@@ -49,8 +52,7 @@ function programFor(kinds: readonly LeafKind[], nodes: readonly SimdExprNode[], 
   const key = `${kinds.join(',')}|${nodes.map((n) => `${n.op}:${n.dtype}:${n.args.join(',')}`).join(';')}|${outputs.join(',')}`;
   let p = programs.get(key);
   if (!p) {
-    const nLeaves = kinds.length;
-    const isMask = (a: number) => a >= nLeaves && nodes[a - nLeaves]!.dtype === 'bool';
+    const isMask = maskTest(kinds.length, nodes);
     const lowered = nodes.map((n) => ({ lowering: n.op === 'cast' && !isMask(n.args[0]!) ? SAME_VALUE : n.simd, args: n.args, roundF16: n.dtype === 'f16' }));
     const { fn } = exprFunction(kinds, lowered, outputs);
     const h = kernelHeap()!;
