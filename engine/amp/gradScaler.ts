@@ -24,6 +24,20 @@ export interface GradScalerState {
 
 type Stage = 'unscaled' | 'stepped';
 
+type Schedule = Pick<GradScalerState, 'scale' | 'growthFactor' | 'backoffFactor' | 'growthInterval'>;
+
+/** The scale and its schedule, each checked for its domain; `scaleName` is what the caller calls the scale. */
+function checkedSchedule(who: string, v: Schedule, scaleName: string): Schedule {
+  const check = (name: string, x: number, ok: boolean, want: string) => {
+    if (!ok) throw new GraftValueError(`${who}: ${name} must be ${want}, got ${x}`);
+  };
+  check(scaleName, v.scale, v.scale > 0 && Number.isFinite(v.scale), 'a finite number > 0');
+  check('growthFactor', v.growthFactor, v.growthFactor > 1 && Number.isFinite(v.growthFactor), 'a finite number > 1');
+  check('backoffFactor', v.backoffFactor, v.backoffFactor > 0 && v.backoffFactor < 1, 'in (0, 1)');
+  check('growthInterval', v.growthInterval, Number.isInteger(v.growthInterval) && v.growthInterval > 0, 'an integer > 0');
+  return { scale: v.scale, growthFactor: v.growthFactor, backoffFactor: v.backoffFactor, growthInterval: v.growthInterval };
+}
+
 /**
  * PyTorch's GradScaler: `scaler.scale(loss).backward()`, then `await scaler.step(optimizer)` (it
  * unscales the gradients and steps unless one of them holds an inf or NaN), then `scaler.update()`
@@ -31,28 +45,18 @@ type Stage = 'unscaled' | 'stepped';
  * inf reads one number back per step, as PyTorch's step does, so step is async.
  */
 export class GradScaler {
-  private scaleValue: number;
-  private growthFactor: number;
-  private backoffFactor: number;
-  private growthInterval: number;
+  /** The scale and the rules that move it. */
+  private schedule: Schedule;
   private growthTracker = 0;
   private readonly enabled: boolean;
   /** What happened to each optimizer this iteration, and whether its gradients held an inf or NaN. */
   private readonly stages = new Map<Optimizer<{ lr: number }>, { stage: Stage; foundInf: boolean }>();
 
   constructor(opts: GradScalerOptions = {}) {
-    this.scaleValue = opts.initScale ?? 2 ** 16;
-    this.growthFactor = opts.growthFactor ?? 2;
-    this.backoffFactor = opts.backoffFactor ?? 0.5;
-    this.growthInterval = opts.growthInterval ?? 2000;
+    this.schedule = checkedSchedule('GradScaler', {
+      scale: opts.initScale ?? 2 ** 16, growthFactor: opts.growthFactor ?? 2, backoffFactor: opts.backoffFactor ?? 0.5, growthInterval: opts.growthInterval ?? 2000,
+    }, 'initScale');
     this.enabled = opts.enabled ?? true;
-    const check = (name: string, v: number, ok: boolean, want: string) => {
-      if (!ok) throw new GraftValueError(`GradScaler: ${name} must be ${want}, got ${v}`);
-    };
-    check('initScale', this.scaleValue, this.scaleValue > 0 && Number.isFinite(this.scaleValue), 'a finite number > 0');
-    check('growthFactor', this.growthFactor, this.growthFactor > 1 && Number.isFinite(this.growthFactor), 'a finite number > 1');
-    check('backoffFactor', this.backoffFactor, this.backoffFactor > 0 && this.backoffFactor < 1, 'in (0, 1)');
-    check('growthInterval', this.growthInterval, Number.isInteger(this.growthInterval) && this.growthInterval > 0, 'an integer > 0');
   }
 
   isEnabled(): boolean {
@@ -60,13 +64,13 @@ export class GradScaler {
   }
 
   getScale(): number {
-    return this.enabled ? this.scaleValue : 1;
+    return this.enabled ? this.schedule.scale : 1;
   }
 
   /** The loss times the scale, in f32 (an f16 loss would overflow where the scale is large). */
   scale(loss: Tensor): Tensor {
     if (!this.enabled) return loss;
-    return loss.float().mul(this.scaleValue);
+    return loss.float().mul(this.schedule.scale);
   }
 
   /**
@@ -82,7 +86,7 @@ export class GradScaler {
     for (const g of grads) {
       if (g.dtype !== 'f32' && g.dtype !== 'f64') throw new GraftDTypeError(`GradScaler.unscale_: a gradient is ${g.dtype}; keep the parameters in f32 (autocast computes in f16 from f32 weights)`);
     }
-    const inv = 1 / this.scaleValue;
+    const inv = 1 / this.schedule.scale;
     // inf * 0 and NaN * 0 are NaN, so one sum of zeroed gradients says whether any is not finite.
     const flag = grads.length === 0 ? null : noGrad(() => tidy(() => {
       const zeroed = grads.map((g) => g.mul(0).sum());
@@ -114,14 +118,14 @@ export class GradScaler {
     if (!this.enabled) return;
     if (newScale !== undefined) {
       if (!(newScale > 0 && Number.isFinite(newScale))) throw new GraftValueError(`GradScaler.update: newScale must be a finite number > 0, got ${newScale}`);
-      this.scaleValue = newScale;
+      this.schedule.scale = newScale;
     } else {
       if (this.stages.size === 0) throw new GraftStateError('GradScaler.update: no step() or unscale_() since the last update()');
       if ([...this.stages.values()].some((s) => s.foundInf)) {
-        this.scaleValue *= this.backoffFactor;
+        this.schedule.scale *= this.schedule.backoffFactor;
         this.growthTracker = 0;
-      } else if (++this.growthTracker === this.growthInterval) {
-        this.scaleValue *= this.growthFactor;
+      } else if (++this.growthTracker === this.schedule.growthInterval) {
+        this.schedule.scale *= this.schedule.growthFactor;
         this.growthTracker = 0;
       }
     }
@@ -129,17 +133,13 @@ export class GradScaler {
   }
 
   stateDict(): GradScalerState {
-    return { scale: this.scaleValue, growthFactor: this.growthFactor, backoffFactor: this.backoffFactor, growthInterval: this.growthInterval, growthTracker: this.growthTracker };
+    return { ...this.schedule, growthTracker: this.growthTracker };
   }
 
-  /** Restores what stateDict() gave; each value is checked as the constructor checks it. */
+  /** Restores what stateDict() gave; each value is checked as the constructor checks its option. */
   loadStateDict(sd: GradScalerState): void {
     if (!(Number.isInteger(sd.growthTracker) && sd.growthTracker >= 0)) throw new GraftValueError(`GradScaler.loadStateDict: growthTracker must be an integer >= 0, got ${sd.growthTracker}`);
-    const fresh = new GradScaler({ initScale: sd.scale, growthFactor: sd.growthFactor, backoffFactor: sd.backoffFactor, growthInterval: sd.growthInterval });
-    this.scaleValue = fresh.scaleValue;
-    this.growthFactor = fresh.growthFactor;
-    this.backoffFactor = fresh.backoffFactor;
-    this.growthInterval = fresh.growthInterval;
+    this.schedule = checkedSchedule('GradScaler.loadStateDict', sd, 'scale');
     this.growthTracker = sd.growthTracker;
   }
 }

@@ -219,6 +219,9 @@ for (const backend of BACKENDS) {
       const restored = new GradScaler();
       restored.loadStateDict({ scale: 32, growthFactor: 4, backoffFactor: 0.25, growthInterval: 3, growthTracker: 1 });
       expect(restored.stateDict()).toEqual({ scale: 32, growthFactor: 4, backoffFactor: 0.25, growthInterval: 3, growthTracker: 1 });
+      expect(() => restored.loadStateDict({ ...restored.stateDict(), scale: NaN })).toThrow(/GradScaler.loadStateDict: scale must be a finite number > 0, got NaN/);
+      expect(() => restored.loadStateDict({ ...restored.stateDict(), growthTracker: -1 })).toThrow(/GradScaler.loadStateDict: growthTracker must be an integer >= 0, got -1/);
+      expect(restored.stateDict().scale).toBe(32); // a refused state leaves the scaler as it was
     });
   });
 
