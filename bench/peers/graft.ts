@@ -36,20 +36,7 @@ export function graftImpl(kind: 'cpu' | 'webgpu'): Impl & { backend?: Backend } 
       impl.backend = backend;
       return null;
     },
-    async matmul(p: MatmulParams, a: Float32Array, b: Float32Array): Promise<Prepared> {
-      const ta = tensor(a, { shape: [p.m, p.k], backend });
-      const tb = tensor(b, { shape: [p.k, p.n], backend });
-      let last: Tensor | null = null;
-      return {
-        run: async () => {
-          last?.dispose();
-          last = ta.matmul(tb);
-          await last.data();
-        },
-        output: async () => (await last!.data()) as Float32Array,
-        dispose: () => [ta, tb, last].forEach((t) => t?.dispose()),
-      };
-    },
+    matmul: (p: MatmulParams, a: Float32Array, b: Float32Array) => matmul(p, a, b, 'f32'),
     async conv2d(p: ConvParams, x: Float32Array, w: Float32Array): Promise<Prepared> {
       const tx = tensor(x, { shape: [p.n, p.c, p.h, p.w], backend });
       const tw = tensor(w, { shape: [p.o, p.c / p.groups, p.k, p.k], backend });
@@ -122,23 +109,26 @@ export function graftImpl(kind: 'cpu' | 'webgpu'): Impl & { backend?: Backend } 
     },
     resnetStep: (init: ResnetInit) => resnetStep(init, false),
     resnetStepMixed: (init: ResnetInit) => resnetStep(init, true),
-    async matmulF16(p: MatmulParams, a: Float32Array, b: Float32Array): Promise<Prepared> {
-      const ta = tensor(a, { shape: [p.m, p.k], dtype: 'f16', backend });
-      const tb = tensor(b, { shape: [p.k, p.n], dtype: 'f16', backend });
-      let last: Tensor | null = null;
-      return {
-        run: async () => {
-          last?.dispose();
-          last = ta.matmul(tb);
-          await last.data();
-        },
-        output: async () => (await last!.data()) as Float32Array,
-        dispose: () => [ta, tb, last].forEach((t) => t?.dispose()),
-      };
-    },
+    matmulF16: (p: MatmulParams, a: Float32Array, b: Float32Array) => matmul(p, a, b, 'f16'),
     mlpStep: (p: MlpParams, init: MlpInit) => mlpStep(p, init, false),
     mlpStepMixed: (p: MlpParams, init: MlpInit) => mlpStep(p, init, true),
   };
+
+  /** a @ b in `dtype` (f16: the inputs are f16 values already), read back as numbers. */
+  async function matmul(p: MatmulParams, a: Float32Array, b: Float32Array, dtype: 'f32' | 'f16'): Promise<Prepared> {
+    const ta = tensor(a, { shape: [p.m, p.k], dtype, backend });
+    const tb = tensor(b, { shape: [p.k, p.n], dtype, backend });
+    let last: Tensor | null = null;
+    return {
+      run: async () => {
+        last?.dispose();
+        last = ta.matmul(tb);
+        await last.data();
+      },
+      output: async () => (await last!.data()) as Float32Array,
+      dispose: () => [ta, tb, last].forEach((t) => t?.dispose()),
+    };
+  }
 
   /** One SGD step of torchvision's ResNet-18; mixed: the forward under autocast, the loss through a GradScaler. */
   async function resnetStep(init: ResnetInit, mixed: boolean): Promise<Prepared> {
