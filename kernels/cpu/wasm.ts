@@ -4,7 +4,7 @@ import { canBlock } from '../../core/platform/node.js';
 import { JOB, type Pool, parallel, poolThreads, setThreadLimit, startPool, startPoolNow } from './threads.js';
 import { WasmHeap } from './heap.js';
 import { type Strided, coalesce, forEachRow } from './strided.js';
-import { MR, NR } from '../wasm/gemm.js';
+import { MR, NARROW_PANELS, NR } from '../wasm/gemm.js';
 import { cpuKernelModule } from '../wasm/module.js';
 
 const MAX_PAGES = 32768; // 2 GiB of address space; larger products fall back to the TypeScript gemm
@@ -13,8 +13,6 @@ const KC = 256;
 const MIN_WORK = 16 * 16 * 16;
 /** Below this many multiply-adds one thread is faster than waking the others: a conv over a batch runs one product per image, and splitting each of those small ones cost the MobileNetV2 trunk 40 against 22 ms (local script). */
 const MIN_PARALLEL_WORK = 1 << 22;
-/** Products at most this many column panels wide use the row-major tile order. */
-const NARROW_PANELS = 8;
 
 /** Elementwise programs and reductions over fewer elements run on the calling thread: waking a worker costs more. */
 export const MIN_PARALLEL_ELEMENTS = 1 << 18;
@@ -44,14 +42,12 @@ interface Engine {
   fillRows: (ptr: number, L: number, count: number, values: number) => void;
   copyRows: (dst: number, dstStride: number, src: number, srcStride: number, rowBytes: number, rows: number) => void;
   packB: (src: number, rowBytes: number, k: number, panels: number, dst: number) => void;
-  im2colPacked: (...args: number[]) => void;
+  convGemm: (...args: number[]) => void;
   addBlocks: (...args: number[]) => void;
   gatherRows: (dst: number, src: number, n: number, step: number, rows: number, rowStride: number, dstRowStride: number) => void;
   packA: (src: number, rs: number, cs: number, m: number, k: number, dst: number) => void;
   packA4: (src: number, rs: number, panels: number, k: number, dst: number) => void;
   maxPool2x2: (xp: number, op: number, W: number, OH: number, OW: number, planes: number, planeIn: number, planeOut: number) => void;
-  /** 3 * NR i32 of scratch for im2colPacked's lane positions. */
-  lanes: number;
   /** The worker threads, once started. */
   pool: Pool | null;
 }
@@ -76,8 +72,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, gemmRows: exports.gemmRows as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], lanes: 0, pool: null };
-    engine.lanes = engine.heap.alloc(4 * 3 * NR);
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, gemmRows: exports.gemmRows as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], convGemm: exports.convGemm as Engine['convGemm'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], pool: null };
     if (isShared) {
       const now = startPoolNow(module, memory);
       if (now !== undefined) engine.pool = now;
@@ -120,18 +115,15 @@ export function gemmF32(
   return gemmF32Shared(m, n, k, a, aOff, ars, acs, 1, () => [b, bOff], brs, bcs, c, () => cOff, ldc);
 }
 
-/** Writes B_t straight into the packed layout ([panel][k][NR], zero past n) at `at` in `out`: how im2col skips its own copy. */
-export type PackB = (out: Float32Array, at: number) => void;
-
 /**
  * `count` products with one A: C_t += A * B_t for t < count, A packed once (the images of a
  * convolution share its weights). `bAt(t)` gives B_t's array and offset (it may fill the array
- * first), or a function that packs B_t itself; `cAt(t)` gives C_t's offset.
+ * first); `cAt(t)` gives C_t's offset.
  */
 export function gemmF32Shared(
   m: number, n: number, k: number,
   a: Float32Array, aOff: number, ars: number, acs: number,
-  count: number, bAt: (t: number) => [Float32Array, number] | PackB, brs: number, bcs: number,
+  count: number, bAt: (t: number) => [Float32Array, number], brs: number, bcs: number,
   c: Float32Array, cAt: (t: number) => number, ldc: number,
 ): boolean {
   const e = getEngine();
@@ -141,59 +133,146 @@ export function gemmF32Shared(
   const ws = workspace(e, 4 * (mp * k + np * k + mp * np));
   if (!ws) return false;
   try {
-    gemmIn(e, ws.mem, ws.at, m, n, k, mp, np, a, aOff, ars, acs, count, bAt, brs, bcs, c, cAt, ldc);
+    const ap = ws.at;
+    const bp = ap + mp * k;
+    const cp = bp + np * k;
+    packAPanels(e, a, aOff, ars, acs, m, k, ws.mem, ap);
+    const cAt0 = heapAddress(c);
+    for (let t = 0; t < count; t++) {
+      const [b, bOff] = bAt(t);
+      packB(e, b, bOff, brs, bcs, k, n, ws.mem, bp);
+      const cOff = cAt(t);
+      // Where C is in the heap its whole tiles are accumulated in place; only the edge rows and
+      // columns come back from the padded product, each strip in one wasm pass.
+      const [mf, nf] = cAt0 >= 0 ? [Math.floor(m / MR), Math.floor(n / NR)] : [0, 0];
+      run(e, m * n * k, mp / MR, [4 * ap, 4 * bp, 4 * cp, k], np / NR, 4 * np, [cAt0 + 4 * cOff, 4 * ldc, mf, nf]);
+      if (cAt0 >= 0) {
+        const [rows, cols] = [mf * MR, nf * NR];
+        if (rows < m) e.addBlocks(cAt0 + 4 * (cOff + rows * ldc), 4 * ldc, 0, 4 * (cp + rows * np), 4 * np, 0, m - rows, 1, n);
+        if (cols < n && rows > 0) e.addBlocks(cAt0 + 4 * (cOff + cols), 4 * ldc, 0, 4 * (cp + cols), 4 * np, 0, rows, 1, n - cols);
+      } else {
+        for (let i = 0; i < m; i++) {
+          const src = cp + i * np;
+          const dst = cOff + i * ldc;
+          for (let j = 0; j < n; j++) c[dst + j] += ws.mem[src + j]!;
+        }
+      }
+    }
   } finally {
     ws.release();
   }
   return true;
 }
 
-function gemmIn(
-  e: Engine, mem: Float32Array, at: number, m: number, n: number, k: number, mp: number, np: number,
-  a: Float32Array, aOff: number, ars: number, acs: number,
-  count: number, bAt: (t: number) => [Float32Array, number] | PackB, brs: number, bcs: number,
-  c: Float32Array, cAt: (t: number) => number, ldc: number,
-): void {
-  const ap = at;
-  const bp = ap + mp * k;
-  const cp = bp + np * k;
+/** The gemm over A's panels [ap..] and B's [bp..] in the heap, its row panels split over the threads where the work is large. */
+function run(e: Engine, work: number, panels: number, [ap, bp, cp, k]: number[], np: number, ldc: number, [cd, ldcd, mf, nf]: number[]): void {
+  // A product a few column panels wide walks its row panels outside them (each A slice read once).
+  const job = np <= NARROW_PANELS ? { id: JOB.gemmRows, fn: e.gemmRows as (...a: number[]) => void } : { id: JOB.gemm, fn: e.gemm as (...a: number[]) => void };
+  parallel(e.pool, job, panels, work, MIN_PARALLEL_WORK, (lo, hi) => [ap!, bp!, cp!, k!, lo, hi, np, ldc, KC, cd!, ldcd!, mf!, nf!], 1, 'gemm');
+}
+
+/** A's panels at `ap` in the heap: full panels of contiguous rows by vectors and shuffles, the partial last one element by element. */
+function packAPanels(e: Engine, a: Float32Array, aOff: number, ars: number, acs: number, m: number, k: number, mem: Float32Array, ap: number): void {
   const aAt = heapAddress(a);
   if (aAt >= 0 && acs === 1) {
-    // Full panels of contiguous rows by vectors and shuffles, the partial last one element by element.
     const panels = Math.floor(m / MR);
     e.packA4(aAt + 4 * aOff, 4 * ars, panels, k, 4 * ap);
     if (m % MR) e.packA(aAt + 4 * (aOff + panels * MR * ars), 4 * ars, 4, m - panels * MR, k, 4 * (ap + panels * MR * k));
   } else if (aAt >= 0) e.packA(aAt + 4 * aOff, 4 * ars, 4 * acs, m, k, 4 * ap);
   else packA(a, aOff, ars, acs, m, k, mem, ap);
-  const cAt0 = heapAddress(c);
-  for (let t = 0; t < count; t++) {
-    const src = bAt(t);
-    if (typeof src === 'function') src(mem, bp);
-    else packB(e, src[0], src[1], brs, bcs, k, n, mem, bp);
-    const cOff = cAt(t);
-    // Where C is in the heap its whole tiles are accumulated in place; only the edge rows and
-    // columns come back from the padded product, each strip in one wasm pass.
-    const [mf, nf] = cAt0 >= 0 ? [Math.floor(m / MR), Math.floor(n / NR)] : [0, 0];
-    run(e, m * n * k, mp / MR, [4 * ap, 4 * bp, 4 * cp, k], np / NR, 4 * np, [cAt0 + 4 * cOff, 4 * ldc, mf, nf]);
-    if (cAt0 >= 0) {
-      const [rows, cols] = [mf * MR, nf * NR];
-      if (rows < m) e.addBlocks(cAt0 + 4 * (cOff + rows * ldc), 4 * ldc, 0, 4 * (cp + rows * np), 4 * np, 0, m - rows, 1, n);
-      if (cols < n && rows > 0) e.addBlocks(cAt0 + 4 * (cOff + cols), 4 * ldc, 0, 4 * (cp + cols), 4 * np, 0, rows, 1, n - cols);
-    } else {
-      for (let i = 0; i < m; i++) {
-        const src = cp + i * np;
-        const dst = cOff + i * ldc;
-        for (let j = 0; j < n; j++) c[dst + j] += mem[src + j]!;
-      }
-    }
-  }
 }
 
-/** Row panels [0, panels) split over the caller and the ready workers; blocks until all are done. */
-function run(e: Engine, work: number, panels: number, [ap, bp, cp, k]: number[], np: number, ldc: number, [cd, ldcd, mf, nf]: number[]): void {
-  // A product a few column panels wide walks its row panels outside them (each A slice read once).
-  const job = np <= NARROW_PANELS ? { id: JOB.gemmRows, fn: e.gemmRows as (...a: number[]) => void } : { id: JOB.gemm, fn: e.gemm as (...a: number[]) => void };
-  parallel(e.pool, job, panels, work, MIN_PARALLEL_WORK, (lo, hi) => [ap!, bp!, cp!, k!, lo, hi, np, ldc, KC, cd!, ldcd!, mf!, nf!], 1, 'gemm');
+/** A convolution's window matrix: `images` images side by side, image t at float x0 + t * imageStride of x, each [C, H, W], in the heap. */
+export interface ConvWindows {
+  x: Float32Array;
+  x0: number;
+  imageStride: number;
+  images: number;
+  C: number; H: number; W: number; KH: number; KW: number;
+  stride: readonly [number, number];
+  padding: readonly [number, number];
+  dilation: readonly [number, number];
+  OH: number; OW: number;
+}
+
+/** One thread's block of window-matrix panels, in bytes: with the weights' k-slice and its C tiles, within a core's L2. */
+const CONV_BLOCK_BYTES = 1 << 18;
+
+/**
+ * out[outAt(t) + n*outImage + i*L + l] += (A * windows_t)[i, n*L + l] for t < count: A (m rows of
+ * k = C*KH*KW, contiguous) packed once, then per window set the convGemm job over blocks of column
+ * panels, each thread making its block's window matrix in its own scratch and multiplying it there
+ * while it is in cache (a window matrix is KH*KW times its input: written whole, it went to memory
+ * and back). Padded images are copied into zero borders first, so no window is bounds-checked. At
+ * unit stride the columns run over whole padded rows (the columns past each output row are
+ * computed and dropped), so a panel's windows start at consecutive floats and are read as vectors.
+ * The product comes back from its padded tiles into out, cropped, in one wasm pass per row of A.
+ * False (nothing written) where wasm cannot run it.
+ */
+export function convGemmF32(m: number, k: number, a: Float32Array, aOff: number, ars: number, count: number, windows: (t: number) => ConvWindows, out: Float32Array, outAt: (t: number) => number, outImage: number): boolean {
+  const e = getEngine();
+  const w0 = windows(0);
+  const outAddr = heapAddress(out);
+  if (!e || k === 0 || heapAddress(w0.x) < 0) return false;
+  const { images, C, H, W, KH, KW, OH, OW } = w0;
+  const [ph, pw] = w0.padding;
+  const [Hp, Wp] = [H + 2 * ph, W + 2 * pw];
+  // Columns per output row: whole padded rows at unit stride where the dropped columns cost at most a quarter more.
+  const wide = w0.stride[0] === 1 && w0.stride[1] === 1 && 4 * (Wp - OW) <= OW;
+  const rowCols = wide ? Wp : OW;
+  const L = (OH - 1) * rowCols + OW;
+  const n = images * L;
+  const mp = Math.ceil(m / MR) * MR;
+  const np = Math.ceil(n / NR) * NR;
+  const panels = np / NR;
+  const threads = cpuThreads();
+  const blockPanels = Math.max(1, Math.min(Math.floor(CONV_BLOCK_BYTES / (4 * k * NR)), Math.ceil(panels / threads)));
+  const blockFloats = blockPanels * NR * k;
+  const padFloats = ph || pw ? images * C * Hp * Wp : 0;
+  // A small output outside the heap is gathered in scratch and added from there.
+  const span = (images - 1) * outImage + m * OH * OW;
+  const outFloats = outAddr < 0 ? span : 0;
+  const ws = workspace(e, 4 * (mp * k + mp * np + threads * blockFloats + padFloats + outFloats));
+  if (!ws) return false;
+  try {
+    const ap = ws.at;
+    const cp = ap + mp * k;
+    const scratch = cp + mp * np;
+    const padded = scratch + threads * blockFloats;
+    const gathered = padded + padFloats;
+    packAPanels(e, a, aOff, ars, 1, m, k, ws.mem, ap);
+    if (padFloats) e.heap.zero(4 * padded, 4 * padFloats);
+    const job = { id: JOB.convGemm, fn: e.convGemm };
+    for (let t = 0; t < count; t++) {
+      const w = windows(t);
+      const xAt = heapAddress(w.x) + 4 * w.x0;
+      if (padFloats) {
+        // Only the interiors change between window sets: the borders stay zero.
+        for (let i = 0; i < images * C; i++) {
+          const [img, ch] = [Math.floor(i / C), i % C];
+          e.copyRows(4 * (padded + i * Hp * Wp + ph * Wp + pw), 4 * Wp, xAt + 4 * (img * w.imageStride + ch * H * W), 4 * W, 4 * W, H);
+        }
+      }
+      const [src, imageStride] = padFloats ? [4 * padded, C * Hp * Wp] : [xAt, w.imageStride];
+      let part = 0;
+      // Every tile goes to the padded product (mFull = nFull = 0), which the gemm overwrites.
+      parallel(e.pool, job, Math.ceil(panels / blockPanels), Math.max(m * n * k, 16 * n * k), MIN_PARALLEL_WORK, (lo, hi) => [
+        src, imageStride, L, n, C, Hp * Wp, Wp, KH, KW, ...w.stride, ...w.dilation, rowCols,
+        4 * ap, 4 * cp, mp / MR, 4 * np, KC, 0, 0, 0, 0, blockPanels, 4 * (scratch + part++ * blockFloats), lo, hi,
+      ], 1, 'conv2d');
+      if (outFloats) e.heap.zero(4 * gathered, 4 * outFloats);
+      const o = outFloats ? 4 * gathered : outAddr + 4 * outAt(t);
+      for (let i = 0; i < m; i++) e.addBlocks(o + 4 * i * OH * OW, 4 * outImage, 4 * OW, 4 * (cp + i * np), 4 * L, 4 * rowCols, images, OH, OW);
+      if (outFloats) {
+        for (let img = 0; img < images; img++) {
+          for (let j = img * outImage, end = j + m * OH * OW, at = outAt(t); j < end; j++) out[at + j]! += ws.mem[gathered + j]!;
+        }
+      }
+    }
+  } finally {
+    ws.release();
+  }
+  return true;
 }
 
 /** A [m, k] (any strides) into panels of MR rows, [panel][k][MR], zero-padded past m. */
@@ -323,22 +402,6 @@ export function fillRowsF32(o: Float32Array, at: number, count: number, L: numbe
   const oAt = heapAddress(o);
   if (!e || oAt < 0 || L === 0) return false;
   return withAddress(values.subarray(0, count), (v) => (e.fillRows(oAt + 4 * at, L, count, v), true));
-}
-
-/**
- * The window matrix of `images` images (image t from float x0 + t * imageStride of `x`, which must
- * be in the heap) written by wasm into the GEMM's packed B layout at float `at` of the memory; false
- * when `x` is outside the heap.
- */
-export function im2colPackedF32(
-  x: Float32Array, x0: number, imageStride: number, images: number, C: number, H: number, W: number, KH: number, KW: number,
-  sh: number, sw: number, ph: number, pw: number, dh: number, dw: number, OH: number, OW: number, at: number,
-): boolean {
-  const e = getEngine();
-  const xAt = heapAddress(x);
-  if (!e || xAt < 0 || !e.lanes) return false;
-  e.im2colPacked(xAt + 4 * x0, imageStride, images, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, 4 * at, e.lanes);
-  return true;
 }
 
 /**

@@ -76,6 +76,8 @@ export class Body {
   block(): this { return this.op(0x02, 0x40); }
   loop(): this { return this.op(0x03, 0x40); }
   if(): this { return this.op(0x04, 0x40); }
+  /** Calls function `index` of the module (its arguments on the stack). */
+  call(index: number): this { return this.op(0x10, ...uleb(index)); }
   else(): this { return this.op(0x05); }
   end(): this { return this.op(0x0b); }
   br(depth: number): this { return this.op(0x0c, ...uleb(depth)); }

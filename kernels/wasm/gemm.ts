@@ -4,6 +4,8 @@ import { Body, I32, V128, type WasmFunction } from './encode.js';
 /** Rows of A and columns of B one kernel invocation covers: 4 x 8 = eight f32x4 accumulators. */
 export const MR = 4;
 export const NR = 8;
+/** Products at most this many column panels wide use the row-major tile order (gemmRows). */
+export const NARROW_PANELS = 8;
 
 // Locals: the parameters, then loop state, then the vector registers.
 const [AP, BP, CP, K, I0, I1, NP, LDC, KC, CD, LDCD, MF, NF] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];

@@ -1,58 +1,145 @@
-/** @file The convolution's window matrix written by WebAssembly straight into the GEMM's packed B layout, for several images side by side. */
+/** @file The convolution's window matrix written by WebAssembly straight into the GEMM's packed B layout, for several zero-padded images side by side. */
 import { Body, I32, type WasmFunction } from './encode.js';
 import { NR } from './gemm.js';
 
 /**
- * im2colPacked(x, imageStride, images, C, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, out, lanes):
- * column J of the window matrix is output position J % L of image J / L (L = OH * OW, image t at
- * float x/4 + t * imageStride); for each panel of NR columns and each (channel, kh, kw) row, the NR
- * input values those positions see (zero outside the image and past the last column) are stored
- * at `out`, [panel][row][NR]. `lanes` is 3 * NR * 4 bytes of scratch for the panel's positions.
+ * im2colPacked(x, imageStride, L, total, C, plane, Wp, KH, KW, sh, sw, dh, dw, OW, out, p0, p1):
+ * panels p0 <= p < p1 of the window matrix of images already padded (no bounds to test: image t at
+ * byte x + 4 * t * imageStride, C planes of `plane` floats, rows Wp floats apart). Column J is output
+ * position J % L of image J / L, J < total; for each panel of NR columns and each (channel, kh, kw)
+ * row, the NR values those positions see are stored at out + 4 * p * K * NR, [row][NR] (K = C*KH*KW),
+ * zero past the last column. The rows of a panel whose windows start at consecutive floats are read
+ * as two vectors; others lane by lane, from addresses found once per panel. With OW the padded
+ * row's width and unit strides, a column is its window's offset in the image: every panel within
+ * one image is such a run.
  */
 export function im2colPackedFunction(): WasmFunction {
-  const P = Object.fromEntries(['x', 'imageStride', 'images', 'C', 'H', 'W', 'KH', 'KW', 'sh', 'sw', 'ph', 'pw', 'dh', 'dw', 'OH', 'OW', 'out', 'lanes'].map((n, i) => [n, i])) as Record<string, number>;
-  const names = ['L', 'total', 'j0', 'cols', 'c', 'kh', 'kw', 'ih', 'iw', 'plane', 'inb', 't', 'l'];
-  const V = Object.fromEntries(names.map((n, i) => [n, 18 + i])) as Record<string, number>;
+  const P = Object.fromEntries(['x', 'imageStride', 'L', 'total', 'C', 'plane', 'Wp', 'KH', 'KW', 'sh', 'sw', 'dh', 'dw', 'OW', 'out', 'p0', 'p1'].map((n, i) => [n, i])) as Record<string, number>;
+  const names = ['p', 'j', 'cols', 'c', 'kh', 'kw', 'offC', 'offH', 'off', 'dst', 'K', 'r', 'run', ...Array.from({ length: NR }, (_, q) => `a${q}`)];
+  const V = Object.fromEntries(names.map((n, i) => [n, 17 + i])) as Record<string, number>;
   const b = new Body();
   const g = (n: string) => b.get(P[n] ?? V[n]!);
   const set = (n: string) => b.set(V[n]!);
-  // lanes: base address (bytes) at 0, ih0 at 4 * NR, iw0 at 8 * NR, per lane q at 4 * q.
-  const laneAt = (field: number, q: number) => 4 * (field * NR + q);
-  g('OH'); g('OW'); b.mul(); set('L');
-  g('images'); g('L'); b.mul(); set('total');
-  b.i32(0); set('j0');
-  b.block(); b.loop();
-  g('j0'); g('total'); b.ltU().eqz().brIf(1);
-  // cols = min(NR, total - j0)
-  g('total'); g('j0'); b.sub(); b.i32(NR); g('total'); g('j0'); b.sub(); b.i32(NR); b.ltU().select(); set('cols');
-  for (let q = 0; q < NR; q++) {
-    // Lanes past cols keep stale positions: their values are zeroed below.
-    g('j0'); b.i32(q).add(); g('L'); b.divU(); set('t');
-    g('j0'); b.i32(q).add(); g('L'); b.remU(); set('l');
-    g('lanes'); g('x'); g('t'); g('imageStride'); b.mul().i32(4).mul().add(); b.i32Store(laneAt(0, q));
-    g('lanes'); g('l'); g('OW'); b.divU(); g('sh'); b.mul(); g('ph'); b.sub(); b.i32Store(laneAt(1, q));
-    g('lanes'); g('l'); g('OW'); b.remU(); g('sw'); b.mul(); g('pw'); b.sub(); b.i32Store(laneAt(2, q));
-  }
   const loop = (v: string, bound: string, body: () => void) => b.forRange(V[v]!, P[bound] ?? V[bound]!, body);
-  loop('c', 'C', () => {
-    g('c'); g('H'); b.mul(); g('W'); b.mul(); set('plane');
-    loop('kh', 'KH', () => loop('kw', 'KW', () => {
-      for (let q = 0; q < NR; q++) {
-        // ih, iw of lane q; in bounds when both are (unsigned compares take negatives as large) and q < cols.
-        g('lanes'); b.i32Load(laneAt(1, q)); g('kh'); g('dh'); b.mul().add(); set('ih');
-        g('lanes'); b.i32Load(laneAt(2, q)); g('kw'); g('dw'); b.mul().add(); set('iw');
-        g('ih'); g('H'); b.ltU(); g('iw'); g('W'); b.ltU(); b.and(); b.i32(q); g('cols'); b.ltU(); b.and(); set('inb');
-        g('out');
-        // The load reads a valid address either way (x itself when out of bounds), then the value is selected.
-        g('lanes'); b.i32Load(laneAt(0, q)); g('plane'); g('ih'); g('W'); b.mul().add(); g('iw'); b.add(); b.i32(4).mul().add();
-        g('x'); g('inb'); b.select();
-        b.f32Load(0).f32Const(0); g('inb'); b.select();
-        b.f32Store(4 * q);
-      }
-      g('out'); b.i32(4 * NR).add(); b.set(P.out!);
-    }));
+  g('C'); g('KH'); b.mul(); g('KW'); b.mul(); set('K');
+  // Windows of all C, KH, KW rows for the current panel: `row` writes one row of NR at dst from offset off.
+  const windows = (row: () => void) => {
+    g('out'); g('p'); g('K'); b.mul().i32(4 * NR).mul().add(); set('dst');
+    b.i32(0); set('offC');
+    loop('c', 'C', () => {
+      g('offC'); set('offH');
+      loop('kh', 'KH', () => {
+        g('offH'); set('off');
+        loop('kw', 'KW', () => {
+          row();
+          g('dst'); b.i32(4 * NR).add(); set('dst');
+          g('off'); g('dw'); b.i32(4).mul().add(); set('off');
+        });
+        g('offH'); g('dh'); g('Wp'); b.mul().i32(4).mul().add(); set('offH');
+      });
+      g('offC'); g('plane'); b.i32(4).mul().add(); set('offC');
+    });
+  };
+  g('p0'); set('p');
+  b.block(); b.loop();
+  g('p'); g('p1'); b.ltU().eqz().brIf(1);
+  // cols = min(NR, total - p * NR); lanes past it read the last column's position (a valid address) and are zeroed after.
+  g('total'); g('p'); b.i32(NR).mul().sub(); set('cols');
+  g('cols'); b.i32(NR); g('cols'); b.i32(NR).ltU().select(); set('cols');
+  for (let q = 0; q < NR; q++) {
+    g('p'); b.i32(NR).mul().i32(q).add(); set('j');
+    g('j'); g('total'); b.i32(1).sub(); g('j'); g('total'); b.ltU().select(); set('j');
+    // a_q = x + 4 * (t * imageStride + (l / OW) * sh * Wp + (l % OW) * sw), t = j / L, l = j % L.
+    g('x');
+    g('j'); g('L'); b.divU(); g('imageStride'); b.mul();
+    g('j'); g('L'); b.remU(); g('OW'); b.divU(); g('sh'); b.mul(); g('Wp'); b.mul().add();
+    g('j'); g('L'); b.remU(); g('OW'); b.remU(); g('sw'); b.mul().add();
+    b.i32(4).mul().add(); set(`a${q}`);
+  }
+  // Addresses rise by at least a float from column to column, so in a full panel a last lane NR - 1
+  // floats after the first makes it one run of consecutive floats.
+  g('cols'); b.i32(NR).ne().eqz();
+  b.get(V[`a${NR - 1}`]!); g('a0'); b.sub(); b.i32(4 * (NR - 1)).ne().eqz();
+  b.and();
+  set('run');
+  g('run');
+  b.if();
+  windows(() => {
+    for (let v = 0; v < NR / 4; v++) {
+      g('dst'); g('a0'); g('off'); b.add().load(16 * v); b.store(16 * v);
+    }
   });
-  g('j0'); b.i32(NR).add(); set('j0');
+  b.else();
+  windows(() => {
+    for (let q = 0; q < NR; q++) {
+      g('dst'); b.get(V[`a${q}`]!); g('off'); b.add().f32Load(0); b.f32Store(4 * q);
+    }
+  });
+  b.end();
+  // The last, partial panel: zero the lanes past the last column in every row.
+  g('cols'); b.i32(NR).ltU();
+  b.if();
+  g('out'); g('p'); g('K'); b.mul().i32(4 * NR).mul().add(); set('dst');
+  loop('r', 'K', () => {
+    for (let q = 1; q < NR; q++) {
+      b.i32(q); g('cols'); b.ltU().eqz();
+      b.if();
+      g('dst'); b.f32Const(0).f32Store(4 * q);
+      b.end();
+    }
+    g('dst'); b.i32(4 * NR).add(); set('dst');
+  });
+  b.end();
+  g('p'); b.i32(1).add(); set('p');
   b.br(0); b.end(); b.end();
-  return { name: 'im2colPacked', params: new Array<number>(18).fill(I32), locals: new Array<number>(names.length).fill(I32), body: b };
+  return { name: 'im2colPacked', params: new Array<number>(17).fill(I32), locals: new Array<number>(names.length).fill(I32), body: b };
+}
+
+/**
+ * convGemm(x, imageStride, L, total, C, plane, Wp, KH, KW, sh, sw, dh, dw, OW, ap, cp, mPanels, ldc,
+ * kc, cd, ldcd, mFull, nFull, blockPanels, scratch, b0, b1): the convolution as GEMM one block of
+ * column panels at a time, for blocks b0 <= b < b1: the block's window matrix is written to
+ * `scratch` (im2colPacked's first 14 arguments) and multiplied there by the packed weights (gemm's
+ * arguments, C offset to the block's columns), so the window matrix is never held whole and each
+ * block is read back from cache. Blocks of at most `narrow` panels take gemmRows.
+ */
+export function convGemmFunction(index: { im2col: number; gemm: number; gemmRows: number }, narrow: number): WasmFunction {
+  const names = ['x', 'imageStride', 'L', 'total', 'C', 'plane', 'Wp', 'KH', 'KW', 'sh', 'sw', 'dh', 'dw', 'OW', 'ap', 'cp', 'mPanels', 'ldc', 'kc', 'cd', 'ldcd', 'mFull', 'nFull', 'blockPanels', 'scratch', 'b0', 'b1'];
+  const locals = ['K', 'panels', 'blk', 'p0', 'p1', 'np', 'nf'];
+  const V = Object.fromEntries([...names, ...locals].map((n, i) => [n, i])) as Record<string, number>;
+  const b = new Body();
+  const g = (n: string) => b.get(V[n]!);
+  const set = (n: string) => b.set(V[n]!);
+  g('C'); g('KH'); b.mul(); g('KW'); b.mul(); set('K');
+  g('total'); b.i32(NR - 1).add().i32(NR).divU(); set('panels');
+  g('b0'); set('blk');
+  b.block(); b.loop();
+  g('blk'); g('b1'); b.ltU().eqz().brIf(1);
+  g('blk'); g('blockPanels'); b.mul(); set('p0');
+  g('p0'); g('blockPanels'); b.add(); set('p1');
+  g('p1'); g('panels'); g('p1'); g('panels'); b.ltU().select(); set('p1');
+  g('p1'); g('p0'); b.sub(); set('np');
+  // Whole column tiles of this block: nFull - p0, within [0, np].
+  g('nFull'); g('p0'); b.sub(); set('nf');
+  b.i32(0); g('nf'); g('nFull'); g('p0'); b.ltU().select(); set('nf');
+  g('nf'); g('np'); g('nf'); g('np'); b.ltU().select(); set('nf');
+  // Panel p of the window matrix lands at scratch + (p - p0) panels.
+  for (const n of names.slice(0, 14)) g(n);
+  g('scratch'); g('p0'); g('K'); b.mul().i32(4 * NR).mul().sub();
+  g('p0'); g('p1');
+  b.call(index.im2col);
+  const gemmCall = (fn: number) => {
+    g('ap'); g('scratch'); g('cp'); g('p0'); b.i32(4 * NR).mul().add(); g('K'); b.i32(0); g('mPanels'); g('np'); g('ldc'); g('kc');
+    g('cd'); g('p0'); b.i32(4 * NR).mul().add(); g('ldcd'); g('mFull'); g('nf');
+    b.call(fn);
+  };
+  g('np'); b.i32(narrow + 1).ltU();
+  b.if();
+  gemmCall(index.gemmRows);
+  b.else();
+  gemmCall(index.gemm);
+  b.end();
+  g('blk'); b.i32(1).add(); set('blk');
+  b.br(0); b.end(); b.end();
+  return { name: 'convGemm', params: new Array<number>(names.length).fill(I32), locals: new Array<number>(locals.length).fill(I32), body: b };
 }

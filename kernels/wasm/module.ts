@@ -1,8 +1,8 @@
 /** @file The CPU backend's WebAssembly module: every wasm kernel, over one imported memory. */
 import { depthwiseFixedFunction, depthwiseFunction, depthwiseStridedFunction } from './depthwise.js';
 import { Body, I32, type WasmFunction, wasmModule } from './encode.js';
-import { gemmFunction } from './gemm.js';
-import { im2colPackedFunction } from './im2col.js';
+import { NARROW_PANELS, gemmFunction } from './gemm.js';
+import { convGemmFunction, im2colPackedFunction } from './im2col.js';
 import { packA4Function, packAFunction, packBFunction } from './pack.js';
 import { maxPool2x2Function } from './pool.js';
 import { reduceMaxFunction, reduceSumFunction } from './reduce.js';
@@ -15,5 +15,8 @@ function zeroFunction(): WasmFunction {
 
 /** The module's bytes, importing a memory of `maxPages` 64 KiB pages (shared for worker threads). */
 export function cpuKernelModule(shared: boolean, maxPages: number): Uint8Array<ArrayBuffer> {
-  return wasmModule({ min: 1, max: maxPages, shared }, [gemmFunction(), gemmFunction('rows'), depthwiseFunction(), depthwiseFixedFunction(3, 3), depthwiseFixedFunction(5, 5), depthwiseStridedFunction(3, 3, 2), depthwiseStridedFunction(5, 5, 2), zeroFunction(), reduceSumFunction(), reduceMaxFunction(), biasClampFunction(), fillRowsFunction(), copyRowsFunction(), packBFunction(), im2colPackedFunction(), addBlocksFunction(), gatherRowsFunction(), packAFunction(), packA4Function(), maxPool2x2Function()]);
+  const funcs = [gemmFunction(), gemmFunction('rows'), depthwiseFunction(), depthwiseFixedFunction(3, 3), depthwiseFixedFunction(5, 5), depthwiseStridedFunction(3, 3, 2), depthwiseStridedFunction(5, 5, 2), zeroFunction(), reduceSumFunction(), reduceMaxFunction(), biasClampFunction(), fillRowsFunction(), copyRowsFunction(), packBFunction(), im2colPackedFunction(), addBlocksFunction(), gatherRowsFunction(), packAFunction(), packA4Function(), maxPool2x2Function()];
+  const at = (name: string) => funcs.findIndex((f) => f.name === name);
+  funcs.push(convGemmFunction({ im2col: at('im2colPacked'), gemm: at('gemm'), gemmRows: at('gemmRows') }, NARROW_PANELS));
+  return wasmModule({ min: 1, max: maxPages, shared }, funcs);
 }
