@@ -144,6 +144,9 @@ export const GRADS: { [K in OpName]: GradRule<K> | null } = {
   pad: (g, _, __, { pads }) => [g.pad(pads.map(([a, b]) => [-a, -b] as [number, number]))],
   // The gradient of a running sum is the running sum of the gradient taken from the other end.
   cumsum: (g, _, __, { dim }) => [g.flip([dim]).cumsum(dim).flip([dim])],
+  // y = softmax(x): dx = y (g - sum(g y)); y = logSoftmax(x): dx = g - exp(y) sum(g).
+  softmax: (g, _, y, { dim }) => [y.mul(g.sub(g.mul(y).sum(dim, true)))],
+  logSoftmax: (g, _, y, { dim }) => [g.sub(y.exp().mul(g.sum(dim, true)))],
   argsort: null,
   // The forward never forms the scores; the backward recomputes them and the softmax (the [L, S] matrix exists only here).
   attention: (g, [q, k, v, mask], _y, { scale, causal }) => {

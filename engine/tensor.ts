@@ -592,14 +592,11 @@ export class Tensor {
   }
   /** exp(x) / sum(exp(x)) along `dim`, shifted by the (constant) row maximum so exp cannot overflow. */
   softmax(dim: number): Tensor {
-    const d = normAxis('softmax', dim, this.ndim);
-    const e = this.sub(this.amax(d, true).detach()).exp();
-    return e.div(e.sum(d, true));
+    return apply('softmax', [this], { dim: normAxis('softmax', dim, this.ndim) });
   }
+  /** (x - max) - log(sum(exp(x - max))) along `dim`: log(softmax(x)) without its underflow. */
   logSoftmax(dim: number): Tensor {
-    const d = normAxis('logSoftmax', dim, this.ndim);
-    const shifted = this.sub(this.amax(d, true).detach());
-    return shifted.sub(shifted.exp().sum(d, true).log());
+    return apply('logSoftmax', [this], { dim: normAxis('logSoftmax', dim, this.ndim) });
   }
 }
 

@@ -35,6 +35,10 @@ export interface OpAttrs {
   /** One [before, after] pair per dimension; negative amounts crop. */
   pad: { pads: [number, number][]; value: number };
   cumsum: { dim: number };
+  /** exp(x - max) / sum(exp(x - max)) along `dim`, as one kernel (torch.softmax). */
+  softmax: { dim: number };
+  /** (x - max) - log(sum(exp(x - max))) along `dim` (torch.log_softmax). */
+  logSoftmax: { dim: number };
   /** The stable order along `dim`, NaN as the largest value (the indices; values are a gather by them). */
   argsort: { dim: number; descending: boolean };
   /**
@@ -92,6 +96,17 @@ function sameDtype(op: string, ins: readonly Meta[]): DType {
 }
 function needFloat(op: string, d: DType): void {
   if (!isFloat(d)) throw new GraftDTypeError(`${op}: expected a floating-point tensor, got ${d}`);
+}
+
+/** One float input, an op along one of its dimensions, the output its shape and dtype. */
+function alongDim(op: string): (ins: readonly Meta[], attrs: { dim: number }) => Meta {
+  return (ins, { dim }) => {
+    arity(op, ins, 1);
+    const { shape, dtype } = ins[0]!;
+    needFloat(op, dtype);
+    if (!Number.isInteger(dim) || dim < 0 || dim >= shape.length) throw new GraftShapeError(`${op}: dimension ${dim} is out of range for shape ${fmtShape(shape)}`);
+    return ins[0]!;
+  };
 }
 function needNumeric(op: string, d: DType): void {
   if (d === 'bool') throw new GraftDTypeError(`${op}: not defined for bool tensors`);
@@ -377,6 +392,8 @@ export const SCHEMA: { [K in OpName]: Schema<K> } = {
       return ins[0]!;
     },
   },
+  softmax: { kind: 'kernel', infer: alongDim('softmax') },
+  logSoftmax: { kind: 'kernel', infer: alongDim('logSoftmax') },
   argsort: {
     kind: 'kernel',
     infer: (ins, { dim }) => {

@@ -21,7 +21,7 @@ export const AUTOCAST: { readonly [K in OpName]: AutocastPolicy } = {
   reshape: 'keep', permute: 'keep', expand: 'keep', slice: 'keep', flip: 'keep',
   matmul: 'lower', conv2d: 'lower', attention: 'lower',
   avgPool2d: 'keep', maxPool2dIndices: 'keep', gather: 'keep', scatterAdd: 'keep', concat: 'keep', pad: 'keep',
-  cumsum: 'f32', argsort: 'keep',
+  cumsum: 'f32', softmax: 'f32', logSoftmax: 'f32', argsort: 'keep',
 };
 
 let active: DType | null = null;

@@ -9,6 +9,7 @@ import { IndexOutOfRange, gather as gatherKernel, scatterAdd as scatterAddKernel
 import { concat as concatKernel, pad as padKernel } from '../../kernels/cpu/layout.js';
 import type { Strided } from '../../kernels/cpu/strided.js';
 import { cumsum as cumsumKernel } from '../../kernels/cpu/scan.js';
+import { softmax as softmaxKernel } from '../../kernels/cpu/softmax.js';
 import { attention as attentionKernel } from '../../kernels/cpu/attention.js';
 import { argsort as argsortKernel } from '../../kernels/cpu/sort.js';
 
@@ -64,6 +65,8 @@ export const KERNELS: { [K in KernelOp]: CpuKernel<K> } = {
   concat: (ins, out, { dim }, m) => concatKernel(ins, dim, out.data, m.out.shape),
   pad: ([x], out, { pads, value }, m) => padKernel(x!, pads, value, out.data, m.out.shape),
   cumsum: ([x], out, { dim }, m) => cumsumKernel(x!, dim, out.data, m.out.dtype),
+  softmax: ([x], out, { dim }, m) => softmaxKernel(x!, dim, out.data, false, m.out.dtype),
+  logSoftmax: ([x], out, { dim }, m) => softmaxKernel(x!, dim, out.data, true, m.out.dtype),
   argsort: ([x], out, { dim, descending }) => argsortKernel(x!, dim, descending, out.data),
   attention: ([q, k, v, mask], out, { scale, causal }, m) => attentionKernel(q!, k!, v!, mask, scale, causal, out.data, m.out.dtype),
 };

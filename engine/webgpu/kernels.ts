@@ -13,6 +13,7 @@ import { poolKernel } from '../../kernels/wgsl/pool.js';
 import { gatherKernel } from '../../kernels/wgsl/gather.js';
 import { padKernel } from '../../kernels/wgsl/layout.js';
 import { cumsumKernel } from '../../kernels/wgsl/scan.js';
+import { softmaxKernel } from '../../kernels/wgsl/softmax.js';
 import { argsortKernel } from '../../kernels/wgsl/sort.js';
 import { ATTENTION_MAX_FEATURES, attentionKernel } from '../../kernels/wgsl/attention.js';
 
@@ -116,6 +117,8 @@ export const KERNELS: { [K in KernelOp | ReduceOp]: WgslKernel<K> } = {
   },
   pad: ([x], out, { pads, value }) => [padKernel(x!, out, pads, value)],
   cumsum: ([x], out, { dim }) => [cumsumKernel(x!, out, dim)],
+  softmax: ([x], out, { dim }) => [softmaxKernel(x!, out, dim, false)],
+  logSoftmax: ([x], out, { dim }) => [softmaxKernel(x!, out, dim, true)],
   argsort: ([x], out, { dim, descending }) => [argsortKernel(x!, out, dim, descending)],
   attention: ([q, k, v, mask], out, { scale, causal }) => {
     if (Math.max(q!.shape[3]!, v!.shape[3]!) > ATTENTION_MAX_FEATURES) throw new GraftShapeError(`attention: features of ${Math.max(q!.shape[3]!, v!.shape[3]!)} are more than the WebGPU kernel holds per row (${ATTENTION_MAX_FEATURES}); scaledDotProductAttention takes the unfused path there`);

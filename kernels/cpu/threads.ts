@@ -15,7 +15,7 @@ const ARGS = 64;
 const CODE_BYTES = 1 << 20;
 
 /** Jobs every worker has from the engine module itself; generated programs take ids from FIRST_PROGRAM. */
-export const JOB = { gemm: 0, reduceSum: 1, reduceMax: 2, gemmRows: 3, im2colPacked: 4, convGemm: 5 } as const;
+export const JOB = { gemm: 0, reduceSum: 1, reduceMax: 2, gemmRows: 3, im2colPacked: 4, convGemm: 5, softmaxRows: 6 } as const;
 export const FIRST_PROGRAM = 16;
 
 // A worker's script: workerData is given to it by the platform's startWorkers. A program it has not
@@ -23,7 +23,7 @@ export const FIRST_PROGRAM = 16;
 const WORKER = `
 const { module, memory, ctl, args, code, id } = workerData;
 const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
-const jobs = new Map([[${JOB.gemm}, ex.gemm], [${JOB.reduceSum}, ex.reduceSum], [${JOB.reduceMax}, ex.reduceMax], [${JOB.gemmRows}, ex.gemmRows], [${JOB.im2colPacked}, ex.im2colPacked], [${JOB.convGemm}, ex.convGemm]]);
+const jobs = new Map([[${JOB.gemm}, ex.gemm], [${JOB.reduceSum}, ex.reduceSum], [${JOB.reduceMax}, ex.reduceMax], [${JOB.gemmRows}, ex.gemmRows], [${JOB.im2colPacked}, ex.im2colPacked], [${JOB.convGemm}, ex.convGemm], [${JOB.softmaxRows}, ex.softmaxRows]]);
 const o = ${SLOTS} + id * ${SLOT_SIZE};
 const a = id * ${ARGS};
 let gen = Atomics.load(ctl, ${GEN});

@@ -43,6 +43,7 @@ interface Engine {
   copyRows: (dst: number, dstStride: number, src: number, srcStride: number, rowBytes: number, rows: number) => void;
   packB: (src: number, rowBytes: number, k: number, panels: number, dst: number) => void;
   convGemm: (...args: number[]) => void;
+  softmaxRows: (x: number, out: number, rows: number, n: number, log: number) => void;
   addBlocks: (...args: number[]) => void;
   gatherRows: (dst: number, src: number, n: number, step: number, rows: number, rowStride: number, dstRowStride: number) => void;
   packA: (src: number, rs: number, cs: number, m: number, k: number, dst: number) => void;
@@ -72,7 +73,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, gemmRows: exports.gemmRows as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], convGemm: exports.convGemm as Engine['convGemm'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], pool: null };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, gemmRows: exports.gemmRows as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], convGemm: exports.convGemm as Engine['convGemm'], softmaxRows: exports.softmaxRows as Engine['softmaxRows'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], pool: null };
     if (isShared) {
       const now = startPoolNow(module, memory);
       if (now !== undefined) engine.pool = now;
@@ -351,6 +352,30 @@ export function reduceRowsF32(kind: 'sum' | 'mean' | 'max', x: Float32Array, run
   } finally {
     xs.done();
     if (oHeap < 0 && oAt) e.heap.release(oAt, 4 * count);
+  }
+}
+
+/**
+ * out = softmax (or, with `log`, logSoftmax) of each of `rows` contiguous rows of n floats of x
+ * from float xOff, as wasm SIMD, rows split over the threads; out is dense. False (nothing
+ * written) without the engine or room in the heap.
+ */
+export function softmaxRowsF32(x: Float32Array, xOff: number, rows: number, n: number, log: boolean, out: Float32Array): boolean {
+  const e = getEngine();
+  if (!e || n === 0) return false;
+  const xs = inHeap(x.subarray(xOff, xOff + rows * n));
+  if (!xs) return false;
+  const oHeap = heapAddress(out);
+  const oAt = oHeap >= 0 ? oHeap : e.heap.alloc(4 * rows * n, false);
+  try {
+    if (!oAt) return false;
+    const job = { id: JOB.softmaxRows, fn: e.softmaxRows as (...a: number[]) => void };
+    parallel(e.pool, job, rows, rows * n, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xs.at + 4 * n * lo, oAt + 4 * n * lo, hi - lo, n, log ? 1 : 0], 1, 'softmax');
+    if (oHeap < 0) out.set(new Float32Array(e.memory.buffer, oAt, rows * n));
+    return true;
+  } finally {
+    xs.done();
+    if (oHeap < 0 && oAt) e.heap.release(oAt, 4 * rows * n);
   }
 }
 

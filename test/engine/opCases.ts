@@ -175,6 +175,16 @@ export const OP_CASES: { [K in OpName]: OpCase[] } = {
     { name: 'attention causal, four features at a time, transposed keys and more keys than queries', inputs: [f([1, 2, 5, 8]), f([1, 2, 8, 7], 'transposed'), f([1, 2, 7, 4], 'strided')], run: (q, k, v) => apply('attention', [q!, k!.transpose(2, 3), v!], { scale: 0.3, causal: true }) },
     { name: 'scaledDotProductAttention bool padding mask, 3-d', inputs: [f([2, 4, 8]), f([2, 5, 8]), f([2, 5, 8])], run: (q, k, v) => F.scaledDotProductAttention(q!, k!, v!, { attnMask: q!.newTensor([1, 1, 1, 0, 0, 1, 1, 1, 1, 1], [2, 1, 5], 'bool') }) },
   ],
+  softmax: [
+    { name: 'softmax last dim, vectors and a tail', inputs: [f([3, 37])], run: (x) => x!.softmax(-1) },
+    { name: 'softmax dim 0 transposed', inputs: [f([5, 4], 'transposed')], run: (x) => x!.softmax(0) },
+    { name: 'softmax middle dim strided', inputs: [f([2, 6, 3], 'strided')], run: (x) => x!.softmax(1) },
+  ],
+  logSoftmax: [
+    { name: 'logSoftmax last dim, vectors and a tail', inputs: [f([4, 21])], run: (x) => x!.logSoftmax(1) },
+    { name: 'logSoftmax dim 0 strided', inputs: [f([6, 3], 'strided')], run: (x) => x!.logSoftmax(0) },
+    { name: 'crossEntropy', inputs: [f([5, 7]), { shape: [5], kind: 'index', high: 7 }], run: (x, y) => F.crossEntropy(x!, y!) },
+  ],
   argsort: [
     { name: 'argsort last dim, ties and duplicates', inputs: [{ shape: [3, 7], kind: 'int' }], run: (x) => x!.argsort(1), grad: false },
     { name: 'argsort dim 0 descending transposed', inputs: [f([5, 3], 'transposed')], run: (x) => x!.argsort(0, true), grad: false },

@@ -200,3 +200,35 @@ describe('cpu conv2d on the wasm gemm', () => {
     });
   }
 });
+
+describe('wasm SIMD softmax rows', () => {
+  // The f32 kernel (rows in wasm) against the f64 reference loop, over row lengths below, at and
+  // past a vector, past the sixteen-float step, and enough rows to split over the threads.
+  for (const [rows, n] of [[1, 1], [3, 3], [5, 17], [2, 64], [300, 1000]] as const) {
+    it(`softmax and logSoftmax of ${rows} rows of ${n}`, () => {
+      const x = Float32Array.from(rand(rows * n), (v) => 30 * v);
+      for (const log of [false, true]) {
+        const run = (dtype: 'f32' | 'f64') => {
+          const t = tensor(x, { shape: [rows, n], dtype });
+          return (log ? t.logSoftmax(1) : t.softmax(1)).dataSync();
+        };
+        expectCloseArrays(run('f32'), run('f64'), 1e-6, 1e-5, log ? 'logSoftmax' : 'softmax');
+      }
+    });
+  }
+  it('gives a NaN line for a NaN, zero for -Infinity, and NaN for a line of -Infinity or with +Infinity, as the composite', () => {
+    const I = Infinity;
+    const x = [[1, NaN, 2, 3, 4, 5], [0, -I, 1, 2, 3, 4], [-I, -I, -I, -I, -I, -I], [1, 2, I, 3, 4, 5]].flat();
+    const y = tensor(x, { shape: [4, 6] }).softmax(1).dataSync();
+    const ref = tensor(x, { shape: [4, 6], dtype: 'f64' }).softmax(1).dataSync();
+    for (let r = 0; r < 4; r++) {
+      for (let c = 0; c < 6; c++) {
+        const [a, b] = [y[r * 6 + c]!, ref[r * 6 + c]!];
+        if (r === 1 && c === 1) expect(a).toBe(0);
+        if (r !== 1) expect(Number.isNaN(a), `row ${r}`).toBe(true);
+        if (Number.isNaN(b)) expect(Number.isNaN(a), `row ${r} as the reference`).toBe(true);
+        else expect(a).toBeCloseTo(b, 6);
+      }
+    }
+  });
+});
