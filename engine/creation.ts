@@ -93,9 +93,7 @@ function checkCount(op: string, name: string, v: number): void {
 export function full(shape: readonly number[], value: number | boolean, dtype: DType = 'f32', opts: CreateOptions = {}): Tensor {
   checkShape('full', shape);
   if (dtype === 'i32') checkInt32('full', [Number(value)]);
-  const arr = allocArray(dtype, sizeOf(shape));
-  arr.fill(Number(value));
-  return finish(fromArray(arr, shape, dtype, opts.backend), opts);
+  return finish(Tensor.full(shape, value, dtype, opts.backend ?? getBackend()), opts);
 }
 export function zeros(shape: readonly number[], dtype: DType = 'f32', opts: CreateOptions = {}): Tensor {
   return full(shape, 0, dtype, opts);

@@ -50,6 +50,13 @@ export class Tensor {
     return new Tensor(new Storage(backend, backend.alloc(size, dtype)), [...shape], contiguousStrides(shape), 0, dtype);
   }
 
+  /** Internal: a tensor of `shape` with every element `value` (converted to dtype). */
+  static full(shape: readonly number[], value: number | boolean, dtype: DType, backend: Backend = getBackend()): Tensor {
+    const v = dtype === 'bool' ? (value ? 1 : 0) : Number(value);
+    if (!backend.allocFull) return Tensor.fromArray(allocArray(dtype, sizeOf(shape)).fill(v), shape, dtype, backend);
+    return new Tensor(new Storage(backend, backend.allocFull(sizeOf(shape), dtype, v)), [...shape], contiguousStrides(shape), 0, dtype);
+  }
+
   /** Internal: a tensor holding `values` (converted to dtype). */
   static fromArray(values: ArrayLike<number>, shape: readonly number[], dtype: DType, backend: Backend = getBackend()): Tensor {
     const t = Tensor.empty(shape, dtype, backend);
@@ -68,9 +75,7 @@ export class Tensor {
   /** A tensor of `shape` filled with `value`, of this one's dtype (or `dtype`) and backend (torch's new_full). */
   newFull(shape: readonly number[], value: number | boolean, dtype: DType = this.dtype): Tensor {
     checkShape('newFull', shape);
-    const arr = allocArray(dtype, sizeOf(shape));
-    arr.fill(Number(value));
-    return Tensor.fromArray(arr, shape, dtype, this.storage.backend);
+    return Tensor.full(shape, value, dtype, this.storage.backend);
   }
   newZeros(shape: readonly number[], dtype: DType = this.dtype): Tensor { return this.newFull(shape, 0, dtype); }
   newOnes(shape: readonly number[], dtype: DType = this.dtype): Tensor { return this.newFull(shape, 1, dtype); }

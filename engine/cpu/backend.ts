@@ -8,7 +8,7 @@ import { type KernelOp, type OpAttrs, type OpName, type ReduceOp, SCHEMA, isElem
 import { type CpuKernel, KERNELS, SCALAR } from './kernels.js';
 import { SIMD } from './simd.js';
 import { sizeOf } from '../../core/shape.js';
-import { roundF16Array } from '../../core/half.js';
+import { roundF16, roundF16Array } from '../../core/half.js';
 import { type CpuExprNode, type ScalarFn, runProgram } from '../../kernels/cpu/expr.js';
 import { reduce } from '../../kernels/cpu/reduce.js';
 import { type Strided, copyStrided, isContiguous } from '../../kernels/cpu/strided.js';
@@ -67,6 +67,13 @@ export class CpuBackend implements Backend {
     const buffer = new CpuBuffer(new ARRAY_TYPES[dtype](h!.memory.buffer, addr, size), dtype, addr);
     this.collected.register(buffer, [addr, bytes], buffer);
     return buffer;
+  }
+
+  /** alloc's buffer is zeroed already; other values are filled in place (no array filled and copied in). */
+  allocFull(size: number, dtype: DType, value: number): BufferHandle {
+    const b = this.alloc(size, dtype) as CpuBuffer;
+    if (value !== 0 || Object.is(value, -0)) b.data.fill(dtype === 'f16' ? roundF16(value) : value);
+    return b;
   }
 
   /** Called once the last tensor viewing the buffer is gone; reads hand out copies, so nothing else holds it. */
