@@ -1,31 +1,41 @@
-/** @file The CPU kernels' worker threads: one shared control block, jobs split into contiguous ranges over the caller and the ready workers, and the generated programs' code handed over through shared memory. */
+/** @file The CPU kernels' worker threads: one shared control block, jobs cut into contiguous chunks that the caller and the ready workers claim until none is left, and the generated programs' code handed over through shared memory. */
 import { GraftError } from '../../core/errors.js';
 import { hardwareThreads, startWorkers, startWorkersNow } from '../../core/platform/node.js';
 
-// Control block (Int32 slots): a generation bumped to start a job, the workers that finished it, a trap flag.
+// Control block (Int32 slots): a generation bumped to start a job, the chunks finished, a trap
+// flag, the claim word (the generation's low 16 bits, the chunk count, the next chunk: one word,
+// so a claim and its job are one compare-and-swap), then the job: its id, its code's place, its
+// argument count.
 const GEN = 0;
-const DONE = 1;
+const FINISHED = 1;
 const ERR = 2;
-/** Per worker, from SLOTS + id * SLOT_SIZE: ready, active, job, code offset, code length, argument count. */
+const NEXT = 3;
+const JOB_ID = 4;
+const CODE_AT = 5;
+const CODE_LEN = 6;
+const ARGC = 7;
+/** Per worker, from SLOTS + id * SLOT_SIZE: ready, and whether it may take chunks of the current job. */
 const SLOTS = 8;
-const SLOT_SIZE = 8;
-/** Arguments per worker (f64, so f32 attributes pass as they are). */
+const SLOT_SIZE = 2;
+/** Chunks one job is cut into at most, and the arguments each chunk's call may take (f64, so f32 attributes pass as they are). */
+const MAX_CHUNKS = 32;
 const ARGS = 64;
 /** Bytes of generated code the workers compile from; programs are small (a few KiB). */
 const CODE_BYTES = 1 << 20;
 
 /** Jobs every worker has from the engine module itself; generated programs take ids from FIRST_PROGRAM. */
-export const JOB = { gemm: 0, reduceSum: 1, reduceMax: 2, gemmRows: 3, im2colPacked: 4, convGemm: 5, softmaxRows: 6 } as const;
+export const JOB = { gemm: 0, reduceSum: 1, reduceMax: 2, gemmRows: 3, convGemm: 4, softmaxRows: 5 } as const;
 export const FIRST_PROGRAM = 16;
 
-// A worker's script: workerData is given to it by the platform's startWorkers. A program it has not
-// seen is compiled from the code region once, then kept by its id.
+// A worker's script: workerData is given to it by the platform's startWorkers. Woken by a new
+// generation, a worker that may join claims chunks until none is left or the claim word belongs to
+// a later job (it woke late: that job's own wake-up follows). A program it has not seen is compiled
+// from the code region once, then kept by its id.
 const WORKER = `
 const { module, memory, ctl, args, code, id } = workerData;
 const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
-const jobs = new Map([[${JOB.gemm}, ex.gemm], [${JOB.reduceSum}, ex.reduceSum], [${JOB.reduceMax}, ex.reduceMax], [${JOB.gemmRows}, ex.gemmRows], [${JOB.im2colPacked}, ex.im2colPacked], [${JOB.convGemm}, ex.convGemm], [${JOB.softmaxRows}, ex.softmaxRows]]);
+const jobs = new Map([[${JOB.gemm}, ex.gemm], [${JOB.reduceSum}, ex.reduceSum], [${JOB.reduceMax}, ex.reduceMax], [${JOB.gemmRows}, ex.gemmRows], [${JOB.convGemm}, ex.convGemm], [${JOB.softmaxRows}, ex.softmaxRows]]);
 const o = ${SLOTS} + id * ${SLOT_SIZE};
-const a = id * ${ARGS};
 let gen = Atomics.load(ctl, ${GEN});
 Atomics.store(ctl, o, 1);
 Atomics.notify(ctl, o);
@@ -33,17 +43,24 @@ for (;;) {
   Atomics.wait(ctl, ${GEN}, gen);
   gen = Atomics.load(ctl, ${GEN});
   if (Atomics.load(ctl, o + 1) !== 1) continue;
-  try {
-    const job = ctl[o + 2];
-    let f = jobs.get(job);
-    if (!f) {
-      f = new WebAssembly.Instance(new WebAssembly.Module(code.slice(ctl[o + 3], ctl[o + 3] + ctl[o + 4])), { env: { memory } }).exports.program;
-      jobs.set(job, f);
-    }
-    f(...args.subarray(a, a + ctl[o + 5]));
-  } catch { Atomics.store(ctl, ${ERR}, 1); }
-  Atomics.add(ctl, ${DONE}, 1);
-  Atomics.notify(ctl, ${DONE});
+  const tag = gen & 0xffff;
+  for (;;) {
+    const v = Atomics.load(ctl, ${NEXT});
+    if ((v >>> 16) !== tag || (v & 0xff) >= ((v >>> 8) & 0xff)) break;
+    if (Atomics.compareExchange(ctl, ${NEXT}, v, v + 1) !== v) continue;
+    const c = v & 0xff;
+    try {
+      const job = ctl[${JOB_ID}];
+      let f = jobs.get(job);
+      if (!f) {
+        f = new WebAssembly.Instance(new WebAssembly.Module(code.slice(ctl[${CODE_AT}], ctl[${CODE_AT}] + ctl[${CODE_LEN}])), { env: { memory } }).exports.program;
+        jobs.set(job, f);
+      }
+      f(...args.subarray(c * ${ARGS}, c * ${ARGS} + ctl[${ARGC}]));
+    } catch { Atomics.store(ctl, ${ERR}, 1); }
+    Atomics.add(ctl, ${FINISHED}, 1);
+    Atomics.notify(ctl, ${FINISHED});
+  }
 }`;
 
 export interface Pool {
@@ -82,7 +99,7 @@ export function setThreadLimit(n: number): void {
 function blocks(n: number): Pick<Pool, 'ctl' | 'args' | 'code'> {
   return {
     ctl: new Int32Array(new SharedArrayBuffer(4 * (SLOTS + n * SLOT_SIZE))),
-    args: new Float64Array(new SharedArrayBuffer(8 * n * ARGS)),
+    args: new Float64Array(new SharedArrayBuffer(8 * MAX_CHUNKS * ARGS)),
     code: new Uint8Array(new SharedArrayBuffer(CODE_BYTES)),
   };
 }
@@ -148,12 +165,22 @@ function placeCode(pool: Pool, job: Job): void {
   pool.codeUsed += bytes.length;
 }
 
+/** How parallel cuts a job: ranges a multiple of `align` (but the last), about `perThread` chunks for each thread taking part (at most `maxChunks`), and the kernel's name for errors. */
+export interface Split {
+  align?: number;
+  perThread?: number;
+  maxChunks?: number;
+  what?: string;
+}
+
 /**
- * Runs `job` over [0, total) in contiguous ranges, each a multiple of `align` but the last: the
- * caller takes the first, ready workers the others; blocks until all are done. `argsOf(lo, hi)`
- * gives the call for a range. Small work (under `minWork`) runs on the caller alone.
+ * Runs `job` over [0, total) in contiguous chunks, `argsOf(lo, hi)` giving a chunk's call (chunks
+ * in order), claimed one at a time by the caller and the ready workers until none is left, so a
+ * worker that wakes late, or runs slower, takes less rather than holding the job up; blocks until
+ * every chunk has run. Small work (under `minWork`) runs on the caller alone, in one call.
  */
-export function parallel(pool: Pool | null, job: Job, total: number, work: number, minWork: number, argsOf: (lo: number, hi: number) => number[], align = 1, what = 'kernel'): void {
+export function parallel(pool: Pool | null, job: Job, total: number, work: number, minWork: number, argsOf: (lo: number, hi: number) => number[], split: Split = {}): void {
+  const { align = 1, perThread = 1, maxChunks = MAX_CHUNKS, what = 'kernel' } = split;
   const helpers: number[] = [];
   if (pool?.starting && work >= minWork && threadLimit > 1) awaitStart(pool);
   if (pool && work >= minWork) {
@@ -161,34 +188,42 @@ export function parallel(pool: Pool | null, job: Job, total: number, work: numbe
   }
   const units = Math.ceil(total / align);
   const parts = Math.min(units, helpers.length + 1);
-  const cut = (p: number) => Math.min(total, Math.round((p * units) / parts) * align);
   if (!pool || parts <= 1) {
     job.fn(...argsOf(0, total));
     return;
   }
+  const chunks = Math.max(1, Math.min(units, parts * perThread, maxChunks, MAX_CHUNKS));
+  const cut = (c: number) => Math.min(total, Math.round((c * units) / chunks) * align);
+  const calls = Array.from({ length: chunks }, (_, c) => argsOf(cut(c), cut(c + 1)));
   const { ctl, args } = pool;
+  if (calls.some((a) => a.length > ARGS)) throw new GraftError(`cpu ${what}: a call of more than ${ARGS} arguments`);
   if (job.bytes) placeCode(pool, job);
-  Atomics.store(ctl, DONE, 0);
-  for (let h = 0; h < parts - 1; h++) {
-    const o = SLOTS + helpers[h]! * SLOT_SIZE;
-    const a = argsOf(cut(h + 1), cut(h + 2));
-    args.set(a, helpers[h]! * ARGS);
-    ctl.set([job.id, job.at ?? 0, job.bytes?.length ?? 0, a.length], o + 2);
-    Atomics.store(ctl, o + 1, 1);
-  }
-  Atomics.add(ctl, GEN, 1);
+  calls.forEach((a, c) => args.set(a, c * ARGS));
+  ctl.set([job.id, job.at ?? 0, job.bytes?.length ?? 0, calls[0]!.length], JOB_ID);
+  Atomics.store(ctl, FINISHED, 0);
+  const gen = (Atomics.load(ctl, GEN) + 1) | 0;
+  Atomics.store(ctl, NEXT, ((gen & 0xffff) << 16) | (chunks << 8));
+  for (const w of helpers.slice(0, parts - 1)) Atomics.store(ctl, SLOTS + w * SLOT_SIZE + 1, 1);
+  Atomics.store(ctl, GEN, gen);
   Atomics.notify(ctl, GEN);
   let trapped: unknown = null;
-  try {
-    job.fn(...argsOf(0, cut(1)));
-  } catch (err) {
-    trapped = err;
+  for (;;) {
+    const v = Atomics.load(ctl, NEXT);
+    if ((v & 0xff) >= chunks) break;
+    if (Atomics.compareExchange(ctl, NEXT, v, v + 1) !== v) continue;
+    try {
+      job.fn(...calls[v & 0xff]!);
+    } catch (err) {
+      trapped ??= err;
+    }
+    Atomics.add(ctl, FINISHED, 1);
   }
   const started = Date.now();
-  for (let d = Atomics.load(ctl, DONE); d < parts - 1; d = Atomics.load(ctl, DONE)) {
-    Atomics.wait(ctl, DONE, d, 1000);
+  for (let d = Atomics.load(ctl, FINISHED); d < chunks; d = Atomics.load(ctl, FINISHED)) {
+    Atomics.wait(ctl, FINISHED, d, 1000);
     if (Date.now() - started > 120_000) throw new GraftError(`cpu ${what}: a worker thread did not finish in 120 s`);
   }
+  // A worker still waking reads these as not its job; the claim word's generation keeps it off the next one's chunks until it is woken for it.
   for (const w of helpers) Atomics.store(ctl, SLOTS + w * SLOT_SIZE + 1, 0);
   if (trapped || Atomics.exchange(ctl, ERR, 0)) throw new GraftError(`cpu ${what}: the wasm kernel trapped (${String(trapped ?? 'in a worker')})`);
 }

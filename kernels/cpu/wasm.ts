@@ -16,6 +16,12 @@ const MIN_PARALLEL_WORK = 1 << 22;
 
 /** Elementwise programs and reductions over fewer elements run on the calling thread: waking a worker costs more. */
 export const MIN_PARALLEL_ELEMENTS = 1 << 18;
+/**
+ * Chunks per thread for kernels whose chunks cost nothing to cut (rows, elements, the convolution's
+ * column blocks): a worker that wakes late or runs slower then takes fewer. The GEMM keeps one a
+ * thread, since each of its row ranges reads all of B.
+ */
+export const CHUNKS_PER_THREAD = 4;
 
 /** The worker threads, where they have started (for the generated programs to run on them too). */
 export function threadPool(): Pool | null {
@@ -169,7 +175,7 @@ export function gemmF32Shared(
 function run(e: Engine, work: number, panels: number, [ap, bp, cp, k]: number[], np: number, ldc: number, [cd, ldcd, mf, nf]: number[]): void {
   // A product a few column panels wide walks its row panels outside them (each A slice read once).
   const job = np <= NARROW_PANELS ? { id: JOB.gemmRows, fn: e.gemmRows as (...a: number[]) => void } : { id: JOB.gemm, fn: e.gemm as (...a: number[]) => void };
-  parallel(e.pool, job, panels, work, MIN_PARALLEL_WORK, (lo, hi) => [ap!, bp!, cp!, k!, lo, hi, np, ldc, KC, cd!, ldcd!, mf!, nf!], 1, 'gemm');
+  parallel(e.pool, job, panels, work, MIN_PARALLEL_WORK, (lo, hi) => [ap!, bp!, cp!, k!, lo, hi, np, ldc, KC, cd!, ldcd!, mf!, nf!], { what: 'gemm' });
 }
 
 /** A's panels at `ap` in the heap: full panels of contiguous rows by vectors and shuffles, the partial last one element by element. */
@@ -227,19 +233,21 @@ export function convGemmF32(m: number, k: number, a: Float32Array, aOff: number,
   const np = Math.ceil(n / NR) * NR;
   const panels = np / NR;
   const threads = cpuThreads();
-  const blockPanels = Math.max(1, Math.min(Math.floor(CONV_BLOCK_BYTES / (4 * k * NR)), Math.ceil(panels / threads)));
+  const blockPanels = Math.max(1, Math.min(Math.floor(CONV_BLOCK_BYTES / (4 * k * NR)), Math.ceil(panels / (threads * CHUNKS_PER_THREAD))));
   const blockFloats = blockPanels * NR * k;
+  // Each chunk of blocks makes its window matrix in its own scratch.
+  const chunks = threads * CHUNKS_PER_THREAD;
   const padFloats = ph || pw ? images * C * Hp * Wp : 0;
   // A small output outside the heap is gathered in scratch and added from there.
   const span = (images - 1) * outImage + m * OH * OW;
   const outFloats = outAddr < 0 ? span : 0;
-  const ws = workspace(e, 4 * (mp * k + mp * np + threads * blockFloats + padFloats + outFloats));
+  const ws = workspace(e, 4 * (mp * k + mp * np + chunks * blockFloats + padFloats + outFloats));
   if (!ws) return false;
   try {
     const ap = ws.at;
     const cp = ap + mp * k;
     const scratch = cp + mp * np;
-    const padded = scratch + threads * blockFloats;
+    const padded = scratch + chunks * blockFloats;
     const gathered = padded + padFloats;
     packAPanels(e, a, aOff, ars, 1, m, k, ws.mem, ap);
     if (padFloats) e.heap.zero(4 * padded, 4 * padFloats);
@@ -260,7 +268,7 @@ export function convGemmF32(m: number, k: number, a: Float32Array, aOff: number,
       parallel(e.pool, job, Math.ceil(panels / blockPanels), Math.max(m * n * k, 16 * n * k), MIN_PARALLEL_WORK, (lo, hi) => [
         src, imageStride, L, n, C, Hp * Wp, Wp, KH, KW, ...w.stride, ...w.dilation, rowCols,
         4 * ap, 4 * cp, mp / MR, 4 * np, KC, 0, 0, 0, 0, blockPanels, 4 * (scratch + part++ * blockFloats), lo, hi,
-      ], 1, 'conv2d');
+      ], { perThread: CHUNKS_PER_THREAD, maxChunks: chunks, what: 'conv2d' });
       if (outFloats) e.heap.zero(4 * gathered, 4 * outFloats);
       const o = outFloats ? 4 * gathered : outAddr + 4 * outAt(t);
       for (let i = 0; i < m; i++) e.addBlocks(o + 4 * i * OH * OW, 4 * outImage, 4 * OW, 4 * (cp + i * np), 4 * L, 4 * rowCols, images, OH, OW);
@@ -346,7 +354,7 @@ export function reduceRowsF32(kind: 'sum' | 'mean' | 'max', x: Float32Array, run
     if (!oAt) return false;
     const job = kind === 'max' ? { id: JOB.reduceMax, fn: e.reduceMax as (...a: number[]) => void } : { id: JOB.reduceSum, fn: e.reduceSum as (...a: number[]) => void };
     const mean = kind === 'mean' ? 1 : 0;
-    parallel(e.pool, job, count, count * run, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xs.at + 4 * run * lo, run, hi - lo, oAt + 4 * lo, mean], 1, 'reduction');
+    parallel(e.pool, job, count, count * run, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xs.at + 4 * run * lo, run, hi - lo, oAt + 4 * lo, mean], { perThread: CHUNKS_PER_THREAD, what: 'reduction' });
     if (oHeap < 0) out.set(new Float32Array(e.memory.buffer, oAt, count));
     return true;
   } finally {
@@ -370,7 +378,7 @@ export function softmaxRowsF32(x: Float32Array, xOff: number, rows: number, n: n
   try {
     if (!oAt) return false;
     const job = { id: JOB.softmaxRows, fn: e.softmaxRows as (...a: number[]) => void };
-    parallel(e.pool, job, rows, rows * n, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xs.at + 4 * n * lo, oAt + 4 * n * lo, hi - lo, n, log ? 1 : 0], 1, 'softmax');
+    parallel(e.pool, job, rows, rows * n, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xs.at + 4 * n * lo, oAt + 4 * n * lo, hi - lo, n, log ? 1 : 0], { perThread: CHUNKS_PER_THREAD, what: 'softmax' });
     if (oHeap < 0) out.set(new Float32Array(e.memory.buffer, oAt, rows * n));
     return true;
   } finally {
