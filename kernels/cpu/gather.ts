@@ -2,6 +2,7 @@
 import type { TypedArray } from '../../core/dtype.js';
 import { contiguousStrides, sizeOf } from '../../core/shape.js';
 import { type Strided, isContiguous, offsetsOf } from './strided.js';
+import { copyViewF32 } from './wasm.js';
 
 /** Reports the first out-of-range index value, so the caller can name it in its error. */
 export class IndexOutOfRange {
@@ -65,7 +66,11 @@ export function scatterAdd(base: Strided, index: Strided, src: Strided, dim: num
   const fast = lastDimRows(base, index, dim);
   if (fast && isContiguous(src.shape, src.strides) && src.shape.every((d, i) => d === index.shape[i])) {
     const { rows, size, cols } = fast;
-    out.set(base.data.subarray(base.offset, base.offset + rows * size) as never);
+    // base copied in by memory.copy where both are f32 in the heap (a typed array's set over shared memory is slow).
+    const n = rows * size;
+    if (!copyViewF32({ data: base.data, shape: [n], strides: [1], offset: base.offset }, { data: out, shape: [n], strides: [1], offset: 0 })) {
+      out.set(base.data.subarray(base.offset, base.offset + n) as never);
+    }
     const [id, sd] = [index.data, src.data];
     for (let r = 0; r < rows; r++) {
       const or = r * size;
