@@ -1,5 +1,5 @@
 /** @file The convolution's window matrix written by WebAssembly straight into the GEMM's packed B layout, for several zero-padded images side by side. */
-import { Body, I32, type WasmFunction } from './encode.js';
+import { Body, I32, V128, type WasmFunction } from './encode.js';
 import { NR } from './gemm.js';
 
 /**
@@ -16,25 +16,41 @@ import { NR } from './gemm.js';
 export function im2colPackedFunction(): WasmFunction {
   const P = Object.fromEntries(['x', 'imageStride', 'L', 'total', 'C', 'plane', 'Wp', 'KH', 'KW', 'sh', 'sw', 'dh', 'dw', 'OW', 'out', 'p0', 'p1'].map((n, i) => [n, i])) as Record<string, number>;
   const names = ['p', 'j', 'cols', 'c', 'kh', 'kw', 'offC', 'offH', 'off', 'dst', 'K', 'r', 'run', ...Array.from({ length: NR }, (_, q) => `a${q}`)];
-  const V = Object.fromEntries(names.map((n, i) => [n, 17 + i])) as Record<string, number>;
+  const vectors = [...Array.from({ length: NR }, (_, q) => `v${q}`), 't0', 't1', 't2', 't3'];
+  const V = Object.fromEntries([...names, ...vectors].map((n, i) => [n, 17 + i])) as Record<string, number>;
   const b = new Body();
   const g = (n: string) => b.get(P[n] ?? V[n]!);
   const set = (n: string) => b.set(V[n]!);
   const loop = (v: string, bound: string, body: () => void) => b.forRange(V[v]!, P[bound] ?? V[bound]!, body);
   g('C'); g('KH'); b.mul(); g('KW'); b.mul(); set('K');
-  // Windows of all C, KH, KW rows for the current panel: `row` writes one row of NR at dst from offset off.
-  const windows = (row: () => void) => {
+  /** While kw < bound (a wasm expression pushed by `bound`), `body`, then dst and off on by `rows` rows and kw by `rows`. */
+  const kwLoop = (bound: () => void, rows: number, body: () => void) => {
+    b.block(); b.loop();
+    g('kw'); bound(); b.ltU().eqz().brIf(1);
+    body();
+    g('dst'); b.i32(4 * NR * rows).add(); set('dst');
+    g('off'); g('dw'); b.i32(4 * rows).mul().add(); set('off');
+    g('kw'); b.i32(rows).add(); set('kw');
+    b.br(0); b.end(); b.end();
+  };
+  // Windows of all C, KH, KW rows for the current panel: `row` writes one row of NR at dst from
+  // offset off; `rows4`, where given, four rows at once (unit dilation: kw .. kw + 3 are four
+  // consecutive floats from each lane's address).
+  const windows = (row: () => void, rows4?: () => void) => {
     g('out'); g('p'); g('K'); b.mul().i32(4 * NR).mul().add(); set('dst');
     b.i32(0); set('offC');
     loop('c', 'C', () => {
       g('offC'); set('offH');
       loop('kh', 'KH', () => {
         g('offH'); set('off');
-        loop('kw', 'KW', () => {
-          row();
-          g('dst'); b.i32(4 * NR).add(); set('dst');
-          g('off'); g('dw'); b.i32(4).mul().add(); set('off');
-        });
+        b.i32(0); set('kw');
+        if (rows4) {
+          g('dw'); b.i32(1).ne().eqz(); g('KW'); b.i32(3).gtU(); b.and();
+          b.if();
+          kwLoop(() => { g('KW'); b.i32(3).sub(); }, 4, rows4);
+          b.end();
+        }
+        kwLoop(() => g('KW'), 1, row);
         g('offH'); g('dh'); g('Wp'); b.mul().i32(4).mul().add(); set('offH');
       });
       g('offC'); g('plane'); b.i32(4).mul().add(); set('offC');
@@ -74,6 +90,19 @@ export function im2colPackedFunction(): WasmFunction {
     for (let q = 0; q < NR; q++) {
       g('dst'); b.get(V[`a${q}`]!); g('off'); b.add().f32Load(0); b.f32Store(4 * q);
     }
+  }, () => {
+    // Each lane's four consecutive floats by one vector load, then each group of four lanes
+    // transposed by shuffles into four rows of four.
+    for (let q = 0; q < NR; q++) { b.get(V[`a${q}`]!); g('off'); b.add().load(0); set(`v${q}`); }
+    for (let h = 0; h < NR / 4; h++) {
+      const v = (i: number) => b.get(V[`v${4 * h + i}`]!);
+      v(0); v(1); b.f32x4Shuffle([0, 4, 1, 5]); set('t0');
+      v(0); v(1); b.f32x4Shuffle([2, 6, 3, 7]); set('t1');
+      v(2); v(3); b.f32x4Shuffle([0, 4, 1, 5]); set('t2');
+      v(2); v(3); b.f32x4Shuffle([2, 6, 3, 7]); set('t3');
+      const rows: [string, string, [number, number, number, number]][] = [['t0', 't2', [0, 1, 4, 5]], ['t0', 't2', [2, 3, 6, 7]], ['t1', 't3', [0, 1, 4, 5]], ['t1', 't3', [2, 3, 6, 7]]];
+      rows.forEach(([x, y, lanes], r) => { g('dst'); g(x); g(y); b.f32x4Shuffle(lanes); b.store(4 * NR * r + 16 * h); });
+    }
   });
   b.end();
   // The last, partial panel: zero the lanes past the last column in every row.
@@ -92,7 +121,7 @@ export function im2colPackedFunction(): WasmFunction {
   b.end();
   g('p'); b.i32(1).add(); set('p');
   b.br(0); b.end(); b.end();
-  return { name: 'im2colPacked', params: new Array<number>(17).fill(I32), locals: new Array<number>(names.length).fill(I32), body: b };
+  return { name: 'im2colPacked', params: new Array<number>(17).fill(I32), locals: [...new Array<number>(names.length).fill(I32), ...new Array<number>(vectors.length).fill(V128)], body: b };
 }
 
 /**
