@@ -1,6 +1,6 @@
 /** @file softmax and logSoftmax over contiguous rows of f32 in WebAssembly SIMD: the row's maximum, then exp and its sum, then the scale, while the row is in cache. */
 import { Body, F32, I32, V128, type WasmFunction } from './encode.js';
-import { expF32x4, logF32x4 } from './math.js';
+import { expNonPositiveF32x4, logF32x4 } from './math.js';
 
 const [X, OUT, ROWS, N, LOG] = [0, 1, 2, 3, 4];
 const [R, P, END4, END, MX, SUM, ACC, V, M4, T0, T1, T2, T3, T4, T5, A1, A2, A3] = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22];
@@ -10,8 +10,8 @@ const LOCALS = [I32, I32, I32, I32, F32, F32, V128, V128, V128, V128, V128, V128
  * softmaxRows(x, out, rows, n, log): for each of `rows` rows of n floats (x and out byte
  * addresses, rows contiguous), out = exp(x - max) / sum, or with log = 1, (x - max) - log(sum).
  * The maximum takes pmax (a NaN is dropped there, but exp(NaN - max) makes the sum and so the
- * whole row NaN, as the composite gives); exp is the expression programs' (within 1 ulp); the sum
- * runs in four f32 lanes.
+ * whole row NaN, as the composite gives); exp is the form for non-positive arguments (within 2e-7
+ * relative, 0 below 2^-126); the sum runs in four f32 lanes; the exponentials are scaled by 1 / sum.
  */
 export function softmaxRowsFunction(): WasmFunction {
   const b = new Body();
@@ -50,7 +50,7 @@ export function softmaxRowsFunction(): WasmFunction {
   const expAt = (load: () => void) => {
     load();
     b.get(M4).f32x4Sub().set(V);
-    expF32x4(b, V, [T0, T1, T2]);
+    expNonPositiveF32x4(b, V, [T0, T1, T2]);
     b.set(V);
   };
   walk(END4, 4, () => {
@@ -77,10 +77,10 @@ export function softmaxRowsFunction(): WasmFunction {
   walk(END4, 4, () => b.get(OUT).get(P).add().get(X).get(P).add().load(0).get(M4).f32x4Sub().get(V).f32x4Sub().store(0));
   walk(END, 1, () => b.get(OUT).get(P).add().get(X).get(P).add().f32Load(0).f32x4Splat().get(M4).f32x4Sub().get(V).f32x4Sub().f32x4ExtractLane(0).f32Store(0));
   b.else();
-  // exp / sum, divided as the composite divides.
-  b.get(SUM).f32x4Splat().set(V);
-  walk(END4, 4, () => b.get(OUT).get(P).add().get(OUT).get(P).add().load(0).get(V).f32x4Div().store(0));
-  walk(END, 1, () => b.get(OUT).get(P).add().get(OUT).get(P).add().f32Load(0).f32x4Splat().get(V).f32x4Div().f32x4ExtractLane(0).f32Store(0));
+  // exp times 1 / sum, as PyTorch's vectorized softmax scales (one division a row, not one a vector).
+  b.f32x4Const(1).get(SUM).f32x4Splat().f32x4Div().set(V);
+  walk(END4, 4, () => b.get(OUT).get(P).add().get(OUT).get(P).add().load(0).get(V).f32x4Mul().store(0));
+  walk(END, 1, () => b.get(OUT).get(P).add().get(OUT).get(P).add().f32Load(0).f32x4Splat().get(V).f32x4Mul().f32x4ExtractLane(0).f32Store(0));
   b.end();
   b.get(X).get(END).add().set(X);
   b.get(OUT).get(END).add().set(OUT);
