@@ -8,6 +8,8 @@ import { CpuBackend } from '../../engine/cpu/backend.js';
 import { gemmTs } from '../../kernels/cpu/gemm.js';
 import { cpuThreads, depthwiseF32, gemmF32, setCpuThreads, wasmGemmApplies } from '../../kernels/cpu/wasm.js';
 import { expectCloseArrays } from '../helpers.js';
+import { Body, I32, V128, wasmModule } from '../../kernels/wasm/encode.js';
+import { expNonPositiveF32x4 } from '../../kernels/wasm/math.js';
 
 const g = new Generator(7);
 const rand = (n: number) => Float32Array.from({ length: n }, () => 2 * g.uniform() - 1);
@@ -232,6 +234,37 @@ describe('wasm SIMD softmax rows', () => {
         if (Number.isNaN(b)) expect(Number.isNaN(a), `row ${r} as the reference`).toBe(true);
         else expect(a).toBeCloseTo(b, 6);
       }
+    }
+  });
+});
+
+describe('exp for non-positive arguments (softmax rows)', () => {
+  it('is within 2e-7 relative of e^x down to 2^-126, 0 below and for -Infinity, NaN for NaN', () => {
+    // A module applying the vector form to n floats at address 0, in place.
+    const b = new Body();
+    const [N, P, V, T0, T1, T2] = [0, 1, 2, 3, 4, 5];
+    b.block().loop();
+    b.get(P).get(N).i32(16).mul().ltU().eqz().brIf(1);
+    b.get(P).load(0).set(V);
+    b.get(P);
+    expNonPositiveF32x4(b, V, [T0, T1, T2]);
+    b.store(0);
+    b.get(P).i32(16).add().set(P).br(0).end().end();
+    const bytes = wasmModule({ min: 8, max: 8, shared: false }, [{ name: 'run', params: [I32], locals: [I32, V128, V128, V128, V128], body: b }]);
+    const memory = new WebAssembly.Memory({ initial: 8, maximum: 8 });
+    const run = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports.run as (n: number) => void;
+    const xs: number[] = [0, -0, -1e-30, -Infinity, NaN, -87.34, -88, -1000];
+    for (let x = -87.33; x < 0; x += 0.00071) xs.push(x);
+    const mem = new Float32Array(memory.buffer, 0, Math.ceil(xs.length / 4) * 4);
+    mem.set(xs);
+    const input = Float32Array.from(mem);
+    run(mem.length / 4);
+    for (let i = 0; i < xs.length; i++) {
+      const x = input[i]!;
+      const want = Math.exp(x);
+      if (Number.isNaN(x)) expect(mem[i]).toBeNaN();
+      else if (x < -126 * Math.LN2) expect(mem[i], `e^${x}`).toBe(0);
+      else if (Math.abs(mem[i]! - want) > 2e-7 * want) expect.fail(`e^${x} = ${mem[i]}, want ${want}`);
     }
   });
 });
