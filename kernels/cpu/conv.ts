@@ -1,4 +1,4 @@
-/** @file conv2d on the CPU: per group, the images' window matrices (im2col, packed straight into the wasm gemm's layout where it runs) times the weights, with the bias and clamp as epilogue. */
+/** @file conv2d on the CPU: per group, the images' window matrices times the weights (on the wasm path a cache-sized block of the window matrix at a time, written straight into the gemm's packed layout), with the bias and clamp as epilogue. */
 import { allocArray, type DType, type TypedArray } from '../../core/dtype.js';
 import { gemmShared } from './gemm.js';
 import { type ConvWindows, biasClampF32, convGemmF32, denseCopyF32, depthwiseF32, fillRowsF32, wasmGemmApplies } from './wasm.js';

@@ -4,7 +4,7 @@ import { broadcastStrides, contiguousStrides, isContiguous } from '../../core/sh
 import { type LeafKind, type SimdLowering, exprFunction } from '../wasm/expr.js';
 import { wasmModule } from '../wasm/encode.js';
 import { type Strided, coalesce, forEachRow } from './strided.js';
-import { CHUNKS_PER_THREAD, MIN_PARALLEL_ELEMENTS, copyViewF32, denseCopyF32, heapAddress, heapScratch, inHeap, kernelHeap, memoryImport, threadPool } from './wasm.js';
+import { MIN_PARALLEL_ELEMENTS, copyViewF32, denseCopyF32, heapAddress, heapScratch, inHeap, kernelHeap, memoryImport, threadPool } from './wasm.js';
 import { FIRST_PROGRAM, type Job, parallel } from './threads.js';
 
 export interface SimdExprNode {
@@ -175,13 +175,13 @@ function runLaidOut(
           const a = at(lo, 4, (j) => (kinds[j] === 'vector' ? 4 : 0));
           a[0] = Math.ceil((hi - lo) / 4);
           return a;
-        }, { align: 4, perThread: CHUNKS_PER_THREAD, what: 'elementwise' });
+        }, { align: 4, what: 'elementwise' });
       } else {
         parallel(threadPool(), program, rows, size, MIN_PARALLEL_ELEMENTS, (lo, hi) => {
           const a = at(lo, 4 * n, (j) => 4 * rowStride[j]!);
           a[1] = hi - lo;
           return a;
-        }, { perThread: CHUNKS_PER_THREAD, what: 'elementwise' });
+        }, { what: 'elementwise' });
       }
     } else if (r <= 2) call(leaves.map((l) => l.offset));
     else forEachRow([...c.shape.slice(0, r - 2), 1], c.strides.map((st) => [...st.slice(0, r - 2), 0]), leaves.map((l) => l.offset), call);

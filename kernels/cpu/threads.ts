@@ -165,7 +165,15 @@ function placeCode(pool: Pool, job: Job): void {
   pool.codeUsed += bytes.length;
 }
 
-/** How parallel cuts a job: ranges a multiple of `align` (but the last), about `perThread` chunks for each thread taking part (at most `maxChunks`), and the kernel's name for errors. */
+/**
+ * Chunks per thread: a worker that wakes late or runs slower then takes fewer. The GEMM's chunks
+ * (row panel ranges) each read all of B, which measured no slower at 1024^3 and faster for an
+ * MLP's 128x784x256 products than one chunk a thread (local script, noisy: 0.80-1.11 against
+ * 0.91-1.55 ms).
+ */
+export const CHUNKS_PER_THREAD = 4;
+
+/** How parallel cuts a job: ranges a multiple of `align` (but the last), about `perThread` chunks (CHUNKS_PER_THREAD by default) for each thread taking part, at most `maxChunks`, and the kernel's name for errors. */
 export interface Split {
   align?: number;
   perThread?: number;
@@ -180,7 +188,7 @@ export interface Split {
  * every chunk has run. Small work (under `minWork`) runs on the caller alone, in one call.
  */
 export function parallel(pool: Pool | null, job: Job, total: number, work: number, minWork: number, argsOf: (lo: number, hi: number) => number[], split: Split = {}): void {
-  const { align = 1, perThread = 1, maxChunks = MAX_CHUNKS, what = 'kernel' } = split;
+  const { align = 1, perThread = CHUNKS_PER_THREAD, maxChunks = MAX_CHUNKS, what = 'kernel' } = split;
   const helpers: number[] = [];
   if (pool?.starting && work >= minWork && threadLimit > 1) awaitStart(pool);
   if (pool && work >= minWork) {

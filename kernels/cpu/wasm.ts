@@ -1,7 +1,7 @@
 /** @file The CPU backend's WebAssembly engine: one memory holding tensors and scratch (heap.ts), the SIMD GEMM and depthwise kernels, GEMM row panels split over worker threads where the platform allows. */
 import { GraftError } from '../../core/errors.js';
 import { canBlock } from '../../core/platform/node.js';
-import { JOB, type Pool, parallel, poolThreads, setThreadLimit, startPool, startPoolNow } from './threads.js';
+import { CHUNKS_PER_THREAD, JOB, type Pool, parallel, poolThreads, setThreadLimit, startPool, startPoolNow } from './threads.js';
 import { WasmHeap } from './heap.js';
 import { type Strided, coalesce, forEachRow } from './strided.js';
 import { MR, NARROW_PANELS, NR } from '../wasm/gemm.js';
@@ -16,12 +16,6 @@ const MIN_PARALLEL_WORK = 1 << 22;
 
 /** Elementwise programs and reductions over fewer elements run on the calling thread: waking a worker costs more. */
 export const MIN_PARALLEL_ELEMENTS = 1 << 18;
-/**
- * Chunks per thread for kernels whose chunks cost nothing to cut (rows, elements, the convolution's
- * column blocks): a worker that wakes late or runs slower then takes fewer. The GEMM keeps one a
- * thread, since each of its row ranges reads all of B.
- */
-export const CHUNKS_PER_THREAD = 4;
 
 /** The worker threads, where they have started (for the generated programs to run on them too). */
 export function threadPool(): Pool | null {
@@ -202,14 +196,14 @@ export interface ConvWindows {
   OH: number; OW: number;
 }
 
-/** One thread's block of window-matrix panels, in bytes: with the weights' k-slice and its C tiles, within a core's L2. */
+/** One block of window-matrix panels, in bytes: with the weights' k-slice and its C tiles, within a core's L2. */
 const CONV_BLOCK_BYTES = 1 << 18;
 
 /**
  * out[outAt(t) + n*outImage + i*L + l] += (A * windows_t)[i, n*L + l] for t < count: A (m rows of
  * k = C*KH*KW, contiguous) packed once, then per window set the convGemm job over blocks of column
- * panels, each thread making its block's window matrix in its own scratch and multiplying it there
- * while it is in cache (a window matrix is KH*KW times its input: written whole, it went to memory
+ * panels, each chunk of blocks making its block's window matrix in its own scratch and multiplying
+ * it there while it is in cache (a window matrix is KH*KW times its input: written whole, it went to memory
  * and back). Padded images are copied into zero borders first, so no window is bounds-checked. At
  * unit stride the columns run over whole padded rows (the columns past each output row are
  * computed and dropped), so a panel's windows start at consecutive floats and are read as vectors.
@@ -268,7 +262,7 @@ export function convGemmF32(m: number, k: number, a: Float32Array, aOff: number,
       parallel(e.pool, job, Math.ceil(panels / blockPanels), Math.max(m * n * k, 16 * n * k), MIN_PARALLEL_WORK, (lo, hi) => [
         src, imageStride, L, n, C, Hp * Wp, Wp, KH, KW, ...w.stride, ...w.dilation, rowCols,
         4 * ap, 4 * cp, mp / MR, 4 * np, KC, 0, 0, 0, 0, blockPanels, 4 * (scratch + part++ * blockFloats), lo, hi,
-      ], { perThread: CHUNKS_PER_THREAD, maxChunks: chunks, what: 'conv2d' });
+      ], { maxChunks: chunks, what: 'conv2d' });
       if (outFloats) e.heap.zero(4 * gathered, 4 * outFloats);
       const o = outFloats ? 4 * gathered : outAddr + 4 * outAt(t);
       for (let i = 0; i < m; i++) e.addBlocks(o + 4 * i * OH * OW, 4 * outImage, 4 * OW, 4 * (cp + i * np), 4 * L, 4 * rowCols, images, OH, OW);
@@ -354,7 +348,7 @@ export function reduceRowsF32(kind: 'sum' | 'mean' | 'max', x: Float32Array, run
     if (!oAt) return false;
     const job = kind === 'max' ? { id: JOB.reduceMax, fn: e.reduceMax as (...a: number[]) => void } : { id: JOB.reduceSum, fn: e.reduceSum as (...a: number[]) => void };
     const mean = kind === 'mean' ? 1 : 0;
-    parallel(e.pool, job, count, count * run, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xs.at + 4 * run * lo, run, hi - lo, oAt + 4 * lo, mean], { perThread: CHUNKS_PER_THREAD, what: 'reduction' });
+    parallel(e.pool, job, count, count * run, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xs.at + 4 * run * lo, run, hi - lo, oAt + 4 * lo, mean], { what: 'reduction' });
     if (oHeap < 0) out.set(new Float32Array(e.memory.buffer, oAt, count));
     return true;
   } finally {
@@ -378,7 +372,7 @@ export function softmaxRowsF32(x: Float32Array, xOff: number, rows: number, n: n
   try {
     if (!oAt) return false;
     const job = { id: JOB.softmaxRows, fn: e.softmaxRows as (...a: number[]) => void };
-    parallel(e.pool, job, rows, rows * n, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xs.at + 4 * n * lo, oAt + 4 * n * lo, hi - lo, n, log ? 1 : 0], { perThread: CHUNKS_PER_THREAD, what: 'softmax' });
+    parallel(e.pool, job, rows, rows * n, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xs.at + 4 * n * lo, oAt + 4 * n * lo, hi - lo, n, log ? 1 : 0], { what: 'softmax' });
     if (oHeap < 0) out.set(new Float32Array(e.memory.buffer, oAt, rows * n));
     return true;
   } finally {
