@@ -94,6 +94,14 @@ export class Body {
     this.get(v).i32(1).add().set(v).br(0).end().end();
     return this;
   }
+  /** While local p < local end (unsigned): body, then p += step. */
+  walk(p: number, end: number, step: number, body: () => void): this {
+    this.block().loop();
+    this.get(p).get(end).ltU().eqz().brIf(1);
+    body();
+    this.get(p).i32(step).add().set(p).br(0).end().end();
+    return this;
+  }
   private simd(opcode: number, ...imm: number[]): this { return this.op(0xfd, ...uleb(opcode), ...imm); }
   /** v128.load at address + offset (16-byte alignment hint). */
   load(offset = 0): this { return this.simd(0x00, 4, ...uleb(offset)); }

@@ -53,16 +53,7 @@ export function reduceSumFunction(): WasmFunction {
 export function reduceMaxFunction(): WasmFunction {
   const b = new Body();
   const A = [ACC, ACC + 3, ACC + 4, ACC + 5];
-  const step = (end: number, lanes: number, body: () => void) => {
-    b.block();
-    b.loop();
-    b.get(P).get(end).ltU().eqz().brIf(1);
-    body();
-    b.get(P).i32(lanes * 4).add().set(P);
-    b.br(0);
-    b.end();
-    b.end();
-  };
+  const step = (end: number, lanes: number, body: () => void) => b.walk(P, end, 4 * lanes, body);
   rows(b, () => {
     b.get(X).set(P);
     for (const a of A) b.get(X).load(0).set(a);

@@ -10,14 +10,7 @@ function overRow(b: Body, start: () => void, n: number, P: number, END: number, 
   b.set(P);
   b.get(P).get(n).i32(2).shrU().i32(16).mul().add().set(END);
   for (const [lanes, body] of [[4, vector], [1, scalar]] as const) {
-    b.block();
-    b.loop();
-    b.get(P).get(END).ltU().eqz().brIf(1);
-    body();
-    b.get(P).i32(4 * lanes).add().set(P);
-    b.br(0);
-    b.end();
-    b.end();
+    b.walk(P, END, 4 * lanes, body);
     if (lanes === 4) b.get(P).get(n).i32(3).and().i32(4).mul().add().set(END);
   }
 }

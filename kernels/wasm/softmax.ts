@@ -16,16 +16,7 @@ const LOCALS = [I32, I32, I32, I32, F32, F32, V128, V128, V128, V128, V128, V128
 export function softmaxRowsFunction(): WasmFunction {
   const b = new Body();
   /** A loop over P from its current value while P < end, `lanes` floats a step. */
-  const walk = (end: number, lanes: number, body: () => void) => {
-    b.block();
-    b.loop();
-    b.get(P).get(end).ltU().eqz().brIf(1);
-    body();
-    b.get(P).i32(4 * lanes).add().set(P);
-    b.br(0);
-    b.end();
-    b.end();
-  };
+  const walk = (end: number, lanes: number, body: () => void) => b.walk(P, end, 4 * lanes, body);
   const sumLanes = (v: number) => b.get(v).f32x4ExtractLane(0).get(v).f32x4ExtractLane(1).f32Add().get(v).f32x4ExtractLane(2).get(v).f32x4ExtractLane(3).f32Add().f32Add();
   b.i32(0).set(R);
   b.block();
