@@ -201,7 +201,10 @@ describe('cpu conv2d on the wasm gemm', () => {
       const w = rand(ws.reduce((a, b) => a * b, 1));
       const b = rand(ws[0]!);
       const run = (dtype: 'f32' | 'f64') => F.conv2d(tensor(x, { shape: xs, dtype }), tensor(w, { shape: ws, dtype }), tensor(b, { dtype }), { ...opts, clamp: [-1.5, 1.2] }).dataSync();
-      expectCloseArrays(run('f32'), run('f64'), 1e-5, 1e-5);
+      // An f32 sum of K products drifts from the f64 one like sqrt(K) roundings.
+      const K = ws.slice(1).reduce((a, b) => a * b, 1);
+      const tol = 1e-5 * Math.max(1, Math.sqrt(K) / 10);
+      expectCloseArrays(run('f32'), run('f64'), tol, tol);
     });
   }
 });
