@@ -43,6 +43,7 @@ interface Engine {
   copyRows: (dst: number, dstStride: number, src: number, srcStride: number, rowBytes: number, rows: number) => void;
   packB: (src: number, rowBytes: number, k: number, panels: number, dst: number) => void;
   convGemm: (...args: number[]) => void;
+  im2colPacked: (...args: number[]) => void;
   softmaxRows: (x: number, out: number, rows: number, n: number, log: number) => void;
   addBlocks: (...args: number[]) => void;
   gatherRows: (dst: number, src: number, n: number, step: number, rows: number, rowStride: number, dstRowStride: number) => void;
@@ -73,7 +74,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, gemmRows: exports.gemmRows as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], convGemm: exports.convGemm as Engine['convGemm'], softmaxRows: exports.softmaxRows as Engine['softmaxRows'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], pool: null };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, gemmRows: exports.gemmRows as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], convGemm: exports.convGemm as Engine['convGemm'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], softmaxRows: exports.softmaxRows as Engine['softmaxRows'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], pool: null };
     if (isShared) {
       const now = startPoolNow(module, memory);
       if (now !== undefined) engine.pool = now;
@@ -198,6 +199,8 @@ export interface ConvWindows {
 
 /** One block of window-matrix panels, in bytes: with the weights' k-slice and its C tiles, within a core's L2. */
 const CONV_BLOCK_BYTES = 1 << 18;
+/** The largest window matrix made whole for a deep layer (16 MiB). */
+const WHOLE_WINDOW_FLOATS = 1 << 22;
 
 /**
  * out[outAt(t) + n*outImage + i*L + l] += (A * windows_t)[i, n*L + l] for t < count: A (m rows of
@@ -227,6 +230,10 @@ export function convGemmF32(m: number, k: number, a: Float32Array, aOff: number,
   const np = Math.ceil(n / NR) * NR;
   const panels = np / NR;
   const threads = cpuThreads();
+  // More weights than windows (deep layers: many channels, few positions): re-reading A for each
+  // column block would cost more than the window matrix, so it is made whole (split over the
+  // threads) and the product's row panels are split instead, each reading A once.
+  const whole = m > n && np * k <= WHOLE_WINDOW_FLOATS;
   const blockPanels = Math.max(1, Math.min(Math.floor(CONV_BLOCK_BYTES / (4 * k * NR)), Math.ceil(panels / (threads * CHUNKS_PER_THREAD))));
   const blockFloats = blockPanels * NR * k;
   // Each chunk of blocks makes its window matrix in its own scratch.
@@ -235,13 +242,14 @@ export function convGemmF32(m: number, k: number, a: Float32Array, aOff: number,
   // A small output outside the heap is gathered in scratch and added from there.
   const span = (images - 1) * outImage + m * OH * OW;
   const outFloats = outAddr < 0 ? span : 0;
-  const ws = workspace(e, 4 * (mp * k + mp * np + chunks * blockFloats + padFloats + outFloats));
+  const scratchFloats = whole ? np * k : chunks * blockFloats;
+  const ws = workspace(e, 4 * (mp * k + mp * np + scratchFloats + padFloats + outFloats));
   if (!ws) return false;
   try {
     const ap = ws.at;
     const cp = ap + mp * k;
     const scratch = cp + mp * np;
-    const padded = scratch + chunks * blockFloats;
+    const padded = scratch + scratchFloats;
     const gathered = padded + padFloats;
     packAPanels(e, a, aOff, ars, 1, m, k, ws.mem, ap);
     if (padFloats) e.heap.zero(4 * padded, 4 * padFloats);
@@ -257,12 +265,17 @@ export function convGemmF32(m: number, k: number, a: Float32Array, aOff: number,
         }
       }
       const [src, imageStride] = padFloats ? [4 * padded, C * Hp * Wp] : [xAt, w.imageStride];
-      let part = 0;
+      const windowArgs = [src, imageStride, L, n, C, Hp * Wp, Wp, KH, KW, ...w.stride, ...w.dilation, rowCols];
       // Every tile goes to the padded product (mFull = nFull = 0), which the gemm overwrites.
-      parallel(e.pool, job, Math.ceil(panels / blockPanels), Math.max(m * n * k, 16 * n * k), MIN_PARALLEL_WORK, (lo, hi) => [
-        src, imageStride, L, n, C, Hp * Wp, Wp, KH, KW, ...w.stride, ...w.dilation, rowCols,
-        4 * ap, 4 * cp, mp / MR, 4 * np, KC, 0, 0, 0, 0, blockPanels, 4 * (scratch + part++ * blockFloats), lo, hi,
-      ], { maxChunks: chunks, what: 'conv2d' });
+      if (whole) {
+        parallel(e.pool, { id: JOB.im2colPacked, fn: e.im2colPacked }, panels, panels * k * NR, MIN_PARALLEL_ELEMENTS, (lo, hi) => [...windowArgs, 4 * scratch, lo, hi], { what: 'im2col' });
+        run(e, m * n * k, mp / MR, [4 * ap, 4 * scratch, 4 * cp, k], panels, 4 * np, [0, 0, 0, 0]);
+      } else {
+        let part = 0;
+        parallel(e.pool, job, Math.ceil(panels / blockPanels), Math.max(m * n * k, 16 * n * k), MIN_PARALLEL_WORK, (lo, hi) => [
+          ...windowArgs, 4 * ap, 4 * cp, mp / MR, 4 * np, KC, 0, 0, 0, 0, blockPanels, 4 * (scratch + part++ * blockFloats), lo, hi,
+        ], { maxChunks: chunks, what: 'conv2d' });
+      }
       if (outFloats) e.heap.zero(4 * gathered, 4 * outFloats);
       const o = outFloats ? 4 * gathered : outAddr + 4 * outAt(t);
       for (let i = 0; i < m; i++) e.addBlocks(o + 4 * i * OH * OW, 4 * outImage, 4 * OW, 4 * (cp + i * np), 4 * L, 4 * rowCols, images, OH, OW);

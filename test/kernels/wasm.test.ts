@@ -181,7 +181,8 @@ describe('cpu conv2d on the wasm gemm', () => {
   // side (few outputs each), one image at a time (many), pointwise, grouped, strided and dilated;
   // products split into many column blocks and over the threads, a weight gradient's shape (a
   // large kernel, 3x3 outputs, one panel a block), unequal padding, kernels four and five wide
-  // at strides past 1 (windows read four kernel columns a vector).
+  // at strides past 1 (windows read four kernel columns a vector), more weights than windows (the
+  // window matrix made whole, the product split by rows), once over the threads.
   const cases: [number[], number[], { stride?: number | [number, number]; padding?: number | [number, number]; dilation?: number; groups?: number }][] = [
     [[16, 32, 12, 12], [20, 32, 3, 3], { padding: [1, 2] }],
     [[4, 64, 10, 10], [6, 64, 10, 10], { padding: 1 }],
@@ -189,6 +190,8 @@ describe('cpu conv2d on the wasm gemm', () => {
     [[3, 5, 11, 11], [7, 5, 3, 3], { stride: [2, 1], padding: 1 }],
     [[3, 6, 9, 9], [5, 6, 4, 5], { stride: 2, padding: 1 }],
     [[2, 3, 12, 12], [4, 3, 4, 4], { stride: 3 }],
+    [[2, 16, 3, 3], [40, 16, 3, 3], { padding: 1 }],
+    [[4, 64, 4, 4], [256, 64, 3, 3], { padding: 1 }],
     [[6, 8, 5, 5], [16, 8, 3, 3], { padding: 1 }],
     [[2, 4, 20, 18], [12, 4, 3, 3], { padding: 1 }],
     [[3, 8, 6, 6], [10, 8, 1, 1], {}],
