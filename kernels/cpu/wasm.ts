@@ -46,6 +46,7 @@ interface Engine {
   im2colPacked: (...args: number[]) => void;
   softmaxRows: (x: number, out: number, rows: number, n: number, log: number) => void;
   addBlocks: (...args: number[]) => void;
+  copyBlocks: (...args: number[]) => void;
   gatherRows: (dst: number, src: number, n: number, step: number, rows: number, rowStride: number, dstRowStride: number) => void;
   packA: (src: number, rs: number, cs: number, m: number, k: number, dst: number) => void;
   packA4: (src: number, rs: number, panels: number, k: number, dst: number) => void;
@@ -74,7 +75,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, gemmRows: exports.gemmRows as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], convGemm: exports.convGemm as Engine['convGemm'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], softmaxRows: exports.softmaxRows as Engine['softmaxRows'], addBlocks: exports.addBlocks as Engine['addBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], pool: null };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, gemmRows: exports.gemmRows as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], convGemm: exports.convGemm as Engine['convGemm'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], softmaxRows: exports.softmaxRows as Engine['softmaxRows'], addBlocks: exports.addBlocks as Engine['addBlocks'], copyBlocks: exports.copyBlocks as Engine['copyBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], pool: null };
     if (isShared) {
       const now = startPoolNow(module, memory);
       if (now !== undefined) engine.pool = now;
@@ -461,15 +462,18 @@ export function denseCopyF32(src: Strided): { data: Float32Array; done: () => vo
   const scratch = heapScratch(size);
   if (!scratch) return null;
   const row = c.shape[r - 1]!;
-  // The two innermost dimensions per call: `rows` rows of `row` floats at the source's row stride.
-  const rows = r > 1 ? c.shape[r - 2]! : 1;
-  const rowStride = r > 1 ? c.strides[0]![r - 2]! : 0;
-  const outer = { shape: c.shape.slice(0, Math.max(0, r - 2)), strides: [c.strides[0]!.slice(0, Math.max(0, r - 2))] };
+  // Per call, the innermost dimensions: rows of stride 1 three of them (blocks of `rows` rows of
+  // `row` floats), others two; the rest walked here.
+  const inner = step === 1 ? 3 : 2;
+  const dim = (k: number): [number, number] => (r > k ? [c.shape[r - 1 - k]!, c.strides[0]![r - 1 - k]!] : [1, 0]);
+  const [rows, rowStride] = dim(1);
+  const [blocks, blockStride] = step === 1 ? dim(2) : [1, 0];
+  const outer = { shape: c.shape.slice(0, Math.max(0, r - inner)), strides: [c.strides[0]!.slice(0, Math.max(0, r - inner))] };
   let dst = scratch.data.byteOffset;
   forEachRow(outer.shape.length ? [...outer.shape, 1] : [1], [[...outer.strides[0]!, 0]], [src.offset], (bases) => {
-    if (step === 1) e.copyRows(dst, 4 * row, at + 4 * bases[0]!, 4 * rowStride, 4 * row, rows);
+    if (step === 1) e.copyBlocks(dst, 4 * row * rows, 4 * row, at + 4 * bases[0]!, 4 * blockStride, 4 * rowStride, blocks, rows, 4 * row);
     else e.gatherRows(dst, at + 4 * bases[0]!, row, 4 * step, rows, 4 * rowStride, 4 * row);
-    dst += 4 * row * rows;
+    dst += 4 * row * rows * blocks;
   });
   return scratch;
 }

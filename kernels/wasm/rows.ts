@@ -101,6 +101,23 @@ export function addBlocksFunction(): WasmFunction {
 }
 
 /**
+ * copyBlocks(dst, dsA, dsB, src, ssA, ssB, A, B, bytes): for a < A, b < B, the `bytes` at
+ * src + a*ssA + b*ssB copied to dst + a*dsA + b*dsB (byte strides) by memory.copy: one call for a
+ * view's three innermost dimensions, where a call a row cost more than the copy.
+ */
+export function copyBlocksFunction(): WasmFunction {
+  const [DST, DSA, DSB, SRC, SSA, SSB, A, B, BYTES] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [IA, IB] = [9, 10];
+  const b = new Body();
+  b.forRange(IA, A, () => b.forRange(IB, B, () => {
+    b.get(DST).get(IA).get(DSA).mul().add().get(IB).get(DSB).mul().add();
+    b.get(SRC).get(IA).get(SSA).mul().add().get(IB).get(SSB).mul().add();
+    b.get(BYTES).memoryCopy();
+  }));
+  return { name: 'copyBlocks', params: new Array<number>(9).fill(I32), locals: [I32, I32], body: b };
+}
+
+/**
  * gatherRows(dst, src, n, step, rows, rowStride, dstRowStride): `rows` rows of n floats, element i
  * of row r read at src + r*rowStride + i*step (bytes; either may be negative: a flipped view),
  * written at dst + r*dstRowStride + 4i.

@@ -59,8 +59,10 @@ describe('wasm row passes', () => {
     const copy = denseCopyF32(view)!;
     expect(sameBits(copy.data, toDense(view, (n) => new Float32Array(n)) as Float32Array)).toBe(true);
     copy.done();
-    // No unit-stride rows (fully transposed), and flipped (negative strides, as the input gradient's kernel).
-    for (const v of [{ data, shape: [d, c, b, a], strides: [1, d, c * d, b * c * d], offset: 7 }, { data, shape: [a, b, c, d], strides: [b * c * d, c * d, -d, -1], offset: 7 + (c - 1) * d + d - 1 }]) {
+    // Unit-stride rows under three other dimensions (blocks of rows walked in wasm, one outer walked
+    // here), a single row, no unit-stride rows (fully transposed), and flipped (negative strides, as
+    // the input gradient's kernel).
+    for (const v of [{ data, shape: [a, c, b, d], strides: [b * c * d, d, c * d, 1], offset: 7 }, { data, shape: [d], strides: [1], offset: 9 },{ data, shape: [d, c, b, a], strides: [1, d, c * d, b * c * d], offset: 7 }, { data, shape: [a, b, c, d], strides: [b * c * d, c * d, -d, -1], offset: 7 + (c - 1) * d + d - 1 }]) {
       const moved = denseCopyF32(v)!;
       expect(sameBits(moved.data, toDense(v, (k) => new Float32Array(k)) as Float32Array)).toBe(true);
       moved.done();
