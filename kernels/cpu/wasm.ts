@@ -345,6 +345,27 @@ export function heapAddress(a: ArrayBufferView): number {
 }
 
 /**
+ * A row job over `x` (`inFloats` floats, put in the heap if it is not) writing `outFloats` floats
+ * of `out` (written in scratch and copied out if it is outside the heap): `go(xAt, oAt)` runs it
+ * on the byte addresses. False (nothing written) without room in the heap.
+ */
+function rowJob(e: Engine, x: Float32Array, inFloats: number, out: Float32Array, outFloats: number, go: (xAt: number, oAt: number) => void): boolean {
+  const xs = inHeap(x.subarray(0, inFloats));
+  if (!xs) return false;
+  const oHeap = heapAddress(out);
+  const oAt = oHeap >= 0 ? oHeap : e.heap.alloc(4 * outFloats, false);
+  try {
+    if (!oAt) return false;
+    go(xs.at, oAt);
+    if (oHeap < 0) out.set(new Float32Array(e.memory.buffer, oAt, outFloats));
+    return true;
+  } finally {
+    xs.done();
+    if (oHeap < 0 && oAt) e.heap.release(oAt, 4 * outFloats);
+  }
+}
+
+/**
  * out[o] = the sum, mean or max of x[o*run .. (o+1)*run) for each o < out.length, as wasm SIMD;
  * operands outside the heap pass through scratch. False (nothing written) without the engine or
  * room in the heap.
@@ -353,22 +374,10 @@ export function reduceRowsF32(kind: 'sum' | 'mean' | 'max', x: Float32Array, run
   const e = getEngine();
   if (!e || run < 4) return false;
   const count = out.length;
-  const xs = inHeap(x.subarray(0, count * run));
-  if (!xs) return false;
-  // An output outside the heap is written to scratch and copied out.
-  const oHeap = heapAddress(out);
-  const oAt = oHeap >= 0 ? oHeap : e.heap.alloc(4 * count, false);
-  try {
-    if (!oAt) return false;
-    const job = kind === 'max' ? { id: JOB.reduceMax, fn: e.reduceMax as (...a: number[]) => void } : { id: JOB.reduceSum, fn: e.reduceSum as (...a: number[]) => void };
-    const mean = kind === 'mean' ? 1 : 0;
-    parallel(e.pool, job, count, count * run, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xs.at + 4 * run * lo, run, hi - lo, oAt + 4 * lo, mean], { what: 'reduction' });
-    if (oHeap < 0) out.set(new Float32Array(e.memory.buffer, oAt, count));
-    return true;
-  } finally {
-    xs.done();
-    if (oHeap < 0 && oAt) e.heap.release(oAt, 4 * count);
-  }
+  const job = kind === 'max' ? { id: JOB.reduceMax, fn: e.reduceMax as (...a: number[]) => void } : { id: JOB.reduceSum, fn: e.reduceSum as (...a: number[]) => void };
+  const mean = kind === 'mean' ? 1 : 0;
+  return rowJob(e, x, count * run, out, count, (xAt, oAt) =>
+    parallel(e.pool, job, count, count * run, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xAt + 4 * run * lo, run, hi - lo, oAt + 4 * lo, mean], { what: 'reduction' }));
 }
 
 /**
@@ -379,20 +388,9 @@ export function reduceRowsF32(kind: 'sum' | 'mean' | 'max', x: Float32Array, run
 export function softmaxRowsF32(x: Float32Array, xOff: number, rows: number, n: number, log: boolean, out: Float32Array): boolean {
   const e = getEngine();
   if (!e || n === 0) return false;
-  const xs = inHeap(x.subarray(xOff, xOff + rows * n));
-  if (!xs) return false;
-  const oHeap = heapAddress(out);
-  const oAt = oHeap >= 0 ? oHeap : e.heap.alloc(4 * rows * n, false);
-  try {
-    if (!oAt) return false;
-    const job = { id: JOB.softmaxRows, fn: e.softmaxRows as (...a: number[]) => void };
-    parallel(e.pool, job, rows, rows * n, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xs.at + 4 * n * lo, oAt + 4 * n * lo, hi - lo, n, log ? 1 : 0], { what: 'softmax' });
-    if (oHeap < 0) out.set(new Float32Array(e.memory.buffer, oAt, rows * n));
-    return true;
-  } finally {
-    xs.done();
-    if (oHeap < 0 && oAt) e.heap.release(oAt, 4 * rows * n);
-  }
+  const job = { id: JOB.softmaxRows, fn: e.softmaxRows as (...a: number[]) => void };
+  return rowJob(e, x.subarray(xOff), rows * n, out, rows * n, (xAt, oAt) =>
+    parallel(e.pool, job, rows, rows * n, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xAt + 4 * n * lo, oAt + 4 * n * lo, hi - lo, n, log ? 1 : 0], { what: 'softmax' }));
 }
 
 /**
