@@ -4,6 +4,7 @@ import { canBlock } from '../../core/platform/node.js';
 import { CHUNKS_PER_THREAD, JOB, type Pool, parallel, poolThreads, setThreadLimit, startPool, startPoolNow } from './threads.js';
 import { WasmHeap } from './heap.js';
 import { type Strided, coalesce, forEachRow } from './strided.js';
+import { contiguousStrides } from '../../core/shape.js';
 import { MR, NARROW_PANELS, NR } from '../wasm/gemm.js';
 import { cpuKernelModule } from '../wasm/module.js';
 
@@ -254,15 +255,13 @@ export function convGemmF32(m: number, k: number, a: Float32Array, aOff: number,
     const gathered = padded + padFloats;
     packAPanels(e, a, aOff, ars, 1, m, k, ws.mem, ap);
     if (padFloats) e.heap.zero(4 * padded, 4 * padFloats);
-    const job = { id: JOB.convGemm, fn: e.convGemm };
     for (let t = 0; t < count; t++) {
       const w = windows(t);
       const xAt = heapAddress(w.x) + 4 * w.x0;
       if (padFloats) {
         // Only the interiors change between window sets: the borders stay zero.
-        for (let i = 0; i < images * C; i++) {
-          const [img, ch] = [Math.floor(i / C), i % C];
-          e.copyRows(4 * (padded + i * Hp * Wp + ph * Wp + pw), 4 * Wp, xAt + 4 * (img * w.imageStride + ch * H * W), 4 * W, 4 * W, H);
+        for (let img = 0; img < images; img++) {
+          e.copyBlocks(4 * (padded + img * C * Hp * Wp + ph * Wp + pw), 4 * Hp * Wp, 4 * Wp, xAt + 4 * img * w.imageStride, 4 * H * W, 4 * W, C, H, 4 * W);
         }
       }
       const [src, imageStride] = padFloats ? [4 * padded, C * Hp * Wp] : [xAt, w.imageStride];
@@ -273,7 +272,7 @@ export function convGemmF32(m: number, k: number, a: Float32Array, aOff: number,
         run(e, m * n * k, mp / MR, [4 * ap, 4 * scratch, 4 * cp, k], panels, 4 * np, [0, 0, 0, 0]);
       } else {
         let part = 0;
-        parallel(e.pool, job, Math.ceil(panels / blockPanels), Math.max(m * n * k, 16 * n * k), MIN_PARALLEL_WORK, (lo, hi) => [
+        parallel(e.pool, { id: JOB.convGemm, fn: e.convGemm }, Math.ceil(panels / blockPanels), Math.max(m * n * k, 16 * n * k), MIN_PARALLEL_WORK, (lo, hi) => [
           ...windowArgs, 4 * ap, 4 * cp, mp / MR, 4 * np, KC, 0, 0, 0, 0, blockPanels, 4 * (scratch + part++ * blockFloats), lo, hi,
         ], { maxChunks: chunks, what: 'conv2d' });
       }
@@ -459,19 +458,20 @@ export function denseCopyF32(src: Strided): { data: Float32Array; done: () => vo
   const size = c.shape.reduce((a, b) => a * b, 1);
   const scratch = heapScratch(size);
   if (!scratch) return null;
+  // Rows of stride 1 as copyViewF32 copies them; others two dimensions a call, the rest walked here.
+  if (step === 1) {
+    if (copyViewF32(src, { data: scratch.data, shape: src.shape, strides: contiguousStrides(src.shape), offset: 0 })) return scratch;
+    scratch.done();
+    return null;
+  }
   const row = c.shape[r - 1]!;
-  // Per call, the innermost dimensions: rows of stride 1 three of them (blocks of `rows` rows of
-  // `row` floats), others two; the rest walked here.
-  const inner = step === 1 ? 3 : 2;
-  const dim = (k: number): [number, number] => (r > k ? [c.shape[r - 1 - k]!, c.strides[0]![r - 1 - k]!] : [1, 0]);
-  const [rows, rowStride] = dim(1);
-  const [blocks, blockStride] = step === 1 ? dim(2) : [1, 0];
-  const outer = { shape: c.shape.slice(0, Math.max(0, r - inner)), strides: [c.strides[0]!.slice(0, Math.max(0, r - inner))] };
+  const rows = r > 1 ? c.shape[r - 2]! : 1;
+  const rowStride = r > 1 ? c.strides[0]![r - 2]! : 0;
+  const outer = { shape: c.shape.slice(0, Math.max(0, r - 2)), strides: [c.strides[0]!.slice(0, Math.max(0, r - 2))] };
   let dst = scratch.data.byteOffset;
   forEachRow(outer.shape.length ? [...outer.shape, 1] : [1], [[...outer.strides[0]!, 0]], [src.offset], (bases) => {
-    if (step === 1) e.copyBlocks(dst, 4 * row * rows, 4 * row, at + 4 * bases[0]!, 4 * blockStride, 4 * rowStride, blocks, rows, 4 * row);
-    else e.gatherRows(dst, at + 4 * bases[0]!, row, 4 * step, rows, 4 * rowStride, 4 * row);
-    dst += 4 * row * rows * blocks;
+    e.gatherRows(dst, at + 4 * bases[0]!, row, 4 * step, rows, 4 * rowStride, 4 * row);
+    dst += 4 * row * rows;
   });
   return scratch;
 }
@@ -488,11 +488,14 @@ export function copyViewF32(src: Strided, dst: Strided): boolean {
   const c = coalesce(src.shape, [src.strides, dst.strides]);
   const r = c.shape.length;
   if (r === 0 || c.strides[0]![r - 1] !== 1 || c.strides[1]![r - 1] !== 1) return false;
+  // The three innermost dimensions per call (blocks of rows of `row` floats), the rest walked here.
+  const dim = (k: number): [number, number, number] => (r > k ? [c.shape[r - 1 - k]!, c.strides[0]![r - 1 - k]!, c.strides[1]![r - 1 - k]!] : [1, 0, 0]);
   const row = c.shape[r - 1]!;
-  const rows = r > 1 ? c.shape[r - 2]! : 1;
-  const [srs, drs] = r > 1 ? [c.strides[0]![r - 2]!, c.strides[1]![r - 2]!] : [0, 0];
-  const outer = Math.max(0, r - 2);
-  forEachRow([...c.shape.slice(0, outer), 1], c.strides.map((st) => [...st.slice(0, outer), 0]), [src.offset, dst.offset], ([s, d]) => e.copyRows(da + 4 * d!, 4 * drs, sa + 4 * s!, 4 * srs, 4 * row, rows));
+  const [rows, srs, drs] = dim(1);
+  const [blocks, sbs, dbs] = dim(2);
+  const outer = Math.max(0, r - 3);
+  forEachRow([...c.shape.slice(0, outer), 1], c.strides.map((st) => [...st.slice(0, outer), 0]), [src.offset, dst.offset], ([s, d]) =>
+    e.copyBlocks(da + 4 * d!, 4 * dbs, 4 * drs, sa + 4 * s!, 4 * sbs, 4 * srs, blocks, rows, 4 * row));
   return true;
 }
 
