@@ -62,7 +62,9 @@ export const GRADS: { [K in OpName]: GradRule<K> | null } = {
   sigmoid: (g, _, y) => [g.mul(y.mul(y.neg().add(1)))],
   erf: (g, [x]) => [g.mul(x!.mul(x!).neg().exp().mul(2 / Math.sqrt(Math.PI)))],
   relu: (g, [x]) => [g.mul(mask(x!.gt(0), g))],
-  clamp: (g, [x], _, { min, max }) => [g.mul(mask(x!.lt(min).logicalOr(x!.gt(max)).logicalNot(), g))],
+  // Selections on comparisons, not logical ops (those go through i32, which the CPU's SIMD
+  // programs do not run): zero below min or above max, as before.
+  clamp: (g, [x], _, { min, max }) => [g.maskedFill(x!.lt(min), 0).maskedFill(x!.gt(max), 0)],
   cast: (g, [x]) => [floatOnly(x!, g.cast(x!.dtype))],
   contiguous: (g) => [g],
   add: (g, [a, b]) => [sumTo(g, a!.shape), sumTo(g, b!.shape)],
@@ -124,7 +126,7 @@ export const GRADS: { [K in OpName]: GradRule<K> | null } = {
   ],
   conv2d: (g, [x, w, b], out, p, needs) => {
     // The clamp passes gradient strictly inside its bounds, as hardtanh (ReLU6) does.
-    const gy = p.clamp ? g.mul(mask(out.gt(p.clamp[0]).logicalAnd(out.lt(p.clamp[1])), g)) : g;
+    const gy = p.clamp ? g.where(out.lt(p.clamp[1]), 0).where(out.gt(p.clamp[0]), 0) : g;
     const win = { stride: p.stride, padding: p.padding, dilation: p.dilation, groups: p.groups };
     const grads = [needs[0] ? conv2dInputGrad(gy, w!, x!.shape, win) : null, needs[1] ? conv2dWeightGrad(gy, x!, w!.shape, win) : null];
     return b ? [...grads, needs[2] ? gy.sum([0, 2, 3]) : null] : grads;

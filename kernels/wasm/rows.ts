@@ -107,15 +107,27 @@ export function addBlocksFunction(): WasmFunction {
  */
 export function copyBlocksFunction(): WasmFunction {
   const [DST, DSA, DSB, SRC, SSA, SSB, A, B, BYTES] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const [IA, IB] = [9, 10];
+  const [IA, IB, D, S, P, E] = [9, 10, 11, 12, 13, 14];
   const b = new Body();
+  // memory.copy costs a call into the runtime (tens of ns), more than a short row's copy itself
+  // (a transposed 3x3 weight gradient has rows of 36 bytes): those rows are copied by vectors here.
+  b.get(BYTES).i32(-16).and().set(E);
   b.forRange(IA, A, () => b.forRange(IB, B, () => {
-    b.get(DST).get(IA).get(DSA).mul().add().get(IB).get(DSB).mul().add();
-    b.get(SRC).get(IA).get(SSA).mul().add().get(IB).get(SSB).mul().add();
-    b.get(BYTES).memoryCopy();
+    b.get(DST).get(IA).get(DSA).mul().add().get(IB).get(DSB).mul().add().set(D);
+    b.get(SRC).get(IA).get(SSA).mul().add().get(IB).get(SSB).mul().add().set(S);
+    b.get(BYTES).i32(SHORT_COPY).ltU().if();
+    b.i32(0).set(P);
+    b.walk(P, E, 16, () => void b.get(D).get(P).add().get(S).get(P).add().load().store());
+    b.walk(P, BYTES, 4, () => void b.get(D).get(P).add().get(S).get(P).add().f32Load().f32Store());
+    b.else();
+    b.get(D).get(S).get(BYTES).memoryCopy();
+    b.end();
   }));
-  return { name: 'copyBlocks', params: new Array<number>(9).fill(I32), locals: [I32, I32], body: b };
+  return { name: 'copyBlocks', params: new Array<number>(9).fill(I32), locals: [I32, I32, I32, I32, I32, I32], body: b };
 }
+
+/** Rows of fewer bytes than this are copied by vector loads and stores rather than memory.copy. */
+const SHORT_COPY = 128;
 
 /**
  * gatherRows(dst, src, n, step, rows, rowStride, dstRowStride): `rows` rows of n floats, element i

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { Generator } from '../../index.js';
 import { reduceRowsF32 } from '../../kernels/cpu/wasm.js';
+import { reduce } from '../../kernels/cpu/reduce.js';
 import { cpuThreads, setCpuThreads } from '../../index.js';
 import { availableParallelism } from 'node:os';
 
@@ -49,6 +50,27 @@ describe('wasm SIMD row reductions', () => {
         setCpuThreads(64);
       }
       expect(Array.from(many), kind).toEqual(Array.from(one));
+    }
+  });
+  it('reduces leading and trailing axes (BatchNorm\'s 0, 2, 3) trailing run first, as the f64 loop does', () => {
+    const shape = [3, 5, 4, 8];
+    const size = 480;
+    const x = Float32Array.from({ length: size }, () => (g.uniform() * 2 - 1) * 10);
+    x[2 * 160 + 3 * 32 + 5] = NaN; // channel 3 holds a NaN
+    const strides = [160, 32, 8, 1];
+    for (const dims of [[0, 2, 3], [0, 3], [0, 1, 3], [1, 2, 3], [0, 1, 2, 3]]) {
+      const kept = shape.filter((_, d) => !dims.includes(d));
+      const count = kept.reduce((a, b) => a * b, 1);
+      for (const kind of ['sum', 'mean', 'max'] as const) {
+        const [got, want] = [new Float32Array(count), new Float64Array(count)];
+        reduce(kind, { data: x, shape, strides, offset: 0 }, dims, got, 'f32');
+        reduce(kind, { data: Float64Array.from(x), shape, strides, offset: 0 }, dims, want, 'f64');
+        for (let o = 0; o < count; o++) {
+          const [a, b] = [got[o]!, want[o]!];
+          if (Number.isNaN(b)) expect(a, `${kind} over ${dims} at ${o}`).toBeNaN();
+          else expect(Math.abs(a - b), `${kind} over ${dims} at ${o}: ${a}, want ${b}`).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(b)));
+        }
+      }
     }
   });
 });

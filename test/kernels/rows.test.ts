@@ -102,4 +102,19 @@ describe('wasm row passes', () => {
     expect(zeroF32(a)).toBe(true);
     expect(a.every((v) => Object.is(v, 0))).toBe(true);
   });
+  it('copies transposed rows of every length bit for bit: short ones by vectors, long ones by memory.copy', () => {
+    for (const n of [2, 3, 4, 5, 9, 15, 16, 17, 31, 32, 33, 40]) {
+      // A [4, 3, n] view of a [3, 4, n] buffer (the first two axes swapped), as a weight gradient's transpose.
+      const src = heap(12 * n);
+      fillRandom(src);
+      const view = { data: src, shape: [4, 3, n], strides: [n, 4 * n, 1], offset: 0 };
+      const dense = { shape: [4, 3, n], strides: [3 * n, n, 1], offset: 0 };
+      const [a, b] = [heap(12 * n + 1), heap(12 * n + 1)];
+      fillRandom(a);
+      b.set(a);
+      expect(copyViewF32(view, { data: a, ...dense })).toBe(true);
+      copyStrided(view, { data: b, ...dense });
+      expect(sameBits(a, b), `rows of ${n}`).toBe(true);
+    }
+  });
 });
