@@ -40,7 +40,10 @@ export function conv2dInputGrad(g: Tensor, w: Tensor, xShape: readonly number[],
 
 /**
  * dL/dw: per group, the correlation of x with g, run as a conv2d whose batch is x's channels and
- * whose kernel is g (stride and dilation trade places); the result is cropped to the kernel size.
+ * whose kernel is g (stride and dilation trade places). x is first padded (or cropped) to exactly
+ * the rows and columns the windows reach, so the result is the kernel's size: with a stride, the
+ * conv's own symmetric padding would compute positions past the kernel (a 1x1, stride-2
+ * downsample's gradient four times over) only to crop them.
  */
 export function conv2dWeightGrad(g: Tensor, x: Tensor, wShape: readonly number[], p: Conv2dParams): Tensor {
   const [n, , h, wd] = x.shape as [number, number, number, number];
@@ -48,8 +51,13 @@ export function conv2dWeightGrad(g: Tensor, x: Tensor, wShape: readonly number[]
   const [, cg, kh, kw] = wShape as [number, number, number, number];
   const G = p.groups;
   const og = o / G;
-  const xt = x.reshape([n, G, cg, h, wd]).permute([2, 1, 0, 3, 4]).reshape([cg, G * n, h, wd]);
+  // The padded input's extent the windows reach: the dilated kernel plus the strided outputs.
+  const reach = [p.dilation[0] * (kh - 1) + p.stride[0] * (oh - 1) + 1, p.dilation[1] * (kw - 1) + p.stride[1] * (ow - 1) + 1];
+  const exact = reach[0] === h + 2 * p.padding[0] && reach[1] === wd + 2 * p.padding[1];
+  const xp = exact ? x : x.pad([[0, 0], [0, 0], [p.padding[0], reach[0]! - h - p.padding[0]], [p.padding[1], reach[1]! - wd - p.padding[1]]]);
+  const [hp, wp] = [xp.shape[2]!, xp.shape[3]!];
+  const xt = xp.reshape([n, G, cg, hp, wp]).permute([2, 1, 0, 3, 4]).reshape([cg, G * n, hp, wp]);
   const gt = g.reshape([n, G, og, oh, ow]).permute([1, 2, 0, 3, 4]).reshape([G * og, n, oh, ow]);
-  const r = xt.conv2d(gt, { stride: p.dilation, padding: p.padding, dilation: p.stride, groups: G });
-  return r.narrow(2, 0, kh).narrow(3, 0, kw).transpose(0, 1);
+  const r = xt.conv2d(gt, { stride: p.dilation, padding: exact ? p.padding : [0, 0], dilation: p.stride, groups: G });
+  return r.transpose(0, 1);
 }

@@ -132,6 +132,9 @@ export const OP_CASES: { [K in OpName]: OpCase[] } = {
     { name: 'conv2d depthwise unit stride', inputs: [f([2, 3, 5, 9]), f([3, 1, 3, 3])], run: conv([1, 1], [1, 1], [1, 1], 3) },
     { name: 'conv2d depthwise', inputs: [f([1, 3, 6, 6]), f([3, 1, 3, 3], 'transposed')], run: conv([2, 2], [1, 1], [1, 1], 3) },
     { name: 'conv2d pointwise', inputs: [f([2, 4, 3, 3], 'transposed'), f([5, 4, 1, 1])], run: conv([1, 1], [0, 0], [1, 1], 1) },
+    // Strided layers whose windows stop short of the padded input's end (ResNet's downsamples).
+    { name: 'conv2d pointwise stride 2', inputs: [f([2, 3, 6, 6]), f([4, 3, 1, 1])], run: conv([2, 2], [0, 0], [1, 1], 1) },
+    { name: 'conv2d stride 2 even size', inputs: [f([2, 3, 6, 6]), f([4, 3, 3, 3])], run: conv([2, 2], [1, 1], [1, 1], 1) },
     // Eight or more outputs per group: the GPU's implicit-GEMM kernel rather than the direct one.
     { name: 'conv2d wide', inputs: [f([2, 3, 5, 5]), f([9, 3, 3, 3])], run: conv([1, 1], [1, 1], [1, 1], 1) },
     { name: 'conv2d wide im2col', inputs: [f([2, 2, 8, 8]), f([8, 2, 3, 3])], run: conv([1, 1], [1, 1], [1, 1], 1) },
