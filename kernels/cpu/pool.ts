@@ -1,7 +1,7 @@
 /** @file Pooling CPU kernels: average pooling and the argmax window indices max pooling gathers by. */
 import { allocArray, type DType, type TypedArray } from '../../core/dtype.js';
 import { type Strided, toDense } from './strided.js';
-import { maxPool2x2F32 } from './wasm.js';
+import { maxPool2x2F32, maxPoolF32 } from './wasm.js';
 import type { Pool2dParams } from '../../core/params.js';
 
 /** out[N,C,OH,OW] = mean over each window; `countIncludePad` divides by the full window as PyTorch's default does. */
@@ -75,6 +75,7 @@ export function maxPool2dIndices(x: Strided, out: TypedArray, p: Pool2dParams, o
     }
     return;
   }
+  if (xd instanceof Float32Array && out instanceof Int32Array && maxPoolF32(xd, 0, N * C, H, W, OH, OW, p, out)) return;
   for (let plane = 0; plane < N * C; plane++) {
     const base = plane * H * W;
     for (let oh = 0; oh < OH; oh++) {

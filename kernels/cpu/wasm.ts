@@ -5,6 +5,7 @@ import { CHUNKS_PER_THREAD, JOB, type Pool, parallel, poolThreads, setThreadLimi
 import { WasmHeap } from './heap.js';
 import { type Strided, coalesce, forEachRow } from './strided.js';
 import { contiguousStrides } from '../../core/shape.js';
+import type { Pool2dParams } from '../../core/params.js';
 import { MR, NARROW_PANELS, NR } from '../wasm/gemm.js';
 import { cpuKernelModule } from '../wasm/module.js';
 
@@ -52,6 +53,7 @@ interface Engine {
   packA: (src: number, rs: number, cs: number, m: number, k: number, dst: number) => void;
   packA4: (src: number, rs: number, panels: number, k: number, dst: number) => void;
   maxPool2x2: (xp: number, op: number, W: number, OH: number, OW: number, planes: number, planeIn: number, planeOut: number) => void;
+  maxPool: (...args: number[]) => void;
   /** The worker threads, once started. */
   pool: Pool | null;
 }
@@ -76,7 +78,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, gemmRows: exports.gemmRows as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], convGemm: exports.convGemm as Engine['convGemm'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], softmaxRows: exports.softmaxRows as Engine['softmaxRows'], addBlocks: exports.addBlocks as Engine['addBlocks'], copyBlocks: exports.copyBlocks as Engine['copyBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], pool: null };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, gemmRows: exports.gemmRows as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], convGemm: exports.convGemm as Engine['convGemm'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], softmaxRows: exports.softmaxRows as Engine['softmaxRows'], addBlocks: exports.addBlocks as Engine['addBlocks'], copyBlocks: exports.copyBlocks as Engine['copyBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], maxPool: exports.maxPool as Engine['maxPool'], pool: null };
     if (isShared) {
       const now = startPoolNow(module, memory);
       if (now !== undefined) engine.pool = now;
@@ -512,6 +514,28 @@ export function maxPool2x2F32(x: Float32Array, xOff: number, planes: number, H: 
   if (!xs) return false;
   try {
     e.maxPool2x2(xs.at, oAt, W, OH, OW, planes, 4 * H * W, 4 * OH * OW);
+  } finally {
+    xs.done();
+  }
+  return true;
+}
+
+/**
+ * maxPool2dIndices' argmax for any window, stride, padding and dilation over `planes` dense
+ * planes of H x W f32 values from x[xOff], into `out` (i32, in the heap), planes split over the
+ * threads. False (nothing written) without the engine, or with `out` outside the heap.
+ */
+export function maxPoolF32(x: Float32Array, xOff: number, planes: number, H: number, W: number, OH: number, OW: number, p: Pool2dParams, out: Int32Array): boolean {
+  const e = getEngine();
+  const oAt = heapAddress(out);
+  if (!e || oAt < 0 || OH * OW === 0) return false;
+  const xs = inHeap(x.subarray(xOff, xOff + planes * H * W));
+  if (!xs) return false;
+  const [KH, KW] = p.kernel;
+  const window = [H, W, OH, OW, KH, KW, ...p.stride, ...p.padding, ...p.dilation];
+  const [pin, pout] = [4 * H * W, 4 * OH * OW];
+  try {
+    parallel(e.pool, { id: JOB.maxPool, fn: e.maxPool }, planes, planes * OH * OW * KH * KW, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xs.at + lo * pin, oAt + lo * pout, ...window, hi - lo, pin, pout], { what: 'max pooling' });
   } finally {
     xs.done();
   }

@@ -1,4 +1,4 @@
-/** @file The WebAssembly SIMD max-pooling kernel for the usual 2x2 window, stride 2: the window's flat argmax index per output, four outputs per f32x4. */
+/** @file WebAssembly max-pooling kernels: the window's flat argmax index per output, four outputs per f32x4 for the usual 2x2 window at stride 2, one at a time for any other window. */
 import { Body, F32, I32, V128, type WasmFunction } from './encode.js';
 
 /**
@@ -68,4 +68,44 @@ export function maxPool2x2Function(): WasmFunction {
     });
   });
   return { name: 'maxPool2x2', params: new Array<number>(8).fill(I32), locals: [...new Array<number>(11).fill(I32), F32, F32, ...new Array<number>(6).fill(V128)], body: b };
+}
+
+/**
+ * maxPool(xp, op, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, planes, planeIn, planeOut): for each
+ * plane and output, the flat index ih * W + iw of its window's maximum over the taps inside the
+ * image, as i32, in the reference's order (the first tap inside is taken, then a later one where it
+ * is greater, or NaN over a number). A tap's row and column are bounds-checked as unsigned, so one
+ * compare refuses both sides of the padding.
+ */
+export function maxPoolFunction(): WasmFunction {
+  const [XP, OP, H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, PLANES, PIN, POUT] = Array.from({ length: 17 }, (_, i) => i);
+  const [P, R, Q, I, J, IH, IW, IDX, AT, XB, OB, TAKE] = Array.from({ length: 12 }, (_, i) => 17 + i);
+  const [BEST, V] = [29, 30];
+  const b = new Body();
+  b.forRange(P, PLANES, () => {
+    b.get(XP).get(P).get(PIN).mul().add().set(XB);
+    b.get(OP).get(P).get(POUT).mul().add().set(OB);
+    b.forRange(R, OH, () => b.forRange(Q, OW, () => {
+      b.i32(-1).set(AT);
+      b.f32Const(0).set(BEST);
+      b.forRange(I, KH, () => {
+        b.get(R).get(SH).mul().get(PH).sub().get(I).get(DH).mul().add().tee(IH).get(H).ltU().if();
+        b.forRange(J, KW, () => {
+          b.get(Q).get(SW).mul().get(PW).sub().get(J).get(DW).mul().add().tee(IW).get(W).ltU().if();
+          b.get(IH).get(W).mul().get(IW).add().set(IDX);
+          b.get(XB).get(IDX).i32(4).mul().add().f32Load().set(V);
+          // The first tap inside, a greater one, or a NaN over a number.
+          b.get(AT).i32(1).add().eqz();
+          b.get(V).get(BEST).f32Gt().or();
+          b.get(V).get(V).f32Ne().get(BEST).get(BEST).f32Eq().and().or().set(TAKE);
+          b.get(V).get(BEST).get(TAKE).select().set(BEST);
+          b.get(IDX).get(AT).get(TAKE).select().set(AT);
+          b.end();
+        });
+        b.end();
+      });
+      b.get(OB).get(R).get(OW).mul().get(Q).add().i32(4).mul().add().get(AT).i32Store();
+    }));
+  });
+  return { name: 'maxPool', params: new Array<number>(17).fill(I32), locals: [...new Array<number>(12).fill(I32), F32, F32], body: b };
 }

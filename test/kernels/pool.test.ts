@@ -1,6 +1,7 @@
-/** @file Max-pool indices: the 2x2 stride-2 fast path against a plain reference with ties and NaN (first maximum wins, NaN wins over numbers, first NaN wins). */
+/** @file Max-pool indices: the 2x2 stride-2 fast path and the general wasm kernel against plain references with ties, NaN and infinities (first maximum wins, NaN wins over numbers, first NaN wins). */
 import { describe, expect, it } from 'vitest';
 import { maxPool2dIndices } from '../../kernels/cpu/pool.js';
+import { maxPoolF32 } from '../../kernels/cpu/wasm.js';
 import { Generator } from '../../index.js';
 import { CpuBackend } from '../../engine/cpu/backend.js';
 
@@ -45,6 +46,31 @@ describe('maxPool2d indices, 2x2 stride 2', () => {
       out.fill(-7);
       maxPool2dIndices({ data: x, shape: [N, C, H, W], strides: [C * H * W, H * W, W, 1], offset: 0 }, out, { kernel: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1] }, [N, C, OH, OW], 'f32');
       expect(Array.from(out), `${N}x${C}x${H}x${W}`).toEqual(Array.from(reference(x, N * C, H, W)));
+    }
+  });
+});
+
+describe('maxPool2d indices, any window, as wasm', () => {
+  it('gives the JavaScript loop\'s indices for padded, strided and dilated windows, over threads where the work is large', () => {
+    const cases: [number[], Parameters<typeof maxPool2dIndices>[2]][] = [
+      [[8, 64, 32, 32], { kernel: [3, 3], stride: [2, 2], padding: [1, 1], dilation: [1, 1] }], // ResNet's stem
+      [[2, 3, 7, 9], { kernel: [3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1] }],
+      [[1, 4, 9, 8], { kernel: [2, 3], stride: [1, 2], padding: [1, 0], dilation: [2, 2] }],
+      [[2, 2, 5, 5], { kernel: [5, 5], stride: [3, 3], padding: [2, 2], dilation: [1, 1] }],
+    ];
+    for (const [[N, C, H, W], p] of cases) {
+      const OH = Math.floor((H + 2 * p.padding[0] - p.dilation[0] * (p.kernel[0] - 1) - 1) / p.stride[0]) + 1;
+      const OW = Math.floor((W + 2 * p.padding[1] - p.dilation[1] * (p.kernel[1] - 1) - 1) / p.stride[1]) + 1;
+      const x = heapOf<Float32Array>(N! * C! * H! * W!, 'f32');
+      x.forEach((_, i) => (x[i] = i % 13 === 0 ? NaN : i % 17 === 0 ? -Infinity : i % 3 === 0 ? 2 : Math.round(g.uniform() * 4)));
+      const view = { data: x, shape: [N!, C!, H!, W!], strides: [C! * H! * W!, H! * W!, W!, 1], offset: 0 };
+      const out = heapOf<Int32Array>(N! * C! * OH * OW, 'i32');
+      out.fill(-7);
+      expect(maxPoolF32(x, 0, N! * C!, H!, W!, OH, OW, p, out)).toBe(true);
+      // An output outside the heap takes the JavaScript loop.
+      const want = new Int32Array(out.length);
+      maxPool2dIndices(view, want, p, [N!, C!, OH, OW], 'f32');
+      expect(Array.from(out), `${[N, C, H, W]} ${JSON.stringify(p)}`).toEqual(Array.from(want));
     }
   });
 });
