@@ -2,7 +2,7 @@
 import type { TypedArray } from '../../core/dtype.js';
 import { contiguousStrides, sizeOf } from '../../core/shape.js';
 import { type Strided, isContiguous, offsetsOf } from './strided.js';
-import { copyViewF32 } from './wasm.js';
+import { copyViewF32, lastAxisIndex } from './wasm.js';
 
 /** Reports the first out-of-range index value, so the caller can name it in its error. */
 export class IndexOutOfRange {
@@ -39,6 +39,11 @@ export function gather(x: Strided, index: Strided, dim: number, out: TypedArray)
   if (fast) {
     const { rows, size, cols } = fast;
     const [xd, id] = [x.data, index.data];
+    // f32 and i32 values are moved as 4-byte words by wasm.
+    if ((xd instanceof Float32Array || xd instanceof Int32Array) && id instanceof Int32Array) {
+      const bad = lastAxisIndex('gather', xd, x.offset, id, index.offset, out, 0, rows, size, cols);
+      if (bad !== null) return bad < 0 ? null : new IndexOutOfRange(id[index.offset + bad]!, size);
+    }
     for (let r = 0, o = 0; r < rows; r++) {
       const xr = x.offset + r * size;
       for (let j = 0, ip = index.offset + r * cols; j < cols; j++, o++, ip++) {
@@ -72,6 +77,10 @@ export function scatterAdd(base: Strided, index: Strided, src: Strided, dim: num
       out.set(base.data.subarray(base.offset, base.offset + n) as never);
     }
     const [id, sd] = [index.data, src.data];
+    if (out instanceof Float32Array && sd instanceof Float32Array && id instanceof Int32Array) {
+      const bad = lastAxisIndex('scatterAdd', out, 0, id, index.offset, sd, src.offset, rows, size, cols);
+      if (bad !== null) return bad < 0 ? null : new IndexOutOfRange(id[index.offset + bad]!, size);
+    }
     for (let r = 0; r < rows; r++) {
       const or = r * size;
       for (let j = 0, ip = index.offset + r * cols, sp = src.offset + r * cols; j < cols; j++, ip++, sp++) {

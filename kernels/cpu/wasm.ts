@@ -54,6 +54,8 @@ interface Engine {
   packA4: (src: number, rs: number, panels: number, k: number, dst: number) => void;
   maxPool2x2: (xp: number, op: number, W: number, OH: number, OW: number, planes: number, planeIn: number, planeOut: number) => void;
   maxPool: (...args: number[]) => void;
+  gatherLast: (...args: number[]) => void;
+  scatterAddLast: (...args: number[]) => void;
   /** The worker threads, once started. */
   pool: Pool | null;
 }
@@ -78,7 +80,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, gemmRows: exports.gemmRows as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], convGemm: exports.convGemm as Engine['convGemm'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], softmaxRows: exports.softmaxRows as Engine['softmaxRows'], addBlocks: exports.addBlocks as Engine['addBlocks'], copyBlocks: exports.copyBlocks as Engine['copyBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], maxPool: exports.maxPool as Engine['maxPool'], pool: null };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, gemmRows: exports.gemmRows as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], convGemm: exports.convGemm as Engine['convGemm'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], softmaxRows: exports.softmaxRows as Engine['softmaxRows'], addBlocks: exports.addBlocks as Engine['addBlocks'], copyBlocks: exports.copyBlocks as Engine['copyBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], maxPool: exports.maxPool as Engine['maxPool'], gatherLast: exports.gatherLast as Engine['gatherLast'], scatterAddLast: exports.scatterAddLast as Engine['scatterAddLast'], pool: null };
     if (isShared) {
       const now = startPoolNow(module, memory);
       if (now !== undefined) engine.pool = now;
@@ -280,7 +282,10 @@ export function convGemmF32(m: number, k: number, a: Float32Array, aOff: number,
       }
       if (outFloats) e.heap.zero(4 * gathered, 4 * outFloats);
       const o = outFloats ? 4 * gathered : outAddr + 4 * outAt(t);
-      for (let i = 0; i < m; i++) e.addBlocks(o + 4 * i * OH * OW, 4 * outImage, 4 * OW, 4 * (cp + i * np), 4 * L, 4 * rowCols, images, OH, OW);
+      // An image's outputs are one run of L in both layouts unless the columns are wide: then one
+      // call for all of them (a weight gradient's 3x3 outputs of 512 channels are 262,144 runs).
+      if (rowCols === OW) e.addBlocks(o, 4 * OH * OW, 4 * outImage, 4 * cp, 4 * np, 4 * L, m, images, L);
+      else for (let i = 0; i < m; i++) e.addBlocks(o + 4 * i * OH * OW, 4 * outImage, 4 * OW, 4 * (cp + i * np), 4 * L, 4 * rowCols, images, OH, OW);
       if (outFloats) {
         for (let img = 0; img < images; img++) {
           for (let j = img * outImage, end = j + m * OH * OW, at = outAt(t); j < end; j++) out[at + j]! += ws.mem[gathered + j]!;
@@ -540,6 +545,27 @@ export function maxPoolF32(x: Float32Array, xOff: number, planes: number, H: num
     xs.done();
   }
   return true;
+}
+
+/**
+ * Along the last axis of dense rows, in wasm: gather (out[r][j] = x[r][index[r][j]], f32 or i32
+ * bits) or scatter-add (x[r][index[r][j]] += src[r][j], f32; x is then the output). Returns the
+ * flat position of the first index outside [0, size), -1 when all were in range, or null (nothing
+ * done) where an array is outside the heap.
+ */
+export function lastAxisIndex(kind: 'gather' | 'scatterAdd', x: ArrayBufferView, xOff: number, index: ArrayBufferView, iOff: number, data: ArrayBufferView, dOff: number, rows: number, size: number, cols: number): number | null {
+  const e = getEngine();
+  const [xa, ia, da] = [heapAddress(x), heapAddress(index), heapAddress(data)];
+  if (!e || xa < 0 || ia < 0 || da < 0) return null;
+  const err = e.heap.alloc(4);
+  if (!err) return null;
+  try {
+    e.heap.zero(err, 4);
+    (kind === 'gather' ? e.gatherLast : e.scatterAddLast)(xa + 4 * xOff, ia + 4 * iOff, da + 4 * dOff, rows, size, cols, err);
+    return new Int32Array(e.memory.buffer, err, 1)[0]! - 1;
+  } finally {
+    e.heap.release(err, 4);
+  }
 }
 
 /** Zeroes an f32 array in the heap by memory.fill (a typed array's fill over shared memory is slow); false where it is not in the heap. */

@@ -80,6 +80,8 @@ export class Body {
   call(index: number): this { return this.op(0x10, ...uleb(index)); }
   else(): this { return this.op(0x05); }
   end(): this { return this.op(0x0b); }
+  /** Leaves the function (its results are none). */
+  return(): this { return this.op(0x0f); }
   br(depth: number): this { return this.op(0x0c, ...uleb(depth)); }
   brIf(depth: number): this { return this.op(0x0d, ...uleb(depth)); }
   /** memory.copy(dst, src, bytes): a native memmove (bulk memory). */
