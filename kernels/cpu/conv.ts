@@ -1,7 +1,7 @@
 /** @file conv2d on the CPU: per group, the images' window matrices times the weights (on the wasm path a cache-sized block of the window matrix at a time, written straight into the gemm's packed layout), with the bias and clamp as epilogue. */
 import { allocArray, type DType, type TypedArray } from '../../core/dtype.js';
 import { gemmShared } from './gemm.js';
-import { type ConvWindows, biasClampF32, convGemmF32, denseCopyF32, depthwiseF32, fillRowsF32, wasmGemmApplies } from './wasm.js';
+import { type ConvWindows, biasClampF32, convGemmF32, denseCopyF32, depthwiseF32, fillRowsF32, heapAddress, wasmGemmApplies } from './wasm.js';
 import { type Strided, isContiguous, toDense } from './strided.js';
 import { type Conv2dAttrs, convOutSize } from '../../core/params.js';
 
@@ -34,9 +34,21 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, 
   }
   // Strided f32 operands (the permuted views of conv2d's weight gradient) copied densely into the heap by wasm.
   const xCopy = dtype === 'f32' && !isContiguous(x.shape, x.strides) ? denseCopyF32(x) : null;
-  const wCopy = dtype === 'f32' && !isContiguous(w.shape, w.strides) ? denseCopyF32(w) : null;
+  // A weight view whose window axes merge into one (an input gradient's transposed, flipped
+  // weights) is packed where it lies, by wasm, instead of copied densely first.
+  const wStrided = dtype === 'f32' && !isContiguous(w.shape, w.strides) && heapAddress(w.data) >= 0;
+  const wSplit = wStrided && (KH === 1 || KW === 1 || w.strides[2] === KW * w.strides[3]!)
+    ? { K1: Cg, s1: w.strides[1]!, K2: KH * KW, s2: KW === 1 ? w.strides[2]! : w.strides[3]! } : undefined;
   const xd = (xCopy?.data ?? toDense(x, make)) as F;
-  const wd = (wCopy?.data ?? toDense(w, make)) as F;
+  // The dense weights, made only where they are read so (the TypeScript paths, pointwise layers).
+  const releases: (() => void)[] = [];
+  let wDense: F | null = null;
+  const wd = (): F => {
+    if (wDense) return wDense;
+    const copy = dtype === 'f32' && !isContiguous(w.shape, w.strides) ? denseCopyF32(w) : null;
+    if (copy) releases.push(copy.done);
+    return (wDense = (copy?.data ?? toDense(w, make)) as F);
+  };
   const rows = Cg * KH * KW;
   const pointwise = KH === 1 && KW === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0;
   // The window matrix of one image, made only where the packed path does not run.
@@ -60,17 +72,20 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, 
       x: xd as Float32Array, x0: xAt(n), imageStride: C * H * W, images, C: Cg, H, W, KH, KW, stride: p.stride, padding: p.padding, dilation: p.dilation, OH, OW,
     });
     const [count, images] = together ? [1, N] : [N, 1];
-    if (viaWasm && convGemmF32(Og, rows, wd as Float32Array, g * Og * rows, rows, count, (n) => windows(images, n), o as Float32Array, cAt, O * L)) continue;
+    const packed = viaWasm && (wSplit
+      ? convGemmF32(Og, rows, w.data as Float32Array, w.offset + g * Og * w.strides[0]!, w.strides[0]!, count, (n) => windows(images, n), o as Float32Array, cAt, O * L, wSplit)
+      : convGemmF32(Og, rows, wd() as Float32Array, g * Og * rows, rows, count, (n) => windows(images, n), o as Float32Array, cAt, O * L));
+    if (packed) continue;
     const input = (n: number): [F, number] => {
       if (pointwise) return [xd, xAt(n)];
       col ??= make(rows * L) as F;
       im2col(xd, xAt(n), Cg, H, W, KH, KW, sh, sw, ph, pw, dh, dw, OH, OW, col);
       return [col, 0];
     };
-    gemmShared(Og, L, rows, wd, g * Og * rows, rows, N, input, L, o, cAt, L);
+    gemmShared(Og, L, rows, wd(), g * Og * rows, rows, N, input, L, o, cAt, L);
   }
   xCopy?.done();
-  wCopy?.done();
+  for (const release of releases) release();
   if (p.clamp) for (let n = 0; n < N; n++) epilogue(o, n * O * L, O, L, null, p.clamp);
 }
 

@@ -55,6 +55,7 @@ interface Engine {
   maxPool2x2: (xp: number, op: number, W: number, OH: number, OW: number, planes: number, planeIn: number, planeOut: number) => void;
   maxPool: (...args: number[]) => void;
   gatherLast: (...args: number[]) => void;
+  packAStrided: (...args: number[]) => void;
   scatterAddLast: (...args: number[]) => void;
   /** The worker threads, once started. */
   pool: Pool | null;
@@ -80,7 +81,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, gemmRows: exports.gemmRows as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], convGemm: exports.convGemm as Engine['convGemm'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], softmaxRows: exports.softmaxRows as Engine['softmaxRows'], addBlocks: exports.addBlocks as Engine['addBlocks'], copyBlocks: exports.copyBlocks as Engine['copyBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], maxPool: exports.maxPool as Engine['maxPool'], gatherLast: exports.gatherLast as Engine['gatherLast'], scatterAddLast: exports.scatterAddLast as Engine['scatterAddLast'], pool: null };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, gemmRows: exports.gemmRows as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], convGemm: exports.convGemm as Engine['convGemm'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], softmaxRows: exports.softmaxRows as Engine['softmaxRows'], addBlocks: exports.addBlocks as Engine['addBlocks'], copyBlocks: exports.copyBlocks as Engine['copyBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], maxPool: exports.maxPool as Engine['maxPool'], gatherLast: exports.gatherLast as Engine['gatherLast'], scatterAddLast: exports.scatterAddLast as Engine['scatterAddLast'], packAStrided: exports.packAStrided as Engine['packAStrided'], pool: null };
     if (isShared) {
       const now = startPoolNow(module, memory);
       if (now !== undefined) engine.pool = now;
@@ -190,6 +191,18 @@ function packAPanels(e: Engine, a: Float32Array, aOff: number, ars: number, acs:
   else packA(a, aOff, ars, acs, m, k, mem, ap);
 }
 
+/** A's columns as two axes, k = k1 * K2 + k2 at k1 * s1 + k2 * s2 floats (strides of any sign): a weight view read in place. */
+export interface ASplit {
+  K1: number; s1: number; K2: number; s2: number;
+}
+
+/** A (rows ars floats apart, columns split as `split`, in the heap) packed into panels at float ap, the panels split over the threads. */
+function packAStrided(e: Engine, a: Float32Array, aOff: number, ars: number, split: ASplit, m: number, ap: number): void {
+  const panels = Math.ceil(m / MR);
+  const args = [heapAddress(a) + 4 * aOff, 4 * ars, 4 * split.s1, 4 * split.s2, m, split.K1, split.K2, 4 * ap];
+  parallel(e.pool, { id: JOB.packAStrided, fn: e.packAStrided }, panels, m * split.K1 * split.K2, MIN_PARALLEL_ELEMENTS, (lo, hi) => [...args, lo, hi], { what: 'packing' });
+}
+
 /** A convolution's window matrix: `images` images side by side, image t at float x0 + t * imageStride of x, each [C, H, W], in the heap. */
 export interface ConvWindows {
   x: Float32Array;
@@ -219,7 +232,7 @@ const WHOLE_WINDOW_FLOATS = 1 << 22;
  * The product comes back from its padded tiles into out, cropped, in one wasm pass per row of A.
  * False (nothing written) where wasm cannot run it.
  */
-export function convGemmF32(m: number, k: number, a: Float32Array, aOff: number, ars: number, count: number, windows: (t: number) => ConvWindows, out: Float32Array, outAt: (t: number) => number, outImage: number): boolean {
+export function convGemmF32(m: number, k: number, a: Float32Array, aOff: number, ars: number, count: number, windows: (t: number) => ConvWindows, out: Float32Array, outAt: (t: number) => number, outImage: number, aSplit?: ASplit): boolean {
   const e = getEngine();
   const w0 = windows(0);
   const outAddr = heapAddress(out);
@@ -257,7 +270,8 @@ export function convGemmF32(m: number, k: number, a: Float32Array, aOff: number,
     const scratch = cp + mp * np;
     const padded = scratch + scratchFloats;
     const gathered = padded + padFloats;
-    packAPanels(e, a, aOff, ars, 1, m, k, ws.mem, ap);
+    if (aSplit) packAStrided(e, a, aOff, ars, aSplit, m, ap);
+    else packAPanels(e, a, aOff, ars, 1, m, k, ws.mem, ap);
     if (padFloats) e.heap.zero(4 * padded, 4 * padFloats);
     for (let t = 0; t < count; t++) {
       const w = windows(t);

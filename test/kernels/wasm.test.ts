@@ -210,6 +210,27 @@ describe('cpu conv2d on the wasm gemm', () => {
       expectCloseArrays(run('f32'), run('f64'), tol, tol);
     });
   }
+  // Weight views packed where they lie (an input gradient's transposed, flipped weights): the same
+  // panels as the dense copy's, so the same bits. Panels full and short (rows not a multiple of
+  // four), window runs of 9, 4, 3 and 1 stepping forward and back, over the threads once.
+  const views: [number[], number[], boolean][] = [
+    [[2, 10, 6, 6], [10, 7, 3, 3], true],
+    [[2, 8, 6, 6], [8, 12, 3, 3], false],
+    [[3, 6, 7, 7], [6, 5, 2, 2], true],
+    [[3, 6, 7, 7], [6, 9, 1, 3], true],
+    [[2, 6, 5, 5], [6, 4, 1, 1], false],
+    [[8, 256, 4, 4], [256, 256, 3, 3], true],
+  ];
+  for (const [xs, ws, flip] of views) {
+    it(`packs the weight view of ${ws.join('x')} in place${flip ? ', flipped' : ''}, bit for bit with its dense copy`, () => {
+      const x = tensor(rand(xs.reduce((a, b) => a * b, 1)), { shape: xs });
+      const w = tensor(rand(ws.reduce((a, b) => a * b, 1)), { shape: ws });
+      const t = w.transpose(0, 1);
+      const view = flip ? t.flip([2, 3]) : t;
+      const want = F.conv2d(x, view.contiguous(), null, { padding: 1 }).dataSync();
+      expect(Array.from(F.conv2d(x, view, null, { padding: 1 }).dataSync())).toEqual(Array.from(want));
+    });
+  }
 });
 
 describe('wasm SIMD softmax rows', () => {
