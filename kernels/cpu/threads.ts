@@ -24,7 +24,7 @@ const ARGS = 64;
 const CODE_BYTES = 1 << 20;
 
 /** Jobs every worker has from the engine module itself; generated programs take ids from FIRST_PROGRAM. */
-export const JOB = { gemm: 0, reduceSum: 1, reduceMax: 2, gemmRows: 3, convGemm: 4, softmaxRows: 5, im2colPacked: 6, maxPool: 7, packAStrided: 8 } as const;
+export const JOB = { gemm: 0, reduceSum: 1, reduceMax: 2, gemmRows: 3, convGemm: 4, softmaxRows: 5, im2colPacked: 6, maxPool: 7, packAStrided: 8, maxPool2x2: 9 } as const;
 export const FIRST_PROGRAM = 16;
 
 // A worker's script: workerData is given to it by the platform's startWorkers. Woken by a new
@@ -34,7 +34,7 @@ export const FIRST_PROGRAM = 16;
 const WORKER = `
 const { module, memory, ctl, args, code, id } = workerData;
 const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
-const jobs = new Map([[${JOB.gemm}, ex.gemm], [${JOB.reduceSum}, ex.reduceSum], [${JOB.reduceMax}, ex.reduceMax], [${JOB.gemmRows}, ex.gemmRows], [${JOB.convGemm}, ex.convGemm], [${JOB.softmaxRows}, ex.softmaxRows], [${JOB.im2colPacked}, ex.im2colPacked], [${JOB.maxPool}, ex.maxPool], [${JOB.packAStrided}, ex.packAStrided]]);
+const jobs = new Map([[${JOB.gemm}, ex.gemm], [${JOB.reduceSum}, ex.reduceSum], [${JOB.reduceMax}, ex.reduceMax], [${JOB.gemmRows}, ex.gemmRows], [${JOB.convGemm}, ex.convGemm], [${JOB.softmaxRows}, ex.softmaxRows], [${JOB.im2colPacked}, ex.im2colPacked], [${JOB.maxPool}, ex.maxPool], [${JOB.packAStrided}, ex.packAStrided], [${JOB.maxPool2x2}, ex.maxPool2x2]]);
 const o = ${SLOTS} + id * ${SLOT_SIZE};
 let gen = Atomics.load(ctl, ${GEN});
 Atomics.store(ctl, o, 1);

@@ -522,8 +522,8 @@ export function copyViewF32(src: Strided, dst: Strided): boolean {
 
 /**
  * The 2x2, stride-2 max-pooling argmax of `planes` dense planes of H x W f32 values from x[xOff],
- * written to `out` (i32, in the heap) as each window's flat index within its plane. False (nothing
- * written) without the engine, or with `out` outside the heap.
+ * written to `out` (i32, in the heap) as each window's flat index within its plane, planes split
+ * over the threads. False (nothing written) without the engine, or with `out` outside the heap.
  */
 export function maxPool2x2F32(x: Float32Array, xOff: number, planes: number, H: number, W: number, OH: number, OW: number, out: Int32Array): boolean {
   const e = getEngine();
@@ -532,7 +532,8 @@ export function maxPool2x2F32(x: Float32Array, xOff: number, planes: number, H: 
   const xs = inHeap(x.subarray(xOff, xOff + planes * H * W));
   if (!xs) return false;
   try {
-    e.maxPool2x2(xs.at, oAt, W, OH, OW, planes, 4 * H * W, 4 * OH * OW);
+    const [pin, pout] = [4 * H * W, 4 * OH * OW];
+    parallel(e.pool, { id: JOB.maxPool2x2, fn: e.maxPool2x2 as (...a: number[]) => void }, planes, 4 * planes * H * W, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xs.at + lo * pin, oAt + lo * pout, W, OH, OW, hi - lo, pin, pout], { what: 'max pooling' });
   } finally {
     xs.done();
   }

@@ -38,7 +38,7 @@ describe('maxPool2d indices, 2x2 stride 2', () => {
   });
 
   it('runs as wasm SIMD over tensors in the heap with the indices of the reference: whole vectors, row tails, ties and NaN', () => {
-    for (const [N, C, H, W] of [[4, 8, 28, 28], [2, 3, 29, 31], [1, 16, 8, 6], [3, 2, 2, 2]] as const) {
+    for (const [N, C, H, W] of [[4, 8, 28, 28], [2, 3, 29, 31], [1, 16, 8, 6], [3, 2, 2, 2], [64, 16, 14, 14]] as const) {
       const [OH, OW] = [Math.floor(H / 2), Math.floor(W / 2)];
       const x = heapOf<Float32Array>(N * C * H * W, 'f32');
       x.forEach((_, i) => (x[i] = i % 11 === 0 ? NaN : i % 3 === 0 ? 2 : Math.round(g.uniform() * 4)));
