@@ -76,6 +76,21 @@ export function checkShape(op: string, shape: readonly number[]): void {
   if (n > MAX_ELEMENTS) throw new GraftShapeError(`${op}: shape ${fmtShape(shape)} has ${n} elements, more than the ${MAX_ELEMENTS} a tensor can hold`);
 }
 
+/**
+ * Whether two elements of a view may share one memory location (an expanded axis, overlapping
+ * windows): true unless each axis, taken by stride, steps past all the smaller ones span.
+ */
+export function mayOverlapItself(shape: readonly number[], strides: readonly number[]): boolean {
+  if (shape.includes(0)) return false;
+  const axes = shape.flatMap((n, i) => (n > 1 ? [[n, Math.abs(strides[i]!)] as const] : [])).sort((a, b) => a[1] - b[1]);
+  let reach = 0;
+  for (const [n, s] of axes) {
+    if (s <= reach) return true;
+    reach += (n - 1) * s;
+  }
+  return false;
+}
+
 /** True when a strided layout is row-major dense (size-1 dimensions may have any stride). */
 export function isContiguous(shape: readonly number[], strides: readonly number[]): boolean {
   let expect = 1;

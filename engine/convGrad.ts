@@ -55,9 +55,32 @@ export function conv2dWeightGrad(g: Tensor, x: Tensor, wShape: readonly number[]
   const reach = [p.dilation[0] * (kh - 1) + p.stride[0] * (oh - 1) + 1, p.dilation[1] * (kw - 1) + p.stride[1] * (ow - 1) + 1];
   const exact = reach[0] === h + 2 * p.padding[0] && reach[1] === wd + 2 * p.padding[1];
   const xp = exact ? x : x.pad([[0, 0], [0, 0], [p.padding[0], reach[0]! - h - p.padding[0]], [p.padding[1], reach[1]! - wd - p.padding[1]]]);
+  if (G === 1 && n * oh * ow <= MATMUL_MAX_POSITIONS) return weightGradByMatmul(g, exact && (p.padding[0] || p.padding[1]) ? x.pad([[0, 0], [0, 0], [p.padding[0], p.padding[0]], [p.padding[1], p.padding[1]]]) : xp, wShape, p);
   const [hp, wp] = [xp.shape[2]!, xp.shape[3]!];
   const xt = xp.reshape([n, G, cg, hp, wp]).permute([2, 1, 0, 3, 4]).reshape([cg, G * n, hp, wp]);
   const gt = g.reshape([n, G, og, oh, ow]).permute([1, 2, 0, 3, 4]).reshape([G * og, n, oh, ow]);
   const r = xt.conv2d(gt, { stride: p.dilation, padding: exact ? p.padding : [0, 0], dilation: p.stride, groups: G });
   return r.transpose(0, 1);
+}
+
+/**
+ * Few output positions (deep layers: batch x positions of a few dozen) make the correlation a
+ * product with a short inner dimension whose result is the weight: there dL/dw is g [O, N*L] times
+ * x's windows [N*L, C*KH*KW], so it comes out in the weight's own layout. (As a conv2d, the result
+ * is [C, O, KH, KW] and every reader of the gradient, the optimizer first, reads it transposed.)
+ */
+const MATMUL_MAX_POSITIONS = 256;
+
+function weightGradByMatmul(g: Tensor, xp: Tensor, wShape: readonly number[], p: Conv2dParams): Tensor {
+  const [n, c] = [xp.shape[0]!, xp.shape[1]!];
+  const [o, oh, ow] = [g.shape[1]!, g.shape[2]!, g.shape[3]!];
+  const [kh, kw] = [wShape[2]!, wShape[3]!];
+  const [dh, dw] = p.dilation;
+  // [C, N, OH, OW, KH, KW]: each output position's window, taps dilation apart.
+  let win = xp.permute([1, 0, 2, 3]).unfold(2, dh * (kh - 1) + 1, p.stride[0]).unfold(3, dw * (kw - 1) + 1, p.stride[1]);
+  if (dh > 1) win = win.slice(4, 0, null, dh);
+  if (dw > 1) win = win.slice(5, 0, null, dw);
+  // The windows as rows [N*L, C*KH*KW] (a dense B packs by vectors).
+  const cols = win.permute([1, 2, 3, 0, 4, 5]).reshape([n * oh * ow, c * kh * kw]);
+  return g.permute([1, 0, 2, 3]).reshape([o, n * oh * ow]).matmul(cols).reshape(wShape);
 }

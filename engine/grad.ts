@@ -29,6 +29,19 @@ function unreduce(g: Tensor, a: ReduceAttrs): Tensor {
   for (const d of a.dims) shape.splice(d, 0, 1);
   return g.reshape(shape);
 }
+/** g (a slice of x's shape taken from `starts` by `steps`) put back in place: zeros between strided elements and around. */
+function placeSlice(g: Tensor, xShape: readonly number[], starts: readonly number[], steps: readonly number[]): Tensor {
+  let r = g;
+  for (let d = 0; d < r.shape.length; d++) {
+    const [n, step] = [r.shape[d]!, steps[d]!];
+    if (step === 1 || n === 0) continue;
+    const pads = r.shape.map((): [number, number] => [0, 0]);
+    pads.splice(d + 1, 0, [0, step - 1]);
+    r = r.unsqueeze(d + 1).pad(pads).reshape(r.shape.map((s, i) => (i === d ? n * step : s)));
+  }
+  // The spread's trailing step - 1 zeros may reach past x: the pad then crops them.
+  return r.pad(xShape.map((size, d): [number, number] => [starts[d]!, size - starts[d]! - r.shape[d]!]));
+}
 const floatOnly = (x: Tensor, g: Tensor | null): Tensor | null => (g && isFloat(x.dtype) ? g : null);
 const mask = (t: Tensor, like: Tensor): Tensor => t.cast(like.dtype);
 
@@ -107,19 +120,21 @@ export const GRADS: { [K in OpName]: GradRule<K> | null } = {
     return [g.permute(inv)];
   },
   expand: (g, [x]) => [sumTo(g, x!.shape)],
-  slice: (g, [x], _, { starts, steps }) => {
-    // Interleave step - 1 zeros after each element of every strided dimension, then pad into place.
-    let r = g;
-    for (let d = 0; d < r.shape.length; d++) {
-      const [n, step] = [r.shape[d]!, steps[d]!];
-      if (step === 1 || n === 0) continue;
-      const pads = r.shape.map((): [number, number] => [0, 0]);
-      pads.splice(d + 1, 0, [0, step - 1]);
-      r = r.unsqueeze(d + 1).pad(pads).reshape(r.shape.map((s, i) => (i === d ? n * step : s)));
-    }
-    return [r.pad(x!.shape.map((size, d): [number, number] => [starts[d]!, size - starts[d]! - r.shape[d]!]))];
-  },
+  slice: (g, [x], _, { starts, steps }) => [placeSlice(g, x!.shape, starts, steps)],
   flip: (g, _, __, { dims }) => [g.flip(dims)],
+  // Each window offset k is a strided slice of x: its gradients placed there and summed.
+  unfold: (g, [x], _, { dim, size, step }) => {
+    const last = g.ndim - 1;
+    const starts = x!.shape.map(() => 0);
+    const steps = x!.shape.map((_, d) => (d === dim ? step : 1));
+    let dx: Tensor | null = null;
+    for (let k = 0; k < size; k++) {
+      starts[dim] = k;
+      const part = placeSlice(g.narrow(last, k, 1).reshape(g.shape.slice(0, last)), x!.shape, starts, steps);
+      dx = dx ? dx.add(part) : part;
+    }
+    return [dx ?? g.newZeros(x!.shape)];
+  },
   matmul: (g, [a, b], _, __, needs) => [
     needs[0] ? sumTo(g.matmul(b!.transpose(-1, -2)), a!.shape) : null,
     needs[1] ? sumTo(a!.transpose(-1, -2).matmul(g), b!.shape) : null,

@@ -5,7 +5,7 @@ import { AUTOCAST, type AutocastPolicy, autocastDtype } from './amp/autocast.js'
 import { type DType, type TypedArray, allocArray, dtypeOfArray, floatOf, isFloat, promote } from '../core/dtype.js';
 import { GraftDTypeError, GraftError, GraftShapeError, GraftStateError, fmtShape } from '../core/errors.js';
 import { formatTensor } from './format.js';
-import { checkShape, contiguousStrides, isContiguous, normAxes, normAxis, sizeOf } from '../core/shape.js';
+import { checkShape, contiguousStrides, isContiguous, mayOverlapItself, normAxes, normAxis, sizeOf } from '../core/shape.js';
 import { Storage } from './storage.js';
 import { keep, tidy as tidyScope, track, untrack } from './memory.js';
 import { type OpAttrs, type OpName, SCHEMA, type Schema, VIEWS, type ViewOp, isElementwise } from '../ops/schema.js';
@@ -233,6 +233,9 @@ export class Tensor {
   /** Writes `src` (broadcast to this shape) into this tensor's memory, in place. */
   copy_(src: TensorLike): this {
     this.assertAlive('copy_');
+    if (mayOverlapItself(this.shape, this.strides)) {
+      throw new GraftStateError(`copy_: the view ${fmtShape(this.shape)} with strides ${fmtShape(this.strides)} has elements that share memory (an expanded or unfolded tensor); write into a clone() instead`);
+    }
     if (isGradEnabled() && this.requiresGrad) {
       throw new GraftStateError('copy_: a leaf tensor that requires grad cannot be written in place outside noGrad()');
     }
@@ -528,6 +531,14 @@ export class Tensor {
       throw new GraftShapeError(`narrow: start ${start} and length ${length} exceed dimension ${d} of size ${this.shape[d]} in ${fmtShape(this.shape)}`);
     }
     return this.slice(d, start, start + length);
+  }
+  /**
+   * Every window of `size` elements, `step` apart, along `dimension`: that axis becomes the window
+   * positions and a last axis of `size` is added (torch.Tensor.unfold). A view whose windows may
+   * share elements; writing into it in place is refused.
+   */
+  unfold(dimension: number, size: number, step: number): Tensor {
+    return apply('unfold', [this], { dim: normAxis('unfold', dimension, this.ndim), size, step });
   }
   /** The slice at `index` along `dim`, with that dimension removed. */
   select(dim: number, index: number): Tensor {

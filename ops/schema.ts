@@ -24,6 +24,8 @@ export interface OpAttrs {
   /** Full-rank, normalised: 0 <= start, step >= 1, `size` elements taken per dimension. */
   slice: { starts: number[]; sizes: number[]; steps: number[] };
   flip: { dims: number[] };
+  /** Sliding windows along `dim` (normalised): that axis becomes the window positions, and a last axis of `size` is added. */
+  unfold: { dim: number; size: number; step: number };
   matmul: None;
   /** With a third input, the bias [O]; `clamp` then bounds each output (a fused ReLU or ReLU6). */
   conv2d: Conv2dAttrs;
@@ -57,7 +59,7 @@ export type TernaryOp = 'where';
 export type ElementwiseOp = UnaryOp | BinaryOp | TernaryOp;
 export type ReduceOp = ReduceKind;
 /** Views move no data: they compute new strides, or null when a copy is needed first. */
-export type ViewOp = 'reshape' | 'permute' | 'expand' | 'slice' | 'flip';
+export type ViewOp = 'reshape' | 'permute' | 'expand' | 'slice' | 'flip' | 'unfold';
 /** Every other primitive runs a kernel of its own on each backend; a new op is one until classified otherwise. */
 export type KernelOp = Exclude<OpName, ElementwiseOp | ReduceOp | ViewOp>;
 
@@ -269,6 +271,17 @@ export const SCHEMA: { [K in OpName]: Schema<K> } = {
     kind: 'view',
     infer: (ins) => ins[0]!,
   },
+  unfold: {
+    kind: 'view',
+    infer: (ins, { dim, size, step }) => {
+      const shape = ins[0]!.shape;
+      const n = shape[dim]!;
+      if (!Number.isInteger(size) || size < 0 || size > n || !Number.isInteger(step) || step < 1) {
+        throw new GraftShapeError(`unfold: windows of size ${size}, step ${step} do not fit dimension ${dim} of ${fmtShape(shape)} (need 0 <= size <= ${n}, step >= 1)`);
+      }
+      return { shape: [...shape.slice(0, dim), Math.floor((n - size) / step) + 1, ...shape.slice(dim + 1), size], dtype: ins[0]!.dtype };
+    },
+  },
   matmul: {
     kind: 'kernel',
     infer: (ins) => {
@@ -444,6 +457,12 @@ export const VIEWS: { [K in ViewOp]: (input: ViewMeta, attrs: OpAttrs[K]) => Vie
     shape: v.shape,
     strides: v.strides.map((s, i) => (dims.includes(i) ? -s : s)),
     offset: v.offset + dims.reduce((o, d) => o + (v.shape[d]! > 0 ? (v.shape[d]! - 1) * v.strides[d]! : 0), 0),
+  }),
+  // Windows overlap: the new axis walks the elements a window position walks by `step`.
+  unfold: (v, { dim, size, step }) => ({
+    shape: [...v.shape.slice(0, dim), Math.floor((v.shape[dim]! - size) / step) + 1, ...v.shape.slice(dim + 1), size],
+    strides: [...v.strides.slice(0, dim), v.strides[dim]! * step, ...v.strides.slice(dim + 1), v.strides[dim]!],
+    offset: v.offset,
   }),
 };
 

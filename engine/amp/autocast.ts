@@ -18,7 +18,7 @@ export const AUTOCAST: { readonly [K in OpName]: AutocastPolicy } = {
   erf: 'keep', relu: 'keep', clamp: 'keep', cast: 'keep', contiguous: 'keep',
   add: 'keep', sub: 'keep', mul: 'keep', div: 'keep', pow: 'f32', maximum: 'keep', minimum: 'keep', lt: 'keep', gt: 'keep', eq: 'keep', where: 'keep',
   sum: 'f32', mean: 'f32', max: 'keep', argmax: 'keep',
-  reshape: 'keep', permute: 'keep', expand: 'keep', slice: 'keep', flip: 'keep',
+  reshape: 'keep', permute: 'keep', expand: 'keep', slice: 'keep', flip: 'keep', unfold: 'keep',
   matmul: 'lower', conv2d: 'lower', attention: 'lower',
   avgPool2d: 'keep', maxPool2dIndices: 'keep', gather: 'keep', scatterAdd: 'keep', concat: 'keep', pad: 'keep',
   cumsum: 'f32', softmax: 'f32', logSoftmax: 'f32', argsort: 'keep',

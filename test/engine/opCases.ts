@@ -108,6 +108,11 @@ export const OP_CASES: { [K in OpName]: OpCase[] } = {
     { name: 'slice rows', inputs: [f([5, 3], 'transposed')], run: (x) => x.slice(0, 1, 5, 3) },
     { name: 'slice both', inputs: [f([6, 7], 'strided')], run: (x) => x.slice(0, 1, null, 2).slice(1, -5, -1, 3) },
   ],
+  unfold: [
+    { name: 'unfold overlapping', inputs: [f([2, 7])], run: (x) => x.unfold(1, 3, 1).mul(1) },
+    { name: 'unfold strided, twice', inputs: [f([3, 8, 6], 'strided')], run: (x) => x.unfold(1, 3, 2).unfold(2, 2, 3).mul(2) },
+    { name: 'unfold transposed, gaps between windows', inputs: [f([9, 4], 'transposed')], run: (x) => x.unfold(0, 2, 3).exp() },
+  ],
   flip: [
     { name: 'flip', inputs: [f([3, 4])], run: (x) => x.flip([0, 1]) },
     { name: 'flip strided', inputs: [f([2, 3, 4], 'strided')], run: (x) => x.flip(1).mul(2) },
@@ -135,6 +140,9 @@ export const OP_CASES: { [K in OpName]: OpCase[] } = {
     // Strided layers whose windows stop short of the padded input's end (ResNet's downsamples).
     { name: 'conv2d pointwise stride 2', inputs: [f([2, 3, 6, 6]), f([4, 3, 1, 1])], run: conv([2, 2], [0, 0], [1, 1], 1) },
     { name: 'conv2d stride 2 even size', inputs: [f([2, 3, 6, 6]), f([4, 3, 3, 3])], run: conv([2, 2], [1, 1], [1, 1], 1) },
+    // More than 256 output positions: the weight gradient as a correlation (conv2d), not a product of windows.
+    { name: 'conv2d many positions', inputs: [f([2, 3, 12, 12]), f([4, 3, 3, 3])], run: conv([1, 1], [1, 1], [1, 1], 1) },
+    { name: 'conv2d many positions stride 2 dilated', inputs: [f([2, 2, 27, 26]), f([3, 2, 3, 2])], run: conv([2, 2], [1, 0], [2, 1], 1) },
     // Eight or more outputs per group: the GPU's implicit-GEMM kernel rather than the direct one.
     { name: 'conv2d wide', inputs: [f([2, 3, 5, 5]), f([9, 3, 3, 3])], run: conv([1, 1], [1, 1], [1, 1], 1) },
     { name: 'conv2d wide im2col', inputs: [f([2, 2, 8, 8]), f([8, 2, 3, 3])], run: conv([1, 1], [1, 1], [1, 1], 1) },

@@ -1,6 +1,6 @@
 /** @file Tensor basics: creation, dtypes, zero-copy views, broadcasting, reading and printing. */
 import { describe, expect, it } from 'vitest';
-import { Generator, Tensor, arange, eye, full, linspace, manualSeed, ones, rand, randint, randn, randperm, tensor, where, zeros } from '../../index.js';
+import { Generator, GraftShapeError, Tensor, arange, eye, full, linspace, manualSeed, ones, rand, randint, randn, randperm, tensor, where, zeros, noGrad } from '../../index.js';
 
 describe('creation', () => {
   it('infers shape and dtype from nested arrays', async () => {
@@ -71,6 +71,21 @@ describe('views share memory and move no data', () => {
     x.select(0, 1).copy_(tensor([1, 2, 3, 4]));
     x.slice(1, 0, null, 3).copy_(9);
     expect(Array.from(x.dataSync())).toEqual([9, 0, 0, 9, 9, 2, 3, 9, 9, 0, 0, 9]);
+  });
+
+  it('unfold gives torch.Tensor.unfold\'s windows as a view, and refuses writes into views that share memory', () => {
+    const x = tensor([0, 1, 2, 3, 4, 5, 6]);
+    const w = x.unfold(0, 3, 2);
+    expect(w.shape).toEqual([3, 3]);
+    expect(w.storage).toBe(x.storage);
+    expect(Array.from(w.dataSync())).toEqual([0, 1, 2, 2, 3, 4, 4, 5, 6]);
+    expect(tensor([[1, 2, 3], [4, 5, 6]]).unfold(-1, 2, 1).shape).toEqual([2, 2, 2]);
+    expect(() => x.unfold(0, 8, 1)).toThrow(/unfold: windows of size 8, step 1 do not fit dimension 0 of \[7\]/);
+    expect(() => x.unfold(0, 2, 0)).toThrow(GraftShapeError);
+    expect(() => w.copy_(0)).toThrow(/copy_: the view \[3,3\] with strides \[2,1\] has elements that share memory/);
+    expect(() => noGrad(() => tensor([1, 2]).reshape([2, 1]).expand([2, 3]).add_(1))).toThrow(/share memory/);
+    x.unfold(0, 2, 3).copy_(tensor([[9, 8], [7, 6], [5, 4]]).narrow(0, 0, 2)); // windows 3 apart do not overlap
+    expect(Array.from(x.dataSync())).toEqual([9, 8, 2, 7, 6, 5, 6]);
   });
 });
 
