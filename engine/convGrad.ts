@@ -53,9 +53,12 @@ export function conv2dWeightGrad(g: Tensor, x: Tensor, wShape: readonly number[]
   const og = o / G;
   // The padded input's extent the windows reach: the dilated kernel plus the strided outputs.
   const reach = [p.dilation[0] * (kh - 1) + p.stride[0] * (oh - 1) + 1, p.dilation[1] * (kw - 1) + p.stride[1] * (ow - 1) + 1];
+  const pads: [number, number][] = [[0, 0], [0, 0], [p.padding[0], reach[0]! - h - p.padding[0]], [p.padding[1], reach[1]! - wd - p.padding[1]]];
+  const padded = () => (pads.flat().some((a) => a !== 0) ? x.pad(pads) : x);
+  if (G === 1 && n * oh * ow <= MATMUL_MAX_POSITIONS) return weightGradByMatmul(g, padded(), wShape, p);
+  // Where the reach is the symmetric padding, the conv pads for itself.
   const exact = reach[0] === h + 2 * p.padding[0] && reach[1] === wd + 2 * p.padding[1];
-  const xp = exact ? x : x.pad([[0, 0], [0, 0], [p.padding[0], reach[0]! - h - p.padding[0]], [p.padding[1], reach[1]! - wd - p.padding[1]]]);
-  if (G === 1 && n * oh * ow <= MATMUL_MAX_POSITIONS) return weightGradByMatmul(g, exact && (p.padding[0] || p.padding[1]) ? x.pad([[0, 0], [0, 0], [p.padding[0], p.padding[0]], [p.padding[1], p.padding[1]]]) : xp, wShape, p);
+  const xp = exact ? x : padded();
   const [hp, wp] = [xp.shape[2]!, xp.shape[3]!];
   const xt = xp.reshape([n, G, cg, hp, wp]).permute([2, 1, 0, 3, 4]).reshape([cg, G * n, hp, wp]);
   const gt = g.reshape([n, G, og, oh, ow]).permute([1, 2, 0, 3, 4]).reshape([G * og, n, oh, ow]);
