@@ -20,9 +20,9 @@ export class Parameter extends Tensor {
     return p;
   }
 
-  /** A parameter with fresh, uninitialised f32 storage (layers initialise it next). */
+  /** A parameter with fresh f32 storage, zeros until its layer initialises it. */
   static uninit(shape: readonly number[]): Parameter {
-    return Parameter.own(Tensor.empty(shape, 'f32'));
+    return Parameter.own(Tensor.full(shape, 0, 'f32'));
   }
 }
 

@@ -49,7 +49,8 @@ describe('wasm heap', () => {
     const tiny = b.alloc(16, 'f32');
     expect(dataOf(tiny).buffer).not.toBeInstanceOf(SharedArrayBuffer); // below the heap's threshold
     b.free(t);
-    const again = b.alloc(4096, 'i32');
+    // alloc's contents are unspecified (kernels write every output element); allocFull zeroes a reused block.
+    const again = b.allocFull(4096, 'i32', 0);
     expect(b.readSync(again).every((v) => v === 0)).toBe(true);
   });
 

@@ -84,7 +84,7 @@ describe('wasm SIMD gemm', () => {
     for (const [m, n, k, heap] of [[300, 200, 700, false], [301, 45, 700, true], [300, 200, 700, true]] as const) {
       const a = rand(m * k);
       const b = rand(k * n);
-      const cOf = () => (heap ? (new CpuBackend().alloc(m * n, 'f32') as unknown as { data: Float32Array }).data : new Float32Array(m * n));
+      const cOf = () => (heap ? (new CpuBackend().allocFull(m * n, 'f32', 0) as unknown as { data: Float32Array }).data : new Float32Array(m * n));
       const [many, one] = [cOf(), cOf()];
       gemmF32(m, n, k, a, 0, k, 1, b, 0, n, 1, many, 0, n);
       setCpuThreads(1);
