@@ -140,7 +140,8 @@ export const GRADS: { [K in OpName]: GradRule<K> | null } = {
     needs[1] ? sumTo(a!.transpose(-1, -2).matmul(g), b!.shape) : null,
   ],
   conv2d: (g, [x, w, b], out, p, needs) => {
-    // The clamp passes gradient strictly inside its bounds, as hardtanh (ReLU6) does.
+    // The clamp passes gradient strictly inside its bounds, as hardtanh (ReLU6) does (selections,
+    // as clamp's rule, so the CPU's SIMD programs run them).
     const gy = p.clamp ? g.where(out.lt(p.clamp[1]), 0).where(out.gt(p.clamp[0]), 0) : g;
     const win = { stride: p.stride, padding: p.padding, dilation: p.dilation, groups: p.groups };
     const grads = [needs[0] ? conv2dInputGrad(gy, w!, x!.shape, win) : null, needs[1] ? conv2dWeightGrad(gy, x!, w!.shape, win) : null];
