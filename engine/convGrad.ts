@@ -1,6 +1,7 @@
-/** @file conv2d's input and weight gradients, written as conv2d itself over views and padding. */
+/** @file conv2d's input and weight gradients, written as conv2d itself (or a matmul) over views and padding. */
 import type { Conv2dParams } from '../core/params.js';
 import type { Tensor } from './tensor.js';
+import { placeSlice } from './place.js';
 
 /**
  * dL/dx: the transposed convolution of g with w, expressed as a forward conv2d: spread g by the
@@ -14,6 +15,7 @@ export function conv2dInputGrad(g: Tensor, w: Tensor, xShape: readonly number[],
   const G = p.groups;
   const [sh, sw] = p.stride;
   const [dh, dw] = p.dilation;
+  if ((sh > 1 || sw > 1) && dh === 1 && dw === 1) return inputGradByPhases(g, w, xShape, p);
   let spread = g;
   if (sh > 1 || sw > 1) {
     spread = g
@@ -36,6 +38,51 @@ export function conv2dInputGrad(g: Tensor, w: Tensor, xShape: readonly number[],
     .reshape([G * cg, og, kh, kw])
     .flip([2, 3]);
   return padded.conv2d(wt, { stride: [1, 1], padding: [0, 0], dilation: [dh, dw], groups: G });
+}
+
+/**
+ * A strided convolution's input gradient one output phase at a time: the x positions congruent to
+ * (a, b) modulo the stride are reached only by the kernel taps congruent to (a + padding) modulo
+ * it, so each phase is a unit-stride convolution of g with those taps (flipped), placed back every
+ * stride-th position. The spread gradient's zeros (three quarters of it at stride 2) are never
+ * multiplied.
+ */
+function inputGradByPhases(g: Tensor, w: Tensor, xShape: readonly number[], p: Conv2dParams): Tensor {
+  const [n, o, oh, ow] = g.shape as [number, number, number, number];
+  const [, cg, kh, kw] = w.shape as [number, number, number, number];
+  const shape = [n, cg * p.groups, xShape[2]!, xShape[3]!];
+  const G = p.groups;
+  const og = o / G;
+  let dx: Tensor | null = null;
+  for (let a = 0; a < p.stride[0]; a++) {
+    for (let b = 0; b < p.stride[1]; b++) {
+      const rows = phase(a, p.stride[0], p.padding[0], kh, shape[2]!, oh);
+      const cols = phase(b, p.stride[1], p.padding[1], kw, shape[3]!, ow);
+      if (!rows || !cols) continue; // no tap reaches these positions: their gradient is zero
+      const taps = w.slice(2, rows.tap, null, p.stride[0]).slice(3, cols.tap, null, p.stride[1]);
+      const wt = taps.reshape([G, og, cg, rows.taps, cols.taps]).transpose(1, 2).reshape([G * cg, og, rows.taps, cols.taps]).flip([2, 3]);
+      const gp = g.pad([[0, 0], [0, 0], [rows.left, rows.right], [cols.left, cols.right]]);
+      const part = gp.conv2d(wt, { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: G });
+      const placed = placeSlice(part, shape, [0, 0, a, b], [1, 1, p.stride[0], p.stride[1]]);
+      dx = dx ? dx.add(placed) : placed;
+    }
+  }
+  return dx ?? g.newZeros(shape);
+}
+
+/**
+ * Along one axis, phase `a` of stride `s`: x positions a, a + s, ... (`count` of them) take the
+ * kernel taps tap, tap + s, ... (`taps`), so output u reads g from u + first on, where g padded by
+ * `left` (negative: cropped) and `right` has exactly count + taps - 1 entries. Null where the phase
+ * is empty or no tap reaches it.
+ */
+function phase(a: number, s: number, pad: number, k: number, size: number, outSize: number): { tap: number; taps: number; left: number; right: number } | null {
+  const count = Math.ceil((size - a) / s);
+  const tap = (a + pad) % s;
+  const taps = tap < k ? Math.ceil((k - tap) / s) : 0;
+  if (count <= 0 || taps === 0) return null;
+  const left = taps - 1 - Math.floor((a + pad) / s);
+  return { tap, taps, left, right: count + taps - 1 - outSize - left };
 }
 
 /**

@@ -4,6 +4,7 @@ import { causalKeep } from '../core/shape.js';
 import type { AvgPool2dAttrs, ReduceAttrs } from '../core/params.js';
 import type { OpAttrs, OpName } from '../ops/schema.js';
 import { conv2dInputGrad, conv2dWeightGrad } from './convGrad.js';
+import { placeSlice } from './place.js';
 import type { Tensor } from './tensor.js';
 
 /**
@@ -28,19 +29,6 @@ function unreduce(g: Tensor, a: ReduceAttrs): Tensor {
   const shape = [...g.shape];
   for (const d of a.dims) shape.splice(d, 0, 1);
   return g.reshape(shape);
-}
-/** g (a slice of x's shape taken from `starts` by `steps`) put back in place: zeros between strided elements and around. */
-function placeSlice(g: Tensor, xShape: readonly number[], starts: readonly number[], steps: readonly number[]): Tensor {
-  let r = g;
-  for (let d = 0; d < r.shape.length; d++) {
-    const [n, step] = [r.shape[d]!, steps[d]!];
-    if (step === 1 || n === 0) continue;
-    const pads = r.shape.map((): [number, number] => [0, 0]);
-    pads.splice(d + 1, 0, [0, step - 1]);
-    r = r.unsqueeze(d + 1).pad(pads).reshape(r.shape.map((s, i) => (i === d ? n * step : s)));
-  }
-  // The spread's trailing step - 1 zeros may reach past x: the pad then crops them.
-  return r.pad(xShape.map((size, d): [number, number] => [starts[d]!, size - starts[d]! - r.shape[d]!]));
 }
 const floatOnly = (x: Tensor, g: Tensor | null): Tensor | null => (g && isFloat(x.dtype) ? g : null);
 const mask = (t: Tensor, like: Tensor): Tensor => t.cast(like.dtype);

@@ -49,7 +49,7 @@ interface Engine {
   softmaxRows: (x: number, out: number, rows: number, n: number, log: number) => void;
   addBlocks: (...args: number[]) => void;
   copyBlocks: (...args: number[]) => void;
-  gatherRows: (dst: number, src: number, n: number, step: number, rows: number, rowStride: number, dstRowStride: number) => void;
+  gatherRows: (dst: number, src: number, n: number, step: number, rows: number, rowStride: number, dstRowStride: number, blocks: number, blockStride: number) => void;
   packA: (src: number, rs: number, cs: number, m: number, k: number, dst: number) => void;
   packA4: (src: number, rs: number, panels: number, k: number, dst: number) => void;
   maxPool2x2: (xp: number, op: number, W: number, OH: number, OW: number, planes: number, planeIn: number, planeOut: number) => void;
@@ -479,20 +479,21 @@ export function denseCopyF32(src: Strided): { data: Float32Array; done: () => vo
   const size = c.shape.reduce((a, b) => a * b, 1);
   const scratch = heapScratch(size);
   if (!scratch) return null;
-  // Rows of stride 1 as copyViewF32 copies them; others two dimensions a call, the rest walked here.
+  // Rows of stride 1 as copyViewF32 copies them; others three dimensions a call, the rest walked here.
   if (step === 1) {
     if (copyViewF32(src, { data: scratch.data, shape: src.shape, strides: contiguousStrides(src.shape), offset: 0 })) return scratch;
     scratch.done();
     return null;
   }
+  const dim = (k: number): [number, number] => (r > k ? [c.shape[r - 1 - k]!, c.strides[0]![r - 1 - k]!] : [1, 0]);
   const row = c.shape[r - 1]!;
-  const rows = r > 1 ? c.shape[r - 2]! : 1;
-  const rowStride = r > 1 ? c.strides[0]![r - 2]! : 0;
-  const outer = { shape: c.shape.slice(0, Math.max(0, r - 2)), strides: [c.strides[0]!.slice(0, Math.max(0, r - 2))] };
+  const [rows, rowStride] = dim(1);
+  const [blocks, blockStride] = dim(2);
+  const outer = { shape: c.shape.slice(0, Math.max(0, r - 3)), strides: [c.strides[0]!.slice(0, Math.max(0, r - 3))] };
   let dst = scratch.data.byteOffset;
   forEachRow(outer.shape.length ? [...outer.shape, 1] : [1], [[...outer.strides[0]!, 0]], [src.offset], (bases) => {
-    e.gatherRows(dst, at + 4 * bases[0]!, row, 4 * step, rows, 4 * rowStride, 4 * row);
-    dst += 4 * row * rows;
+    e.gatherRows(dst, at + 4 * bases[0]!, row, 4 * step, rows, 4 * rowStride, 4 * row, blocks, 4 * blockStride);
+    dst += 4 * row * rows * blocks;
   });
   return scratch;
 }
@@ -677,7 +678,7 @@ export function depthwiseF32(
             // Input columns c0, c0 + sw, ... land in phase p from column k0 on.
             const c0 = (((p - pw) % sw) + sw) % sw;
             if (c0 >= W) continue;
-            e.gatherRows(4 * (planeAt + p * phase + ph * wpad + (c0 + pw - p) / sw), xAt + 4 * (src + c0 * xs[3]!), Math.ceil((W - c0) / sw), 4 * sw * xs[3]!, inRows, 4 * xs[2]!, 4 * wpad);
+            e.gatherRows(4 * (planeAt + p * phase + ph * wpad + (c0 + pw - p) / sw), xAt + 4 * (src + c0 * xs[3]!), Math.ceil((W - c0) / sw), 4 * sw * xs[3]!, inRows, 4 * xs[2]!, 4 * wpad, 1, 0);
           }
         } else {
           for (let h = 0; h < inRows; h++) {

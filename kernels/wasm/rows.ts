@@ -130,22 +130,25 @@ export function copyBlocksFunction(): WasmFunction {
 const SHORT_COPY = 128;
 
 /**
- * gatherRows(dst, src, n, step, rows, rowStride, dstRowStride): `rows` rows of n floats, element i
- * of row r read at src + r*rowStride + i*step (bytes; either may be negative: a flipped view),
- * written at dst + r*dstRowStride + 4i.
+ * gatherRows(dst, src, n, step, rows, rowStride, dstRowStride, blocks, blockStride): for each of
+ * `blocks` blocks (the source blockStride bytes apart, the destination right after the last),
+ * `rows` rows of n floats, element i of row r read at src + b*blockStride + r*rowStride + i*step
+ * (bytes; any may be negative: a flipped view), written at dst + (b*rows + r)*dstRowStride + 4i.
+ * The block axis keeps a view with a third short axis (a strided convolution's kernel taps) at
+ * one call per block, not one per row pair.
  */
 export function gatherRowsFunction(): WasmFunction {
-  const [DST, SRC, N, STEP, ROWS, RS, DRS] = [0, 1, 2, 3, 4, 5, 6];
-  const [R, I, P, D] = [7, 8, 9, 10];
+  const [DST, SRC, N, STEP, ROWS, RS, DRS, BLOCKS, BS] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [R, I, P, D, BL] = [9, 10, 11, 12, 13];
   const b = new Body();
-  b.forRange(R, ROWS, () => {
-    b.get(SRC).get(R).get(RS).mul().add().set(P);
-    b.get(DST).get(R).get(DRS).mul().add().set(D);
+  b.forRange(BL, BLOCKS, () => b.forRange(R, ROWS, () => {
+    b.get(SRC).get(BL).get(BS).mul().add().get(R).get(RS).mul().add().set(P);
+    b.get(DST).get(BL).get(ROWS).mul().get(R).add().get(DRS).mul().add().set(D);
     b.forRange(I, N, () => {
       b.get(D).get(P).f32Load(0).f32Store(0);
       b.get(D).i32(4).add().set(D);
       b.get(P).get(STEP).add().set(P);
     });
-  });
-  return { name: 'gatherRows', params: new Array<number>(7).fill(I32), locals: [I32, I32, I32, I32], body: b };
+  }));
+  return { name: 'gatherRows', params: new Array<number>(9).fill(I32), locals: [I32, I32, I32, I32, I32], body: b };
 }

@@ -62,7 +62,9 @@ describe('wasm row passes', () => {
     // Unit-stride rows under three other dimensions (blocks of rows walked in wasm, one outer walked
     // here), a single row, no unit-stride rows (fully transposed), and flipped (negative strides, as
     // the input gradient's kernel).
-    for (const v of [{ data, shape: [a, c, b, d], strides: [b * c * d, d, c * d, 1], offset: 7 }, { data, shape: [d], strides: [1], offset: 9 },{ data, shape: [d, c, b, a], strides: [1, d, c * d, b * c * d], offset: 7 }, { data, shape: [a, b, c, d], strides: [b * c * d, c * d, -d, -1], offset: 7 + (c - 1) * d + d - 1 }]) {
+    for (const v of [{ data, shape: [a, c, b, d], strides: [b * c * d, d, c * d, 1], offset: 7 }, { data, shape: [d], strides: [1], offset: 9 },{ data, shape: [d, c, b, a], strides: [1, d, c * d, b * c * d], offset: 7 }, { data, shape: [a, b, c, d], strides: [b * c * d, c * d, -d, -1], offset: 7 + (c - 1) * d + d - 1 },
+      // A strided convolution's phase taps: every other row and column, flipped, channels swapped (three axes a call), and without the outer axis.
+      { data, shape: [b, a, 2, 3], strides: [c * d, b * c * d, -2 * d, -2], offset: 7 + 2 * d + 4 }, { data, shape: [a, 2, 3], strides: [b * c * d, -2 * d, -2], offset: 7 + 2 * d + 4 }]) {
       const moved = denseCopyF32(v)!;
       expect(sameBits(moved.data, toDense(v, (k) => new Float32Array(k)) as Float32Array)).toBe(true);
       moved.done();
