@@ -50,7 +50,6 @@ interface Engine {
   addBlocks: (...args: number[]) => void;
   copyBlocks: (...args: number[]) => void;
   gatherRows: (dst: number, src: number, n: number, step: number, rows: number, rowStride: number, dstRowStride: number, blocks: number, blockStride: number) => void;
-  packA: (src: number, rs: number, cs: number, m: number, k: number, dst: number) => void;
   packA4: (src: number, rs: number, panels: number, k: number, dst: number) => void;
   maxPool2x2: (xp: number, op: number, W: number, OH: number, OW: number, planes: number, planeIn: number, planeOut: number) => void;
   maxPool: (...args: number[]) => void;
@@ -81,7 +80,7 @@ function getEngine(): Engine | null {
     const module = new WebAssembly.Module(bytes);
     const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: isShared } as WebAssembly.MemoryDescriptor);
     const exports = new WebAssembly.Instance(module, { env: { memory } }).exports;
-    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, gemmRows: exports.gemmRows as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], convGemm: exports.convGemm as Engine['convGemm'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], softmaxRows: exports.softmaxRows as Engine['softmaxRows'], addBlocks: exports.addBlocks as Engine['addBlocks'], copyBlocks: exports.copyBlocks as Engine['copyBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA: exports.packA as Engine['packA'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], maxPool: exports.maxPool as Engine['maxPool'], gatherLast: exports.gatherLast as Engine['gatherLast'], scatterAddLast: exports.scatterAddLast as Engine['scatterAddLast'], packAStrided: exports.packAStrided as Engine['packAStrided'], pool: null };
+    engine = { memory, heap: new WasmHeap(memory, MAX_PAGES * 65536, exports.zero as (at: number, bytes: number) => void), shared: isShared, gemm: exports.gemm as GemmFn, gemmRows: exports.gemmRows as GemmFn, depthwise: exports.depthwise as DepthwiseFn, depthwiseFixed: new Map(['3x3', '5x5', '3x3s2', '5x5s2'].map((k) => [k, exports[`depthwise${k}`] as DepthwiseFn])), reduceSum: exports.reduceSum as ReduceFn, reduceMax: exports.reduceMax as ReduceFn, biasClamp: exports.biasClamp as Engine['biasClamp'], fillRows: exports.fillRows as Engine['fillRows'], copyRows: exports.copyRows as Engine['copyRows'], packB: exports.packB as Engine['packB'], convGemm: exports.convGemm as Engine['convGemm'], im2colPacked: exports.im2colPacked as Engine['im2colPacked'], softmaxRows: exports.softmaxRows as Engine['softmaxRows'], addBlocks: exports.addBlocks as Engine['addBlocks'], copyBlocks: exports.copyBlocks as Engine['copyBlocks'], gatherRows: exports.gatherRows as Engine['gatherRows'], packA4: exports.packA4 as Engine['packA4'], maxPool2x2: exports.maxPool2x2 as Engine['maxPool2x2'], maxPool: exports.maxPool as Engine['maxPool'], gatherLast: exports.gatherLast as Engine['gatherLast'], scatterAddLast: exports.scatterAddLast as Engine['scatterAddLast'], packAStrided: exports.packAStrided as Engine['packAStrided'], pool: null };
     if (isShared) {
       const now = startPoolNow(module, memory);
       if (now !== undefined) engine.pool = now;
@@ -180,18 +179,19 @@ function run(e: Engine, work: number, panels: number, [ap, bp, cp, k]: number[],
   parallel(e.pool, job, panels, work, MIN_PARALLEL_WORK, (lo, hi) => [ap!, bp!, cp!, k!, lo, hi, np, ldc, KC, cd!, ldcd!, mf!, nf!], { what: 'gemm' });
 }
 
-/** A's panels at `ap` in the heap: full panels of contiguous rows by vectors and shuffles, the partial last one element by element. */
+/** A's panels at `ap` in the heap: full panels of contiguous rows by vectors and shuffles, other layouts and the partial last panel by the strided packer. */
 function packAPanels(e: Engine, a: Float32Array, aOff: number, ars: number, acs: number, m: number, k: number, mem: Float32Array, ap: number): void {
   const aAt = heapAddress(a);
+  const columns = { K1: 1, s1: 0, K2: k, s2: acs };
   if (aAt >= 0 && acs === 1) {
     const panels = Math.floor(m / MR);
     e.packA4(aAt + 4 * aOff, 4 * ars, panels, k, 4 * ap);
-    if (m % MR) e.packA(aAt + 4 * (aOff + panels * MR * ars), 4 * ars, 4, m - panels * MR, k, 4 * (ap + panels * MR * k));
-  } else if (aAt >= 0) e.packA(aAt + 4 * aOff, 4 * ars, 4 * acs, m, k, 4 * ap);
+    if (m % MR) packAStrided(e, a, aOff + panels * MR * ars, ars, columns, m - panels * MR, ap + panels * MR * k);
+  } else if (aAt >= 0) packAStrided(e, a, aOff, ars, columns, m, ap);
   else packA(a, aOff, ars, acs, m, k, mem, ap);
 }
 
-/** A's columns as two axes, k = k1 * K2 + k2 at k1 * s1 + k2 * s2 floats (strides of any sign): a weight view read in place. */
+/** A's columns as two axes, k = k1 * K2 + k2 at k1 * s1 + k2 * s2 floats (strides of any sign): a weight view read in place, or (K1 = 1) any strided matrix. */
 export interface ASplit {
   K1: number; s1: number; K2: number; s2: number;
 }

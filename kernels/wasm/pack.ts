@@ -23,33 +23,6 @@ export function packBFunction(): WasmFunction {
 }
 
 /**
- * packA(src, rs, cs, m, k, dst): A [m, k] with byte strides rs, cs (either may be negative) into
- * panels of MR rows, [panel][k][MR], zero past m, from dst on.
- */
-export function packAFunction(): WasmFunction {
-  const [SRC, RS, CS, M, K, DST] = [0, 1, 2, 3, 4, 5];
-  const [PN, P, ROW, VALID, PANELS] = [6, 7, 8, 9, 10];
-  const b = new Body();
-  b.get(M).i32(MR - 1).add().i32(MR).divU().set(PANELS);
-  b.forRange(PN, PANELS, () => {
-    // Rows of this panel inside A: m - panel * MR (at least 1; rows at or past it are zero).
-    b.get(M).get(PN).i32(MR).mul().sub().set(VALID);
-    b.get(SRC).get(PN).i32(MR).mul().get(RS).mul().add().set(ROW);
-    b.forRange(P, K, () => {
-      for (let r = 0; r < MR; r++) {
-        // Rows past m read A's first element (always valid) and store 0.
-        b.get(DST);
-        b.get(ROW).get(P).get(CS).mul().add().i32(r).get(RS).mul().add().get(SRC).i32(r).get(VALID).ltU().select();
-        b.f32Load(0).f32Const(0).i32(r).get(VALID).ltU().select();
-        b.f32Store(4 * r);
-      }
-      b.get(DST).i32(4 * MR).add().set(DST);
-    });
-  });
-  return { name: 'packA', params: new Array<number>(6).fill(I32), locals: [I32, I32, I32, I32, I32], body: b };
-}
-
-/**
  * packA4(src, rs, panels, k, dst): the full panels of an A whose rows are contiguous (row i at
  * src + i*rs bytes), four rows at a time: four columns of them loaded as vectors and transposed by
  * shuffles into four packed [MR] groups; the last k % 4 columns one by one.
