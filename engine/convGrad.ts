@@ -10,7 +10,7 @@ import { placeSlice } from './place.js';
  */
 export function conv2dInputGrad(g: Tensor, w: Tensor, xShape: readonly number[], p: Conv2dParams): Tensor {
   const [n, o, oh, ow] = g.shape as [number, number, number, number];
-  const [, cg, kh, kw] = w.shape as [number, number, number, number];
+  const [kh, kw] = [w.shape[2]!, w.shape[3]!];
   const [h, wd] = [xShape[2]!, xShape[3]!];
   const G = p.groups;
   const [sh, sw] = p.stride;
@@ -31,13 +31,13 @@ export function conv2dInputGrad(g: Tensor, w: Tensor, xShape: readonly number[],
     [dh * (kh - 1) - p.padding[0], h + p.padding[0] - oh * sh],
     [dw * (kw - 1) - p.padding[1], wd + p.padding[1] - ow * sw],
   ]);
-  const og = o / G;
-  const wt = w
-    .reshape([G, og, cg, kh, kw])
-    .transpose(1, 2)
-    .reshape([G * cg, og, kh, kw])
-    .flip([2, 3]);
-  return padded.conv2d(wt, { stride: [1, 1], padding: [0, 0], dilation: [dh, dw], groups: G });
+  return padded.conv2d(transposedKernel(w, G), { stride: [1, 1], padding: [0, 0], dilation: [dh, dw], groups: G });
+}
+
+/** w [O, C/G, KH, KW] as the kernel of its transposed convolution: flipped, in and out channels swapped within each group (a view). */
+function transposedKernel(w: Tensor, G: number): Tensor {
+  const [o, cg, kh, kw] = w.shape as [number, number, number, number];
+  return w.reshape([G, o / G, cg, kh, kw]).transpose(1, 2).reshape([G * cg, o / G, kh, kw]).flip([2, 3]);
 }
 
 /**
@@ -48,11 +48,10 @@ export function conv2dInputGrad(g: Tensor, w: Tensor, xShape: readonly number[],
  * multiplied.
  */
 function inputGradByPhases(g: Tensor, w: Tensor, xShape: readonly number[], p: Conv2dParams): Tensor {
-  const [n, o, oh, ow] = g.shape as [number, number, number, number];
+  const [n, , oh, ow] = g.shape as [number, number, number, number];
   const [, cg, kh, kw] = w.shape as [number, number, number, number];
   const shape = [n, cg * p.groups, xShape[2]!, xShape[3]!];
   const G = p.groups;
-  const og = o / G;
   let dx: Tensor | null = null;
   for (let a = 0; a < p.stride[0]; a++) {
     for (let b = 0; b < p.stride[1]; b++) {
@@ -60,9 +59,8 @@ function inputGradByPhases(g: Tensor, w: Tensor, xShape: readonly number[], p: C
       const cols = phase(b, p.stride[1], p.padding[1], kw, shape[3]!, ow);
       if (!rows || !cols) continue; // no tap reaches these positions: their gradient is zero
       const taps = w.slice(2, rows.tap, null, p.stride[0]).slice(3, cols.tap, null, p.stride[1]);
-      const wt = taps.reshape([G, og, cg, rows.taps, cols.taps]).transpose(1, 2).reshape([G * cg, og, rows.taps, cols.taps]).flip([2, 3]);
       const gp = g.pad([[0, 0], [0, 0], [rows.left, rows.right], [cols.left, cols.right]]);
-      const part = gp.conv2d(wt, { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: G });
+      const part = gp.conv2d(transposedKernel(taps, G), { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: G });
       const placed = placeSlice(part, shape, [0, 0, a, b], [1, 1, p.stride[0], p.stride[1]]);
       dx = dx ? dx.add(placed) : placed;
     }
