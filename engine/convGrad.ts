@@ -16,13 +16,7 @@ export function conv2dInputGrad(g: Tensor, w: Tensor, xShape: readonly number[],
   const [sh, sw] = p.stride;
   const [dh, dw] = p.dilation;
   if ((sh > 1 || sw > 1) && dh === 1 && dw === 1) return inputGradByPhases(g, w, xShape, p);
-  let spread = g;
-  if (sh > 1 || sw > 1) {
-    spread = g
-      .reshape([n, o, oh, 1, ow, 1])
-      .pad([[0, 0], [0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1]])
-      .reshape([n, o, oh * sh, ow * sw]);
-  }
+  const spread = placeSlice(g, [n, o, oh * sh, ow * sw], [0, 0, 0, 0], [1, 1, sh, sw]);
   // Left: the dilated kernel's reach minus the forward padding. Right: whatever makes the output
   // exactly x's size (negative amounts crop the spread's trailing zeros).
   const padded = spread.pad([
