@@ -1,7 +1,7 @@
 /** @file The CPU backend's WebAssembly engine: one memory holding tensors and scratch (heap.ts), the SIMD GEMM and depthwise kernels, GEMM row panels split over worker threads where the platform allows. */
 import { GraftError } from '../../core/errors.js';
 import { canBlock } from '../../core/platform/node.js';
-import { CHUNKS_PER_THREAD, JOB, type Pool, parallel, poolThreads, setThreadLimit, startPool, startPoolNow } from './threads.js';
+import { CHUNKS_PER_THREAD, JOB, type Job, type Pool, parallel, poolThreads, setThreadLimit, startPool, startPoolNow } from './threads.js';
 import { WasmHeap } from './heap.js';
 import { type Strided, coalesce, forEachRow } from './strided.js';
 import { contiguousStrides } from '../../core/shape.js';
@@ -523,40 +523,30 @@ export function copyViewF32(src: Strided, dst: Strided): boolean {
 
 /**
  * The 2x2, stride-2 max-pooling argmax of `planes` dense planes of H x W f32 values from x[xOff],
- * written to `out` (i32, in the heap) as each window's flat index within its plane, planes split
- * over the threads. False (nothing written) without the engine, or with `out` outside the heap.
+ * written to `out` (i32, in the heap) as each window's flat index within its plane. False (nothing
+ * written) without the engine, or with `out` outside the heap.
  */
 export function maxPool2x2F32(x: Float32Array, xOff: number, planes: number, H: number, W: number, OH: number, OW: number, out: Int32Array): boolean {
   const e = getEngine();
-  const oAt = heapAddress(out);
-  if (!e || oAt < 0 || OH * OW === 0) return false;
-  const xs = inHeap(x.subarray(xOff, xOff + planes * H * W));
-  if (!xs) return false;
-  try {
-    const [pin, pout] = [4 * H * W, 4 * OH * OW];
-    parallel(e.pool, { id: JOB.maxPool2x2, fn: e.maxPool2x2 as (...a: number[]) => void }, planes, 4 * planes * H * W, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xs.at + lo * pin, oAt + lo * pout, W, OH, OW, hi - lo, pin, pout], { what: 'max pooling' });
-  } finally {
-    xs.done();
-  }
-  return true;
+  return !!e && poolPlanes(e, { id: JOB.maxPool2x2, fn: e.maxPool2x2 as (...a: number[]) => void }, [W, OH, OW], 4 * H * W, x, xOff, planes, H, W, OH, OW, out);
 }
 
-/**
- * maxPool2dIndices' argmax for any window, stride, padding and dilation over `planes` dense
- * planes of H x W f32 values from x[xOff], into `out` (i32, in the heap), planes split over the
- * threads. False (nothing written) without the engine, or with `out` outside the heap.
- */
+/** maxPool2x2F32 for any window, stride, padding and dilation (one output at a time). */
 export function maxPoolF32(x: Float32Array, xOff: number, planes: number, H: number, W: number, OH: number, OW: number, p: Pool2dParams, out: Int32Array): boolean {
   const e = getEngine();
+  const [KH, KW] = p.kernel;
+  return !!e && poolPlanes(e, { id: JOB.maxPool, fn: e.maxPool }, [H, W, OH, OW, KH, KW, ...p.stride, ...p.padding, ...p.dilation], OH * OW * KH * KW, x, xOff, planes, H, W, OH, OW, out);
+}
+
+/** A pooling kernel (xp, op, ...window, planes, planeIn, planeOut) over the planes, split over the threads where `perPlane` work adds up. */
+function poolPlanes(e: Engine, job: Job, window: number[], perPlane: number, x: Float32Array, xOff: number, planes: number, H: number, W: number, OH: number, OW: number, out: Int32Array): boolean {
   const oAt = heapAddress(out);
-  if (!e || oAt < 0 || OH * OW === 0) return false;
+  if (oAt < 0 || OH * OW === 0) return false;
   const xs = inHeap(x.subarray(xOff, xOff + planes * H * W));
   if (!xs) return false;
-  const [KH, KW] = p.kernel;
-  const window = [H, W, OH, OW, KH, KW, ...p.stride, ...p.padding, ...p.dilation];
   const [pin, pout] = [4 * H * W, 4 * OH * OW];
   try {
-    parallel(e.pool, { id: JOB.maxPool, fn: e.maxPool }, planes, planes * OH * OW * KH * KW, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xs.at + lo * pin, oAt + lo * pout, ...window, hi - lo, pin, pout], { what: 'max pooling' });
+    parallel(e.pool, job, planes, planes * perPlane, MIN_PARALLEL_ELEMENTS, (lo, hi) => [xs.at + lo * pin, oAt + lo * pout, ...window, hi - lo, pin, pout], { what: 'max pooling' });
   } finally {
     xs.done();
   }
