@@ -1,7 +1,7 @@
 /** @file conv2d on the CPU: per group, the images' window matrices times the weights (on the wasm path a cache-sized block of the window matrix at a time, written straight into the gemm's packed layout), with the bias and clamp as epilogue. */
 import { allocArray, type DType, type TypedArray } from '../../core/dtype.js';
 import { gemmShared } from './gemm.js';
-import { type ConvWindows, biasClampF32, convGemmF32, denseCopyF32, depthwiseF32, fillRowsF32, heapAddress, wasmGemmApplies, zeroF32 } from './wasm.js';
+import { type ConvWindows, biasClampF32, convGemmF32, denseCopyF32, depthwiseF32, fillRowsF32, fillZero, heapAddress, wasmGemmApplies } from './wasm.js';
 import { type Strided, isContiguous, toDense } from './strided.js';
 import { type Conv2dAttrs, convOutSize } from '../../core/params.js';
 
@@ -55,7 +55,7 @@ export function conv2d(x: Strided, w: Strided, out: TypedArray, p: Conv2dAttrs, 
   let col: F | null = null;
   // The gemm accumulates into the output, so starting from the bias adds it for free.
   // (memory.fill zeroes a heap output: a typed array's fill over shared memory is ten times slower.)
-  if (!b && !(o instanceof Float32Array && zeroF32(o))) o.fill(0);
+  if (!b) fillZero(o);
   for (let n = 0; b && n < N; n++) {
     if (o instanceof Float32Array && fillRowsF32(o, n * O * L, O, L, b as Float32Array)) continue;
     for (let c = 0; c < O; c++) o.fill(b[c]!, (n * O + c) * L, (n * O + c + 1) * L);

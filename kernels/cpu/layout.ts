@@ -2,7 +2,7 @@
 import type { TypedArray } from '../../core/dtype.js';
 import { contiguousStrides } from '../../core/shape.js';
 import { type Strided, copyStrided } from './strided.js';
-import { copyViewF32, zeroF32 } from './wasm.js';
+import { copyViewF32, fillZero } from './wasm.js';
 
 /** A view copied by wasm where both sides are f32 in the heap, else by the strided JavaScript copy. */
 function copy(src: Strided, dst: Strided): void {
@@ -20,7 +20,8 @@ export function concat(inputs: readonly Strided[], dim: number, out: TypedArray,
 
 /** out = x padded by pads[d] = [before, after] per dimension with `value`; negative amounts crop. */
 export function pad(x: Strided, pads: readonly (readonly [number, number])[], value: number, out: TypedArray, outShape: readonly number[]): void {
-  if (!(value === 0 && out instanceof Float32Array && zeroF32(out))) out.fill(value);
+  if (value === 0) fillZero(out);
+  else out.fill(value);
   const strides = contiguousStrides(outShape);
   const shape: number[] = [];
   let srcOff = x.offset;

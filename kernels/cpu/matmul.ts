@@ -1,7 +1,7 @@
 /** @file Batched matmul on the CPU: broadcast batch dimensions, pack strided operands, then gemm. */
 import { allocArray, type DType, type TypedArray } from '../../core/dtype.js';
 import { gemm } from './gemm.js';
-import { gemmF32, wasmGemmApplies, zeroF32 } from './wasm.js';
+import { fillZero, gemmF32, wasmGemmApplies } from './wasm.js';
 import { broadcastStrides } from '../../core/shape.js';
 import { type Strided, forEachRow, toDense } from './strided.js';
 
@@ -21,7 +21,7 @@ export function matmul(a: Strided, b: Strided, out: TypedArray, outShape: readon
   const make = (size: number) => allocArray(dtype, size);
   const o = out as F;
   // The gemm accumulates; memory.fill zeroes a heap array (fill over shared memory is slow).
-  if (!(o instanceof Float32Array && zeroF32(o))) o.fill(0);
+  fillZero(o);
   let slice = 0;
   // The batch walk is a row walk over batchShape plus a trailing unit dimension.
   const wasm = dtype === 'f32' && wasmGemmApplies(m, n, k);

@@ -5,6 +5,7 @@ import { CHUNKS_PER_THREAD, JOB, type Job, type Pool, parallel, poolThreads, set
 import { WasmHeap } from './heap.js';
 import { type Strided, coalesce, forEachRow } from './strided.js';
 import { contiguousStrides } from '../../core/shape.js';
+import type { TypedArray } from '../../core/dtype.js';
 import type { Pool2dParams } from '../../core/params.js';
 import { MR, NARROW_PANELS, NR } from '../wasm/gemm.js';
 import { cpuKernelModule } from '../wasm/module.js';
@@ -581,6 +582,11 @@ export function zeroF32(a: Float32Array): boolean {
   if (!e || at < 0) return false;
   e.heap.zero(at, a.byteLength);
   return true;
+}
+
+/** Zeroes a kernel's output: by memory.fill where it is in the heap, else by the typed array's fill. */
+export function fillZero(a: TypedArray): void {
+  if (!(a instanceof Float32Array && zeroF32(a))) a.fill(0);
 }
 
 /**
