@@ -102,8 +102,9 @@ export function addBlocksFunction(): WasmFunction {
 
 /**
  * copyBlocks(dst, dsA, dsB, src, ssA, ssB, A, B, bytes): for a < A, b < B, the `bytes` at
- * src + a*ssA + b*ssB copied to dst + a*dsA + b*dsB (byte strides) by memory.copy: one call for a
- * view's three innermost dimensions, where a call a row cost more than the copy.
+ * src + a*ssA + b*ssB copied to dst + a*dsA + b*dsB (byte strides; rows of SHORT_COPY bytes and
+ * more by memory.copy): one call for a view's three innermost dimensions, where a call a row cost
+ * more than the copy.
  */
 export function copyBlocksFunction(): WasmFunction {
   const [DST, DSA, DSB, SRC, SSA, SSB, A, B, BYTES] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
